@@ -1,0 +1,572 @@
+import * as pulumi from "@pulumi/pulumi";
+import { bytesExpectation, bytesHint, cpuExpectation, parseBytes, parseCpu } from "./lib/quantity";
+
+/**
+ * The stack's configuration, read once and validated as a whole. Components receive the typed,
+ * read-only `Settings` as args and never read `pulumi.Config` themselves.
+ *
+ * Scalar settings are declared (type, description, default) in Pulumi.yaml; `scalarSettings` below
+ * mirrors those declarations and a test keeps the two in step. Structured settings (resources)
+ * cannot be declared there and live in each Pulumi.<stack>.yaml.
+ */
+
+export type Environment = "local" | "staging" | "production";
+export const environments: readonly Environment[] = ["local", "staging", "production"];
+
+export type PullPolicy = "Always" | "IfNotPresent" | "Never";
+const pullPolicies: readonly PullPolicy[] = ["Always", "IfNotPresent", "Never"];
+
+/** CPU and memory for one side (requests or limits) of a container's resources (a type, not an interface, so it fits Kubernetes' string maps). */
+export type ComputeQuantities = {
+    readonly cpu: string;
+    readonly memory: string;
+};
+
+/** A container's requests and limits, as Kubernetes quantities. */
+export interface ComputeResources {
+    readonly requests: ComputeQuantities;
+    readonly limits: ComputeQuantities;
+}
+
+/** A container image, split so that validation can reason about tag and digest. */
+export interface ImageSettings {
+    /** Registry and repository, without tag or digest. */
+    readonly repository: string;
+    /** Tag, when set. */
+    readonly tag?: string;
+    /** `sha256:` digest, when set; it wins over the tag at pull time. */
+    readonly digest?: string;
+    /** The full reference given to Kubernetes. */
+    readonly ref: string;
+    readonly pullPolicy: PullPolicy;
+}
+
+/** A persistent volume per pod. */
+export interface StorageSettings {
+    readonly size: string;
+    /** StorageClass name; undefined uses the cluster's default class. */
+    readonly className?: string;
+}
+
+export interface ApiSettings {
+    readonly image: ImageSettings;
+    readonly port: number;
+    readonly metricsPort: number;
+    readonly healthPath: string;
+    readonly readyPath: string;
+    readonly replicas: { readonly min: number; readonly max: number };
+    readonly resources: ComputeResources;
+}
+
+export interface PostgresSettings {
+    readonly image: string;
+    /** Exact server version (`17.6`), also the image tag. */
+    readonly version: string;
+    readonly majorVersion: number;
+    readonly database: string;
+    readonly user: string;
+    readonly storage: StorageSettings;
+    readonly resources: ComputeResources;
+}
+
+export interface RedisSettings {
+    readonly image: string;
+    readonly version: string;
+    /** Total nodes (pods) in the cluster. */
+    readonly nodes: number;
+    readonly replicasPerMaster: number;
+    /** Derived: nodes / (1 + replicasPerMaster). */
+    readonly masters: number;
+    readonly storage: StorageSettings;
+    readonly resources: ComputeResources;
+}
+
+export interface IngressSettings {
+    readonly enabled: boolean;
+    readonly host: string;
+    readonly className: string;
+    readonly tls: {
+        readonly enabled: boolean;
+        /** Secret holding the certificate; cert-manager writes it when `clusterIssuer` is set. */
+        readonly secretName: string;
+        readonly clusterIssuer?: string;
+    };
+    /** Do not wait for the ingress controller to publish an address (kind without a controller would wait forever). */
+    readonly skipAwait: boolean;
+}
+
+export interface ClusterSettings {
+    /** kubeconfig context; undefined uses the kubeconfig's current context (local only). */
+    readonly context?: string;
+    /** kubeconfig path or contents; undefined uses $KUBECONFIG or ~/.kube/config. */
+    readonly kubeconfig?: pulumi.Output<string>;
+}
+
+export interface Settings {
+    readonly project: string;
+    readonly stack: string;
+    readonly environment: Environment;
+    readonly namespace: string;
+    readonly cluster: ClusterSettings;
+    /** Protect stateful resources from deletion and replacement, and keep them when removed from the program. */
+    readonly protectData: boolean;
+    readonly api: ApiSettings;
+    readonly postgres: PostgresSettings;
+    readonly redis: RedisSettings;
+    readonly ingress: IngressSettings;
+}
+
+type ScalarSpec =
+    | { readonly type: "string"; readonly default: string }
+    | { readonly type: "integer"; readonly default: number }
+    | { readonly type: "boolean"; readonly default: boolean };
+
+/** Every scalar setting with its type and default, exactly as declared in Pulumi.yaml. */
+export const scalarSettings = {
+    environment: { type: "string", default: "production" },
+    namespace: { type: "string", default: "healthcare-backend" },
+    kubeContext: { type: "string", default: "" },
+    kubeconfig: { type: "string", default: "" },
+    protectData: { type: "boolean", default: true },
+    apiImageRepository: { type: "string", default: "" },
+    apiImageTag: { type: "string", default: "" },
+    apiImageDigest: { type: "string", default: "" },
+    apiImagePullPolicy: { type: "string", default: "IfNotPresent" },
+    apiPort: { type: "integer", default: 8080 },
+    apiMetricsPort: { type: "integer", default: 9090 },
+    apiHealthPath: { type: "string", default: "/healthz" },
+    apiReadyPath: { type: "string", default: "/readyz" },
+    apiMinReplicas: { type: "integer", default: 10 },
+    apiMaxReplicas: { type: "integer", default: 100 },
+    postgresImageRepository: { type: "string", default: "postgres" },
+    postgresVersion: { type: "string", default: "17.6" },
+    postgresDatabase: { type: "string", default: "healthcare" },
+    postgresUser: { type: "string", default: "healthcare" },
+    postgresStorageSize: { type: "string", default: "100Gi" },
+    postgresStorageClass: { type: "string", default: "" },
+    redisImageRepository: { type: "string", default: "redis" },
+    redisVersion: { type: "string", default: "8.2.3" },
+    redisNodes: { type: "integer", default: 6 },
+    redisReplicasPerMaster: { type: "integer", default: 1 },
+    redisStorageSize: { type: "string", default: "10Gi" },
+    redisStorageClass: { type: "string", default: "" },
+    ingressEnabled: { type: "boolean", default: true },
+    ingressHost: { type: "string", default: "" },
+    ingressClassName: { type: "string", default: "nginx" },
+    ingressTlsEnabled: { type: "boolean", default: true },
+    ingressTlsSecretName: { type: "string", default: "healthcare-api-tls" },
+    ingressClusterIssuer: { type: "string", default: "" },
+    ingressSkipAwait: { type: "boolean", default: false },
+} as const satisfies Record<string, ScalarSpec>;
+
+type ScalarKey = keyof typeof scalarSettings;
+
+/** Structured settings, set in each stack file (Pulumi.yaml cannot declare objects). */
+export const objectSettings = ["apiResources", "postgresResources", "redisResources"] as const;
+type ObjectKey = (typeof objectSettings)[number];
+
+/** Where settings come from: `pulumi.Config` in a real run, a plain map in unit tests. */
+export interface ConfigSource {
+    readonly project: string;
+    readonly stack: string;
+    /** The raw string value of `<project>:<key>`, or undefined when unset. */
+    get(key: string): string | undefined;
+    /** Every `<project>:<key>` key the stack sets, without the project prefix. */
+    keys(): string[];
+}
+
+/** Thrown when the stack's settings are invalid; lists every problem at once. */
+export class SettingsError extends pulumi.RunError {
+    constructor(
+        readonly stack: string,
+        readonly problems: readonly string[],
+    ) {
+        super(
+            `Stack "${stack}" has ${problems.length} configuration problem${problems.length === 1 ? "" : "s"}; ` +
+                `nothing was deployed:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+        );
+        this.name = "SettingsError";
+    }
+}
+
+/** Reads and validates the running stack's configuration. */
+export function loadSettings(): Settings {
+    const config = new pulumi.Config();
+    const project = pulumi.getProject();
+    const prefix = `${project}:`;
+    return parseSettings({
+        project,
+        stack: pulumi.getStack(),
+        get: (key) => config.get(key),
+        keys: () =>
+            Object.keys(pulumi.runtime.allConfig())
+                .filter((k) => k.startsWith(prefix))
+                .map((k) => k.slice(prefix.length)),
+    });
+}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const imageRepository = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$/;
+const imageTag = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const imageDigest = /^sha256:[a-f0-9]{64}$/;
+const sqlIdentifier = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Validates raw settings from `source`; throws a `SettingsError` listing every problem. */
+export function parseSettings(source: ConfigSource): Settings {
+    const r = new Reader(source);
+
+    const environment = r.oneOf("environment", environments);
+    if (environment && environments.includes(source.stack as Environment) && environment !== source.stack) {
+        r.problem("environment", environment, `"${source.stack}" for the stack named ${source.stack}, or a stack of another name`);
+    }
+    const deployed = environment === "staging" || environment === "production";
+
+    const namespace = r.matching("namespace", dnsLabel, "a DNS label (lower-case letters, digits and '-', at most 63)");
+    const kubeContext = r.string("kubeContext") || undefined;
+    if (!kubeContext && deployed) {
+        r.problem("kubeContext", "", `the kubeconfig context of the ${environment} cluster: a ${environment} stack never uses whatever context is current`);
+    }
+    const kubeconfigText = r.string("kubeconfig");
+
+    const api = readApi(r, environment);
+    const postgres = readPostgres(r);
+    const redis = readRedis(r, environment);
+    const ingress = readIngress(r, deployed);
+
+    for (const key of source.keys()) {
+        if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
+            const known = [...Object.keys(scalarSettings), ...objectSettings];
+            r.problem(key, source.get(key) ?? "", `a known setting${suggestion(key, known)}`, "is not a setting of this program");
+        }
+    }
+
+    if (r.problems.length > 0) {
+        throw new SettingsError(source.stack, r.problems);
+    }
+    return deepFreeze({
+        project: source.project,
+        stack: source.stack,
+        environment: environment!,
+        namespace: namespace!,
+        cluster: {
+            context: kubeContext,
+            kubeconfig: kubeconfigText ? pulumi.secret(kubeconfigText) : undefined,
+        },
+        protectData: r.boolean("protectData")!,
+        api: api as ApiSettings,
+        postgres: postgres as PostgresSettings,
+        redis: redis as RedisSettings,
+        ingress: ingress as IngressSettings,
+    });
+}
+
+function readApi(r: Reader, environment: Environment | undefined): Partial<ApiSettings> {
+    const repository = r.string("apiImageRepository");
+    const tag = r.string("apiImageTag") || undefined;
+    const digest = r.string("apiImageDigest") || undefined;
+    if (!repository) {
+        r.problem("apiImageRepository", "", "the API image's registry and repository, e.g. ghcr.io/acme/healthcare-api");
+    } else if (!imageRepository.test(repository)) {
+        const hint = /:[^/]*$/.test(repository) && !/:[0-9]+$/.test(repository) ? " (put the tag in apiImageTag)" : "";
+        r.problem("apiImageRepository", repository, `an image repository without tag or digest${hint}`);
+    }
+    if (tag !== undefined && !imageTag.test(tag)) {
+        r.problem("apiImageTag", tag, "an image tag ([A-Za-z0-9_.-], at most 128 characters)");
+    }
+    if (digest !== undefined && !imageDigest.test(digest)) {
+        r.problem("apiImageDigest", digest, "a digest of the form sha256:<64 hex digits>");
+    }
+    if (environment === "production" && digest === undefined && (tag === undefined || tag === "latest")) {
+        r.problem(
+            "apiImageTag",
+            tag ?? "",
+            "an immutable version in production: set apiImageDigest (preferred) or a version tag; 'latest' or no tag can change under a running Deployment",
+        );
+    }
+    const pullPolicy = r.oneOf("apiImagePullPolicy", pullPolicies);
+
+    const port = r.port("apiPort");
+    const metricsPort = r.port("apiMetricsPort");
+    if (port !== undefined && port === metricsPort) {
+        r.problem("apiMetricsPort", metricsPort, "a port other than apiPort: the metrics port is opened to Prometheus only");
+    }
+    const min = r.integer("apiMinReplicas", 1);
+    const max = r.integer("apiMaxReplicas", 1);
+    if (min !== undefined && max !== undefined && min > max) {
+        r.problem("apiMinReplicas", min, `at most apiMaxReplicas (${max})`);
+    }
+    return {
+        image: {
+            repository,
+            tag,
+            digest,
+            ref: `${repository}${tag ? `:${tag}` : ""}${digest ? `@${digest}` : ""}`,
+            pullPolicy: pullPolicy!,
+        },
+        port,
+        metricsPort,
+        healthPath: r.path("apiHealthPath"),
+        readyPath: r.path("apiReadyPath"),
+        replicas: { min: min!, max: max! },
+        resources: r.resources("apiResources"),
+    };
+}
+
+function readPostgres(r: Reader): Partial<PostgresSettings> {
+    const repository = r.matching("postgresImageRepository", imageRepository, "an image repository without tag, e.g. postgres");
+    const version = r.matching(
+        "postgresVersion",
+        /^\d+\.\d+(-[a-z0-9.]+)?$/,
+        "an exact PostgreSQL version such as 17.6 (a bare major like 17 moves under a running database)",
+    );
+    return {
+        image: `${repository}:${version}`,
+        version,
+        majorVersion: version ? Number.parseInt(version, 10) : undefined,
+        database: r.matching("postgresDatabase", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)"),
+        user: r.matching("postgresUser", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)"),
+        storage: r.storage("postgresStorageSize", "postgresStorageClass"),
+        resources: r.resources("postgresResources"),
+    };
+}
+
+function readRedis(r: Reader, environment: Environment | undefined): Partial<RedisSettings> {
+    const repository = r.matching("redisImageRepository", imageRepository, "an image repository without tag, e.g. redis");
+    const version = r.matching("redisVersion", /^\d+\.\d+\.\d+(-[a-z0-9.]+)?$/, "an exact Redis version such as 8.2.3");
+    const nodes = r.integer("redisNodes", 1);
+    const replicas = r.integer("redisReplicasPerMaster", 0);
+    let masters: number | undefined;
+    if (nodes !== undefined && replicas !== undefined) {
+        const perShard = 1 + replicas;
+        const single = nodes === 1 && replicas === 0;
+        if (!single && (nodes % perShard !== 0 || nodes / perShard < 3)) {
+            r.problem(
+                "redisNodes",
+                nodes,
+                `a node count that forms a Redis Cluster with redisReplicasPerMaster=${replicas}: ` +
+                    `1 node (single master, no replicas) or masters × ${perShard} nodes with at least 3 masters (${3 * perShard}, ${4 * perShard}, ...)`,
+            );
+        } else {
+            masters = nodes / perShard;
+        }
+        if (environment === "production" && replicas < 1) {
+            r.problem("redisReplicasPerMaster", replicas, "at least 1 in production: a master without a replica loses its slots with its node");
+        }
+    }
+    return {
+        image: `${repository}:${version}`,
+        version,
+        nodes,
+        replicasPerMaster: replicas,
+        masters,
+        storage: r.storage("redisStorageSize", "redisStorageClass"),
+        resources: r.resources("redisResources"),
+    };
+}
+
+function readIngress(r: Reader, deployed: boolean): Partial<IngressSettings> {
+    const enabled = r.boolean("ingressEnabled");
+    const host = r.string("ingressHost");
+    if (enabled && !dnsSubdomain.test(host)) {
+        r.problem("ingressHost", host, "the public DNS name of the API, e.g. api.clinic.example.com (ingressEnabled is true)");
+    }
+    const tlsEnabled = r.boolean("ingressTlsEnabled");
+    if (enabled && deployed && tlsEnabled === false) {
+        r.problem("ingressTlsEnabled", false, "true in staging and production: patient data never crosses the network in clear text");
+    }
+    const clusterIssuer = r.string("ingressClusterIssuer") || undefined;
+    if (clusterIssuer !== undefined && !dnsSubdomain.test(clusterIssuer)) {
+        r.problem("ingressClusterIssuer", clusterIssuer, "the name of a cert-manager ClusterIssuer, or empty");
+    }
+    return {
+        enabled,
+        host,
+        className: r.matching("ingressClassName", dnsSubdomain, "an IngressClass name such as nginx"),
+        tls: {
+            enabled: tlsEnabled!,
+            secretName: r.matching("ingressTlsSecretName", dnsSubdomain, "a Secret name (DNS subdomain)")!,
+            clusterIssuer,
+        },
+        skipAwait: r.boolean("ingressSkipAwait"),
+    };
+}
+
+/** Reads raw values and collects every problem instead of stopping at the first. */
+class Reader {
+    readonly problems: string[] = [];
+
+    constructor(private readonly source: ConfigSource) {}
+
+    /** Records a problem: the full key, the bad value and what is expected. */
+    problem(key: string, value: unknown, expected: string, verdict = "is invalid"): void {
+        const shown = value === undefined ? "" : ` = ${JSON.stringify(value) ?? String(value)}`;
+        this.problems.push(`${this.source.project}:${key}${shown} ${verdict}; expected ${expected}`);
+    }
+
+    private raw(key: ScalarKey): string {
+        const value = this.source.get(key);
+        return value === undefined ? String(scalarSettings[key].default) : value;
+    }
+
+    string(key: ScalarKey): string {
+        return this.raw(key).trim();
+    }
+
+    matching(key: ScalarKey, pattern: RegExp, expected: string): string | undefined {
+        const value = this.string(key);
+        if (!pattern.test(value)) {
+            this.problem(key, value, expected);
+            return undefined;
+        }
+        return value;
+    }
+
+    oneOf<T extends string>(key: ScalarKey, allowed: readonly T[]): T | undefined {
+        const value = this.string(key);
+        if (!(allowed as readonly string[]).includes(value)) {
+            this.problem(key, value, `one of ${allowed.join(", ")}`);
+            return undefined;
+        }
+        return value as T;
+    }
+
+    boolean(key: ScalarKey): boolean | undefined {
+        const value = this.string(key);
+        if (value !== "true" && value !== "false") {
+            this.problem(key, value, "true or false");
+            return undefined;
+        }
+        return value === "true";
+    }
+
+    integer(key: ScalarKey, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+        const value = this.string(key);
+        const n = Number(value);
+        if (!/^-?\d+$/.test(value) || n < min || n > max) {
+            const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+            this.problem(key, value, `a whole number ${range}`);
+            return undefined;
+        }
+        return n;
+    }
+
+    port(key: ScalarKey): number | undefined {
+        // Ports below 1024 need NET_BIND_SERVICE, which the restricted containers drop.
+        return this.integer(key, 1024, 65535);
+    }
+
+    path(key: ScalarKey): string | undefined {
+        return this.matching(key, /^\/[A-Za-z0-9._~/-]*$/, "an HTTP path starting with /");
+    }
+
+    storage(sizeKey: ScalarKey, classKey: ScalarKey): StorageSettings {
+        const size = this.string(sizeKey);
+        if (parseBytes(size) === undefined) {
+            this.problem(sizeKey, size, bytesExpectation + bytesHint(size));
+        }
+        const className = this.string(classKey) || undefined;
+        if (className !== undefined && !dnsSubdomain.test(className)) {
+            this.problem(classKey, className, "a StorageClass name, or empty for the cluster's default class");
+        }
+        return { size, className };
+    }
+
+    /** `{requests: {cpu, memory}, limits: {cpu, memory}}`, strict about unknown keys and requests above limits. */
+    resources(key: ObjectKey): ComputeResources {
+        const expected = "{ requests: { cpu, memory }, limits: { cpu, memory } }";
+        const text = this.source.get(key);
+        if (text === undefined) {
+            this.problem(key, undefined, `${expected} in Pulumi.${this.source.stack}.yaml`, "is not set");
+            return undefined as never;
+        }
+        let value: unknown;
+        try {
+            value = JSON.parse(text);
+        } catch {
+            value = text;
+        }
+        if (!isRecord(value)) {
+            this.problem(key, value, expected);
+            return undefined as never;
+        }
+        this.unknownKeys(key, value, ["requests", "limits"]);
+        const sides: Record<string, { cpu?: number; memory?: number }> = {};
+        for (const side of ["requests", "limits"] as const) {
+            const part = value[side];
+            if (!isRecord(part)) {
+                this.problem(`${key}.${side}`, part, "{ cpu, memory }", part === undefined ? "is missing" : "is invalid");
+                continue;
+            }
+            this.unknownKeys(`${key}.${side}`, part, ["cpu", "memory"]);
+            const cpu = parseCpu(String(part.cpu ?? ""));
+            if (cpu === undefined) {
+                this.problem(`${key}.${side}.cpu`, part.cpu, cpuExpectation, part.cpu === undefined ? "is missing" : "is invalid");
+            }
+            const memory = parseBytes(String(part.memory ?? ""));
+            if (memory === undefined) {
+                const hint = bytesHint(String(part.memory ?? ""));
+                this.problem(`${key}.${side}.memory`, part.memory, bytesExpectation + hint, part.memory === undefined ? "is missing" : "is invalid");
+            }
+            sides[side] = { cpu, memory };
+        }
+        const { requests, limits } = sides;
+        for (const dimension of ["cpu", "memory"] as const) {
+            const request = requests?.[dimension];
+            const limit = limits?.[dimension];
+            if (request !== undefined && limit !== undefined && request > limit) {
+                const shown = (value.requests as Record<string, unknown>)[dimension];
+                this.problem(`${key}.requests.${dimension}`, shown, `at most limits.${dimension} (${(value.limits as Record<string, unknown>)[dimension]})`);
+            }
+        }
+        return value as unknown as ComputeResources;
+    }
+
+    private unknownKeys(key: string, value: Record<string, unknown>, known: readonly string[]): void {
+        for (const k of Object.keys(value)) {
+            if (!known.includes(k)) {
+                this.problem(`${key}.${k}`, value[k], `one of ${known.join(", ")}${suggestion(k, known)}`, "is not a known key");
+            }
+        }
+    }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** " (did you mean X?)" for the closest known name within two edits, or "". */
+function suggestion(name: string, known: readonly string[]): string {
+    let best: string | undefined;
+    let bestDistance = 3;
+    for (const candidate of known) {
+        const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
+        if (d < bestDistance) {
+            best = candidate;
+            bestDistance = d;
+        }
+    }
+    return best ? ` (did you mean ${best}?)` : "";
+}
+
+function editDistance(a: string, b: string): number {
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const current = [i];
+        for (let j = 1; j <= b.length; j++) {
+            current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        }
+        previous = current;
+    }
+    return previous[b.length];
+}
+
+function deepFreeze<T>(value: T): T {
+    if (isRecord(value) && !pulumi.Output.isInstance(value)) {
+        for (const child of Object.values(value)) {
+            deepFreeze(child);
+        }
+        Object.freeze(value);
+    }
+    return value;
+}

@@ -1,0 +1,34 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** Thrown by a component whose args are invalid, before it registers anything. */
+export class ComponentArgsError extends pulumi.RunError {
+    constructor(type: string, name: string, problems: readonly string[]) {
+        super(`${type} "${name}" has invalid args:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        this.name = "ComponentArgsError";
+    }
+}
+
+/**
+ * Checks a component's args up front. Each entry is a problem message, or a falsy value when that
+ * check passed; every problem is reported at once.
+ */
+export function checkArgs(type: string, name: string, checks: ReadonlyArray<string | false | undefined>): void {
+    const problems = checks.filter((c): c is string => typeof c === "string" && c.length > 0);
+    if (problems.length > 0) {
+        throw new ComponentArgsError(type, name, problems);
+    }
+}
+
+/** Resource options for data that must survive a mistaken `pulumi destroy` or a replacement. */
+export function dataOptions(parent: pulumi.Resource, protectData: boolean): pulumi.CustomResourceOptions {
+    return { parent, protect: protectData, retainOnDelete: protectData };
+}
+
+/**
+ * Annotations for a protected StatefulSet: when it must be replaced (a volume-size change), its
+ * pods are orphaned instead of deleted and the new StatefulSet adopts them, so the replacement is
+ * not an outage.
+ */
+export function dataAnnotations(protectData: boolean): Record<string, string> | undefined {
+    return protectData ? { "pulumi.com/deletionPropagationPolicy": "orphan" } : undefined;
+}

@@ -1,0 +1,40 @@
+/** Standard `app.kubernetes.io/*` labels and the selectors derived from them. */
+
+/** The application every object belongs to (`app.kubernetes.io/part-of`). */
+export const partOf = "healthcare-backend";
+
+/** Identifies one workload of the stack. */
+export interface WorkloadIdentity {
+    /** `app.kubernetes.io/name`: what the workload is (`healthcare-api`, `postgres`, `redis-cluster`). */
+    readonly name: string;
+    /** `app.kubernetes.io/component`: its role in the stack (`api`, `database`, `cache`). */
+    readonly component: string;
+    /** `app.kubernetes.io/instance`: the Pulumi stack that deploys it. */
+    readonly instance: string;
+    /** `app.kubernetes.io/version`: the version it runs; left out of selectors. */
+    readonly version?: string;
+}
+
+/** The immutable subset of labels a selector may use: never the version, which changes on upgrade. */
+export function selectorLabels(id: WorkloadIdentity): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": id.name,
+        "app.kubernetes.io/instance": id.instance,
+        "app.kubernetes.io/component": id.component,
+    };
+}
+
+/** Every standard label, for metadata and pod templates. */
+export function standardLabels(id: WorkloadIdentity): Record<string, string> {
+    return {
+        ...selectorLabels(id),
+        "app.kubernetes.io/part-of": partOf,
+        "app.kubernetes.io/managed-by": "pulumi",
+        ...(id.version ? { "app.kubernetes.io/version": sanitizeLabelValue(id.version) } : {}),
+    };
+}
+
+/** Label values allow at most 63 characters of [A-Za-z0-9._-]; image tags and digests may not fit. */
+export function sanitizeLabelValue(value: string): string {
+    return value.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
+}
