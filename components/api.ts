@@ -1,0 +1,203 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import { ApiSettings, IngressSettings } from "../config";
+import { checkArgs } from "../lib/args";
+import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
+import { names } from "../lib/names";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
+import { DatabaseConnection } from "./postgres";
+import { CacheConnection } from "./redisCluster";
+
+/** The uid the API runs as; the image must not need root (the stand-in image uses it too). */
+export const apiUid = 10001;
+
+/** The port the API's Service exposes for HTTP inside the cluster. */
+export const apiServicePort = 80;
+
+/** Args of the API Deployment, its Service and Ingress. */
+export interface ApiArgs {
+    /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
+    namespace: pulumi.Output<string>;
+    /** The Pulumi stack (`app.kubernetes.io/instance`). */
+    instance: string;
+    /** Image, ports, probe paths, replicas and resources from the stack config. */
+    settings: ApiSettings;
+    /** Fixed replica count; leave undefined when a HorizontalPodAutoscaler owns the scale. */
+    replicas?: number;
+    /** Where PostgreSQL is and which Secret holds its credentials. */
+    database: DatabaseConnection;
+    /** Where the Redis Cluster is and which Secret holds its password. */
+    cache: CacheConnection;
+    /** Host, class and TLS of the public entry point. */
+    ingress: IngressSettings;
+}
+
+/** The API: ServiceAccount, ConfigMap, Deployment `healthcare-api`, Service and Ingress. */
+export class Api extends pulumi.ComponentResource {
+    /** Labels that select the API pods. */
+    readonly podSelector: Record<string, string>;
+    /** Name of the Deployment (the HPA's target). */
+    readonly deploymentName: pulumi.Output<string>;
+    /** Name of the Service. */
+    readonly serviceName: pulumi.Output<string>;
+    /** Public URL, when the Ingress is enabled. */
+    readonly url?: string;
+
+    constructor(name: string, args: ApiArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("healthcare:app:Api", name, {}, opts);
+        const s = args.settings;
+        checkArgs("Api", name, [
+            args.replicas !== undefined && !(Number.isInteger(args.replicas) && args.replicas >= 1) && `replicas ${args.replicas} is not a positive whole number`,
+            s.port === s.metricsPort && `settings.port and settings.metricsPort are both ${s.port}`,
+            args.ingress.enabled && !args.ingress.host && "ingress.host is empty while the Ingress is enabled",
+        ]);
+
+        const identity: WorkloadIdentity = { name: "healthcare-api", component: "api", instance: args.instance, version: s.image.tag ?? s.image.digest };
+        const labels = standardLabels(identity);
+        this.podSelector = selectorLabels(identity);
+        const n = names.api;
+        const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
+
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            n.serviceAccount,
+            { metadata: meta(n.serviceAccount), automountServiceAccountToken: false },
+            { parent: this },
+        );
+
+        // Non-secret settings; credentials come from the Secrets below, never from here.
+        const configData = pulumi.all([args.database.host, args.cache.seedNodes]).apply(([databaseHost, seedNodes]) => ({
+            PORT: String(s.port),
+            METRICS_PORT: String(s.metricsPort),
+            HEALTH_PATH: s.healthPath,
+            READY_PATH: s.readyPath,
+            DATABASE_HOST: databaseHost,
+            DATABASE_PORT: String(args.database.port),
+            DATABASE_NAME: args.database.database,
+            REDIS_CLUSTER_NODES: seedNodes.join(","),
+        }));
+        const configMap = new k8s.core.v1.ConfigMap(n.configMap, { metadata: meta(n.configMap), data: configData }, { parent: this });
+        // A settings change rolls the pods, which read the ConfigMap only at start.
+        const configChecksum = configData.apply((d) => createHash("sha256").update(JSON.stringify(d)).digest("hex"));
+
+        const secretEnv = (envName: string, secretName: pulumi.Output<string>, key: string) => ({
+            name: envName,
+            valueFrom: { secretKeyRef: { name: secretName, key } },
+        });
+        const httpGet = (probePath: string) => ({ httpGet: { path: probePath, port: "http" } });
+        const spread = (topologyKey: string) => ({
+            maxSkew: 1,
+            topologyKey,
+            // ScheduleAnyway: a single-node kind cluster or a one-zone cluster still runs every replica.
+            whenUnsatisfiable: "ScheduleAnyway",
+            labelSelector: { matchLabels: this.podSelector },
+        });
+
+        const deployment = new k8s.apps.v1.Deployment(
+            n.deployment,
+            {
+                metadata: meta(n.deployment),
+                spec: {
+                    // Unset under an HPA: a value here would fight the autoscaler on every update.
+                    replicas: args.replicas,
+                    selector: { matchLabels: this.podSelector },
+                    // Zero-downtime: a new pod must be ready before an old one goes.
+                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
+                    template: {
+                        metadata: { labels, annotations: { "healthcare.example.com/config-checksum": configChecksum } },
+                        spec: {
+                            serviceAccountName: serviceAccount.metadata.name,
+                            automountServiceAccountToken: false,
+                            securityContext: restrictedPodSecurityContext(apiUid),
+                            topologySpreadConstraints: [spread("kubernetes.io/hostname"), spread("topology.kubernetes.io/zone")],
+                            containers: [
+                                {
+                                    name: n.container,
+                                    image: s.image.ref,
+                                    imagePullPolicy: s.image.pullPolicy,
+                                    ports: [
+                                        { name: "http", containerPort: s.port, protocol: "TCP" },
+                                        { name: "metrics", containerPort: s.metricsPort, protocol: "TCP" },
+                                    ],
+                                    envFrom: [{ configMapRef: { name: configMap.metadata.name } }],
+                                    env: [
+                                        secretEnv("DATABASE_USER", args.database.secretName, "username"),
+                                        secretEnv("DATABASE_PASSWORD", args.database.secretName, "password"),
+                                        secretEnv("REDIS_PASSWORD", args.cache.secretName, "password"),
+                                    ],
+                                    resources: s.resources,
+                                    securityContext: restrictedContainerSecurityContext(),
+                                    // Up to two minutes to start before liveness applies.
+                                    startupProbe: { ...httpGet(s.healthPath), periodSeconds: 5, failureThreshold: 24 },
+                                    readinessProbe: { ...httpGet(s.readyPath), periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+                                    livenessProbe: { ...httpGet(s.healthPath), periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 3 },
+                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+                                },
+                            ],
+                            volumes: [{ name: "tmp", emptyDir: { sizeLimit: "256Mi" } }],
+                        },
+                    },
+                },
+            },
+            { parent: this },
+        );
+
+        const service = new k8s.core.v1.Service(
+            n.service,
+            {
+                metadata: meta(n.service),
+                spec: {
+                    type: "ClusterIP",
+                    selector: this.podSelector,
+                    ports: [
+                        { name: "http", port: apiServicePort, targetPort: "http", protocol: "TCP" },
+                        { name: "metrics", port: s.metricsPort, targetPort: "metrics", protocol: "TCP" },
+                    ],
+                },
+            },
+            { parent: this },
+        );
+
+        const ingress = args.ingress;
+        if (ingress.enabled) {
+            const annotations: Record<string, string> = {};
+            if (ingress.tls.enabled && ingress.tls.clusterIssuer) {
+                annotations["cert-manager.io/cluster-issuer"] = ingress.tls.clusterIssuer;
+            }
+            if (ingress.skipAwait) {
+                // Without a controller that publishes an address, Pulumi would wait for one forever.
+                annotations["pulumi.com/skipAwait"] = "true";
+            }
+            new k8s.networking.v1.Ingress(
+                n.ingress,
+                {
+                    metadata: { ...meta(n.ingress), annotations },
+                    spec: {
+                        ingressClassName: ingress.className,
+                        tls: ingress.tls.enabled ? [{ hosts: [ingress.host], secretName: ingress.tls.secretName }] : undefined,
+                        rules: [
+                            {
+                                host: ingress.host,
+                                http: {
+                                    paths: [
+                                        {
+                                            path: "/",
+                                            pathType: "Prefix",
+                                            backend: { service: { name: service.metadata.name, port: { name: "http" } } },
+                                        },
+                                    ],
+                                },
+                            },
+                        ],
+                    },
+                },
+                { parent: this },
+            );
+            this.url = `${ingress.tls.enabled ? "https" : "http"}://${ingress.host}`;
+        }
+
+        this.deploymentName = deployment.metadata.name;
+        this.serviceName = service.metadata.name;
+        this.registerOutputs({ deploymentName: this.deploymentName, serviceName: this.serviceName, url: this.url });
+    }
+}

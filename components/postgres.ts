@@ -1,0 +1,190 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { PostgresSettings } from "../config";
+import { checkArgs, dataAnnotations, dataOptions } from "../lib/args";
+import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
+import { names, serviceHost } from "../lib/names";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
+
+/** The port PostgreSQL listens on. */
+export const postgresPort = 5432;
+
+/** uid and gid of the `postgres` user in the official image. */
+const postgresUid = 999;
+
+/** How the API reaches the database. */
+export interface DatabaseConnection {
+    /** Client Service DNS name. */
+    host: pulumi.Output<string>;
+    /** Client port. */
+    port: number;
+    /** Database name. */
+    database: string;
+    /** Secret holding `username` and `password`. */
+    secretName: pulumi.Output<string>;
+}
+
+/** Args of the PostgreSQL StatefulSet. */
+export interface PostgresArgs {
+    /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
+    namespace: pulumi.Output<string>;
+    /** The Pulumi stack (`app.kubernetes.io/instance`). */
+    instance: string;
+    /** Image, version, database, storage and resources from the stack config. */
+    settings: PostgresSettings;
+    /** Protect the StatefulSet and its Secret from deletion and replacement. */
+    protectData: boolean;
+}
+
+/**
+ * Data directory layout. The volume is mounted exactly where the image declares its VOLUME
+ * (which moved in PostgreSQL 18) and PGDATA is a subdirectory of it, so the volume's
+ * lost+found never makes initdb refuse the directory.
+ */
+export function dataLayout(majorVersion: number): { mountPath: string; pgdata: string } {
+    return majorVersion >= 18
+        ? { mountPath: "/var/lib/postgresql", pgdata: "/var/lib/postgresql/data" }
+        : { mountPath: "/var/lib/postgresql/data", pgdata: "/var/lib/postgresql/data/pgdata" };
+}
+
+/** A single-instance PostgreSQL: StatefulSet, headless and client Services, generated password. */
+export class Postgres extends pulumi.ComponentResource {
+    /** Connection details for clients. */
+    readonly connection: DatabaseConnection;
+    /** Labels that select the PostgreSQL pod. */
+    readonly podSelector: Record<string, string>;
+    /** Name of the StatefulSet. */
+    readonly statefulSetName: pulumi.Output<string>;
+
+    constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("healthcare:data:Postgres", name, {}, opts);
+        const s = args.settings;
+        checkArgs("Postgres", name, [
+            !(s.majorVersion >= 13) && `settings.majorVersion ${s.majorVersion} is unsupported; expected 13 or later`,
+            !s.storage.size && "settings.storage.size is empty",
+        ]);
+
+        const identity: WorkloadIdentity = { name: "postgres", component: "database", instance: args.instance, version: s.version };
+        const labels = standardLabels(identity);
+        this.podSelector = selectorLabels(identity);
+        const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
+        const n = names.postgres;
+
+        // Generated once and kept: the server stores the password at initdb, so a new one would lock the API out.
+        const password = new random.RandomPassword(
+            "postgres-password",
+            { length: 32, special: false },
+            { ...dataOptions(this, args.protectData), additionalSecretOutputs: ["result"] },
+        );
+        const secret = new k8s.core.v1.Secret(
+            n.secret,
+            {
+                metadata: meta(n.secret),
+                type: "Opaque",
+                stringData: { username: s.user, password: password.result, database: s.database },
+            },
+            dataOptions(this, args.protectData),
+        );
+
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            n.serviceAccount,
+            { metadata: meta(n.serviceAccount), automountServiceAccountToken: false },
+            { parent: this },
+        );
+
+        const port = { name: "postgres", port: postgresPort, targetPort: "postgres", protocol: "TCP" };
+        const headless = new k8s.core.v1.Service(
+            n.headlessService,
+            { metadata: meta(n.headlessService), spec: { clusterIP: "None", selector: this.podSelector, ports: [port] } },
+            { parent: this },
+        );
+        new k8s.core.v1.Service(
+            n.service,
+            { metadata: meta(n.service), spec: { type: "ClusterIP", selector: this.podSelector, ports: [port] } },
+            { parent: this },
+        );
+
+        const layout = dataLayout(s.majorVersion);
+        const fromSecret = (key: string) => ({ secretKeyRef: { name: secret.metadata.name, key } });
+        const isReady = {
+            exec: { command: ["sh", "-c", `pg_isready -h 127.0.0.1 -p ${postgresPort} -U "$POSTGRES_USER" -d "$POSTGRES_DB"`] },
+        };
+        const statefulSet = new k8s.apps.v1.StatefulSet(
+            n.statefulSet,
+            {
+                metadata: { ...meta(n.statefulSet), annotations: dataAnnotations(args.protectData) },
+                spec: {
+                    serviceName: headless.metadata.name,
+                    replicas: 1,
+                    selector: { matchLabels: this.podSelector },
+                    // PVCs outlive the StatefulSet: deleting or replacing it never deletes data.
+                    persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+                    template: {
+                        metadata: { labels },
+                        spec: {
+                            serviceAccountName: serviceAccount.metadata.name,
+                            automountServiceAccountToken: false,
+                            securityContext: restrictedPodSecurityContext(postgresUid),
+                            // Time for a clean shutdown checkpoint before SIGKILL.
+                            terminationGracePeriodSeconds: 60,
+                            containers: [
+                                {
+                                    name: n.container,
+                                    image: s.image,
+                                    imagePullPolicy: "IfNotPresent",
+                                    ports: [{ name: "postgres", containerPort: postgresPort, protocol: "TCP" }],
+                                    env: [
+                                        { name: "POSTGRES_USER", valueFrom: fromSecret("username") },
+                                        { name: "POSTGRES_PASSWORD", valueFrom: fromSecret("password") },
+                                        { name: "POSTGRES_DB", valueFrom: fromSecret("database") },
+                                        { name: "PGDATA", value: layout.pgdata },
+                                    ],
+                                    resources: s.resources,
+                                    securityContext: restrictedContainerSecurityContext(),
+                                    // initdb on a new volume takes a while: allow five minutes before liveness applies.
+                                    startupProbe: { ...isReady, periodSeconds: 10, failureThreshold: 30 },
+                                    readinessProbe: { ...isReady, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+                                    livenessProbe: { ...isReady, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
+                                    volumeMounts: [
+                                        { name: n.volumeClaim, mountPath: layout.mountPath },
+                                        { name: "run", mountPath: "/var/run/postgresql" },
+                                        { name: "tmp", mountPath: "/tmp" },
+                                        { name: "shm", mountPath: "/dev/shm" },
+                                    ],
+                                },
+                            ],
+                            volumes: [
+                                { name: "run", emptyDir: { sizeLimit: "16Mi" } },
+                                { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+                                // The runtime's default 64Mi /dev/shm is too small for parallel queries.
+                                { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } },
+                            ],
+                        },
+                    },
+                    volumeClaimTemplates: [
+                        {
+                            // No version label here: any change to the claim template replaces the StatefulSet.
+                            metadata: { name: n.volumeClaim, labels: standardLabels({ ...identity, version: undefined }) },
+                            spec: {
+                                accessModes: ["ReadWriteOnce"],
+                                storageClassName: s.storage.className,
+                                resources: { requests: { storage: s.storage.size } },
+                            },
+                        },
+                    ],
+                },
+            },
+            dataOptions(this, args.protectData),
+        );
+
+        this.statefulSetName = statefulSet.metadata.name;
+        this.connection = {
+            host: args.namespace.apply((ns) => serviceHost(n.service, ns)),
+            port: postgresPort,
+            database: s.database,
+            secretName: secret.metadata.name,
+        };
+        this.registerOutputs({ connection: this.connection, statefulSetName: this.statefulSetName });
+    }
+}

@@ -1,0 +1,278 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { createHash } from "crypto";
+import { readFileSync } from "fs";
+import * as path from "path";
+import { RedisSettings } from "../config";
+import { checkArgs, dataAnnotations, dataOptions } from "../lib/args";
+import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
+import { names, statefulPodHost } from "../lib/names";
+import { parseBytes } from "../lib/quantity";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
+
+/** The port clients and peers use. */
+export const redisPort = 6379;
+/** The cluster bus: Redis always uses the data port + 10000. */
+export const redisBusPort = redisPort + 10000;
+
+/** uid and gid of the `redis` user in the official image. */
+const redisUid = 999;
+
+/** Share of the container's memory limit given to data; the rest covers fork copy-on-write and buffers. */
+const maxmemoryShare = 0.75;
+
+/** How the API reaches the cluster. */
+export interface CacheConnection {
+    /** Every node as host:port; cluster clients need seeds and follow MOVED redirects to all nodes. */
+    seedNodes: pulumi.Output<string[]>;
+    /** Secret holding `password`. */
+    secretName: pulumi.Output<string>;
+}
+
+/** Args of the Redis Cluster StatefulSet and its bootstrap Job. */
+export interface RedisClusterArgs {
+    /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
+    namespace: pulumi.Output<string>;
+    /** The Pulumi stack (`app.kubernetes.io/instance`). */
+    instance: string;
+    /** Image, topology, storage and resources from the stack config. */
+    settings: RedisSettings;
+    /** Protect the StatefulSet and its Secret from deletion and replacement. */
+    protectData: boolean;
+}
+
+/** Scripts shipped to the pods in a ConfigMap; the tests run the same files. */
+export const redisScripts = {
+    start: "redis-start.sh",
+    bootstrap: "redis-cluster-bootstrap.sh",
+} as const;
+
+function readScript(file: string): string {
+    return readFileSync(path.join(__dirname, "assets", file), "utf8");
+}
+
+/** redis.conf for every node; the start script appends the password and the pod IP. */
+export function redisConfig(settings: RedisSettings): string {
+    const maxmemory = Math.floor((parseBytes(settings.resources.limits.memory) ?? 0) * maxmemoryShare);
+    return [
+        `port ${redisPort}`,
+        "bind * -::*",
+        "protected-mode no",
+        "cluster-enabled yes",
+        "cluster-config-file /data/nodes.conf",
+        "cluster-node-timeout 5000",
+        "dir /data",
+        "appendonly yes",
+        `maxmemory ${maxmemory}`,
+        // Queues and sessions live here: refuse writes when full rather than silently evicting them.
+        "maxmemory-policy noeviction",
+        "",
+    ].join("\n");
+}
+
+/** A Redis Cluster: StatefulSet in cluster mode, headless Service, generated password, bootstrap Job. */
+export class RedisCluster extends pulumi.ComponentResource {
+    /** Connection details for clients. */
+    readonly connection: CacheConnection;
+    /** Labels that select the Redis pods. */
+    readonly podSelector: Record<string, string>;
+    /** Labels that select the bootstrap Job's pod. */
+    readonly bootstrapSelector: Record<string, string>;
+    /** Name of the StatefulSet. */
+    readonly statefulSetName: pulumi.Output<string>;
+
+    constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("healthcare:data:RedisCluster", name, {}, opts);
+        const s = args.settings;
+        checkArgs("RedisCluster", name, [
+            s.masters * (1 + s.replicasPerMaster) !== s.nodes &&
+                `settings.masters (${s.masters}) x (1 + replicasPerMaster ${s.replicasPerMaster}) != nodes (${s.nodes})`,
+            s.nodes > 1 && s.masters < 3 && `settings.masters is ${s.masters}; a multi-node Redis Cluster needs at least 3`,
+            parseBytes(s.resources.limits.memory) === undefined && `settings.resources.limits.memory "${s.resources.limits.memory}" is not a byte quantity`,
+        ]);
+
+        const identity: WorkloadIdentity = { name: "redis-cluster", component: "cache", instance: args.instance, version: s.version };
+        const labels = standardLabels(identity);
+        this.podSelector = selectorLabels(identity);
+        const bootstrapIdentity: WorkloadIdentity = { ...identity, component: "cache-bootstrap" };
+        this.bootstrapSelector = selectorLabels(bootstrapIdentity);
+        const n = names.redis;
+        const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
+
+        const password = new random.RandomPassword(
+            "redis-password",
+            { length: 32, special: false },
+            { ...dataOptions(this, args.protectData), additionalSecretOutputs: ["result"] },
+        );
+        const secret = new k8s.core.v1.Secret(
+            n.secret,
+            { metadata: meta(n.secret), type: "Opaque", stringData: { password: password.result } },
+            dataOptions(this, args.protectData),
+        );
+
+        const scripts = { [redisScripts.start]: readScript(redisScripts.start), [redisScripts.bootstrap]: readScript(redisScripts.bootstrap) };
+        const configData = { "redis.conf": redisConfig(s), ...scripts };
+        const configChecksum = createHash("sha256").update(JSON.stringify(configData)).digest("hex");
+        const configMap = new k8s.core.v1.ConfigMap(n.configMap, { metadata: meta(n.configMap), data: configData }, { parent: this });
+
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            n.serviceAccount,
+            { metadata: meta(n.serviceAccount), automountServiceAccountToken: false },
+            { parent: this },
+        );
+
+        const headless = new k8s.core.v1.Service(
+            n.headlessService,
+            {
+                metadata: meta(n.headlessService),
+                spec: {
+                    clusterIP: "None",
+                    // Nodes must resolve each other before they are ready: readiness needs the cluster formed.
+                    publishNotReadyAddresses: true,
+                    selector: this.podSelector,
+                    ports: [
+                        { name: "redis", port: redisPort, targetPort: "redis", protocol: "TCP" },
+                        { name: "cluster-bus", port: redisBusPort, targetPort: "cluster-bus", protocol: "TCP" },
+                    ],
+                },
+            },
+            { parent: this },
+        );
+
+        const passwordEnv = (envName: string) => ({ name: envName, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "password" } } });
+        const ping = { exec: { command: ["sh", "-c", `redis-cli -h 127.0.0.1 -p ${redisPort} ping | grep -q PONG`] } };
+        const scriptsVolume = { name: "scripts", configMap: { name: configMap.metadata.name, defaultMode: 0o555 } };
+        const statefulSet = new k8s.apps.v1.StatefulSet(
+            n.statefulSet,
+            {
+                metadata: { ...meta(n.statefulSet), annotations: dataAnnotations(args.protectData) },
+                spec: {
+                    serviceName: headless.metadata.name,
+                    replicas: s.nodes,
+                    // All nodes start together: the bootstrap needs every one of them up.
+                    podManagementPolicy: "Parallel",
+                    selector: { matchLabels: this.podSelector },
+                    persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+                    template: {
+                        metadata: { labels, annotations: { "healthcare.example.com/config-checksum": configChecksum } },
+                        spec: {
+                            serviceAccountName: serviceAccount.metadata.name,
+                            automountServiceAccountToken: false,
+                            securityContext: restrictedPodSecurityContext(redisUid),
+                            affinity: {
+                                // Preferred, not required: a cluster with fewer hosts than nodes still schedules.
+                                podAntiAffinity: {
+                                    preferredDuringSchedulingIgnoredDuringExecution: [
+                                        {
+                                            weight: 100,
+                                            podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: this.podSelector } },
+                                        },
+                                    ],
+                                },
+                            },
+                            containers: [
+                                {
+                                    name: n.container,
+                                    image: s.image,
+                                    imagePullPolicy: "IfNotPresent",
+                                    command: ["sh", `/scripts/${redisScripts.start}`],
+                                    ports: [
+                                        { name: "redis", containerPort: redisPort, protocol: "TCP" },
+                                        { name: "cluster-bus", containerPort: redisBusPort, protocol: "TCP" },
+                                    ],
+                                    env: [
+                                        passwordEnv("REDIS_PASSWORD"),
+                                        // redis-cli in the probes reads the password from here, not from argv.
+                                        passwordEnv("REDISCLI_AUTH"),
+                                        { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+                                    ],
+                                    resources: s.resources,
+                                    securityContext: restrictedContainerSecurityContext(),
+                                    // Ready means "answers": the cluster is formed only once every node is up.
+                                    readinessProbe: { ...ping, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+                                    livenessProbe: { ...ping, initialDelaySeconds: 15, periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
+                                    volumeMounts: [
+                                        { name: n.volumeClaim, mountPath: "/data" },
+                                        { name: "config", mountPath: "/etc/redis" },
+                                        { name: "scripts", mountPath: "/scripts" },
+                                        { name: "run", mountPath: "/run/redis" },
+                                    ],
+                                },
+                            ],
+                            volumes: [
+                                { name: "config", configMap: { name: configMap.metadata.name, items: [{ key: "redis.conf", path: "redis.conf" }] } },
+                                scriptsVolume,
+                                { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+                            ],
+                        },
+                    },
+                    volumeClaimTemplates: [
+                        {
+                            // No version label here: any change to the claim template replaces the StatefulSet.
+                            metadata: { name: n.volumeClaim, labels: standardLabels({ ...identity, version: undefined }) },
+                            spec: {
+                                accessModes: ["ReadWriteOnce"],
+                                storageClassName: s.storage.className,
+                                resources: { requests: { storage: s.storage.size } },
+                            },
+                        },
+                    ],
+                },
+            },
+            dataOptions(this, args.protectData),
+        );
+
+        const nodeAddresses = args.namespace.apply((ns) =>
+            Array.from({ length: s.nodes }, (_, i) => `${statefulPodHost(n.statefulSet, i, n.headlessService, ns)}:${redisPort}`),
+        );
+
+        // Runs after the StatefulSet is ready; re-runs (is replaced) when the topology or scripts change,
+        // and is a no-op against a cluster that already exists.
+        new k8s.batch.v1.Job(
+            n.bootstrapJob,
+            {
+                metadata: { ...meta(n.bootstrapJob), labels: standardLabels(bootstrapIdentity) },
+                spec: {
+                    backoffLimit: 4,
+                    activeDeadlineSeconds: 900,
+                    template: {
+                        metadata: {
+                            labels: standardLabels(bootstrapIdentity),
+                            annotations: { "healthcare.example.com/config-checksum": configChecksum },
+                        },
+                        spec: {
+                            restartPolicy: "OnFailure",
+                            serviceAccountName: serviceAccount.metadata.name,
+                            automountServiceAccountToken: false,
+                            securityContext: restrictedPodSecurityContext(redisUid),
+                            containers: [
+                                {
+                                    name: "bootstrap",
+                                    image: s.image,
+                                    imagePullPolicy: "IfNotPresent",
+                                    command: ["sh", `/scripts/${redisScripts.bootstrap}`],
+                                    env: [
+                                        { name: "REDIS_NODES", value: nodeAddresses.apply((a) => a.join(" ")) },
+                                        { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
+                                        { name: "WAIT_SECONDS", value: "300" },
+                                        passwordEnv("REDISCLI_AUTH"),
+                                    ],
+                                    resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
+                                    securityContext: restrictedContainerSecurityContext(),
+                                    volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
+                                },
+                            ],
+                            volumes: [scriptsVolume],
+                        },
+                    },
+                },
+            },
+            { parent: this, dependsOn: [statefulSet] },
+        );
+
+        this.statefulSetName = statefulSet.metadata.name;
+        this.connection = { seedNodes: nodeAddresses, secretName: secret.metadata.name };
+        this.registerOutputs({ connection: this.connection, statefulSetName: this.statefulSetName });
+    }
+}

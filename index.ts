@@ -1,0 +1,46 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { Api } from "./components/api";
+import { Postgres } from "./components/postgres";
+import { RedisCluster } from "./components/redisCluster";
+import { RestrictedNamespace } from "./components/restrictedNamespace";
+import { loadSettings } from "./config";
+
+// Validates everything before the first resource is registered.
+const settings = loadSettings();
+
+// An explicit provider: the stack deploys to the context its config names, never to whatever is current.
+const provider = new k8s.Provider("kubernetes", {
+    context: settings.cluster.context,
+    kubeconfig: settings.cluster.kubeconfig,
+});
+
+const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack }, { provider });
+const workload = { namespace: namespace.name, instance: settings.stack };
+
+const postgres = new Postgres("postgres", { ...workload, settings: settings.postgres, protectData: settings.protectData }, { provider });
+const redis = new RedisCluster("redis-cluster", { ...workload, settings: settings.redis, protectData: settings.protectData }, { provider });
+const api = new Api(
+    "api",
+    {
+        ...workload,
+        settings: settings.api,
+        replicas: settings.api.replicas.min,
+        database: postgres.connection,
+        cache: redis.connection,
+        ingress: settings.ingress,
+    },
+    { provider },
+);
+
+export const environment = settings.environment;
+export const kubeContext = settings.cluster.context ?? "(current context)";
+export const namespaceName = namespace.name;
+export const apiUrl = api.url ?? "(ingress disabled)";
+export const apiImage = settings.api.image.ref;
+export const apiDeployment = api.deploymentName;
+export const apiServiceHost = pulumi.interpolate`${api.serviceName}.${namespace.name}.svc.cluster.local`;
+export const postgresHost = postgres.connection.host;
+export const postgresSecretName = postgres.connection.secretName;
+export const redisSeedNodes = redis.connection.seedNodes;
+export const redisSecretName = redis.connection.secretName;
