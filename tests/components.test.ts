@@ -1,0 +1,159 @@
+import * as assert from "assert";
+import { dataLayout } from "../components/postgres";
+import { redisConfig } from "../components/redisCluster";
+import { parseSettings, Settings } from "../config";
+import { ProgramRun, runStack } from "../tools/mockProgram";
+import { stackConfig } from "../tools/stackConfig";
+
+function settingsOf(stack: string): Settings {
+    const values = Object.fromEntries(Object.entries(stackConfig(stack)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
+    return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
+}
+
+const containerOf = (resource: any, name: string) => resource.inputs.spec.template.spec.containers.find((c: any) => c.name === name);
+
+describe("Api", () => {
+    let run: ProgramRun;
+    before(async () => {
+        run = await runStack(stackConfig("staging"), "staging");
+    });
+
+    it("never drops below the desired count during a rollout", () => {
+        const deployment = run.get("kubernetes:apps/v1:Deployment", "healthcare-api");
+        assert.deepStrictEqual(deployment.inputs.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } });
+    });
+
+    it("probes startup, readiness and liveness on the configured paths and exposes http and metrics", () => {
+        const api = containerOf(run.get("kubernetes:apps/v1:Deployment", "healthcare-api"), "api");
+        assert.strictEqual(api.startupProbe.httpGet.path, "/healthz");
+        assert.strictEqual(api.readinessProbe.httpGet.path, "/readyz");
+        assert.strictEqual(api.livenessProbe.httpGet.path, "/healthz");
+        assert.deepStrictEqual(
+            api.ports.map((p: any) => [p.name, p.containerPort]),
+            [
+                ["http", 8080],
+                ["metrics", 9090],
+            ],
+        );
+    });
+
+    it("runs without a service account token, spread across nodes, with a read-only root filesystem", () => {
+        const pod = run.get("kubernetes:apps/v1:Deployment", "healthcare-api").inputs.spec.template.spec;
+        assert.strictEqual(pod.automountServiceAccountToken, false);
+        assert.strictEqual(run.get("kubernetes:core/v1:ServiceAccount", "healthcare-api").inputs.automountServiceAccountToken, false);
+        assert.ok(pod.topologySpreadConstraints.some((c: any) => c.topologyKey === "kubernetes.io/hostname"));
+        assert.strictEqual(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
+    });
+
+    it("connects to PostgreSQL and Redis through service names and Secret references", () => {
+        const config = run.get("kubernetes:core/v1:ConfigMap", "healthcare-api-config").inputs.data;
+        assert.strictEqual(config.DATABASE_HOST, "postgres.healthcare-backend.svc.cluster.local");
+        assert.strictEqual(config.DATABASE_PORT, "5432");
+        assert.strictEqual(config.REDIS_CLUSTER_NODES.split(",").length, 6);
+        const env = containerOf(run.get("kubernetes:apps/v1:Deployment", "healthcare-api"), "api").env;
+        assert.deepStrictEqual(
+            env.map((e: any) => [e.name, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key]),
+            [
+                ["DATABASE_USER", "postgres-credentials", "username"],
+                ["DATABASE_PASSWORD", "postgres-credentials", "password"],
+                ["REDIS_PASSWORD", "redis-credentials", "password"],
+            ],
+        );
+    });
+
+    it("rolls the pods when a setting in the ConfigMap changes", async () => {
+        const other = await runStack(stackConfig("staging", { apiReadyPath: "/ready" }), "staging");
+        const checksum = (r: ProgramRun) =>
+            r.get("kubernetes:apps/v1:Deployment", "healthcare-api").inputs.spec.template.metadata.annotations["healthcare.example.com/config-checksum"];
+        assert.match(checksum(run), /^[a-f0-9]{64}$/);
+        assert.notStrictEqual(checksum(run), checksum(other));
+    });
+
+    it("serves TLS through cert-manager on the configured host and class", () => {
+        const ingress = run.get("kubernetes:networking.k8s.io/v1:Ingress", "healthcare-api").inputs;
+        assert.strictEqual(ingress.spec.ingressClassName, "nginx");
+        assert.deepStrictEqual(ingress.spec.tls, [{ hosts: ["api.staging.healthcare.example.com"], secretName: "healthcare-api-tls" }]);
+        assert.strictEqual(ingress.metadata.annotations["cert-manager.io/cluster-issuer"], "letsencrypt");
+        assert.strictEqual(ingress.metadata.annotations["pulumi.com/skipAwait"], undefined);
+        assert.strictEqual(run.outputs.apiUrl, "https://api.staging.healthcare.example.com");
+    });
+
+    it("skips waiting for an address where no controller publishes one, and can run without an Ingress", async () => {
+        const local = await runStack(stackConfig("local"), "local");
+        const ingress = local.get("kubernetes:networking.k8s.io/v1:Ingress", "healthcare-api").inputs;
+        assert.strictEqual(ingress.metadata.annotations["pulumi.com/skipAwait"], "true");
+        assert.strictEqual(ingress.spec.tls, undefined);
+        const none = await runStack(stackConfig("local", { ingressEnabled: false }), "local");
+        assert.deepStrictEqual(none.ofType("kubernetes:networking.k8s.io/v1:Ingress"), []);
+    });
+});
+
+describe("Postgres", () => {
+    it("mounts its volume where the image declares it, with PGDATA one level down", () => {
+        assert.deepStrictEqual(dataLayout(17), { mountPath: "/var/lib/postgresql/data", pgdata: "/var/lib/postgresql/data/pgdata" });
+        assert.deepStrictEqual(dataLayout(18), { mountPath: "/var/lib/postgresql", pgdata: "/var/lib/postgresql/data" });
+    });
+
+    it("runs the pinned official image as uid 999 with writable PGDATA, socket and tmp under a read-only root", async () => {
+        const run = await runStack(stackConfig("production"), "production");
+        const statefulSet = run.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs;
+        const pod = statefulSet.spec.template.spec;
+        const postgres = containerOf({ inputs: statefulSet }, "postgres");
+        assert.strictEqual(postgres.image, "postgres:17.6");
+        assert.deepStrictEqual([pod.securityContext.runAsUser, pod.securityContext.fsGroup], [999, 999]);
+        assert.strictEqual(postgres.securityContext.readOnlyRootFilesystem, true);
+        assert.deepStrictEqual(
+            postgres.volumeMounts.map((m: any) => m.mountPath),
+            ["/var/lib/postgresql/data", "/var/run/postgresql", "/tmp", "/dev/shm"],
+        );
+        assert.strictEqual(postgres.env.find((e: any) => e.name === "PGDATA").value, "/var/lib/postgresql/data/pgdata");
+        assert.match(postgres.readinessProbe.exec.command.join(" "), /pg_isready/);
+        assert.strictEqual(statefulSet.spec.serviceName, "postgres-headless");
+        assert.strictEqual(run.get("kubernetes:core/v1:Service", "postgres-headless").inputs.spec.clusterIP, "None");
+        assert.strictEqual(run.get("kubernetes:core/v1:Service", "postgres").inputs.spec.type, "ClusterIP");
+    });
+
+    it("uses the storage class from config, and the cluster default when it is empty", async () => {
+        const withClass = await runStack(stackConfig("staging", { postgresStorageClass: "fast-ssd" }), "staging");
+        const claim = (r: ProgramRun) => r.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs.spec.volumeClaimTemplates[0];
+        assert.strictEqual(claim(withClass).spec.storageClassName, "fast-ssd");
+        const withoutClass = await runStack(stackConfig("staging"), "staging");
+        assert.strictEqual(claim(withoutClass).spec.storageClassName, undefined);
+        // A version bump must not touch the claim template, which would replace the StatefulSet.
+        assert.strictEqual(claim(withoutClass).metadata.labels["app.kubernetes.io/version"], undefined);
+    });
+});
+
+describe("RedisCluster", () => {
+    it("gives data 75% of the memory limit and never evicts silently", () => {
+        const config = redisConfig(settingsOf("production").redis);
+        assert.match(config, new RegExp(`^maxmemory ${Math.floor(2 * 2 ** 30 * 0.75)}$`, "m"));
+        assert.match(config, /^maxmemory-policy noeviction$/m);
+        assert.match(config, /^cluster-enabled yes$/m);
+    });
+
+    it("opens the data port and the cluster bus, spreads nodes across hosts and forms the cluster after they start", async () => {
+        const run = await runStack(stackConfig("production"), "production");
+        const statefulSet = run.get("kubernetes:apps/v1:StatefulSet", "redis-cluster");
+        const redis = containerOf(statefulSet, "redis");
+        assert.deepStrictEqual(
+            redis.ports.map((p: any) => [p.name, p.containerPort]),
+            [
+                ["redis", 6379],
+                ["cluster-bus", 16379],
+            ],
+        );
+        assert.strictEqual(redis.image, "redis:8.2.3");
+        assert.strictEqual(statefulSet.inputs.spec.podManagementPolicy, "Parallel");
+        const antiAffinity = statefulSet.inputs.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0];
+        assert.strictEqual(antiAffinity.podAffinityTerm.topologyKey, "kubernetes.io/hostname");
+        assert.strictEqual(run.get("kubernetes:core/v1:Service", "redis-cluster-headless").inputs.spec.publishNotReadyAddresses, true);
+        const job = run.get("kubernetes:batch/v1:Job", "redis-cluster-bootstrap");
+        const statefulSetUrn = job.options.dependsOn.find((urn) => urn.endsWith("::redis-cluster") && urn.includes("StatefulSet"));
+        assert.ok(statefulSetUrn, `the bootstrap Job waits for the StatefulSet: ${job.options.dependsOn.join(", ")}`);
+        // The password reaches redis-cli through the environment, never through argv.
+        const bootstrap = containerOf(job, "bootstrap");
+        assert.ok(bootstrap.env.some((e: any) => e.name === "REDISCLI_AUTH" && e.valueFrom.secretKeyRef.name === "redis-credentials"));
+        assert.ok(!JSON.stringify(bootstrap.command).includes("-a"));
+    });
+});

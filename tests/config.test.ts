@@ -1,0 +1,198 @@
+import * as assert from "assert";
+import { parseSettings } from "../config";
+import { runProgram } from "../tools/mockProgram";
+import { stackConfig } from "../tools/stackConfig";
+
+/**
+ * Runs the real program with the stack file plus `overrides` and asserts that it stops before
+ * registering anything, with one message that holds every expected fragment (key, bad value, expectation).
+ */
+async function expectRejected(stack: string, overrides: Record<string, unknown>, ...fragments: string[]): Promise<string> {
+    const { error, resources } = await runProgram(stackConfig(stack, overrides), stack);
+    assert.ok(error, "the program should have failed");
+    assert.strictEqual(error.name, "SettingsError", error.stack);
+    for (const fragment of fragments) {
+        assert.ok(error.message.includes(fragment), `message should include ${JSON.stringify(fragment)}:\n${error.message}`);
+    }
+    assert.deepStrictEqual(
+        resources.map((r) => `${r.type} ${r.name}`),
+        [],
+        "nothing may be registered when validation fails",
+    );
+    return error.message;
+}
+
+const localResources = { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1000m", memory: "1Gi" } };
+
+describe("bad input is rejected before anything is registered", () => {
+    it("min replicas above max replicas", async () => {
+        await expectRejected("local", { apiMinReplicas: 5, apiMaxReplicas: 3 }, "healthcare-backend:apiMinReplicas = 5", "at most apiMaxReplicas (3)");
+    });
+
+    it("a non-positive count", async () => {
+        await expectRejected("local", { apiMinReplicas: 0 }, "healthcare-backend:apiMinReplicas = \"0\"", "a whole number >= 1");
+        await expectRejected("staging", { redisNodes: -6 }, "healthcare-backend:redisNodes = \"-6\"", "a whole number >= 1");
+    });
+
+    it("a non-integer count", async () => {
+        await expectRejected("staging", { apiMaxReplicas: "2.5" }, "healthcare-backend:apiMaxReplicas = \"2.5\"", "a whole number >= 1");
+        await expectRejected("staging", { redisReplicasPerMaster: "one" }, "healthcare-backend:redisReplicasPerMaster = \"one\"", "a whole number >= 0");
+    });
+
+    it("a byte quantity written as 500mb", async () => {
+        await expectRejected(
+            "local",
+            { apiResources: { ...localResources, limits: { cpu: "1", memory: "500mb" } } },
+            "healthcare-backend:apiResources.limits.memory = \"500mb\"",
+            "a positive byte quantity",
+            "did you mean 500Mi?",
+        );
+    });
+
+    it("a CPU quantity written as 2 cores", async () => {
+        await expectRejected(
+            "staging",
+            { postgresResources: { requests: { cpu: "2 cores", memory: "2Gi" }, limits: { cpu: "4", memory: "8Gi" } } },
+            "healthcare-backend:postgresResources.requests.cpu = \"2 cores\"",
+            "a positive CPU quantity such as 250m or 2",
+        );
+    });
+
+    it("a negative quantity such as -1Gi", async () => {
+        await expectRejected("production", { redisStorageSize: "-1Gi" }, "healthcare-backend:redisStorageSize = \"-1Gi\"", "a positive byte quantity");
+    });
+
+    it("memory given in millibytes (512m)", async () => {
+        await expectRejected(
+            "local",
+            { redisResources: { requests: { cpu: "100m", memory: "512m" }, limits: { cpu: "500m", memory: "1Gi" } } },
+            "healthcare-backend:redisResources.requests.memory = \"512m\"",
+            "did you mean 512Mi?",
+        );
+    });
+
+    it("requests above limits", async () => {
+        await expectRejected(
+            "production",
+            { apiResources: { requests: { cpu: "4000m", memory: "8Gi" }, limits: { cpu: "2000m", memory: "4Gi" } } },
+            "healthcare-backend:apiResources.requests.cpu = \"4000m\" is invalid; expected at most limits.cpu (2000m)",
+            "healthcare-backend:apiResources.requests.memory = \"8Gi\" is invalid; expected at most limits.memory (4Gi)",
+        );
+    });
+
+    it("an unknown key inside a structured setting (a typo)", async () => {
+        await expectRejected(
+            "local",
+            { apiResources: { requests: localResources.requests, limits: { cpu: "1", memroy: "1Gi" } } },
+            "healthcare-backend:apiResources.limits.memroy = \"1Gi\" is not a known key",
+            "did you mean memory?",
+            "healthcare-backend:apiResources.limits.memory is missing",
+        );
+        await expectRejected("local", { apiResources: { ...localResources, limit: localResources.limits } }, "apiResources.limit = ", "did you mean limits?");
+    });
+
+    it("an unknown top-level setting (a typo)", async () => {
+        await expectRejected("local", { apiMinReplica: 2 }, "healthcare-backend:apiMinReplica = \"2\" is not a setting of this program", "did you mean apiMinReplicas?");
+    });
+
+    it("a structured setting that is missing", async () => {
+        await expectRejected("staging", { redisResources: undefined }, "healthcare-backend:redisResources is not set", "Pulumi.staging.yaml");
+    });
+
+    it("a missing image in staging and in production", async () => {
+        for (const stack of ["staging", "production"]) {
+            await expectRejected(stack, { apiImageRepository: "" }, "healthcare-backend:apiImageRepository = \"\"", "the API image's registry and repository");
+        }
+    });
+
+    it("a tag inside the image repository", async () => {
+        await expectRejected("staging", { apiImageRepository: "registry.example.com/api:2.0" }, "(put the tag in apiImageTag)");
+    });
+
+    it("a mutable tag in production: latest, or no tag at all", async () => {
+        await expectRejected("production", { apiImageTag: "latest" }, "healthcare-backend:apiImageTag = \"latest\"", "an immutable version in production");
+        await expectRejected("production", { apiImageTag: "" }, "healthcare-backend:apiImageTag = \"\"", "an immutable version in production");
+    });
+
+    it("accepts a digest in production even without a tag", async () => {
+        const digest = `sha256:${"a".repeat(64)}`;
+        const { error } = await runProgram(stackConfig("production", { apiImageTag: "", apiImageDigest: digest }), "production");
+        assert.ifError(error);
+    });
+
+    it("a malformed digest", async () => {
+        await expectRejected("production", { apiImageDigest: "sha256:abc" }, "healthcare-backend:apiImageDigest = \"sha256:abc\"", "sha256:<64 hex digits>");
+    });
+
+    it("a Redis topology that cannot form a cluster", async () => {
+        await expectRejected("staging", { redisNodes: 4 }, "healthcare-backend:redisNodes = 4", "at least 3 masters (6, 8, ...)");
+        await expectRejected("local", { redisNodes: 2 }, "healthcare-backend:redisNodes = 2", "1 node (single master, no replicas)");
+        await expectRejected("staging", { redisNodes: 1, redisReplicasPerMaster: 1 }, "healthcare-backend:redisNodes = 1");
+    });
+
+    it("a production Redis Cluster without replicas", async () => {
+        await expectRejected("production", { redisNodes: 3, redisReplicasPerMaster: 0 }, "healthcare-backend:redisReplicasPerMaster = 0", "at least 1 in production");
+    });
+
+    it("a production stack with no explicit kube context", async () => {
+        await expectRejected("production", { kubeContext: "" }, "healthcare-backend:kubeContext = \"\"", "the kubeconfig context of the production cluster");
+    });
+
+    it("an environment that contradicts the stack's name", async () => {
+        await expectRejected("production", { environment: "local" }, "healthcare-backend:environment = \"local\"", "\"production\" for the stack named production");
+    });
+
+    it("plain HTTP in production", async () => {
+        await expectRejected("production", { ingressTlsEnabled: false }, "healthcare-backend:ingressTlsEnabled = false", "true in staging and production");
+    });
+
+    it("a privileged port, which restricted containers cannot bind", async () => {
+        await expectRejected("local", { apiPort: 80 }, "healthcare-backend:apiPort = \"80\"", "a whole number from 1024 to 65535");
+    });
+
+    it("a floating PostgreSQL version", async () => {
+        await expectRejected("staging", { postgresVersion: "17" }, "healthcare-backend:postgresVersion = \"17\"", "an exact PostgreSQL version");
+    });
+
+    it("lists every problem in one message", async () => {
+        const message = await expectRejected(
+            "production",
+            { apiMinReplicas: 200, apiImageTag: "latest", kubeContext: "", redisNodes: 5, postgresStorageSize: "lots" },
+            "apiMinReplicas",
+            "apiImageTag",
+            "kubeContext",
+            "redisNodes",
+            "postgresStorageSize",
+        );
+        assert.match(message, /Stack "production" has 5 configuration problems; nothing was deployed/);
+    });
+});
+
+describe("settings module", () => {
+    const source = (values: Record<string, string>) => ({
+        project: "healthcare-backend",
+        stack: "local",
+        get: (key: string) => values[key],
+        keys: () => Object.keys(values),
+    });
+
+    it("derives the image reference, masters and a read-only settings object", () => {
+        const config = stackConfig("local", { apiImageDigest: `sha256:${"b".repeat(64)}` });
+        const values = Object.fromEntries(Object.entries(config).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
+        const settings = parseSettings(source(values));
+        assert.strictEqual(settings.api.image.ref, `healthcare-api-local:dev@sha256:${"b".repeat(64)}`);
+        assert.strictEqual(settings.redis.masters, 1);
+        assert.ok(Object.isFrozen(settings) && Object.isFrozen(settings.api.resources.limits));
+    });
+
+    it("falls back to the declared defaults for unset scalars", () => {
+        assert.throws(
+            () => parseSettings(source({})),
+            (error: Error) =>
+                // environment defaults to production, so a bare stack must name its image and context.
+                error.message.includes("healthcare-backend:apiImageRepository") &&
+                error.message.includes("healthcare-backend:kubeContext") &&
+                error.message.includes("healthcare-backend:apiResources is not set"),
+        );
+    });
+});
