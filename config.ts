@@ -52,6 +52,8 @@ export interface ApiSettings {
     readonly image: ImageSettings;
     readonly port: number;
     readonly metricsPort: number;
+    /** Port serving only the health and readiness paths, open to any source. */
+    readonly healthPort: number;
     readonly healthPath: string;
     readonly readyPath: string;
     readonly replicas: { readonly min: number; readonly max: number };
@@ -134,6 +136,7 @@ export const scalarSettings = {
     apiImagePullPolicy: { type: "string", default: "IfNotPresent" },
     apiPort: { type: "integer", default: 8080 },
     apiMetricsPort: { type: "integer", default: 9090 },
+    apiHealthPort: { type: "integer", default: 8081 },
     apiHealthPath: { type: "string", default: "/healthz" },
     apiReadyPath: { type: "string", default: "/readyz" },
     apiMinReplicas: { type: "integer", default: 10 },
@@ -288,8 +291,12 @@ function readApi(r: Reader, environment: Environment | undefined): Partial<ApiSe
 
     const port = r.port("apiPort");
     const metricsPort = r.port("apiMetricsPort");
+    const healthPort = r.port("apiHealthPort");
     if (port !== undefined && port === metricsPort) {
         r.problem("apiMetricsPort", metricsPort, "a port other than apiPort: the metrics port is opened to Prometheus only");
+    }
+    if (healthPort !== undefined && (healthPort === port || healthPort === metricsPort)) {
+        r.problem("apiHealthPort", healthPort, "a port other than apiPort and apiMetricsPort: the health port is open to every source");
     }
     const min = r.integer("apiMinReplicas", 1);
     const max = r.integer("apiMaxReplicas", 1);
@@ -306,6 +313,7 @@ function readApi(r: Reader, environment: Environment | undefined): Partial<ApiSe
         },
         port,
         metricsPort,
+        healthPort,
         healthPath: r.path("apiHealthPath"),
         readyPath: r.path("apiReadyPath"),
         replicas: { min: min!, max: max! },

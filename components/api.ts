@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { ApiSettings, IngressSettings } from "../config";
 import { checkArgs } from "../lib/args";
+import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names } from "../lib/names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
@@ -35,8 +36,8 @@ export interface ApiArgs {
 
 /** The API: ServiceAccount, ConfigMap, Deployment `healthcare-api`, Service and Ingress. */
 export class Api extends pulumi.ComponentResource {
-    /** Labels that select the API pods. */
-    readonly podSelector: Record<string, string>;
+    /** The API pods and their http, metrics and health ports. */
+    readonly endpoints: WorkloadEndpoints;
     /** Name of the Deployment (the HPA's target). */
     readonly deploymentName: pulumi.Output<string>;
     /** Name of the Service. */
@@ -49,13 +50,21 @@ export class Api extends pulumi.ComponentResource {
         const s = args.settings;
         checkArgs("Api", name, [
             args.replicas !== undefined && !(Number.isInteger(args.replicas) && args.replicas >= 1) && `replicas ${args.replicas} is not a positive whole number`,
-            s.port === s.metricsPort && `settings.port and settings.metricsPort are both ${s.port}`,
+            new Set([s.port, s.metricsPort, s.healthPort]).size !== 3 && `settings.port, metricsPort and healthPort must differ (${s.port}, ${s.metricsPort}, ${s.healthPort})`,
             args.ingress.enabled && !args.ingress.host && "ingress.host is empty while the Ingress is enabled",
         ]);
 
         const identity: WorkloadIdentity = { name: "healthcare-api", component: "api", instance: args.instance, version: s.image.tag ?? s.image.digest };
         const labels = standardLabels(identity);
-        this.podSelector = selectorLabels(identity);
+        const podSelector = selectorLabels(identity);
+        this.endpoints = {
+            podSelector,
+            serving: [tcp("http", s.port)],
+            peer: [],
+            metrics: [tcp("metrics", s.metricsPort)],
+            health: [tcp("health", s.healthPort)],
+        };
+        const { serving, metrics, health } = this.endpoints;
         const n = names.api;
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
 
@@ -69,6 +78,7 @@ export class Api extends pulumi.ComponentResource {
         const configData = pulumi.all([args.database.host, args.cache.seedNodes]).apply(([databaseHost, seedNodes]) => ({
             PORT: String(s.port),
             METRICS_PORT: String(s.metricsPort),
+            HEALTH_PORT: String(s.healthPort),
             HEALTH_PATH: s.healthPath,
             READY_PATH: s.readyPath,
             DATABASE_HOST: databaseHost,
@@ -84,13 +94,14 @@ export class Api extends pulumi.ComponentResource {
             name: envName,
             valueFrom: { secretKeyRef: { name: secretName, key } },
         });
-        const httpGet = (probePath: string) => ({ httpGet: { path: probePath, port: "http" } });
+        // Probes use the health port: it answers even while the http port is busy or closed by policy.
+        const httpGet = (probePath: string) => ({ httpGet: { path: probePath, port: health[0].name } });
         const spread = (topologyKey: string) => ({
             maxSkew: 1,
             topologyKey,
             // ScheduleAnyway: a single-node kind cluster or a one-zone cluster still runs every replica.
             whenUnsatisfiable: "ScheduleAnyway",
-            labelSelector: { matchLabels: this.podSelector },
+            labelSelector: { matchLabels: podSelector },
         });
 
         const deployment = new k8s.apps.v1.Deployment(
@@ -100,7 +111,7 @@ export class Api extends pulumi.ComponentResource {
                 spec: {
                     // Unset under an HPA: a value here would fight the autoscaler on every update.
                     replicas: args.replicas,
-                    selector: { matchLabels: this.podSelector },
+                    selector: { matchLabels: podSelector },
                     // Zero-downtime: a new pod must be ready before an old one goes.
                     strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
                     template: {
@@ -115,10 +126,7 @@ export class Api extends pulumi.ComponentResource {
                                     name: n.container,
                                     image: s.image.ref,
                                     imagePullPolicy: s.image.pullPolicy,
-                                    ports: [
-                                        { name: "http", containerPort: s.port, protocol: "TCP" },
-                                        { name: "metrics", containerPort: s.metricsPort, protocol: "TCP" },
-                                    ],
+                                    ports: [...serving, ...metrics, ...health].map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })),
                                     envFrom: [{ configMapRef: { name: configMap.metadata.name } }],
                                     env: [
                                         secretEnv("DATABASE_USER", args.database.secretName, "username"),
@@ -148,10 +156,10 @@ export class Api extends pulumi.ComponentResource {
                 metadata: meta(n.service),
                 spec: {
                     type: "ClusterIP",
-                    selector: this.podSelector,
+                    selector: podSelector,
                     ports: [
-                        { name: "http", port: apiServicePort, targetPort: "http", protocol: "TCP" },
-                        { name: "metrics", port: s.metricsPort, targetPort: "metrics", protocol: "TCP" },
+                        { name: serving[0].name, port: apiServicePort, targetPort: serving[0].name, protocol: "TCP" },
+                        ...[...metrics, ...health].map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol })),
                     ],
                 },
             },
@@ -183,7 +191,7 @@ export class Api extends pulumi.ComponentResource {
                                         {
                                             path: "/",
                                             pathType: "Prefix",
-                                            backend: { service: { name: service.metadata.name, port: { name: "http" } } },
+                                            backend: { service: { name: service.metadata.name, port: { name: serving[0].name } } },
                                         },
                                     ],
                                 },

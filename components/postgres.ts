@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { PostgresSettings } from "../config";
 import { checkArgs, dataAnnotations, dataOptions } from "../lib/args";
+import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names, serviceHost } from "../lib/names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
@@ -52,8 +53,8 @@ export function dataLayout(majorVersion: number): { mountPath: string; pgdata: s
 export class Postgres extends pulumi.ComponentResource {
     /** Connection details for clients. */
     readonly connection: DatabaseConnection;
-    /** Labels that select the PostgreSQL pod. */
-    readonly podSelector: Record<string, string>;
+    /** The PostgreSQL pod and its ports. */
+    readonly endpoints: WorkloadEndpoints;
     /** Name of the StatefulSet. */
     readonly statefulSetName: pulumi.Output<string>;
 
@@ -67,7 +68,8 @@ export class Postgres extends pulumi.ComponentResource {
 
         const identity: WorkloadIdentity = { name: "postgres", component: "database", instance: args.instance, version: s.version };
         const labels = standardLabels(identity);
-        this.podSelector = selectorLabels(identity);
+        const podSelector = selectorLabels(identity);
+        this.endpoints = { podSelector, serving: [tcp("postgres", postgresPort)], peer: [], metrics: [], health: [] };
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
         const n = names.postgres;
 
@@ -93,15 +95,15 @@ export class Postgres extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        const port = { name: "postgres", port: postgresPort, targetPort: "postgres", protocol: "TCP" };
+        const ports = this.endpoints.serving.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol }));
         const headless = new k8s.core.v1.Service(
             n.headlessService,
-            { metadata: meta(n.headlessService), spec: { clusterIP: "None", selector: this.podSelector, ports: [port] } },
+            { metadata: meta(n.headlessService), spec: { clusterIP: "None", selector: podSelector, ports } },
             { parent: this },
         );
         new k8s.core.v1.Service(
             n.service,
-            { metadata: meta(n.service), spec: { type: "ClusterIP", selector: this.podSelector, ports: [port] } },
+            { metadata: meta(n.service), spec: { type: "ClusterIP", selector: podSelector, ports } },
             { parent: this },
         );
 
@@ -117,7 +119,7 @@ export class Postgres extends pulumi.ComponentResource {
                 spec: {
                     serviceName: headless.metadata.name,
                     replicas: 1,
-                    selector: { matchLabels: this.podSelector },
+                    selector: { matchLabels: podSelector },
                     // PVCs outlive the StatefulSet: deleting or replacing it never deletes data.
                     persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
                     template: {
@@ -133,7 +135,7 @@ export class Postgres extends pulumi.ComponentResource {
                                     name: n.container,
                                     image: s.image,
                                     imagePullPolicy: "IfNotPresent",
-                                    ports: [{ name: "postgres", containerPort: postgresPort, protocol: "TCP" }],
+                                    ports: this.endpoints.serving.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })),
                                     env: [
                                         { name: "POSTGRES_USER", valueFrom: fromSecret("username") },
                                         { name: "POSTGRES_PASSWORD", valueFrom: fromSecret("password") },

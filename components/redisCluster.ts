@@ -6,6 +6,7 @@ import { readFileSync } from "fs";
 import * as path from "path";
 import { RedisSettings } from "../config";
 import { checkArgs, dataAnnotations, dataOptions } from "../lib/args";
+import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names, statefulPodHost } from "../lib/names";
 import { parseBytes } from "../lib/quantity";
@@ -75,8 +76,8 @@ export function redisConfig(settings: RedisSettings): string {
 export class RedisCluster extends pulumi.ComponentResource {
     /** Connection details for clients. */
     readonly connection: CacheConnection;
-    /** Labels that select the Redis pods. */
-    readonly podSelector: Record<string, string>;
+    /** The Redis pods: clients use the data port, nodes use it and the cluster bus among themselves. */
+    readonly endpoints: WorkloadEndpoints;
     /** Labels that select the bootstrap Job's pod. */
     readonly bootstrapSelector: Record<string, string>;
     /** Name of the StatefulSet. */
@@ -94,7 +95,10 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         const identity: WorkloadIdentity = { name: "redis-cluster", component: "cache", instance: args.instance, version: s.version };
         const labels = standardLabels(identity);
-        this.podSelector = selectorLabels(identity);
+        const podSelector = selectorLabels(identity);
+        const data = tcp("redis", redisPort);
+        this.endpoints = { podSelector, serving: [data], peer: [data, tcp("cluster-bus", redisBusPort)], metrics: [], health: [] };
+        const peerPorts = this.endpoints.peer;
         const bootstrapIdentity: WorkloadIdentity = { ...identity, component: "cache-bootstrap" };
         this.bootstrapSelector = selectorLabels(bootstrapIdentity);
         const n = names.redis;
@@ -130,11 +134,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                     clusterIP: "None",
                     // Nodes must resolve each other before they are ready: readiness needs the cluster formed.
                     publishNotReadyAddresses: true,
-                    selector: this.podSelector,
-                    ports: [
-                        { name: "redis", port: redisPort, targetPort: "redis", protocol: "TCP" },
-                        { name: "cluster-bus", port: redisBusPort, targetPort: "cluster-bus", protocol: "TCP" },
-                    ],
+                    selector: podSelector,
+                    ports: peerPorts.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol })),
                 },
             },
             { parent: this },
@@ -152,7 +153,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                     replicas: s.nodes,
                     // All nodes start together: the bootstrap needs every one of them up.
                     podManagementPolicy: "Parallel",
-                    selector: { matchLabels: this.podSelector },
+                    selector: { matchLabels: podSelector },
                     persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
                     template: {
                         metadata: { labels, annotations: { "healthcare.example.com/config-checksum": configChecksum } },
@@ -166,7 +167,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                     preferredDuringSchedulingIgnoredDuringExecution: [
                                         {
                                             weight: 100,
-                                            podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: this.podSelector } },
+                                            podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: podSelector } },
                                         },
                                     ],
                                 },
@@ -177,10 +178,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                     image: s.image,
                                     imagePullPolicy: "IfNotPresent",
                                     command: ["sh", `/scripts/${redisScripts.start}`],
-                                    ports: [
-                                        { name: "redis", containerPort: redisPort, protocol: "TCP" },
-                                        { name: "cluster-bus", containerPort: redisBusPort, protocol: "TCP" },
-                                    ],
+                                    ports: peerPorts.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })),
                                     env: [
                                         passwordEnv("REDIS_PASSWORD"),
                                         // redis-cli in the probes reads the password from here, not from argv.

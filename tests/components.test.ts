@@ -23,16 +23,26 @@ describe("Api", () => {
         assert.deepStrictEqual(deployment.inputs.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } });
     });
 
-    it("probes startup, readiness and liveness on the configured paths and exposes http and metrics", () => {
+    it("probes startup, readiness and liveness on the health port and exposes http, metrics and health", () => {
         const api = containerOf(run.get("kubernetes:apps/v1:Deployment", "healthcare-api"), "api");
-        assert.strictEqual(api.startupProbe.httpGet.path, "/healthz");
-        assert.strictEqual(api.readinessProbe.httpGet.path, "/readyz");
-        assert.strictEqual(api.livenessProbe.httpGet.path, "/healthz");
+        assert.deepStrictEqual(api.startupProbe.httpGet, { path: "/healthz", port: "health" });
+        assert.deepStrictEqual(api.readinessProbe.httpGet, { path: "/readyz", port: "health" });
+        assert.deepStrictEqual(api.livenessProbe.httpGet, { path: "/healthz", port: "health" });
         assert.deepStrictEqual(
             api.ports.map((p: any) => [p.name, p.containerPort]),
             [
                 ["http", 8080],
                 ["metrics", 9090],
+                ["health", 8081],
+            ],
+        );
+        const service = run.get("kubernetes:core/v1:Service", "healthcare-api").inputs.spec;
+        assert.deepStrictEqual(
+            service.ports.map((p: any) => [p.name, p.port, p.targetPort]),
+            [
+                ["http", 80, "http"],
+                ["metrics", 9090, "metrics"],
+                ["health", 8081, "health"],
             ],
         );
     });

@@ -150,6 +150,10 @@ describe("bad input is rejected before anything is registered", () => {
         await expectRejected("local", { apiPort: 80 }, "healthcare-backend:apiPort = \"80\"", "a whole number from 1024 to 65535");
     });
 
+    it("two API ports that collide", async () => {
+        await expectRejected("local", { apiHealthPort: 8080 }, "healthcare-backend:apiHealthPort = 8080", "a port other than apiPort and apiMetricsPort");
+    });
+
     it("a floating PostgreSQL version", async () => {
         await expectRejected("staging", { postgresVersion: "17" }, "healthcare-backend:postgresVersion = \"17\"", "an exact PostgreSQL version");
     });
