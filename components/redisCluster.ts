@@ -78,8 +78,8 @@ export class RedisCluster extends pulumi.ComponentResource {
     readonly connection: CacheConnection;
     /** The Redis pods: clients use the data port, nodes use it and the cluster bus among themselves. */
     readonly endpoints: WorkloadEndpoints;
-    /** Labels that select the bootstrap Job's pod. */
-    readonly bootstrapSelector: Record<string, string>;
+    /** Labels that select the pods of the cluster's maintenance Jobs (bootstrap, scaling): Redis clients too. */
+    readonly maintenanceSelector: Record<string, string>;
     /** Name of the StatefulSet. */
     readonly statefulSetName: pulumi.Output<string>;
 
@@ -99,8 +99,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         const data = tcp("redis", redisPort);
         this.endpoints = { podSelector, serving: [data], peer: [data, tcp("cluster-bus", redisBusPort)], metrics: [], health: [] };
         const peerPorts = this.endpoints.peer;
-        const bootstrapIdentity: WorkloadIdentity = { ...identity, component: "cache-bootstrap" };
-        this.bootstrapSelector = selectorLabels(bootstrapIdentity);
+        const maintenanceIdentity: WorkloadIdentity = { ...identity, component: "cache-maintenance" };
+        this.maintenanceSelector = selectorLabels(maintenanceIdentity);
         const n = names.redis;
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
 
@@ -230,13 +230,13 @@ export class RedisCluster extends pulumi.ComponentResource {
         new k8s.batch.v1.Job(
             n.bootstrapJob,
             {
-                metadata: { ...meta(n.bootstrapJob), labels: standardLabels(bootstrapIdentity) },
+                metadata: { ...meta(n.bootstrapJob), labels: standardLabels(maintenanceIdentity) },
                 spec: {
                     backoffLimit: 4,
                     activeDeadlineSeconds: 900,
                     template: {
                         metadata: {
-                            labels: standardLabels(bootstrapIdentity),
+                            labels: standardLabels(maintenanceIdentity),
                             annotations: { "healthcare.example.com/config-checksum": configChecksum },
                         },
                         spec: {
