@@ -1,9 +1,23 @@
-import { readFileSync } from "fs";
+import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 
-/** The project's root folder. */
-export const projectRoot = path.resolve(__dirname, "..");
+/**
+ * The project's root folder: the nearest folder above this module that holds Pulumi.yaml, so the
+ * tooling finds the project files both from source (tools/) and compiled (bin/tools/).
+ */
+export const projectRoot = findProjectRoot(__dirname);
+
+function findProjectRoot(from: string): string {
+    for (let dir = from; ; dir = path.dirname(dir)) {
+        if (existsSync(path.join(dir, "Pulumi.yaml"))) {
+            return dir;
+        }
+        if (path.dirname(dir) === dir) {
+            throw new Error(`no Pulumi.yaml in ${from} or any folder above it`);
+        }
+    }
+}
 
 /** The stacks shipped with the project. */
 export const shippedStacks = ["local", "staging", "production"] as const;
