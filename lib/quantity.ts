@@ -53,3 +53,21 @@ export function bytesHint(text: string): string {
     const unit = lower[2].toUpperCase();
     return ` (did you mean ${lower[1]}${unit === "K" ? "Ki" : unit + "i"}?)`;
 }
+
+// Any quantity, for values that are neither CPU nor bytes (HPA targets such as averageValue "1k").
+const smallSuffixes: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3 };
+const quantityPattern = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei))?$/;
+
+/** A Kubernetes quantity (`1000`, `1k`, `500m`, `2Gi`, `1e3`, or a number) as a plain number, or undefined. */
+export function parseQuantity(value: unknown): number | undefined {
+    if (typeof value === "number") {
+        return Number.isFinite(value) ? value : undefined;
+    }
+    const match = typeof value === "string" ? quantityPattern.exec(value.trim()) : null;
+    if (!match) {
+        return undefined;
+    }
+    const exponent = match[2] ? Number(`1${match[2]}`) : 1;
+    const suffix = match[3] ?? "";
+    return Number(match[1]) * exponent * (smallSuffixes[suffix] ?? binarySuffixes[suffix] ?? decimalSuffixes[suffix] ?? 1);
+}

@@ -4,7 +4,8 @@
  */
 import * as assert from "assert";
 import { parseCapacityArgs, seedClaimText, timeToCapacityText } from "../tools/capacity";
-import { parseQuantity, readAutoscaler } from "../tools/capacity/hpaSpec";
+import { readAutoscaler } from "../tools/capacity/hpaSpec";
+import { parseQuantity } from "../lib/quantity";
 import { averageLoad, csvProfile, excessOver, loadAt, LoadModel, rampProfile, simulate, spikeProfile, stepProfile } from "../tools/capacity/simulation";
 import { findApiHpa, readHpaManifest, seedHpaManifest, stackAutoscaler } from "../tools/capacity/stackHpa";
 import { plotSimulation } from "../tools/capacity/svgPlot";

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const { projectRoot, stackConfig } = require("./stackConfig") as typeof import("./stackConfig");
     let program = defaultProgramModule;
-    let typeChecked = false;
+    let typeChecked: boolean | undefined; // only meaningful through ts-node
     if (args.typescript) {
         typeChecked = registerTsNodeLikePulumi(projectRoot);
         program = path.join(projectRoot, "index.ts");

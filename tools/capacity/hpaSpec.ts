@@ -11,6 +11,8 @@
  * A missing `behavior` stays missing: the controller then runs its older path (see hpaController.ts).
  */
 
+import { parseQuantity } from "../../lib/quantity";
+
 /** The HPA type as the program registers it on Pulumi's mocks. */
 export const hpaType = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
 
@@ -66,41 +68,6 @@ export const defaultScaleDown: ScalingRules = {
 /** Limits the API server enforces on behavior fields (pkg/apis/autoscaling/validation). */
 const maxPeriodSeconds = 1800;
 const maxStabilizationSeconds = 3600;
-
-const quantityPattern = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei))?$/;
-const suffixFactors: Record<string, number> = {
-    n: 1e-9,
-    u: 1e-6,
-    m: 1e-3,
-    k: 1e3,
-    M: 1e6,
-    G: 1e9,
-    T: 1e12,
-    P: 1e15,
-    E: 1e18,
-    Ki: 2 ** 10,
-    Mi: 2 ** 20,
-    Gi: 2 ** 30,
-    Ti: 2 ** 40,
-    Pi: 2 ** 50,
-    Ei: 2 ** 60,
-};
-
-/** A Kubernetes quantity (`1000`, `1k`, `500m`, `2Gi`, `1e3`) as a plain number, or undefined. */
-export function parseQuantity(value: unknown): number | undefined {
-    if (typeof value === "number") {
-        return Number.isFinite(value) ? value : undefined;
-    }
-    if (typeof value !== "string") {
-        return undefined;
-    }
-    const match = quantityPattern.exec(value.trim());
-    if (!match) {
-        return undefined;
-    }
-    const exponent = match[2] ? Number(`1${match[2]}`) : 1;
-    return Number(match[1]) * exponent * (match[3] ? suffixFactors[match[3]] : 1);
-}
 
 /** Collects every problem of one HPA before failing, naming the field, the value and what is expected. */
 class Problems {
