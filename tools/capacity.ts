@@ -223,30 +223,42 @@ function report(stack: string, options: CapacityOptions, hpa: StackAutoscaler, s
 }
 
 /** The README's table: each stack's 10x spike (or the given profile) per start-up delay. */
-async function summary(options: CapacityOptions): Promise<string> {
+async function summary(options: CapacityOptions): Promise<{ text: string; failed: number }> {
     const lines = [
         "| Stack | HPA replicas | Load: base -> peak (req/s) | Pod start-up | Time to capacity | Requests above capacity | Peak capacity (req/s) |",
         "|---|---|---|---|---|---|---|",
     ];
     const sources = new Set<string>();
+    let failed = 0;
     for (const stack of shippedStacks) {
-        const hpa = await stackAutoscaler(stack, options.hpa?.replace("{stack}", stack));
-        sources.add(hpa.source.replace(stack, "{stack}"));
-        for (const startup of options.startup) {
-            const { result, base } = run(options, hpa, startup);
-            lines.push(
-                `| ${stack} | ${hpa.autoscaler.minReplicas}-${hpa.autoscaler.maxReplicas} | ${count(base)} -> ${count(result.peakLoad)} | ${startup} s | ${timeToCapacityText(result)} | ${count(result.requestsAboveCapacity)} | ${count(result.peakCapacity)} |`,
-            );
+        try {
+            const hpa = await stackAutoscaler(stack, options.hpa?.replace("{stack}", stack));
+            sources.add(hpa.source.replace(stack, "{stack}"));
+            for (const startup of options.startup) {
+                const { result, base } = run(options, hpa, startup);
+                lines.push(
+                    `| ${stack} | ${hpa.autoscaler.minReplicas}-${hpa.autoscaler.maxReplicas} | ${count(base)} -> ${count(result.peakLoad)} | ${startup} s | ${timeToCapacityText(result)} | ${count(result.requestsAboveCapacity)} | ${count(result.peakCapacity)} |`,
+                );
+            }
+        } catch (error) {
+            failed++;
+            // One stack that cannot be simulated (no HPA, no metric the load drives) says why; the others still run.
+            lines.push(`| ${stack} | not simulated: ${(error instanceof Error ? error.message : String(error)).replace(/\|/g, "/")} | | | | | |`);
         }
     }
     const profile = options.load === "spike" ? `spike x${options.factor} at ${options.at} s held ${options.hold} s` : options.load;
-    return `HPA from ${[...sources].join(", ")}; load ${profile}; metric window ${options.metricWindow} s; sync ${options.sync} s; tolerance ${options.tolerance}\n\n${lines.join("\n")}`;
+    const from = sources.size > 0 ? [...sources].join(", ") : "nowhere";
+    return { text: `HPA from ${from}; load ${profile}; metric window ${options.metricWindow} s; sync ${options.sync} s; tolerance ${options.tolerance}\n\n${lines.join("\n")}`, failed };
 }
 
 async function main(argv: string[]): Promise<void> {
     const options = parseCapacityArgs(argv);
     if (options.summary) {
-        process.stdout.write(`${await summary(options)}\n`);
+        const { text, failed } = await summary(options);
+        process.stdout.write(`${text}\n`);
+        if (failed > 0) {
+            throw new Error(`${failed} of ${shippedStacks.length} stacks could not be simulated (see the table)`);
+        }
         return;
     }
     const stack = options.stack!;
