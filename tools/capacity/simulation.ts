@@ -149,11 +149,14 @@ export function excessOver(profile: LoadProfile, from: number, to: number, capac
     return total;
 }
 
+/** A rate for descriptions, without floating-point noise (500, not 500.00000000000006). */
+const rate = (n: number) => `${Number(n.toPrecision(6))} req/s`;
+
 /** Load that rises from `base` to `peak` at `at` and stays. */
 export function stepProfile(base: number, peak: number, at: number, duration: number): LoadProfile {
     return {
         name: "step",
-        description: `${base} req/s, stepping to ${peak} req/s at ${at} s and staying there`,
+        description: `${rate(base)}, stepping to ${rate(peak)} at ${at} s and staying there`,
         points: [
             [0, base],
             [at, base],
@@ -168,7 +171,7 @@ export function stepProfile(base: number, peak: number, at: number, duration: nu
 export function rampProfile(base: number, peak: number, at: number, rampSeconds: number, duration: number): LoadProfile {
     return {
         name: "ramp",
-        description: `${base} req/s, rising linearly to ${peak} req/s from ${at} s to ${at + rampSeconds} s`,
+        description: `${rate(base)}, rising linearly to ${rate(peak)} from ${at} s to ${at + rampSeconds} s`,
         points: [
             [0, base],
             [at, base],
@@ -183,7 +186,7 @@ export function rampProfile(base: number, peak: number, at: number, rampSeconds:
 export function spikeProfile(base: number, peak: number, at: number, holdSeconds: number, duration: number): LoadProfile {
     return {
         name: "spike",
-        description: `${base} req/s, jumping to ${peak} req/s at ${at} s for ${holdSeconds} s, then back`,
+        description: `${rate(base)}, jumping to ${rate(peak)} at ${at} s for ${holdSeconds} s, then back`,
         points: [
             [0, base],
             [at, base],
