@@ -1,4 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import { canonicalCidr, isCanonical, parseCidr } from "./lib/cidr";
+import { parseLabelSelector } from "./lib/labels";
 import { bytesExpectation, bytesHint, cpuExpectation, parseBytes, parseCpu } from "./lib/quantity";
 
 /**
@@ -97,6 +99,31 @@ export interface IngressSettings {
     readonly skipAwait: boolean;
 }
 
+// --- Network security settings (NetworkSecurity component) ---
+
+/** Pods in another namespace that a NetworkPolicy admits: the namespace by name, the pods by labels. */
+export interface PeerSelector {
+    readonly namespace: string;
+    /** `matchLabels`; empty selects every pod of the namespace. */
+    readonly podLabels: Readonly<Record<string, string>>;
+}
+
+/** A destination outside the cluster that the API may reach over TCP. */
+export interface ExternalDestination {
+    /** Canonical CIDR block. */
+    readonly cidr: string;
+    readonly port: number;
+}
+
+export interface NetworkSettings {
+    /** The ingress controller's pods: the only source of the API's http port. */
+    readonly ingressController: PeerSelector;
+    /** Prometheus' pods: the only source of the workloads' metrics ports. */
+    readonly prometheus: PeerSelector;
+    /** Where the API may connect outside the cluster, besides PostgreSQL, Redis and DNS. */
+    readonly apiExternalEgress: readonly ExternalDestination[];
+}
+
 export interface ClusterSettings {
     /** kubeconfig context; undefined uses the kubeconfig's current context (local only). */
     readonly context?: string;
@@ -116,6 +143,7 @@ export interface Settings {
     readonly postgres: PostgresSettings;
     readonly redis: RedisSettings;
     readonly ingress: IngressSettings;
+    readonly network: NetworkSettings;
 }
 
 type ScalarSpec =
@@ -160,6 +188,12 @@ export const scalarSettings = {
     ingressTlsSecretName: { type: "string", default: "healthcare-api-tls" },
     ingressClusterIssuer: { type: "string", default: "" },
     ingressSkipAwait: { type: "boolean", default: false },
+    // Network security
+    ingressControllerNamespace: { type: "string", default: "ingress-nginx" },
+    ingressControllerPodSelector: { type: "string", default: "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller" },
+    prometheusNamespace: { type: "string", default: "monitoring" },
+    prometheusPodSelector: { type: "string", default: "app.kubernetes.io/name=prometheus" },
+    apiExternalEgress: { type: "string", default: "" },
 } as const satisfies Record<string, ScalarSpec>;
 
 type ScalarKey = keyof typeof scalarSettings;
@@ -236,6 +270,7 @@ export function parseSettings(source: ConfigSource): Settings {
     const postgres = readPostgres(r);
     const redis = readRedis(r, environment);
     const ingress = readIngress(r, deployed);
+    const network = readNetwork(r);
 
     for (const key of source.keys()) {
         if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
@@ -261,6 +296,7 @@ export function parseSettings(source: ConfigSource): Settings {
         postgres: postgres as PostgresSettings,
         redis: redis as RedisSettings,
         ingress: ingress as IngressSettings,
+        network,
     });
 }
 
@@ -398,6 +434,46 @@ function readIngress(r: Reader, deployed: boolean): Partial<IngressSettings> {
         },
         skipAwait: r.boolean("ingressSkipAwait"),
     };
+}
+
+function readNetwork(r: Reader): NetworkSettings {
+    const peer = (namespaceKey: ScalarKey, selectorKey: ScalarKey): PeerSelector => {
+        const namespace = r.matching(namespaceKey, dnsLabel, "a namespace name (a DNS label)");
+        const text = r.string(selectorKey);
+        const parsed = parseLabelSelector(text);
+        if ("problem" in parsed) {
+            r.problem(selectorKey, text, `a pod selector of comma-separated key=value labels, e.g. app.kubernetes.io/name=prometheus (${parsed.problem})`);
+        }
+        return { namespace: namespace!, podLabels: "labels" in parsed ? parsed.labels : {} };
+    };
+    return {
+        ingressController: peer("ingressControllerNamespace", "ingressControllerPodSelector"),
+        prometheus: peer("prometheusNamespace", "prometheusPodSelector"),
+        apiExternalEgress: readExternalEgress(r, "apiExternalEgress"),
+    };
+}
+
+/** `CIDR:port` entries separated by commas or spaces (`203.0.113.0/24:443, 2001:db8::/32:443`). */
+function readExternalEgress(r: Reader, key: ScalarKey): ExternalDestination[] {
+    const destinations: ExternalDestination[] = [];
+    const expected = "CIDR:port entries separated by commas, e.g. 203.0.113.0/24:443";
+    for (const entry of r.string(key).split(/[\s,]+/).filter((e) => e !== "")) {
+        const match = /^(.+\/\d{1,3}):(\d{1,5})$/.exec(entry);
+        const block = match ? parseCidr(match[1]) : undefined;
+        const port = match ? Number(match[2]) : NaN;
+        if (!match || !block) {
+            r.problem(key, entry, expected);
+        } else if (!isCanonical(block)) {
+            r.problem(key, entry, `a CIDR block without host bits (did you mean ${canonicalCidr(block)}:${port}?)`);
+        } else if (!(port >= 1 && port <= 65535)) {
+            r.problem(key, entry, "a port from 1 to 65535 after the CIDR block");
+        } else if (destinations.some((d) => d.cidr === block.text && d.port === port)) {
+            r.problem(key, entry, "each destination once", "is listed twice");
+        } else {
+            destinations.push({ cidr: block.text, port });
+        }
+    }
+    return destinations;
 }
 
 /** Reads raw values and collects every problem instead of stopping at the first. */
