@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
+import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
@@ -33,6 +34,22 @@ const api = new Api(
     { provider },
 );
 
+// Default deny for the namespace, then exactly the connections the workloads above need.
+const networkSecurity = new NetworkSecurity(
+    "network-security",
+    {
+        namespace: namespace.name,
+        instance: settings.stack,
+        api: api.endpoints,
+        postgres: postgres.endpoints,
+        redis: redis.endpoints,
+        redisMaintenance: redis.maintenanceSelector,
+        ingressEnabled: settings.ingress.enabled,
+        settings: settings.network,
+    },
+    { provider },
+);
+
 export const environment = settings.environment;
 export const kubeContext = settings.cluster.context ?? "(current context)";
 export const namespaceName = namespace.name;
@@ -44,3 +61,4 @@ export const postgresHost = postgres.connection.host;
 export const postgresSecretName = postgres.connection.secretName;
 export const redisSeedNodes = redis.connection.seedNodes;
 export const redisSecretName = redis.connection.secretName;
+export const networkPolicies = networkSecurity.policyNames;
