@@ -4,9 +4,9 @@
  * networking.k8s.io/v1 API reference ("API").
  */
 import * as assert from "assert";
-import { Endpoint, NetworkPolicy, Reachability, selectorMatches } from "../tools/reachability";
+import { Endpoint, Namespace, NetworkPolicy, Reachability, selectorMatches } from "../tools/reachability";
 
-const namespaces = [{ name: "shop", labels: { team: "shop" } }, { name: "tools", labels: { team: "ops", user: "alice" } }, { name: "kube-system" }];
+const namespaces: Namespace[] = [{ name: "shop", labels: { team: "shop" } }, { name: "tools", labels: { team: "ops", user: "alice" } }, { name: "kube-system" }];
 
 const pod = (name: string, namespace: string, labels: Record<string, string>, ip: string, ports: Endpoint["ports"] = []): Endpoint => ({ name, namespace, labels, ip, ports });
 const db = pod("db", "shop", { role: "db" }, "10.0.0.1", [{ name: "postgres", containerPort: 5432 }]);
