@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
-import { NetworkSecurity } from "./components/networkSecurity";
+import { DefaultDeny, NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
@@ -17,7 +17,9 @@ const provider = new k8s.Provider("kubernetes", {
 });
 
 const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack }, { provider });
-const workload = { namespace: namespace.name, instance: settings.stack };
+// Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
+const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
+const workload = { namespace: defaultDeny.namespace, instance: settings.stack };
 
 const postgres = new Postgres("postgres", { ...workload, settings: settings.postgres, protectData: settings.protectData }, { provider });
 const redis = new RedisCluster("redis-cluster", { ...workload, settings: settings.redis, protectData: settings.protectData }, { provider });
@@ -34,11 +36,11 @@ const api = new Api(
     { provider },
 );
 
-// Default deny for the namespace, then exactly the connections the workloads above need.
+// Exactly the connections the workloads above need, on top of the default deny.
 const networkSecurity = new NetworkSecurity(
     "network-security",
     {
-        namespace: namespace.name,
+        namespace: defaultDeny.namespace,
         instance: settings.stack,
         api: api.endpoints,
         postgres: postgres.endpoints,
@@ -61,4 +63,4 @@ export const postgresHost = postgres.connection.host;
 export const postgresSecretName = postgres.connection.secretName;
 export const redisSeedNodes = redis.connection.seedNodes;
 export const redisSecretName = redis.connection.secretName;
-export const networkPolicies = networkSecurity.policyNames;
+export const networkPolicies = [defaultDeny.policyName, ...networkSecurity.policyNames];

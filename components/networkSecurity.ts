@@ -21,9 +21,41 @@ export const dnsPorts: readonly NamedPort[] = [
 /** The label the API server puts on every namespace (Kubernetes >= 1.22): selects a namespace by its name. */
 export const namespaceNameLabel = "kubernetes.io/metadata.name";
 
-/** Args of the stack's NetworkPolicies. */
+/** Args of the namespace's default deny. */
+export interface DefaultDenyArgs {
+    /** Namespace of the stack (the namespace component's output, so the policy waits for it). */
+    namespace: pulumi.Output<string>;
+    /** The Pulumi stack (`app.kubernetes.io/instance`). */
+    instance: string;
+}
+
+/**
+ * Denies all ingress and egress to every pod of the namespace, including pods this program does not
+ * know about. Its `namespace` output resolves only once the policy exists: objects placed through it
+ * are created after it, so no workload pod ever starts unrestricted.
+ */
+export class DefaultDeny extends pulumi.ComponentResource {
+    /** The namespace's name, available once the default deny exists. */
+    readonly namespace: pulumi.Output<string>;
+    /** metadata.name of the policy. */
+    readonly policyName: string;
+
+    constructor(name: string, args: DefaultDenyArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("healthcare:security:DefaultDeny", name, {}, opts);
+        this.policyName = names.networkPolicy.defaultDeny;
+        const policy = new k8s.networking.v1.NetworkPolicy(
+            this.policyName,
+            { metadata: policyMetadata(this.policyName, partOf, args), spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
+            { parent: this },
+        );
+        this.namespace = policy.metadata.namespace;
+        this.registerOutputs({ namespace: this.namespace, policyName: this.policyName });
+    }
+}
+
+/** Args of the workloads' allow policies. */
 export interface NetworkSecurityArgs {
-    /** Namespace of the stack (the namespace component's output, so the policies wait for it). */
+    /** Namespace of the stack (`DefaultDeny.namespace`, so the allows come after the deny). */
     namespace: pulumi.Output<string>;
     /** The Pulumi stack (`app.kubernetes.io/instance`). */
     instance: string;
@@ -61,13 +93,13 @@ interface Flow {
 }
 
 /**
- * Default-deny NetworkPolicies for every pod of the namespace, plus one allow policy per workload that
- * lists exactly the connections the application needs. Selectors and ports come from the workloads'
- * endpoints, so a port change in a component moves its policies with it.
+ * One allow policy per workload, on top of `DefaultDeny`, listing exactly the connections the
+ * application needs. Selectors and ports come from the workloads' endpoints, so a port change in a
+ * component moves its policies with it.
  */
 export class NetworkSecurity extends pulumi.ComponentResource {
-    /** metadata.name of every policy, default deny first. */
-    readonly policyNames: string[];
+    /** metadata.name of every allow policy. */
+    readonly policyNames: string[] = [];
 
     constructor(name: string, args: NetworkSecurityArgs, opts?: pulumi.ComponentResourceOptions) {
         super("healthcare:security:NetworkSecurity", name, {}, opts);
@@ -117,20 +149,6 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             // An empty port list would allow every port: a flow without ports allows nothing instead.
         ].filter((f) => f.ports.length > 0);
 
-        const meta = (metadataName: string, component: string) => ({
-            name: metadataName,
-            namespace: args.namespace,
-            labels: standardLabels({ name: component, component: "network-policy", instance: args.instance }),
-        });
-
-        // Every pod of the namespace, including pods this program does not know about, starts with nothing.
-        new k8s.networking.v1.NetworkPolicy(
-            n.defaultDeny,
-            { metadata: meta(n.defaultDeny, partOf), spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
-            { parent: this },
-        );
-        this.policyNames = [n.defaultDeny];
-
         for (const w of workloads) {
             const ingress = flows.filter((f) => f.to === w).map((f) => ({ from: f.from.kind === "anywhere" ? undefined : [peer(f.from)], ports: policyPorts(f.ports) }));
             const egress = flows.filter((f) => f.from === w).map((f) => ({ to: [peer(f.to)], ports: policyPorts(f.ports) }));
@@ -140,7 +158,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             new k8s.networking.v1.NetworkPolicy(
                 w.policy,
                 {
-                    metadata: meta(w.policy, w.policy),
+                    metadata: policyMetadata(w.policy, w.policy, args),
                     spec: {
                         podSelector: { matchLabels: { ...w.podSelector } },
                         policyTypes: [...(ingress.length > 0 ? ["Ingress"] : []), ...(egress.length > 0 ? ["Egress"] : [])],
@@ -154,6 +172,14 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         }
         this.registerOutputs({ policyNames: this.policyNames });
     }
+}
+
+function policyMetadata(metadataName: string, labelName: string, args: { namespace: pulumi.Output<string>; instance: string }) {
+    return {
+        name: metadataName,
+        namespace: args.namespace,
+        labels: standardLabels({ name: labelName, component: "network-policy", instance: args.instance }),
+    };
 }
 
 /** Whether a `matchLabels` selector `selector` matches every pod that carries the labels `labels`. */

@@ -143,6 +143,16 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
                 }
             });
 
+            it("creates every object of the namespace after the default deny, so no pod starts unrestricted", () => {
+                const denyUrn = /\$kubernetes:networking\.k8s\.io\/v1:NetworkPolicy::default-deny-all$/;
+                const namespaced = run.resources.filter((r) => r.custom && r.type.startsWith("kubernetes:") && r.inputs.metadata?.namespace === namespace);
+                const others = namespaced.filter((r) => r.name !== "default-deny-all");
+                assert.ok(others.length > 10 && others.length === namespaced.length - 1);
+                for (const resource of others) {
+                    assert.ok(resource.options.dependsOn.some((urn) => denyUrn.test(urn)), `${resource.type} ${resource.name} waits for default-deny-all`);
+                }
+            });
+
             it("writes no rule that allows every port, and opens a rule to every source only on health ports", () => {
                 const api = run.get("kubernetes:apps/v1:Deployment", "healthcare-api").inputs.spec.template.spec.containers[0];
                 const healthPorts = api.ports.filter((p: any) => p.name === "health").map((p: any) => p.containerPort);
