@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { NetworkSettings, PeerSelector } from "../config";
 import { checkArgs } from "../lib/args";
 import { NamedPort, tcp, WorkloadEndpoints } from "../lib/endpoints";
-import { partOf, standardLabels } from "../lib/labels";
+import { standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
 
 /**
@@ -20,38 +20,6 @@ export const dnsPorts: readonly NamedPort[] = [
 
 /** The label the API server puts on every namespace (Kubernetes >= 1.22): selects a namespace by its name. */
 export const namespaceNameLabel = "kubernetes.io/metadata.name";
-
-/** Args of the namespace's default deny. */
-export interface DefaultDenyArgs {
-    /** Namespace of the stack (the namespace component's output, so the policy waits for it). */
-    namespace: pulumi.Output<string>;
-    /** The Pulumi stack (`app.kubernetes.io/instance`). */
-    instance: string;
-}
-
-/**
- * Denies all ingress and egress to every pod of the namespace, including pods this program does not
- * know about. Its `namespace` output resolves only once the policy exists: objects placed through it
- * are created after it, so no workload pod ever starts unrestricted.
- */
-export class DefaultDeny extends pulumi.ComponentResource {
-    /** The namespace's name, available once the default deny exists. */
-    readonly namespace: pulumi.Output<string>;
-    /** metadata.name of the policy. */
-    readonly policyName: string;
-
-    constructor(name: string, args: DefaultDenyArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("healthcare:security:DefaultDeny", name, {}, opts);
-        this.policyName = names.networkPolicy.defaultDeny;
-        const policy = new k8s.networking.v1.NetworkPolicy(
-            this.policyName,
-            { metadata: policyMetadata(this.policyName, partOf, args), spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
-            { parent: this },
-        );
-        this.namespace = policy.metadata.namespace;
-        this.registerOutputs({ namespace: this.namespace, policyName: this.policyName });
-    }
-}
 
 /** Args of the workloads' allow policies. */
 export interface NetworkSecurityArgs {
@@ -93,7 +61,7 @@ interface Flow {
 }
 
 /**
- * One allow policy per workload, on top of `DefaultDeny`, listing exactly the connections the
+ * One allow policy per workload, on top of `DefaultDeny` (defaultDeny.ts), listing exactly the connections the
  * application needs. Selectors and ports come from the workloads' endpoints, so a port change in a
  * component moves its policies with it.
  */
@@ -158,7 +126,11 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             new k8s.networking.v1.NetworkPolicy(
                 w.policy,
                 {
-                    metadata: policyMetadata(w.policy, w.policy, args),
+                    metadata: {
+                        name: w.policy,
+                        namespace: args.namespace,
+                        labels: standardLabels({ name: w.policy, component: "network-policy", instance: args.instance }),
+                    },
                     spec: {
                         podSelector: { matchLabels: { ...w.podSelector } },
                         policyTypes: [...(ingress.length > 0 ? ["Ingress"] : []), ...(egress.length > 0 ? ["Egress"] : [])],
@@ -172,14 +144,6 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         }
         this.registerOutputs({ policyNames: this.policyNames });
     }
-}
-
-function policyMetadata(metadataName: string, labelName: string, args: { namespace: pulumi.Output<string>; instance: string }) {
-    return {
-        name: metadataName,
-        namespace: args.namespace,
-        labels: standardLabels({ name: labelName, component: "network-policy", instance: args.instance }),
-    };
 }
 
 /** Whether a `matchLabels` selector `selector` matches every pod that carries the labels `labels`. */
