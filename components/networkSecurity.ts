@@ -61,9 +61,9 @@ interface Flow {
 }
 
 /**
- * One allow policy per workload, on top of `DefaultDeny` (defaultDeny.ts), listing exactly the connections the
- * application needs. Selectors and ports come from the workloads' endpoints, so a port change in a
- * component moves its policies with it.
+ * One allow policy per workload, on top of `DefaultDeny` (defaultDeny.ts), listing exactly the
+ * connections the application needs. Selectors and ports come from the workloads' endpoints, so a
+ * port change in a component moves its policies with it.
  */
 export class NetworkSecurity extends pulumi.ComponentResource {
     /** metadata.name of every allow policy. */
