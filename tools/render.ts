@@ -74,6 +74,17 @@ export const installOrder: readonly string[] = [
     "ValidatingWebhookConfiguration",
 ];
 
+/** The Pulumi resource a rendered item comes from. */
+export interface ResourceSource {
+    type: string;
+    name: string;
+    /** `<type>::<name>` of every resource it waits for (`dependsOn` and the outputs its inputs use). */
+    dependsOn: string[];
+}
+
+/** `<type>::<name>`: how rendered items refer to resources. */
+export const resourceKey = (type: string, name: string) => `${type}::${name}`;
+
 /** One Kubernetes object, as it would be applied. */
 export interface RenderedObject {
     apiVersion: string;
@@ -83,7 +94,7 @@ export interface RenderedObject {
     /** The object, secrets replaced by the placeholder. */
     manifest: Record<string, unknown>;
     /** The Pulumi resource it comes from. */
-    source: { type: string; name: string };
+    source: ResourceSource;
 }
 
 /** The inputs of one Helm release (the chart is fetched and rendered in the cluster). */
@@ -94,7 +105,7 @@ export interface RenderedRelease {
     repository?: string;
     version?: string;
     values: Record<string, unknown>;
-    source: { type: string; name: string };
+    source: ResourceSource;
 }
 
 /** Everything a stack applies, in apply order. */
@@ -149,7 +160,7 @@ export function redactSecrets(value: unknown): unknown {
 }
 
 /** The manifest of a captured Kubernetes resource: apiVersion, kind, metadata first; secrets redacted. */
-function toObject(resource: CapturedResource): RenderedObject {
+function toObject(resource: CapturedResource, source: ResourceSource): RenderedObject {
     const { apiVersion, kind } = objectTypeOf(resource.type);
     if (kind.endsWith("Patch")) {
         throw new Error(`cannot render ${resource.type} "${resource.name}": patch resources change objects the program does not own`);
@@ -175,10 +186,10 @@ function toObject(resource: CapturedResource): RenderedObject {
     // Without a name Pulumi auto-names the object: the resource name plus a random suffix.
     const name: string = metadata.name ?? resource.name;
     const manifest = { apiVersion, kind, metadata: { ...metadata, name }, ...rest };
-    return { apiVersion, kind, name, namespace: metadata.namespace, manifest, source: { type: resource.type, name: resource.name } };
+    return { apiVersion, kind, name, namespace: metadata.namespace, manifest, source };
 }
 
-function toRelease(resource: CapturedResource): RenderedRelease {
+function toRelease(resource: CapturedResource, source: ResourceSource): RenderedRelease {
     const inputs = redactSecrets(resource.inputs) as Record<string, any>;
     if (typeof inputs.chart !== "string" || inputs.chart === "") {
         throw new Error(`${resource.type} "${resource.name}" has no chart`);
@@ -190,14 +201,14 @@ function toRelease(resource: CapturedResource): RenderedRelease {
         repository: inputs.repositoryOpts?.repo,
         version: inputs.version,
         values: inputs.values ?? {},
-        source: { type: resource.type, name: resource.name },
+        source,
     };
 }
 
 /** `urn:pulumi:<stack>::<project>::<parent$...$type>::<name>` -> `<type>::<name>`. */
 function keyOfUrn(urn: string): string {
     const [, , qualifiedType, ...name] = urn.split("::");
-    return `${qualifiedType.split("$").pop()}::${name.join("::")}`;
+    return resourceKey(qualifiedType.split("$").pop()!, name.join("::"));
 }
 
 const kindRank = (kind: string) => {
@@ -238,12 +249,13 @@ export function renderResources(resources: readonly CapturedResource[]): Renderi
         if (!resource.custom || !resource.type.startsWith("kubernetes:") || resource.type.startsWith("pulumi:providers:")) {
             continue;
         }
-        const key = `${resource.type}::${resource.name}`;
+        const key = resourceKey(resource.type, resource.name);
         const dependsOn = resource.options.dependsOn.map(keyOfUrn);
+        const source = { type: resource.type, name: resource.name, dependsOn };
         if (resource.type === helmReleaseType) {
-            entries.push({ key, kind: "Release", dependsOn, value: { release: toRelease(resource) } });
+            entries.push({ key, kind: "Release", dependsOn, value: { release: toRelease(resource, source) } });
         } else {
-            const object = toObject(resource);
+            const object = toObject(resource, source);
             entries.push({ key, kind: object.kind, dependsOn, value: { object } });
         }
     }

@@ -24,9 +24,10 @@ const schemaValidator = path.join(projectRoot, "tools", "checks", "validate_sche
 /** The checkov checks that may fail, with reasons. */
 export const policySkipsFile = path.join(projectRoot, "policy-skips.yaml");
 
-/** Fails with what to run when the checkers are not installed. */
-export function assertChecksInstalled(): void {
-    const missing = [python, checkov, crdDir].filter((p) => !existsSync(p)).map((p) => path.relative(projectRoot, p));
+/** Fails with what to run when the checkers are not installed (in `tools`, .tools/ by default). */
+export function assertChecksInstalled(tools = toolsDir): void {
+    const needed = [python, checkov, crdDir].map((p) => path.join(tools, path.relative(toolsDir, p)));
+    const missing = needed.filter((p) => !existsSync(p)).map((p) => path.relative(projectRoot, p));
     if (missing.length > 0) {
         throw new Error(`The manifest checkers are not installed (missing ${missing.join(", ")}): run \`npm run setup:checks\` (or .ci/run) first.`);
     }
