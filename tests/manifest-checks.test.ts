@@ -127,12 +127,18 @@ describe("policy skip list", () => {
         assert.throws(() => loadPolicySkips(bad), /skip 1 \(CKV_K8S_40\): reason must be one line/);
     });
 
-    it("is listed in the README with every reason", () => {
+    it("is the README's table of skipped checks, entry for entry, with every reason and object", () => {
         const readme = readFileSync(path.join(projectRoot, "README.md"), "utf8");
-        const section = readme.slice(readme.indexOf("## Rendered manifests and policy checks"));
-        assert.ok(readme.includes("## Rendered manifests and policy checks"));
-        for (const skip of loadPolicySkips()) {
-            assert.ok(section.includes(`\`${skip.check}\``) && section.includes(skip.reason), `README lists ${skip.check}: ${skip.reason}`);
-        }
+        const start = readme.indexOf("## Rendered manifests and policy checks");
+        assert.ok(start >= 0, "README has the section");
+        const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
+        const rows = section.split("\n").filter((line) => /^\| `CKV2?_K8S_\d+`/.test(line));
+        const skips = loadPolicySkips();
+        assert.strictEqual(rows.length, skips.length, "one README row per skip");
+        skips.forEach((skip, i) => {
+            const row = rows[i];
+            assert.ok(row.startsWith(`| \`${skip.check}\``) && row.includes(skip.reason), `README row ${i + 1} is ${skip.check}: ${skip.reason}`);
+            assert.ok(skip.objects.every((o) => row.includes(`\`${o}\``)), `README row for ${skip.check} names ${skip.objects.join(", ")}`);
+        });
     });
 });
