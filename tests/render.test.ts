@@ -88,12 +88,13 @@ describe("render", () => {
         });
     }
 
-    it("writes one file per object, numbered in apply order, and clears an earlier render", async () => {
+    it("writes one file per object, numbered in apply order, and clears an earlier render but nothing else", async () => {
         const rendering = await renderStack("local");
         const dir = mkdtempSync(path.join(tmpdir(), "render-"));
         writeFileSync(path.join(dir, "99-left-over.yaml"), "kind: Stale\n");
+        writeFileSync(path.join(dir, "Pulumi.yaml"), "name: not-a-render\n");
         const { objectFiles } = writeRendering(rendering, dir, "local");
-        assert.deepStrictEqual(readdirSync(dir).sort(), objectFiles.map((f) => path.basename(f)));
+        assert.deepStrictEqual(readdirSync(dir).sort(), [...objectFiles.map((f) => path.basename(f)), "Pulumi.yaml"].sort());
         objectFiles.forEach((file, i) => {
             const o = rendering.objects[i];
             assert.match(path.basename(file), new RegExp(`^${String(i + 1).padStart(2, "0")}-${o.kind.toLowerCase()}-${o.name}\\.yaml$`));

@@ -280,16 +280,19 @@ export async function renderStack(stack: string): Promise<Rendering> {
 export const releasesFolder = "helm-releases";
 
 const fileSafe = (text: string) => text.toLowerCase().replace(/[^a-z0-9.-]+/g, "-");
+/** The name of a file a render writes. */
+const renderedFile = /^\d{2,}-[a-z0-9.-]+\.yaml$/;
 
 /**
  * Writes one YAML file per object (`<order>-<kind>-<name>.yaml`) and per Helm release
- * (`helm-releases/<order>-<name>.yaml`) into `outDir`, after removing the YAML files a previous
- * render left there. Returns the object files, in apply order.
+ * (`helm-releases/<order>-<name>.yaml`) into `outDir`, after removing the files a previous render
+ * left there (and nothing else). Returns the files, objects in apply order.
  */
 export function writeRendering(rendering: Rendering, outDir: string, stack: string): { objectFiles: string[]; releaseFiles: string[] } {
     mkdirSync(outDir, { recursive: true });
+    // Only what a render writes: `--out .` must never touch the project's own YAML files.
     for (const file of readdirSync(outDir)) {
-        if (file.endsWith(".yaml")) {
+        if (renderedFile.test(file)) {
             rmSync(path.join(outDir, file));
         }
     }
