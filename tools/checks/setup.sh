@@ -4,17 +4,17 @@
 #    checkov, from PyPI, every package pinned with its hashes in tools/checks/requirements.txt
 #    (regenerate from requirements.in with pip-compile, see README);
 #  - .tools/crds: the CustomResourceDefinitions of the custom resources the program may create,
-#    from the Go modules that ship them, pinned below, through the Go module proxy.
+#    from the Go modules that ship them, pinned below with their hashes, through the Go module proxy.
 # Each part is skipped when .tools already holds exactly what its pins describe.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 tools="$root/.tools"
 mkdir -p "$tools"
 
-# <module>@<version> <file in the module>...
+# <module>@<version> <its go.sum hash (h1:)> <file in the module>...
 crd_sources=(
-    "github.com/prometheus-operator/prometheus-operator@v0.85.0 example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
-    "k8s.io/autoscaler/vertical-pod-autoscaler@v1.8.1 deploy/vpa-v1-crd-gen.yaml"
+    "github.com/prometheus-operator/prometheus-operator@v0.85.0 h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s= example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
+    "k8s.io/autoscaler/vertical-pod-autoscaler@v1.8.1 h1:Pe8bV1wozN4gOKO1rleiIY5alIyAXN+DnXDbXQcL4fI= deploy/vpa-v1-crd-gen.yaml"
 )
 
 started=$(date +%s)
@@ -43,9 +43,14 @@ else
     rm -rf "$crds"
     mkdir -p "$crds"
     for source in "${crd_sources[@]}"; do
-        read -r module files <<<"$source"
-        # Outside any Go module, `go mod download` only fetches (and checks against the checksum database).
-        dir=$(cd "$tools" && GOFLAGS=-mod=mod go mod download -json "$module" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+        read -r module sum files <<<"$source"
+        # Outside any Go module, `go mod download` only fetches, checked against the Go checksum
+        # database; the pinned hash must match as well.
+        read -r dir got < <(cd "$tools" && go mod download -json "$module" | "$venv/bin/python" -c 'import json,sys; m=json.load(sys.stdin); print(m.get("Dir", ""), m.get("Sum", m.get("Error", "")))')
+        if [ "$got" != "$sum" ]; then
+            echo "setup:checks: $module has hash ${got:-none}, expected $sum" >&2
+            exit 1
+        fi
         for file in $files; do
             cp "$dir/$file" "$crds/$(basename "$file")"
         done
