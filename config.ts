@@ -131,6 +131,18 @@ export interface ClusterSettings {
     readonly kubeconfig?: pulumi.Output<string>;
 }
 
+/** Cluster add-ons the stack installs from their Helm charts (components/clusterAddons.ts). */
+export interface AddonSettings {
+    readonly metricsServer: boolean;
+    readonly vpa: boolean;
+    /** kube-prometheus-stack (Prometheus operator, Prometheus, Alertmanager) and prometheus-adapter. */
+    readonly prometheusStack: boolean;
+    readonly ingressNginx: boolean;
+    readonly certManager: boolean;
+    /** Name of a self-signed cert-manager ClusterIssuer to create (local TLS); undefined creates none. */
+    readonly selfSignedIssuer?: string;
+}
+
 export interface Settings {
     readonly project: string;
     readonly stack: string;
@@ -144,6 +156,8 @@ export interface Settings {
     readonly redis: RedisSettings;
     readonly ingress: IngressSettings;
     readonly network: NetworkSettings;
+    /** Cluster add-ons installed by this stack; off where the platform provides them. */
+    readonly addons: AddonSettings;
 }
 
 type ScalarSpec =
@@ -194,6 +208,13 @@ export const scalarSettings = {
     prometheusNamespace: { type: "string", default: "monitoring" },
     prometheusPodSelector: { type: "string", default: "app.kubernetes.io/name=prometheus" },
     apiExternalEgress: { type: "string", default: "" },
+    // Cluster add-ons (components/clusterAddons.ts): off unless the stack installs them.
+    installMetricsServer: { type: "boolean", default: false },
+    installVpa: { type: "boolean", default: false },
+    installPrometheusStack: { type: "boolean", default: false },
+    installIngressNginx: { type: "boolean", default: false },
+    installCertManager: { type: "boolean", default: false },
+    selfSignedClusterIssuer: { type: "string", default: "" },
 } as const satisfies Record<string, ScalarSpec>;
 
 type ScalarKey = keyof typeof scalarSettings;
@@ -271,6 +292,7 @@ export function parseSettings(source: ConfigSource): Settings {
     const redis = readRedis(r, environment);
     const ingress = readIngress(r, deployed);
     const network = readNetwork(r);
+    const addons = readAddons(r, ingress);
 
     for (const key of source.keys()) {
         if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
@@ -297,6 +319,7 @@ export function parseSettings(source: ConfigSource): Settings {
         redis: redis as RedisSettings,
         ingress: ingress as IngressSettings,
         network,
+        addons,
     });
 }
 
@@ -474,6 +497,28 @@ function readExternalEgress(r: Reader, key: ScalarKey): ExternalDestination[] {
         }
     }
     return destinations;
+}
+
+function readAddons(r: Reader, ingress: Partial<IngressSettings>): AddonSettings {
+    const ingressNginx = r.boolean("installIngressNginx")!;
+    const certManager = r.boolean("installCertManager")!;
+    const selfSignedIssuer = r.string("selfSignedClusterIssuer") || undefined;
+    if (selfSignedIssuer !== undefined && !dnsSubdomain.test(selfSignedIssuer)) {
+        r.problem("selfSignedClusterIssuer", selfSignedIssuer, "a ClusterIssuer name (DNS subdomain), or empty");
+    } else if (selfSignedIssuer !== undefined && certManager === false) {
+        r.problem("selfSignedClusterIssuer", selfSignedIssuer, "empty unless installCertManager is true: a ClusterIssuer needs cert-manager's CRDs");
+    }
+    if (ingressNginx && ingress.enabled && ingress.className !== undefined && ingress.className !== "nginx") {
+        r.problem("ingressClassName", ingress.className, "nginx, the IngressClass of the ingress-nginx this stack installs (installIngressNginx is true)");
+    }
+    return {
+        metricsServer: r.boolean("installMetricsServer")!,
+        vpa: r.boolean("installVpa")!,
+        prometheusStack: r.boolean("installPrometheusStack")!,
+        ingressNginx,
+        certManager,
+        selfSignedIssuer,
+    };
 }
 
 /** Reads raw values and collects every problem instead of stopping at the first. */

@@ -3,10 +3,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
 import { DefaultDeny } from "./components/defaultDeny";
 import { NetworkSecurity } from "./components/networkSecurity";
+import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
 import { Postgres } from "./components/postgres";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings } from "./config";
+import { releaseConfig } from "./lib/release";
 
 // Validates everything before the first resource is registered.
 const settings = loadSettings();
@@ -65,3 +67,14 @@ export const postgresSecretName = postgres.connection.secretName;
 export const redisSeedNodes = redis.connection.seedNodes;
 export const redisSecretName = redis.connection.secretName;
 export const networkPolicies = [defaultDeny.policyName, ...networkSecurity.policyNames];
+
+// --- Cluster add-ons and release (local stack in one command, promotion) ---
+// Helm releases of metrics-server, VPA, kube-prometheus-stack + prometheus-adapter, ingress-nginx and
+// cert-manager, as the stack turns them on. Objects that need their CRDs (VPA, ServiceMonitor,
+// PrometheusRule) must `dependsOn: addons.readyFor`; prometheus-adapter takes the custom-metric rules
+// as `adapterRules`.
+const addons = new ClusterAddons(clusterAddonsName, { settings: settings.addons, environment: settings.environment }, { provider });
+export const clusterAddons = addons.installed;
+/** What this stack runs, as config values: promotion copies them from staging to production. */
+export const release = releaseConfig(settings);
+

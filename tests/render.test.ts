@@ -15,12 +15,15 @@ import { projectRoot, ShippedStack, shippedStacks } from "../tools/stackConfig";
  */
 const coreKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 2, Service: 4, Deployment: 1, StatefulSet: 2, Job: 1, Ingress: 1, NetworkPolicy: 5 };
 const expectedKinds: Record<ShippedStack, Record<string, number>> = {
-    local: { ...coreKinds },
+    // The local stack installs cert-manager and its self-signed ClusterIssuer.
+    local: { ...coreKinds, ClusterIssuer: 1 },
     staging: { ...coreKinds },
     production: { ...coreKinds },
 };
-/** Helm releases (cluster add-ons) per stack. */
-const expectedReleases: Record<ShippedStack, number> = { local: 0, staging: 0, production: 0 };
+/** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
+const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };
+/** Objects without a namespace. */
+const clusterScoped = ["Namespace", "ClusterIssuer"];
 
 const countKinds = (rendering: Rendering) => {
     const counts: Record<string, number> = {};
@@ -80,7 +83,7 @@ describe("render", () => {
                 for (const o of rendering.objects) {
                     assert.strictEqual(`kubernetes:${o.apiVersion.includes("/") ? o.apiVersion : `core/${o.apiVersion}`}:${o.kind}`, o.source.type);
                     assert.strictEqual((o.manifest.metadata as any).name, o.name);
-                    if (o.kind !== "Namespace") {
+                    if (!clusterScoped.includes(o.kind)) {
                         assert.strictEqual(o.namespace, "healthcare-backend", `${o.kind}/${o.name}`);
                     }
                 }
@@ -94,10 +97,12 @@ describe("render", () => {
         writeFileSync(path.join(dir, "99-left-over.yaml"), "kind: Stale\n");
         writeFileSync(path.join(dir, "Pulumi.yaml"), "name: not-a-render\n");
         const { objectFiles } = writeRendering(rendering, dir, "local");
-        assert.deepStrictEqual(readdirSync(dir).sort(), [...objectFiles.map((f) => path.basename(f)), "Pulumi.yaml"].sort());
+        assert.deepStrictEqual(readdirSync(dir).sort(), [...objectFiles.map((f) => path.basename(f)), "Pulumi.yaml", releasesFolder].sort());
         objectFiles.forEach((file, i) => {
             const o = rendering.objects[i];
-            assert.match(path.basename(file), new RegExp(`^${String(i + 1).padStart(2, "0")}-${o.kind.toLowerCase()}-${o.name}\\.yaml$`));
+            // Numbered by position among everything applied, Helm releases included.
+            const order = rendering.items.findIndex((item) => "object" in item && item.object === o) + 1;
+            assert.match(path.basename(file), new RegExp(`^${String(order).padStart(2, "0")}-${o.kind.toLowerCase()}-${o.name}\\.yaml$`));
             assert.deepStrictEqual(parse(readFileSync(file, "utf8")), o.manifest);
         });
     });
