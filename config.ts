@@ -1,4 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import { canonicalCidr, isCanonical, parseCidr } from "./lib/cidr";
+import { parseLabelSelector } from "./lib/labels";
 import { bytesExpectation, bytesHint, cpuExpectation, parseBytes, parseCpu } from "./lib/quantity";
 
 /**
@@ -97,11 +99,48 @@ export interface IngressSettings {
     readonly skipAwait: boolean;
 }
 
+// --- Network security settings (NetworkSecurity component) ---
+
+/** Pods in another namespace that a NetworkPolicy admits: the namespace by name, the pods by labels. */
+export interface PeerSelector {
+    readonly namespace: string;
+    /** `matchLabels`; empty selects every pod of the namespace. */
+    readonly podLabels: Readonly<Record<string, string>>;
+}
+
+/** A destination outside the cluster that the API may reach over TCP. */
+export interface ExternalDestination {
+    /** Canonical CIDR block. */
+    readonly cidr: string;
+    readonly port: number;
+}
+
+export interface NetworkSettings {
+    /** The ingress controller's pods: the only source of the API's http port. */
+    readonly ingressController: PeerSelector;
+    /** Prometheus' pods: the only source of the workloads' metrics ports. */
+    readonly prometheus: PeerSelector;
+    /** Where the API may connect outside the cluster, besides PostgreSQL, Redis and DNS. */
+    readonly apiExternalEgress: readonly ExternalDestination[];
+}
+
 export interface ClusterSettings {
     /** kubeconfig context; undefined uses the kubeconfig's current context (local only). */
     readonly context?: string;
     /** kubeconfig path or contents; undefined uses $KUBECONFIG or ~/.kube/config. */
     readonly kubeconfig?: pulumi.Output<string>;
+}
+
+/** Cluster add-ons the stack installs from their Helm charts (components/clusterAddons.ts). */
+export interface AddonSettings {
+    readonly metricsServer: boolean;
+    readonly vpa: boolean;
+    /** kube-prometheus-stack (Prometheus operator, Prometheus, Alertmanager) and prometheus-adapter. */
+    readonly prometheusStack: boolean;
+    readonly ingressNginx: boolean;
+    readonly certManager: boolean;
+    /** Name of a self-signed cert-manager ClusterIssuer to create (local TLS); undefined creates none. */
+    readonly selfSignedIssuer?: string;
 }
 
 export interface Settings {
@@ -116,6 +155,9 @@ export interface Settings {
     readonly postgres: PostgresSettings;
     readonly redis: RedisSettings;
     readonly ingress: IngressSettings;
+    readonly network: NetworkSettings;
+    /** Cluster add-ons installed by this stack; off where the platform provides them. */
+    readonly addons: AddonSettings;
 }
 
 type ScalarSpec =
@@ -160,6 +202,19 @@ export const scalarSettings = {
     ingressTlsSecretName: { type: "string", default: "healthcare-api-tls" },
     ingressClusterIssuer: { type: "string", default: "" },
     ingressSkipAwait: { type: "boolean", default: false },
+    // Network security
+    ingressControllerNamespace: { type: "string", default: "ingress-nginx" },
+    ingressControllerPodSelector: { type: "string", default: "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller" },
+    prometheusNamespace: { type: "string", default: "monitoring" },
+    prometheusPodSelector: { type: "string", default: "app.kubernetes.io/name=prometheus" },
+    apiExternalEgress: { type: "string", default: "" },
+    // Cluster add-ons (components/clusterAddons.ts): off unless the stack installs them.
+    installMetricsServer: { type: "boolean", default: false },
+    installVpa: { type: "boolean", default: false },
+    installPrometheusStack: { type: "boolean", default: false },
+    installIngressNginx: { type: "boolean", default: false },
+    installCertManager: { type: "boolean", default: false },
+    selfSignedClusterIssuer: { type: "string", default: "" },
 } as const satisfies Record<string, ScalarSpec>;
 
 type ScalarKey = keyof typeof scalarSettings;
@@ -236,6 +291,8 @@ export function parseSettings(source: ConfigSource): Settings {
     const postgres = readPostgres(r);
     const redis = readRedis(r, environment);
     const ingress = readIngress(r, deployed);
+    const network = readNetwork(r);
+    const addons = readAddons(r, ingress);
 
     for (const key of source.keys()) {
         if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
@@ -261,6 +318,8 @@ export function parseSettings(source: ConfigSource): Settings {
         postgres: postgres as PostgresSettings,
         redis: redis as RedisSettings,
         ingress: ingress as IngressSettings,
+        network,
+        addons,
     });
 }
 
@@ -397,6 +456,68 @@ function readIngress(r: Reader, deployed: boolean): Partial<IngressSettings> {
             clusterIssuer,
         },
         skipAwait: r.boolean("ingressSkipAwait"),
+    };
+}
+
+function readNetwork(r: Reader): NetworkSettings {
+    const peer = (namespaceKey: ScalarKey, selectorKey: ScalarKey): PeerSelector => {
+        const namespace = r.matching(namespaceKey, dnsLabel, "a namespace name (a DNS label)");
+        const text = r.string(selectorKey);
+        const parsed = parseLabelSelector(text);
+        if ("problem" in parsed) {
+            r.problem(selectorKey, text, `a pod selector of comma-separated key=value labels, e.g. app.kubernetes.io/name=prometheus (${parsed.problem})`);
+        }
+        return { namespace: namespace!, podLabels: "labels" in parsed ? parsed.labels : {} };
+    };
+    return {
+        ingressController: peer("ingressControllerNamespace", "ingressControllerPodSelector"),
+        prometheus: peer("prometheusNamespace", "prometheusPodSelector"),
+        apiExternalEgress: readExternalEgress(r, "apiExternalEgress"),
+    };
+}
+
+/** `CIDR:port` entries separated by commas or spaces (`203.0.113.0/24:443, 2001:db8::/32:443`). */
+function readExternalEgress(r: Reader, key: ScalarKey): ExternalDestination[] {
+    const destinations: ExternalDestination[] = [];
+    const expected = "CIDR:port entries separated by commas, e.g. 203.0.113.0/24:443";
+    for (const entry of r.string(key).split(/[\s,]+/).filter((e) => e !== "")) {
+        const match = /^(.+\/\d{1,3}):(\d{1,5})$/.exec(entry);
+        const block = match ? parseCidr(match[1]) : undefined;
+        const port = match ? Number(match[2]) : NaN;
+        if (!match || !block) {
+            r.problem(key, entry, expected);
+        } else if (!isCanonical(block)) {
+            r.problem(key, entry, `a CIDR block without host bits (did you mean ${canonicalCidr(block)}:${port}?)`);
+        } else if (!(port >= 1 && port <= 65535)) {
+            r.problem(key, entry, "a port from 1 to 65535 after the CIDR block");
+        } else if (destinations.some((d) => d.cidr === block.text && d.port === port)) {
+            r.problem(key, entry, "each destination once", "is listed twice");
+        } else {
+            destinations.push({ cidr: block.text, port });
+        }
+    }
+    return destinations;
+}
+
+function readAddons(r: Reader, ingress: Partial<IngressSettings>): AddonSettings {
+    const ingressNginx = r.boolean("installIngressNginx")!;
+    const certManager = r.boolean("installCertManager")!;
+    const selfSignedIssuer = r.string("selfSignedClusterIssuer") || undefined;
+    if (selfSignedIssuer !== undefined && !dnsSubdomain.test(selfSignedIssuer)) {
+        r.problem("selfSignedClusterIssuer", selfSignedIssuer, "a ClusterIssuer name (DNS subdomain), or empty");
+    } else if (selfSignedIssuer !== undefined && certManager === false) {
+        r.problem("selfSignedClusterIssuer", selfSignedIssuer, "empty unless installCertManager is true: a ClusterIssuer needs cert-manager's CRDs");
+    }
+    if (ingressNginx && ingress.enabled && ingress.className !== undefined && ingress.className !== "nginx") {
+        r.problem("ingressClassName", ingress.className, "nginx, the IngressClass of the ingress-nginx this stack installs (installIngressNginx is true)");
+    }
+    return {
+        metricsServer: r.boolean("installMetricsServer")!,
+        vpa: r.boolean("installVpa")!,
+        prometheusStack: r.boolean("installPrometheusStack")!,
+        ingressNginx,
+        certManager,
+        selfSignedIssuer,
     };
 }
 

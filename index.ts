@@ -1,10 +1,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
+import { DefaultDeny } from "./components/defaultDeny";
+import { NetworkSecurity } from "./components/networkSecurity";
+import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
 import { Postgres } from "./components/postgres";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings } from "./config";
+import { releaseConfig } from "./lib/release";
 
 // Validates everything before the first resource is registered.
 const settings = loadSettings();
@@ -16,7 +20,9 @@ const provider = new k8s.Provider("kubernetes", {
 });
 
 const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack }, { provider });
-const workload = { namespace: namespace.name, instance: settings.stack };
+// Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
+const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
+const workload = { namespace: defaultDeny.namespace, instance: settings.stack };
 
 const postgres = new Postgres("postgres", { ...workload, settings: settings.postgres, protectData: settings.protectData }, { provider });
 const redis = new RedisCluster("redis-cluster", { ...workload, settings: settings.redis, protectData: settings.protectData }, { provider });
@@ -33,6 +39,22 @@ const api = new Api(
     { provider },
 );
 
+// Exactly the connections the workloads above need, on top of the default deny.
+const networkSecurity = new NetworkSecurity(
+    "network-security",
+    {
+        namespace: defaultDeny.namespace,
+        instance: settings.stack,
+        api: api.endpoints,
+        postgres: postgres.endpoints,
+        redis: redis.endpoints,
+        redisMaintenance: redis.maintenanceSelector,
+        ingressEnabled: settings.ingress.enabled,
+        settings: settings.network,
+    },
+    { provider },
+);
+
 export const environment = settings.environment;
 export const kubeContext = settings.cluster.context ?? "(current context)";
 export const namespaceName = namespace.name;
@@ -44,3 +66,15 @@ export const postgresHost = postgres.connection.host;
 export const postgresSecretName = postgres.connection.secretName;
 export const redisSeedNodes = redis.connection.seedNodes;
 export const redisSecretName = redis.connection.secretName;
+export const networkPolicies = [defaultDeny.policyName, ...networkSecurity.policyNames];
+
+// --- Cluster add-ons and release (local stack in one command, promotion) ---
+// Helm releases of metrics-server, VPA, kube-prometheus-stack + prometheus-adapter, ingress-nginx and
+// cert-manager, as the stack turns them on. Objects that need their CRDs (VPA, ServiceMonitor,
+// PrometheusRule) must `dependsOn: addons.readyFor`; prometheus-adapter takes the custom-metric rules
+// as `adapterRules`.
+const addons = new ClusterAddons(clusterAddonsName, { settings: settings.addons, environment: settings.environment }, { provider });
+export const clusterAddons = addons.installed;
+/** What this stack runs, as config values: promotion copies them from staging to production. */
+export const release = releaseConfig(settings);
+

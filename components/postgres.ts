@@ -14,6 +14,9 @@ export const postgresPort = 5432;
 /** uid and gid of the `postgres` user in the official image. */
 const postgresUid = 999;
 
+/** Where the credentials Secret is mounted; the image reads POSTGRES_*_FILE, so no credential sits in the environment. */
+export const postgresCredentialsPath = "/run/secrets/postgres";
+
 /** How the API reaches the database. */
 export interface DatabaseConnection {
     /** Client Service DNS name. */
@@ -108,9 +111,11 @@ export class Postgres extends pulumi.ComponentResource {
         );
 
         const layout = dataLayout(s.majorVersion);
-        const fromSecret = (key: string) => ({ secretKeyRef: { name: secret.metadata.name, key } });
+        const credential = (key: string) => `${postgresCredentialsPath}/${key}`;
         const isReady = {
-            exec: { command: ["sh", "-c", `pg_isready -h 127.0.0.1 -p ${postgresPort} -U "$POSTGRES_USER" -d "$POSTGRES_DB"`] },
+            exec: {
+                command: ["sh", "-c", `pg_isready -h 127.0.0.1 -p ${postgresPort} -U "$(cat ${credential("username")})" -d "$(cat ${credential("database")})"`],
+            },
         };
         const statefulSet = new k8s.apps.v1.StatefulSet(
             n.statefulSet,
@@ -137,9 +142,9 @@ export class Postgres extends pulumi.ComponentResource {
                                     imagePullPolicy: "IfNotPresent",
                                     ports: this.endpoints.serving.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })),
                                     env: [
-                                        { name: "POSTGRES_USER", valueFrom: fromSecret("username") },
-                                        { name: "POSTGRES_PASSWORD", valueFrom: fromSecret("password") },
-                                        { name: "POSTGRES_DB", valueFrom: fromSecret("database") },
+                                        { name: "POSTGRES_USER_FILE", value: credential("username") },
+                                        { name: "POSTGRES_PASSWORD_FILE", value: credential("password") },
+                                        { name: "POSTGRES_DB_FILE", value: credential("database") },
                                         { name: "PGDATA", value: layout.pgdata },
                                     ],
                                     resources: s.resources,
@@ -153,6 +158,7 @@ export class Postgres extends pulumi.ComponentResource {
                                         { name: "run", mountPath: "/var/run/postgresql" },
                                         { name: "tmp", mountPath: "/tmp" },
                                         { name: "shm", mountPath: "/dev/shm" },
+                                        { name: "credentials", mountPath: postgresCredentialsPath, readOnly: true },
                                     ],
                                 },
                             ],
@@ -161,6 +167,8 @@ export class Postgres extends pulumi.ComponentResource {
                                 { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
                                 // The runtime's default 64Mi /dev/shm is too small for parallel queries.
                                 { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } },
+                                // Group-readable: the files belong to root and the pod's fsGroup (postgres).
+                                { name: "credentials", secret: { secretName: secret.metadata.name, defaultMode: 0o440 } },
                             ],
                         },
                     },

@@ -30,6 +30,13 @@ export const names = {
         bootstrapJob: "redis-cluster-bootstrap",
         volumeClaim: "data",
     },
+    networkPolicy: {
+        defaultDeny: "default-deny-all",
+        api: "allow-healthcare-api",
+        postgres: "allow-postgres",
+        redis: "allow-redis-cluster",
+        redisMaintenance: "allow-redis-cluster-maintenance",
+    },
 } as const;
 
 /** The in-cluster DNS name of a Service. */

@@ -114,11 +114,23 @@ describe("Postgres", () => {
         assert.strictEqual(postgres.securityContext.readOnlyRootFilesystem, true);
         assert.deepStrictEqual(
             postgres.volumeMounts.map((m: any) => m.mountPath),
-            ["/var/lib/postgresql/data", "/var/run/postgresql", "/tmp", "/dev/shm"],
+            ["/var/lib/postgresql/data", "/var/run/postgresql", "/tmp", "/dev/shm", "/run/secrets/postgres"],
         );
         assert.strictEqual(postgres.env.find((e: any) => e.name === "PGDATA").value, "/var/lib/postgresql/data/pgdata");
         assert.match(postgres.readinessProbe.exec.command.join(" "), /pg_isready/);
         assert.strictEqual(statefulSet.spec.serviceName, "postgres-headless");
+        // Credentials as files from the Secret (POSTGRES_*_FILE), none in the environment.
+        assert.deepStrictEqual(
+            postgres.env.filter((e: any) => e.name.startsWith("POSTGRES_")).map((e: any) => [e.name, e.value]),
+            [
+                ["POSTGRES_USER_FILE", "/run/secrets/postgres/username"],
+                ["POSTGRES_PASSWORD_FILE", "/run/secrets/postgres/password"],
+                ["POSTGRES_DB_FILE", "/run/secrets/postgres/database"],
+            ],
+        );
+        assert.ok(postgres.env.every((e: any) => e.valueFrom?.secretKeyRef === undefined));
+        const credentials = pod.volumes.find((v: any) => v.name === "credentials").secret;
+        assert.deepStrictEqual([credentials.secretName, credentials.defaultMode], ["postgres-credentials", 0o440]);
         assert.strictEqual(run.get("kubernetes:core/v1:Service", "postgres-headless").inputs.spec.clusterIP, "None");
         assert.strictEqual(run.get("kubernetes:core/v1:Service", "postgres").inputs.spec.type, "ClusterIP");
     });

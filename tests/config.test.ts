@@ -200,3 +200,53 @@ describe("settings module", () => {
         );
     });
 });
+
+// --- Network security settings ---
+describe("network settings", () => {
+    it("a pod selector that is not key=value pairs, or has a bad key", async () => {
+        await expectRejected(
+            "staging",
+            { prometheusPodSelector: "app.kubernetes.io/name:prometheus", ingressControllerPodSelector: "app=nginx,-bad=x" },
+            'healthcare-backend:prometheusPodSelector = "app.kubernetes.io/name:prometheus" is invalid; expected a pod selector of comma-separated key=value labels',
+            '"app.kubernetes.io/name:prometheus" is not key=value',
+            '"-bad" is not a label key',
+        );
+        await expectRejected("local", { prometheusPodSelector: "app=a, app=b" }, '"app" is given twice');
+    });
+
+    it("a namespace that is not a DNS label", async () => {
+        await expectRejected("production", { ingressControllerNamespace: "Ingress_Nginx" }, 'healthcare-backend:ingressControllerNamespace = "Ingress_Nginx"', "a namespace name");
+    });
+
+    it("external destinations that are not canonical CIDR:port entries", async () => {
+        const message = await expectRejected(
+            "production",
+            { apiExternalEgress: "203.0.113.7/24:443, api.example.com:443, 198.51.100.0/24, 198.51.100.0/24:70000, 203.0.113.0/24:443 203.0.113.0/24:443" },
+            'healthcare-backend:apiExternalEgress = "203.0.113.7/24:443" is invalid; expected a CIDR block without host bits (did you mean 203.0.113.0/24:443?)',
+            '"api.example.com:443" is invalid; expected CIDR:port entries',
+            '"198.51.100.0/24" is invalid; expected CIDR:port entries',
+            '"198.51.100.0/24:70000" is invalid; expected a port from 1 to 65535',
+            '"203.0.113.0/24:443" is listed twice',
+        );
+        assert.match(message, /has 5 configuration problems/);
+        await expectRejected("local", { apiExternalEgress: "2001:db8::1/32:443" }, "(did you mean 2001:db8::/32:443?)");
+    });
+
+    it("reads selectors and IPv4 and IPv6 destinations into typed settings", () => {
+        const values = Object.fromEntries(
+            Object.entries(stackConfig("local", { apiExternalEgress: "203.0.113.0/24:443,2001:db8::/32:8443", prometheusPodSelector: "app.kubernetes.io/name=prometheus, prometheus=k8s" })).map(
+                ([k, v]) => [k.replace(/^healthcare-backend:/, ""), v],
+            ),
+        );
+        const settings = parseSettings({ project: "healthcare-backend", stack: "local", get: (k) => values[k], keys: () => Object.keys(values) });
+        assert.deepStrictEqual(settings.network.apiExternalEgress, [
+            { cidr: "203.0.113.0/24", port: 443 },
+            { cidr: "2001:db8::/32", port: 8443 },
+        ]);
+        assert.deepStrictEqual(settings.network.prometheus, { namespace: "monitoring", podLabels: { "app.kubernetes.io/name": "prometheus", prometheus: "k8s" } });
+        assert.deepStrictEqual(settings.network.ingressController, {
+            namespace: "ingress-nginx",
+            podLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" },
+        });
+    });
+});

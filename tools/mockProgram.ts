@@ -10,6 +10,8 @@ export interface CapturedResource {
     /** Provider reference (`urn::id`) for custom resources; empty for components. */
     provider: string;
     custom: boolean;
+    /** The URN the engine gave it (stack, project, parent type chain, name). */
+    urn?: string;
     /** Resource options the engine would have received. */
     options: { protect: boolean; retainOnDelete: boolean; ignoreChanges: string[]; dependsOn: string[] };
 }
@@ -106,7 +108,8 @@ export async function runProgram(
         stack,
         false,
     );
-    recordResourceOptions(optionsByResource);
+    const urns = new Map<string, string>();
+    recordResourceOptions(optionsByResource, urns);
     pulumi.runtime.setAllConfig(config);
     forgetProgramModules(programModule);
 
@@ -122,6 +125,9 @@ export async function runProgram(
         outputs[key] = await resolve(value);
     }
     await waitForRegistrations();
+    for (const resource of resources) {
+        resource.urn = urns.get(`${resource.type}::${resource.name}`);
+    }
     const run: ProgramRun = {
         resources,
         outputs,
@@ -151,7 +157,7 @@ export async function runStack(config: ConfigMap, stack = "test", programModule 
  * The mocks see inputs only; options such as `protect` travel in the registration request. Wrap the
  * mock monitor to record them per resource.
  */
-function recordResourceOptions(into: Map<string, CapturedResource["options"]>): void {
+function recordResourceOptions(into: Map<string, CapturedResource["options"]>, urns: Map<string, string>): void {
     const monitor = pulumi.runtime.getMonitor() as any;
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, callback: unknown) => {
@@ -161,7 +167,13 @@ function recordResourceOptions(into: Map<string, CapturedResource["options"]>): 
             ignoreChanges: req.getIgnorechangesList(),
             dependsOn: req.getDependenciesList(),
         });
-        return register(req, callback);
+        const key = `${req.getType()}::${req.getName()}`;
+        return register(req, (error: unknown, response: any) => {
+            if (response) {
+                urns.set(key, response.getUrn());
+            }
+            return (callback as (e: unknown, r: unknown) => void)(error, response);
+        });
     };
 }
 

@@ -1,0 +1,130 @@
+/**
+ * The stand-in's settings, read from the environment the Pulumi program gives the container
+ * (components/api.ts: ConfigMap PORT ... REDIS_CLUSTER_NODES, Secrets DATABASE_USER,
+ * DATABASE_PASSWORD, REDIS_PASSWORD). Every problem is reported at once, secrets never echoed.
+ */
+
+export interface RedisNodeAddress {
+    readonly host: string;
+    readonly port: number;
+}
+
+export interface Config {
+    /** HTTP API port. */
+    readonly port: number;
+    /** Port serving only /metrics. */
+    readonly metricsPort: number;
+    /** Port serving only the health and readiness paths. */
+    readonly healthPort: number;
+    readonly healthPath: string;
+    readonly readyPath: string;
+    readonly database: {
+        readonly host: string;
+        readonly port: number;
+        readonly name: string;
+        readonly user: string;
+        readonly password: string;
+        /** Most connections the pool opens (DATABASE_POOL_MAX, default 10). */
+        readonly poolMax: number;
+    };
+    readonly redis: {
+        /** Seed nodes; the client discovers the rest of the cluster from them. */
+        readonly nodes: readonly RedisNodeAddress[];
+        readonly password?: string;
+    };
+    /** Longest a readiness check waits for PostgreSQL or Redis, in ms (CHECK_TIMEOUT_MS, default 2000). */
+    readonly checkTimeoutMs: number;
+}
+
+/** Thrown when the environment is incomplete or malformed; lists every problem. */
+export class ConfigError extends Error {
+    constructor(readonly problems: readonly string[]) {
+        super(`invalid environment:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+/** Reads and validates the settings from `env`. */
+export function readConfig(env: NodeJS.ProcessEnv): Config {
+    const problems: string[] = [];
+    const required = (name: string, secret = false): string => {
+        const value = env[name];
+        if (value === undefined || value === "") {
+            problems.push(`${name} is not set${secret ? " (it comes from a Secret)" : ""}`);
+            return "";
+        }
+        return value;
+    };
+    const port = (name: string, fallback?: number): number => {
+        const raw = env[name];
+        if ((raw === undefined || raw === "") && fallback !== undefined) {
+            return fallback;
+        }
+        const n = Number(raw);
+        if (!/^\d+$/.test(raw ?? "") || n < 1 || n > 65535) {
+            problems.push(`${name} = ${JSON.stringify(raw ?? "")} is not a port number (1-65535)`);
+        }
+        return n;
+    };
+    const positive = (name: string, fallback: number): number => {
+        const raw = env[name];
+        if (raw === undefined || raw === "") {
+            return fallback;
+        }
+        if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+            problems.push(`${name} = ${JSON.stringify(raw)} is not a positive whole number`);
+        }
+        return Number(raw);
+    };
+    const path = (name: string, fallback: string): string => {
+        const value = env[name] || fallback;
+        if (!value.startsWith("/")) {
+            problems.push(`${name} = ${JSON.stringify(value)} is not an HTTP path starting with /`);
+        }
+        return value;
+    };
+
+    const nodesText = required("REDIS_CLUSTER_NODES");
+    const nodes = nodesText
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((address) => {
+            const colon = address.lastIndexOf(":");
+            const host = colon > 0 ? address.slice(0, colon) : "";
+            const nodePort = Number(address.slice(colon + 1));
+            if (!host || !Number.isInteger(nodePort) || nodePort < 1 || nodePort > 65535) {
+                problems.push(`REDIS_CLUSTER_NODES entry ${JSON.stringify(address)} is not host:port`);
+            }
+            return { host, port: nodePort };
+        });
+
+    const config: Config = {
+        port: port("PORT"),
+        metricsPort: port("METRICS_PORT"),
+        healthPort: port("HEALTH_PORT"),
+        healthPath: path("HEALTH_PATH", "/healthz"),
+        readyPath: path("READY_PATH", "/readyz"),
+        database: {
+            host: required("DATABASE_HOST"),
+            port: port("DATABASE_PORT", 5432),
+            name: required("DATABASE_NAME"),
+            user: required("DATABASE_USER", true),
+            password: required("DATABASE_PASSWORD", true),
+            poolMax: positive("DATABASE_POOL_MAX", 10),
+        },
+        redis: { nodes, password: env.REDIS_PASSWORD || undefined },
+        checkTimeoutMs: positive("CHECK_TIMEOUT_MS", 2000),
+    };
+    const listenPorts = [config.port, config.metricsPort, config.healthPort];
+    if (listenPorts.every(Number.isInteger) && new Set(listenPorts).size !== 3) {
+        problems.push(`PORT, METRICS_PORT and HEALTH_PORT must differ (${config.port}, ${config.metricsPort}, ${config.healthPort})`);
+    }
+    if (config.healthPath === config.readyPath) {
+        problems.push(`HEALTH_PATH and READY_PATH must differ (both ${config.healthPath})`);
+    }
+    if (problems.length > 0) {
+        throw new ConfigError(problems);
+    }
+    return config;
+}

@@ -1,0 +1,79 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { reminderQueue, Store } from "./store";
+
+/**
+ * The metrics the cluster's autoscaling and alerting read (README "Stand-in API" lists them):
+ * - `http_requests_total{method,route,status}`: the source of the `http_requests_per_second`
+ *   recording rule (`rate(...)`), per pod;
+ * - `active_appointments_count`: active appointments, cluster-wide (every pod reports the same
+ *   value: aggregate with max(), not sum());
+ * - `db_connection_pool_{size,active,idle,waiting}`: this pod's PostgreSQL pool
+ *   (`db_connection_pool_usage` = active / size);
+ * - `queue_depth{queue}`: reminder jobs waiting in Redis, cluster-wide.
+ */
+export interface ApiMetrics {
+    readonly registry: Registry;
+    readonly requests: Counter<"method" | "route" | "status">;
+    readonly duration: Histogram<"method" | "route">;
+}
+
+export function createMetrics(store: Store): ApiMetrics {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+
+    const requests = new Counter({
+        name: "http_requests_total",
+        help: "HTTP requests served by the API port, by method, route template and status code.",
+        labelNames: ["method", "route", "status"] as const,
+        registers: [registry],
+    });
+    const duration = new Histogram({
+        name: "http_request_duration_seconds",
+        help: "Time to serve an HTTP request on the API port.",
+        labelNames: ["method", "route"] as const,
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers: [registry],
+    });
+
+    // Gauges read their source at scrape time; when a source is down the last value stays.
+    new Gauge({
+        name: "active_appointments_count",
+        help: "Appointments whose status is active, cluster-wide (the same value on every pod).",
+        registers: [registry],
+        async collect() {
+            try {
+                this.set(await store.activeAppointments());
+            } catch {
+                /* PostgreSQL unreachable: keep the last value; readiness reports the outage. */
+            }
+        },
+    });
+    const pool = (name: string, help: string, pick: (s: ReturnType<Store["poolStats"]>) => number) =>
+        new Gauge({
+            name: `db_connection_pool_${name}`,
+            help,
+            registers: [registry],
+            collect() {
+                this.set(pick(store.poolStats()));
+            },
+        });
+    pool("size", "Most PostgreSQL connections this pod's pool opens.", (s) => s.size);
+    pool("active", "PostgreSQL connections of this pod's pool in use by a query.", (s) => s.active);
+    pool("idle", "Open PostgreSQL connections of this pod's pool waiting for work.", (s) => s.idle);
+    pool("waiting", "Requests of this pod waiting for a free PostgreSQL connection.", (s) => s.waiting);
+    new Gauge({
+        name: "queue_depth",
+        help: "Jobs waiting in a Redis queue, cluster-wide.",
+        labelNames: ["queue"] as const,
+        registers: [registry],
+        async collect() {
+            try {
+                this.set({ queue: reminderQueue }, await store.queueDepth());
+            } catch {
+                /* Redis unreachable: keep the last value. */
+            }
+        },
+    });
+
+    return { registry, requests, duration };
+}

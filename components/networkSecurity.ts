@@ -1,0 +1,172 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { NetworkSettings, PeerSelector } from "../config";
+import { checkArgs } from "../lib/args";
+import { NamedPort, tcp, WorkloadEndpoints } from "../lib/endpoints";
+import { standardLabels } from "../lib/labels";
+import { names } from "../lib/names";
+
+/**
+ * The cluster DNS. CoreDNS keeps the `k8s-app: kube-dns` label of its predecessor on kubeadm, kind,
+ * minikube, EKS, GKE and AKS.
+ */
+export const clusterDns: PeerSelector = { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } };
+
+/** DNS answers over UDP, and over TCP for large answers. */
+export const dnsPorts: readonly NamedPort[] = [
+    { name: "dns", port: 53, protocol: "UDP" },
+    { name: "dns-tcp", port: 53, protocol: "TCP" },
+];
+
+/** The label the API server puts on every namespace (Kubernetes >= 1.22): selects a namespace by its name. */
+export const namespaceNameLabel = "kubernetes.io/metadata.name";
+
+/** Args of the workloads' allow policies. */
+export interface NetworkSecurityArgs {
+    /** Namespace of the stack (`DefaultDeny.namespace`, so the allows come after the deny). */
+    namespace: pulumi.Output<string>;
+    /** The Pulumi stack (`app.kubernetes.io/instance`). */
+    instance: string;
+    /** The API's pods and ports (`Api.endpoints`). */
+    api: WorkloadEndpoints;
+    /** PostgreSQL's pods and ports (`Postgres.endpoints`). */
+    postgres: WorkloadEndpoints;
+    /** The Redis nodes and their ports (`RedisCluster.endpoints`). */
+    redis: WorkloadEndpoints;
+    /** Labels of the pods of the Redis maintenance Jobs, bootstrap and scaling (`RedisCluster.maintenanceSelector`). */
+    redisMaintenance: Readonly<Record<string, string>>;
+    /** Whether the API is published through the ingress controller; without an Ingress nothing may reach its http port. */
+    ingressEnabled: boolean;
+    /** Ingress controller and Prometheus selectors, and the API's external destinations, from the stack config. */
+    settings: NetworkSettings;
+}
+
+/** A group of pods in the stack's namespace that gets its own allow policy. */
+interface Workload {
+    readonly kind: "workload";
+    /** The policy's metadata.name. */
+    readonly policy: string;
+    readonly podSelector: Readonly<Record<string, string>>;
+}
+/** Where a connection goes: the stack's pods, pods in another namespace, or addresses outside the cluster. */
+type Destination = Workload | { readonly kind: "peer"; readonly peer: PeerSelector } | { readonly kind: "cidr"; readonly cidr: string };
+/** Where a connection comes from. */
+type Source = Destination | { readonly kind: "anywhere" };
+
+/** An allowed connection: `from` may open connections to `to` on `ports`. */
+interface Flow {
+    readonly from: Source;
+    readonly to: Destination;
+    readonly ports: readonly NamedPort[];
+}
+
+/**
+ * One allow policy per workload, on top of `DefaultDeny` (defaultDeny.ts), listing exactly the
+ * connections the application needs. Selectors and ports come from the workloads' endpoints, so a
+ * port change in a component moves its policies with it.
+ */
+export class NetworkSecurity extends pulumi.ComponentResource {
+    /** metadata.name of every allow policy. */
+    readonly policyNames: string[] = [];
+
+    constructor(name: string, args: NetworkSecurityArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("healthcare:security:NetworkSecurity", name, {}, opts);
+        const n = names.networkPolicy;
+        const workload = (policy: string, podSelector: Readonly<Record<string, string>>): Workload => ({ kind: "workload", policy, podSelector });
+        const api = workload(n.api, args.api.podSelector);
+        const postgres = workload(n.postgres, args.postgres.podSelector);
+        const redis = workload(n.redis, args.redis.podSelector);
+        const redisMaintenance = workload(n.redisMaintenance, args.redisMaintenance);
+        const workloads = [api, postgres, redis, redisMaintenance];
+        const endpoints = new Map<Workload, WorkloadEndpoints>([
+            [api, args.api],
+            [postgres, args.postgres],
+            [redis, args.redis],
+        ]);
+        checkArgs("NetworkSecurity", name, [
+            ...workloads.map((w) => Object.keys(w.podSelector).length === 0 && `${w.policy}: the pod selector is empty, which would select every pod of the namespace`),
+            ...workloads.flatMap((a) =>
+                workloads.map((b) => a !== b && selects(a.podSelector, b.podSelector) && `${a.policy}: its pod selector also selects the pods of ${b.policy}`),
+            ),
+            ...[...endpoints.values()].flatMap((e) =>
+                [...e.serving, ...e.peer, ...e.metrics, ...e.health].map(
+                    (p) => !(Number.isInteger(p.port) && p.port >= 1 && p.port <= 65535) && `port ${p.name} = ${p.port} is not a port number`,
+                ),
+            ),
+        ]);
+
+        const ingressController: Destination = { kind: "peer", peer: args.settings.ingressController };
+        const prometheus: Destination = { kind: "peer", peer: args.settings.prometheus };
+        const dns: Destination = { kind: "peer", peer: clusterDns };
+        const flows: Flow[] = [
+            // Patients and clinics reach the API only through the ingress controller.
+            ...(args.ingressEnabled ? [{ from: ingressController, to: api, ports: args.api.serving }] : []),
+            // The seed opens health checks to every source: the health ports serve nothing else.
+            ...[...endpoints].map(([w, e]) => ({ from: { kind: "anywhere" } as Source, to: w, ports: e.health })),
+            ...[...endpoints].map(([w, e]) => ({ from: prometheus, to: w, ports: e.metrics })),
+            { from: api, to: postgres, ports: args.postgres.serving },
+            // Cluster clients follow MOVED redirects to every node, so they reach every node's data port.
+            { from: api, to: redis, ports: args.redis.serving },
+            { from: redisMaintenance, to: redis, ports: args.redis.serving },
+            // Replication on the data port, gossip and failover on the cluster bus.
+            { from: redis, to: redis, ports: args.redis.peer },
+            // Both resolve service and pod names; PostgreSQL and Redis nodes connect to addresses only.
+            { from: api, to: dns, ports: dnsPorts },
+            { from: redisMaintenance, to: dns, ports: dnsPorts },
+            ...args.settings.apiExternalEgress.map((d) => ({ from: api, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("external", d.port)] })),
+            // An empty port list would allow every port: a flow without ports allows nothing instead.
+        ].filter((f) => f.ports.length > 0);
+
+        for (const w of workloads) {
+            const ingress = flows.filter((f) => f.to === w).map((f) => ({ from: f.from.kind === "anywhere" ? undefined : [peer(f.from)], ports: policyPorts(f.ports) }));
+            const egress = flows.filter((f) => f.from === w).map((f) => ({ to: [peer(f.to)], ports: policyPorts(f.ports) }));
+            if (ingress.length + egress.length === 0) {
+                continue;
+            }
+            new k8s.networking.v1.NetworkPolicy(
+                w.policy,
+                {
+                    metadata: {
+                        name: w.policy,
+                        namespace: args.namespace,
+                        labels: standardLabels({ name: w.policy, component: "network-policy", instance: args.instance }),
+                    },
+                    spec: {
+                        podSelector: { matchLabels: { ...w.podSelector } },
+                        policyTypes: [...(ingress.length > 0 ? ["Ingress"] : []), ...(egress.length > 0 ? ["Egress"] : [])],
+                        ingress: ingress.length > 0 ? ingress : undefined,
+                        egress: egress.length > 0 ? egress : undefined,
+                    },
+                },
+                { parent: this },
+            );
+            this.policyNames.push(w.policy);
+        }
+        this.registerOutputs({ policyNames: this.policyNames });
+    }
+}
+
+/** Whether a `matchLabels` selector `selector` matches every pod that carries the labels `labels`. */
+function selects(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+    return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** A `from`/`to` entry. Namespace and pod selector sit in ONE entry: pods matching both, not either. */
+function peer(party: Destination): k8s.types.input.networking.v1.NetworkPolicyPeer {
+    switch (party.kind) {
+        case "workload":
+            return { podSelector: { matchLabels: { ...party.podSelector } } };
+        case "peer":
+            return {
+                namespaceSelector: { matchLabels: { [namespaceNameLabel]: party.peer.namespace } },
+                podSelector: { matchLabels: { ...party.peer.podLabels } },
+            };
+        case "cidr":
+            return { ipBlock: { cidr: party.cidr } };
+    }
+}
+
+/** Port numbers, not names: they read plainly in `kubectl describe` and also apply to ipBlock destinations. */
+function policyPorts(ports: readonly NamedPort[]): k8s.types.input.networking.v1.NetworkPolicyPort[] {
+    return ports.map((p) => ({ protocol: p.protocol, port: p.port }));
+}

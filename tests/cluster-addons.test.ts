@@ -1,0 +1,144 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as assert from "assert";
+import { addonCharts, ClusterAddons, plannedCharts, PrometheusAdapterRule } from "../components/clusterAddons";
+import { AddonSettings, SettingsError } from "../config";
+import { releaseConfig, releaseKeys } from "../lib/release";
+import { ProgramRun, runProgram, runStack } from "../tools/mockProgram";
+import { stackSettings } from "../tools/ops/workspace";
+import { readStackFile, shippedStacks, stackConfig } from "../tools/stackConfig";
+
+const release = "kubernetes:helm.sh/v3:Release";
+
+describe("cluster add-ons", () => {
+    describe("local stack", () => {
+        let run: ProgramRun;
+        before(async () => {
+            run = await runStack(stackConfig("local"), "local");
+        });
+
+        it("installs every add-on from its official chart at a pinned version, in its own namespace", () => {
+            const installed = run
+                .ofType(release)
+                .map((r) => [r.name, r.inputs.chart, r.inputs.version, r.inputs.repositoryOpts.repo, r.inputs.namespace, r.inputs.name])
+                .sort((a, b) => a[0].localeCompare(b[0]));
+            assert.deepStrictEqual(installed, [
+                ["cert-manager", "cert-manager", "v1.19.1", "https://charts.jetstack.io", "cert-manager", "cert-manager"],
+                ["ingress-nginx", "ingress-nginx", "4.14.1", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "ingress-nginx"],
+                ["kube-prometheus-stack", "kube-prometheus-stack", "79.10.0", "https://prometheus-community.github.io/helm-charts", "monitoring", "kube-prometheus-stack"],
+                ["metrics-server", "metrics-server", "3.13.0", "https://kubernetes-sigs.github.io/metrics-server/", "kube-system", "metrics-server"],
+                ["prometheus-adapter", "prometheus-adapter", "5.2.0", "https://prometheus-community.github.io/helm-charts", "monitoring", "prometheus-adapter"],
+                ["vpa", "vpa", "4.10.0", "https://charts.fairwinds.com/stable", "vpa", "vpa"],
+            ]);
+            for (const r of run.ofType(release)) {
+                assert.strictEqual(r.inputs.createNamespace, true, r.name);
+                assert.match(r.inputs.version, /^v?\d+\.\d+\.\d+$/, `${r.name} is pinned to an exact version`);
+            }
+        });
+
+        it("orders dependent add-ons after what they need", () => {
+            const urnOf = (name: string) => run.get(release, name).urn!;
+            assert.deepStrictEqual(run.get(release, "prometheus-adapter").options.dependsOn, [urnOf("kube-prometheus-stack")]);
+            assert.deepStrictEqual(run.get(release, "vpa").options.dependsOn, [urnOf("metrics-server")]);
+            const issuer = run.get("kubernetes:cert-manager.io/v1:ClusterIssuer", "self-signed-issuer");
+            assert.deepStrictEqual(issuer.options.dependsOn, [urnOf("cert-manager")]);
+            assert.deepStrictEqual(issuer.inputs.spec, { selfSigned: {} });
+            assert.strictEqual(issuer.inputs.metadata.name, "selfsigned");
+        });
+
+        it("sets laptop-cluster values: ingress on the node's ports publishing localhost, kubelet TLS skipped, CRDs installed", () => {
+            const controller = run.get(release, "ingress-nginx").inputs.values.controller;
+            assert.deepStrictEqual(controller.hostPort, { enabled: true });
+            assert.deepStrictEqual(controller.extraArgs, { "publish-status-address": "localhost" });
+            assert.strictEqual(controller.ingressClassResource.name, "nginx");
+            assert.deepStrictEqual(run.get(release, "metrics-server").inputs.values.args, ["--kubelet-insecure-tls"]);
+            assert.deepStrictEqual(run.get(release, "cert-manager").inputs.values.crds, { enabled: true });
+            const prometheus = run.get(release, "kube-prometheus-stack").inputs.values;
+            assert.strictEqual(prometheus.prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues, false);
+            assert.strictEqual(prometheus.prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues, false);
+            const adapter = run.get(release, "prometheus-adapter").inputs.values;
+            assert.deepStrictEqual(adapter.prometheus, { url: "http://kube-prometheus-stack-prometheus.monitoring.svc", port: 9090 });
+            assert.strictEqual(adapter.rules.default, false);
+        });
+
+        it("exports what it installed", () => {
+            assert.deepStrictEqual(run.outputs.clusterAddons, Object.fromEntries(Object.values(addonCharts).map((c) => [c.release, c.version])));
+        });
+    });
+
+    for (const stack of ["staging", "production"] as const) {
+        it(`${stack} assumes the platform provides them: no release, no issuer`, async () => {
+            const run = await runStack(stackConfig(stack), stack);
+            assert.deepStrictEqual(run.ofType(release), []);
+            assert.deepStrictEqual(run.ofType("kubernetes:cert-manager.io/v1:ClusterIssuer"), []);
+            assert.deepStrictEqual(run.outputs.clusterAddons, {});
+        });
+    }
+
+    it("staging with the ingress controller uses a LoadBalancer Service, not the node's ports", async () => {
+        const run = await runStack(stackConfig("staging", { installIngressNginx: true }), "staging");
+        const controller = run.get(release, "ingress-nginx").inputs.values.controller;
+        assert.deepStrictEqual(controller.service, { type: "LoadBalancer" });
+        assert.strictEqual(controller.hostPort, undefined);
+    });
+
+    it("refuses a self-signed issuer without cert-manager, and a foreign IngressClass with ingress-nginx, before registering anything", async () => {
+        const { error, resources } = await runProgram(
+            stackConfig("local", { installCertManager: false, ingressClassName: "traefik" }),
+            "local",
+        );
+        // The mock runner loads the program afresh, so the class is another copy: compare by name.
+        assert.strictEqual(error?.name, "SettingsError");
+        assert.deepStrictEqual((error as SettingsError).problems, [
+            'healthcare-backend:selfSignedClusterIssuer = "selfsigned" is invalid; expected empty unless installCertManager is true: a ClusterIssuer needs cert-manager\'s CRDs',
+            'healthcare-backend:ingressClassName = "traefik" is invalid; expected nginx, the IngressClass of the ingress-nginx this stack installs (installIngressNginx is true)',
+        ]);
+        assert.deepStrictEqual(resources, []);
+    });
+
+    it("passes prometheus-adapter the custom-metric rules it is given", async () => {
+        const rule: PrometheusAdapterRule = {
+            seriesQuery: 'http_requests_per_second{namespace!="",pod!=""}',
+            resources: { overrides: { namespace: { resource: "namespace" }, pod: { resource: "pod" } } },
+            name: { as: "http_requests_per_second" },
+            metricsQuery: "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+        };
+        const captured: Array<{ type: string; name: string; inputs: any }> = [];
+        await pulumi.runtime.setMocks(
+            {
+                newResource: (args) => {
+                    captured.push(args);
+                    return { id: `${args.name}-id`, state: args.inputs };
+                },
+                call: (args) => args.inputs,
+            },
+            "healthcare-backend",
+            "local",
+            false,
+        );
+        const settings: AddonSettings = { metricsServer: false, vpa: false, prometheusStack: true, ingressNginx: false, certManager: false };
+        const addons = new ClusterAddons("cluster-addons", { settings, environment: "staging", adapterRules: [rule] });
+        await new Promise<void>((resolve) => pulumi.all(addons.readyFor.map((r) => r.urn)).apply(() => resolve()));
+        const adapter = captured.find((r) => r.name === "prometheus-adapter")!;
+        assert.deepStrictEqual(adapter.inputs.values.rules.custom, [rule]);
+        assert.strictEqual(addons.readyFor.length, 2);
+        assert.deepStrictEqual(plannedCharts(settings).map((c) => c.release), ["kube-prometheus-stack", "prometheus-adapter"]);
+    });
+});
+
+describe("release settings (what promotion carries)", () => {
+    for (const stack of shippedStacks) {
+        it(`are read back exactly from Pulumi.${stack}.yaml`, () => {
+            const file = readStackFile(stack);
+            const defaults = stackConfig(stack);
+            const values = releaseConfig(stackSettings(stack));
+            for (const key of releaseKeys) {
+                assert.strictEqual(values[key], String(file[`healthcare-backend:${key}`] ?? defaults[`healthcare-backend:${key}`] ?? ""), key);
+            }
+        });
+    }
+
+    it("are exported by the program as the release output", async () => {
+        const run = await runStack(stackConfig("staging"), "staging");
+        assert.deepStrictEqual(run.outputs.release, releaseConfig(stackSettings("staging")));
+    });
+});

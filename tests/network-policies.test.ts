@@ -1,0 +1,234 @@
+/**
+ * What the program's NetworkPolicies allow, per shipped stack, computed with the evaluator in
+ * tools/reachability.ts (unit-tested on its own) over the program's real pod templates and a cast of
+ * pods around them (tools/reachabilityMatrix.ts). The expectation below is written by hand from what
+ * the application needs; everything else among the roles must be denied.
+ */
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { NetworkSecurity, NetworkSecurityArgs } from "../components/networkSecurity";
+import { ComponentArgsError } from "../lib/args";
+import { tcp } from "../lib/endpoints";
+import { ProgramRun, runStack } from "../tools/mockProgram";
+import { NetworkPolicy } from "../tools/reachability";
+import { allowedFlows, Matrix, reachabilityMatrix, renderMatrix, Universe, universeOf } from "../tools/reachabilityMatrix";
+import { shippedStacks, stackConfig } from "../tools/stackConfig";
+
+const namespace = "healthcare-backend";
+const policyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+
+/** Every source outside the namespace: the seed opens the API's health port to all of them. */
+const outsideSources = ["other-ns", "ingress-ctl", "ingress-job", "prometheus", "alertmanager", "fake-prom", "kube-dns", "fake-dns", "internet"];
+
+/**
+ * The connections the application needs, by the destination's port names. When a workload gains a
+ * metrics port (exporter sidecars), add `["prometheus", "<workload>", ["<port name>"]]` here.
+ */
+const needed: [from: string, to: string, ports: string[]][] = [
+    // Patients and clinics reach the API only through the ingress controller.
+    ["ingress-ctl", "api", ["http"]],
+    // Prometheus scrapes the metrics port and nothing else.
+    ["prometheus", "api", ["metrics"]],
+    // Health checks from anywhere (the seed); pods inside the namespace are held back by their own egress.
+    ...outsideSources.map((source): [string, string, string[]] => [source, "api", ["health"]]),
+    ["api", "postgres", ["postgres"]],
+    // Cluster clients follow MOVED redirects: the API and the maintenance Jobs reach every node's data port.
+    ["api", "redis", ["redis"]],
+    ["redis-jobs", "redis", ["redis"]],
+    // Nodes replicate over the data port and gossip over the cluster bus.
+    ["redis", "redis", ["redis", "cluster-bus"]],
+    // The two that resolve names, over UDP and TCP, to the cluster DNS only.
+    ["api", "kube-dns", ["dns", "dns-tcp"]],
+    ["redis-jobs", "kube-dns", ["dns", "dns-tcp"]],
+];
+
+/** `needed`, with port names resolved against the destination's container ports. */
+function expectedFlows(universe: Universe): string[] {
+    return needed
+        .flatMap(([from, to, portNames]) => {
+            const role = universe.roles.find((r) => r.name === to);
+            assert.ok(role && universe.roles.some((r) => r.name === from), `roles ${from} and ${to} exist`);
+            return portNames.map((portName) => {
+                const port = role.pods[0].ports?.find((p) => p.name === portName);
+                assert.ok(port, `${to} has a port named ${portName}`);
+                return `${from} -> ${to} ${port.containerPort}/${port.protocol ?? "TCP"}`;
+            });
+        })
+        .sort();
+}
+
+/** What the matrix allows that it should not, and what it misses. */
+function compare(matrix: Matrix, expected: string[]): { unexpected: string[]; missing: string[] } {
+    const actual = allowedFlows(matrix);
+    return { unexpected: actual.filter((f) => !expected.includes(f)), missing: expected.filter((f) => !actual.includes(f)) };
+}
+
+const policiesOf = (run: ProgramRun): NetworkPolicy[] => run.ofType(policyType).map((r) => r.inputs);
+
+/** One way to remove a single allow: a whole policy, one rule, or one peer or port of a rule that has several. */
+interface Ablation {
+    removed: string;
+    policies: NetworkPolicy[];
+    /** Removing an allow may only take connections away; removing a whole policy (default deny) may add some. */
+    onlyNarrows: boolean;
+}
+
+function ablations(policies: NetworkPolicy[]): Ablation[] {
+    const result: Ablation[] = [];
+    policies.forEach((policy, i) => {
+        const name = policy.metadata.name;
+        result.push({ removed: `policy ${name}`, policies: policies.filter((_, j) => j !== i), onlyNarrows: false });
+        for (const direction of ["ingress", "egress"] as const) {
+            (policy.spec[direction] ?? []).forEach((rule: any, r: number) => {
+                const edited = (change: (copy: NetworkPolicy) => void): NetworkPolicy[] =>
+                    policies.map((p, j) => {
+                        if (j !== i) return p;
+                        const copy = structuredClone(p);
+                        change(copy);
+                        return copy;
+                    });
+                const where = `${name} ${direction}[${r}]`;
+                result.push({ removed: where, policies: edited((c) => (c.spec[direction] as unknown[]).splice(r, 1)), onlyNarrows: true });
+                // Removing the only peer or port would widen the rule (empty means all): that is the rule's own ablation above.
+                const peersKey = direction === "ingress" ? "from" : "to";
+                for (const [key, entries] of [[peersKey, rule[peersKey]], ["ports", rule.ports]] as const) {
+                    if ((entries?.length ?? 0) > 1) {
+                        entries.forEach((entry: unknown, k: number) =>
+                            result.push({
+                                removed: `${where}.${key}[${k}] ${JSON.stringify(entry)}`,
+                                policies: edited((c) => (c.spec[direction] as any[])[r][key].splice(k, 1)),
+                                onlyNarrows: true,
+                            }),
+                        );
+                    }
+                }
+            });
+        }
+    });
+    return result;
+}
+
+describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () => {
+    for (const stack of shippedStacks) {
+        describe(`Pulumi.${stack}.yaml`, () => {
+            let run: ProgramRun;
+            let universe: Universe;
+            before(async () => {
+                run = await runStack(stackConfig(stack), stack);
+                universe = universeOf(run, namespace);
+            });
+
+            it("allows exactly the connections the application needs, and denies every other pair (matrix printed)", () => {
+                const matrix = reachabilityMatrix(universe, policiesOf(run));
+                console.log(`\n      Reachability in stack ${stack}:\n${renderMatrix(universe, matrix).replace(/^/gm, "      ")}\n`);
+                assert.deepStrictEqual(compare(matrix, expectedFlows(universe)), { unexpected: [], missing: [] });
+            });
+
+            it("needs every allow: removing any one policy, rule, peer or port changes the matrix", function () {
+                this.timeout(120000);
+                const policies = policiesOf(run);
+                const expected = expectedFlows(universe);
+                const lines: string[] = [];
+                for (const ablation of ablations(policies)) {
+                    const { unexpected, missing } = compare(reachabilityMatrix(universe, ablation.policies), expected);
+                    assert.ok(missing.length + unexpected.length > 0, `removing ${ablation.removed} changes nothing: it is dead weight or too broad`);
+                    if (ablation.onlyNarrows) {
+                        assert.ok(missing.length > 0 && unexpected.length === 0, `removing ${ablation.removed}: missing ${missing}, unexpected ${unexpected}`);
+                    }
+                    lines.push(`${ablation.removed}: ${missing.length > 0 ? `loses ${missing[0]}` : `opens ${unexpected[0]}`}${missing.length + unexpected.length > 1 ? ` (+${missing.length + unexpected.length - 1})` : ""}`);
+                }
+                assert.ok(lines.length >= 20, `${lines.length} ablations`);
+                if (stack === "production") {
+                    console.log(`\n      Removing one piece at a time (production):\n${lines.map((l) => `        ${l}`).join("\n")}\n`);
+                }
+            });
+
+            it("creates every object of the namespace after the default deny, so no pod starts unrestricted", () => {
+                const denyUrn = /\$kubernetes:networking\.k8s\.io\/v1:NetworkPolicy::default-deny-all$/;
+                const namespaced = run.resources.filter((r) => r.custom && r.type.startsWith("kubernetes:") && r.inputs.metadata?.namespace === namespace);
+                const others = namespaced.filter((r) => r.name !== "default-deny-all");
+                assert.ok(others.length > 10 && others.length === namespaced.length - 1);
+                for (const resource of others) {
+                    assert.ok(resource.options.dependsOn.some((urn) => denyUrn.test(urn)), `${resource.type} ${resource.name} waits for default-deny-all`);
+                }
+            });
+
+            it("writes no rule that allows every port, and opens a rule to every source only on health ports", () => {
+                const api = run.get("kubernetes:apps/v1:Deployment", "healthcare-api").inputs.spec.template.spec.containers[0];
+                const healthPorts = api.ports.filter((p: any) => p.name === "health").map((p: any) => p.containerPort);
+                for (const policy of policiesOf(run)) {
+                    for (const rule of [...(policy.spec.ingress ?? []), ...(policy.spec.egress ?? [])] as any[]) {
+                        assert.ok(rule.ports?.length > 0, `${policy.metadata.name}: a rule without ports allows every port`);
+                        const peers = rule.from ?? rule.to;
+                        if (!peers) {
+                            assert.deepStrictEqual(rule.ports.map((p: any) => p.port), healthPorts, `${policy.metadata.name}: only the health port is open to every source`);
+                        }
+                    }
+                }
+            });
+        });
+    }
+
+    describe("settings", () => {
+        const flowsWith = async (overrides: Record<string, unknown>) => {
+            const run = await runStack(stackConfig("local", overrides), "local");
+            const universe = universeOf(run, namespace);
+            return { flows: allowedFlows(reachabilityMatrix(universe, policiesOf(run))), expected: expectedFlows(universe) };
+        };
+
+        it("lets the API, and nothing else, reach the external destinations apiExternalEgress lists", async () => {
+            // The cast's internet hosts are in 203.0.113.0/24.
+            const { flows, expected } = await flowsWith({ apiExternalEgress: "203.0.113.0/24:443, 198.51.100.0/24:8443" });
+            assert.deepStrictEqual(
+                flows.filter((f) => !expected.includes(f)),
+                ["api -> internet 443/TCP"],
+            );
+            assert.deepStrictEqual(expected.filter((f) => !flows.includes(f)), []);
+        });
+
+        it("closes the API's http port when there is no Ingress", async () => {
+            const { flows, expected } = await flowsWith({ ingressEnabled: false });
+            assert.deepStrictEqual(expected.filter((f) => !flows.includes(f)), ["ingress-ctl -> api 8080/TCP"]);
+            assert.deepStrictEqual(flows.filter((f) => !expected.includes(f)), []);
+        });
+
+        it("admits the ingress controller and Prometheus the settings name, not the defaults", async () => {
+            const { flows } = await flowsWith({ prometheusNamespace: "observability", ingressControllerPodSelector: "app.kubernetes.io/name=traefik" });
+            assert.ok(!flows.some((f) => f.startsWith("prometheus -> api 9090")), "Prometheus in monitoring no longer scrapes");
+            assert.ok(!flows.some((f) => f.startsWith("ingress-ctl -> api 8080")), "ingress-nginx no longer reaches the http port");
+            const all = await flowsWith({ ingressControllerPodSelector: "" });
+            assert.ok(all.flows.includes("ingress-job -> api 8080/TCP"), "an empty pod selector admits every pod of the namespace");
+        });
+    });
+
+    describe("component args", () => {
+        const base: Omit<NetworkSecurityArgs, "namespace"> = {
+            instance: "test",
+            api: { podSelector: { app: "api" }, serving: [tcp("http", 8080)], peer: [], metrics: [], health: [] },
+            postgres: { podSelector: { app: "db" }, serving: [tcp("postgres", 5432)], peer: [], metrics: [], health: [] },
+            redis: { podSelector: { app: "redis" }, serving: [tcp("redis", 6379)], peer: [], metrics: [], health: [] },
+            redisMaintenance: { app: "redis-jobs" },
+            ingressEnabled: true,
+            settings: { ingressController: { namespace: "ingress-nginx", podLabels: {} }, prometheus: { namespace: "monitoring", podLabels: {} }, apiExternalEgress: [] },
+        };
+        const construct = async (args: Omit<NetworkSecurityArgs, "namespace">) => {
+            await pulumi.runtime.setMocks({ newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "healthcare-backend", "test", false);
+            return new NetworkSecurity("network-security", { ...args, namespace: pulumi.output(namespace) });
+        };
+
+        it("refuses an empty pod selector, which would select every pod of the namespace", async () => {
+            await assert.rejects(construct({ ...base, redisMaintenance: {} }), (e: Error) => e instanceof ComponentArgsError && /allow-redis-cluster-maintenance: the pod selector is empty/.test(e.message));
+        });
+
+        it("refuses selectors that overlap, which would give one workload another's allows", async () => {
+            await assert.rejects(
+                construct({ ...base, redisMaintenance: { app: "redis", job: "bootstrap" } }),
+                (e: Error) => /allow-redis-cluster: its pod selector also selects the pods of allow-redis-cluster-maintenance/.test(e.message),
+            );
+        });
+
+        it("refuses a port number outside 1-65535", async () => {
+            await assert.rejects(construct({ ...base, postgres: { ...base.postgres, serving: [tcp("postgres", 0)] } }), /port postgres = 0 is not a port number/);
+        });
+    });
+});

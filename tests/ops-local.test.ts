@@ -1,0 +1,191 @@
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+import { parse } from "yaml";
+import { addonCharts } from "../components/clusterAddons";
+import { main } from "../tools/ops/cli";
+import { UsageError } from "../tools/ops/exec";
+import { standinImageTag } from "../tools/ops/workspace";
+import { runStack } from "../tools/mockProgram";
+import { projectRoot, readStackFile, stackConfig } from "../tools/stackConfig";
+import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
+
+/** A project folder for one test: the real app/ and kind-config.yaml, its own .pulumi-state/. */
+function projectCopy(): string {
+    const root = mkdtempSync(path.join(tmpdir(), "ops-project-"));
+    symlinkSync(path.join(projectRoot, "app"), path.join(root, "app"));
+    symlinkSync(path.join(projectRoot, "kind-config.yaml"), path.join(root, "kind-config.yaml"));
+    return root;
+}
+
+const line = (c: RecordedCall) => [c.tool, ...c.args].join(" ");
+
+describe("the local command (npm run local) with stand-in docker, kind, pulumi and kubectl", () => {
+    let standins: Standins;
+    let root: string;
+    let output: string[];
+    const tag = standinImageTag(projectRoot);
+    const run = (...argv: string[]) => main(argv, { env: { PATH: standins.bin }, say: (l) => output.push(l), root });
+
+    beforeEach(() => {
+        root = projectCopy();
+        output = [];
+    });
+    afterEach(() => {
+        standins?.remove();
+        rmSync(root, { recursive: true, force: true });
+    });
+
+    it("on a fresh machine: creates the cluster, a file backend, the stack, builds, loads, installs add-ons first, deploys", () => {
+        standins = createStandins(freshMachine());
+        run("up");
+        const calls = standins.calls();
+        const image = `healthcare-api-local:${tag}`;
+        const releaseTargets = (c: RecordedCall) => c.args.filter((_, i) => c.args[i - 1] === "--target");
+        const sequence = calls.map(line);
+
+        assert.ok(sequence.includes(`kind create cluster --name healthcare --config ${path.join(root, "kind-config.yaml")} --wait 120s`), sequence.join("\n"));
+        assert.ok(sequence.includes("pulumi stack init local --non-interactive --secrets-provider passphrase"));
+        assert.ok(sequence.includes(`docker build --tag ${image} ${path.join(root, "app")}`));
+        assert.ok(sequence.includes(`kind load docker-image ${image} --name healthcare`));
+        assert.ok(sequence.includes(`pulumi config set apiImageTag ${tag} --stack local`));
+
+        // Two passes: the add-on releases alone, then everything.
+        const ups = calls.filter((c) => c.tool === "pulumi" && c.args[0] === "up");
+        assert.strictEqual(ups.length, 2);
+        assert.deepStrictEqual(
+            releaseTargets(ups[0]).map((u) => u.slice(u.lastIndexOf("::") + 2)),
+            ["cluster-addons", "cert-manager", "metrics-server", "vpa", "kube-prometheus-stack", "prometheus-adapter", "ingress-nginx"],
+        );
+        assert.deepStrictEqual(ups[1].args, ["up", "--stack", "local", "--yes"]);
+
+        // Order: cluster before build, build before load, load before deploy.
+        const at = (text: string) => sequence.findIndex((l) => l.startsWith(text));
+        assert.ok(at("kind create") < at("docker build") && at("docker build") < at("kind load") && at("kind load") < at("pulumi up"));
+
+        // Every Pulumi call after the backend choice uses the project's file backend and the local passphrase.
+        const afterWhoami = calls.slice(calls.findIndex((c) => c.tool === "pulumi" && c.args[0] === "whoami") + 1).filter((c) => c.tool === "pulumi");
+        assert.ok(afterWhoami.length > 5);
+        for (const call of afterWhoami) {
+            assert.strictEqual(call.backendUrl, `file://${path.join(root, ".pulumi-state")}`, line(call));
+            assert.strictEqual(call.passphrase, "local", line(call));
+        }
+        assert.ok(output.some((l) => l.includes("http://localhost:8088")), output.join("\n"));
+    });
+
+    it("a second run changes nothing: no cluster, stack, config or add-on pass; the same idempotent pulumi up", () => {
+        standins = createStandins(freshMachine());
+        run("up");
+        const firstCount = standins.calls().length;
+        run("up");
+        const second = standins.calls().slice(firstCount).map(line);
+        for (const mutation of ["kind create", "pulumi stack init", "pulumi config set", "pulumi config rm", "--target"]) {
+            assert.ok(!second.some((l) => l.includes(mutation)), `second run ran ${mutation}:\n${second.join("\n")}`);
+        }
+        assert.deepStrictEqual(second.filter((l) => l.startsWith("pulumi up")), ["pulumi up --stack local --yes"]);
+        assert.ok(output.some((l) => l === "kind cluster healthcare: exists"));
+        assert.ok(output.some((l) => l === "stack local: selected"));
+    });
+
+    it("with a missing tool: names it and how to install it, and runs nothing", () => {
+        standins = createStandins(freshMachine(), ["docker", "pulumi", "kubectl"]);
+        assert.throws(() => run("up"), (error: Error) => {
+            assert.ok(error instanceof UsageError);
+            assert.match(error.message, /^missing tool: kind\. Install it and run again:\n {2}- kind: kind 0\.24 or later: https:\/\/kind\.sigs\.k8s\.io/);
+            return true;
+        });
+        assert.deepStrictEqual(standins.calls(), []);
+    });
+
+    it("names every missing tool at once, from the CLI with exit status 1", () => {
+        standins = createStandins(freshMachine(), ["docker"]);
+        const cli = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(projectRoot, "tools/ops/cli.ts"), "up"], {
+            env: { PATH: standins.bin },
+            cwd: projectRoot,
+            encoding: "utf8",
+        });
+        assert.strictEqual(cli.status, 1);
+        assert.match(cli.stderr, /error: missing tools: kind, pulumi, kubectl\./);
+        assert.match(cli.stderr, /- pulumi: the Pulumi CLI/);
+        assert.deepStrictEqual(standins.calls(), []);
+    });
+
+    it("says when Docker is installed but its daemon is down, before building", () => {
+        standins = createStandins({ ...freshMachine(), dockerDaemon: false });
+        assert.throws(() => run("up"), /docker is installed but its daemon does not answer/);
+        assert.ok(!standins.calls().some((c) => c.args[0] === "build"));
+    });
+
+    it("uses the backend the user is logged in to, without a passphrase", () => {
+        standins = createStandins({ ...freshMachine(), pulumiLoggedIn: true });
+        run("up");
+        const init = standins.calls().find((c) => c.args[0] === "stack" && c.args[1] === "init")!;
+        assert.deepStrictEqual(init.args, ["stack", "init", "local", "--non-interactive"]);
+        assert.strictEqual(init.backendUrl, undefined);
+        assert.strictEqual(init.passphrase, undefined);
+    });
+
+    it("keeps PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE when the user set them", () => {
+        standins = createStandins(freshMachine());
+        main(["up"], { env: { PATH: standins.bin, PULUMI_BACKEND_URL: "s3://team-state", PULUMI_CONFIG_PASSPHRASE: "team" }, say: () => undefined, root });
+        const pulumi = standins.calls().filter((c) => c.tool === "pulumi");
+        assert.ok(!pulumi.some((c) => c.args[0] === "whoami"));
+        assert.ok(pulumi.every((c) => c.backendUrl === "s3://team-state" && c.passphrase === "team"));
+    });
+
+    it("on Docker Desktop: no kind, no image load (same engine), the context must exist", () => {
+        standins = createStandins({ ...freshMachine(), kubeContexts: ["docker-desktop"] }, ["docker", "pulumi", "kubectl"]);
+        // The README's switch: pulumi config set kubeContext docker-desktop --stack local.
+        main(["up"], { env: { PATH: standins.bin }, say: (l) => output.push(l), root, overrides: { kubeContext: "docker-desktop" } });
+        const sequence = standins.calls().map(line);
+        assert.ok(!sequence.some((l) => l.startsWith("kind ")));
+        assert.ok(sequence.includes("kubectl config get-contexts -o name"));
+        assert.ok(sequence.some((l) => l.startsWith("docker build")));
+        assert.ok(sequence.includes("pulumi up --stack local --yes"));
+    });
+
+    it("down destroys the stack and deletes the kind cluster", () => {
+        standins = createStandins(freshMachine());
+        run("up");
+        run("down");
+        const sequence = standins.calls().map(line);
+        assert.ok(sequence.includes("pulumi destroy --stack local --yes"));
+        assert.ok(sequence.includes("kind delete cluster --name healthcare"));
+        assert.deepStrictEqual(standins.state().kindClusters, []);
+    });
+});
+
+describe("local stack files", () => {
+    it("kind-config.yaml creates the cluster Pulumi.local.yaml targets and maps host port 8088 to the ingress", () => {
+        const kind = parse(readFileSync(path.join(projectRoot, "kind-config.yaml"), "utf8"));
+        assert.strictEqual(`kind-${kind.name}`, readStackFile("local")["healthcare-backend:kubeContext"]);
+        const mappings = kind.nodes[0].extraPortMappings;
+        assert.deepStrictEqual(
+            mappings.map((m: any) => [m.hostPort, m.containerPort]),
+            [
+                [8088, 80],
+                [8443, 443],
+            ],
+        );
+    });
+
+    it("the stand-in image runs as the uid the Deployment expects, with node as PID 1", () => {
+        const dockerfile = readFileSync(path.join(projectRoot, "app", "Dockerfile"), "utf8");
+        const { apiUid } = require("../components/api") as typeof import("../components/api");
+        assert.match(dockerfile, new RegExp(`^USER ${apiUid}:${apiUid}$`, "m"));
+        assert.match(dockerfile, /^CMD \["node", "dist\/src\/main.js"\]$/m);
+    });
+
+    it("the add-on URNs the local command targets are the URNs the program registers", async () => {
+        const { addonUrns, stackSettings } = require("../tools/ops/workspace") as typeof import("../tools/ops/workspace");
+        const run = await runStack(stackConfig("local"), "local");
+        const registered = new Set(run.resources.map((r) => r.urn));
+        const urns = addonUrns({ project: "healthcare-backend", stack: "local", settings: stackSettings("local") });
+        for (const urn of [urns.component, ...urns.releases, urns.issuer!]) {
+            assert.ok(registered.has(urn), `${urn} is registered; registered add-ons: ${[...registered].filter((u) => u?.includes("ClusterAddons")).join(", ")}`);
+        }
+        assert.strictEqual(urns.releases.length, Object.keys(addonCharts).length);
+    });
+});

@@ -1,0 +1,149 @@
+/**
+ * Pod Security `restricted` on every pod template of every shipped stack, found by shape so that a new
+ * kind (CronJob, DaemonSet, a bare Pod) is checked without changing this file; and the checker itself,
+ * against templates that break one rule each.
+ */
+import * as assert from "assert";
+import { podSecurityLevel } from "../components/restrictedNamespace";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
+import { CapturedResource, runStack } from "../tools/mockProgram";
+import { restrictedViolations } from "../tools/podSecurity";
+import { podTemplates } from "../tools/podTemplates";
+import { shippedStacks, stackConfig } from "../tools/stackConfig";
+
+/** A compliant template built from lib/security.ts, as the components build theirs. */
+function compliant(): { metadata: { annotations: Record<string, string> }; spec: any } {
+    return {
+        metadata: { annotations: {} },
+        spec: {
+            securityContext: restrictedPodSecurityContext(10001),
+            initContainers: [{ name: "init", securityContext: restrictedContainerSecurityContext() }],
+            containers: [{ name: "app", ports: [{ name: "http", containerPort: 8080 }], securityContext: restrictedContainerSecurityContext() }],
+            volumes: [
+                { name: "tmp", emptyDir: {} },
+                { name: "config", configMap: { name: "c" } },
+                { name: "data", persistentVolumeClaim: { claimName: "d" } },
+            ],
+        },
+    };
+}
+
+/** One rule broken at a time: how to break it, and the field the checker must name. */
+const breaks: [rule: string, mutate: (t: ReturnType<typeof compliant>) => void, field: RegExp][] = [
+    ["host network", (t) => (t.spec.hostNetwork = true), /spec\.hostNetwork/],
+    ["host PID", (t) => (t.spec.hostPID = true), /spec\.hostPID/],
+    ["host IPC", (t) => (t.spec.hostIPC = true), /spec\.hostIPC/],
+    ["privileged container", (t) => (t.spec.containers[0].securityContext.privileged = true), /container app securityContext\.privileged/],
+    ["privileged init container", (t) => (t.spec.initContainers[0].securityContext.privileged = true), /container init securityContext\.privileged/],
+    ["host port", (t) => (t.spec.containers[0].ports[0].hostPort = 8080), /hostPort/],
+    ["hostPath volume", (t) => t.spec.volumes.push({ name: "host", hostPath: { path: "/" } }), /spec\.volumes\[host\]: type hostPath/],
+    ["nfs volume", (t) => t.spec.volumes.push({ name: "share", nfs: { server: "s", path: "/" } }), /spec\.volumes\[share\]: type nfs/],
+    ["privilege escalation allowed", (t) => (t.spec.containers[0].securityContext.allowPrivilegeEscalation = true), /allowPrivilegeEscalation: must be false/],
+    ["privilege escalation unset", (t) => delete t.spec.initContainers[0].securityContext.allowPrivilegeEscalation, /container init securityContext\.allowPrivilegeEscalation/],
+    ["runAsNonRoot false at pod level", (t) => (t.spec.securityContext.runAsNonRoot = false), /spec\.securityContext\.runAsNonRoot/],
+    [
+        "runAsNonRoot set nowhere",
+        (t) => {
+            delete t.spec.securityContext.runAsNonRoot;
+            delete t.spec.containers[0].securityContext.runAsNonRoot;
+        },
+        /container app securityContext\.runAsNonRoot: must be true/,
+    ],
+    ["root uid at pod level", (t) => (t.spec.securityContext.runAsUser = 0), /spec\.securityContext\.runAsUser: must not be 0/],
+    ["root uid in a container", (t) => (t.spec.containers[0].securityContext.runAsUser = 0), /container app securityContext\.runAsUser/],
+    ["seccomp Unconfined", (t) => (t.spec.containers[0].securityContext.seccompProfile = { type: "Unconfined" }), /seccompProfile\.type: Unconfined/],
+    [
+        "seccomp set nowhere",
+        (t) => {
+            delete t.spec.securityContext.seccompProfile;
+            delete t.spec.initContainers[0].securityContext.seccompProfile;
+        },
+        /container init securityContext\.seccompProfile\.type: must be RuntimeDefault or Localhost/,
+    ],
+    ["capabilities not dropped", (t) => (t.spec.containers[0].securityContext.capabilities = { drop: ["NET_RAW"] }), /capabilities\.drop: must include ALL/],
+    ["capability added", (t) => (t.spec.containers[0].securityContext.capabilities.add = ["SYS_ADMIN"]), /capabilities\.add: SYS_ADMIN/],
+    ["unmasked /proc", (t) => (t.spec.containers[0].securityContext.procMount = "Unmasked"), /procMount: Unmasked/],
+    ["custom SELinux user", (t) => (t.spec.securityContext.seLinuxOptions = { user: "system_u" }), /seLinuxOptions: user and role/],
+    ["AppArmor unconfined", (t) => (t.spec.containers[0].securityContext.appArmorProfile = { type: "Unconfined" }), /appArmorProfile\.type: Unconfined/],
+    ["AppArmor annotation unconfined", (t) => (t.metadata.annotations["container.apparmor.security.beta.kubernetes.io/app"] = "unconfined"), /metadata\.annotations/],
+    ["unsafe sysctl", (t) => (t.spec.securityContext.sysctls = [{ name: "kernel.msgmax", value: "1" }]), /kernel\.msgmax is not a safe sysctl/],
+    ["Windows host process", (t) => (t.spec.securityContext.windowsOptions = { hostProcess: true }), /hostProcess/],
+    [
+        "ephemeral debug container without a security context",
+        (t) => (t.spec.ephemeralContainers = [{ name: "debug" }]),
+        /container debug securityContext\.allowPrivilegeEscalation/,
+    ],
+];
+
+describe("Pod Security restricted", () => {
+    describe("the checker", () => {
+        it("passes the contexts lib/security.ts builds, with NET_BIND_SERVICE as the one capability allowed back", () => {
+            assert.deepStrictEqual(restrictedViolations(compliant()), []);
+            const withBind = compliant();
+            withBind.spec.containers[0].securityContext.capabilities.add = ["NET_BIND_SERVICE"];
+            assert.deepStrictEqual(restrictedViolations(withBind), []);
+            const perContainer = compliant();
+            delete perContainer.spec.securityContext.seccompProfile;
+            delete perContainer.spec.securityContext.runAsNonRoot;
+            assert.deepStrictEqual(restrictedViolations(perContainer), [], "seccomp and runAsNonRoot may be set on every container instead");
+        });
+
+        for (const [rule, mutate, field] of breaks) {
+            it(`catches ${rule}`, () => {
+                const template = compliant();
+                mutate(template);
+                const problems = restrictedViolations(template);
+                assert.ok(problems.some((p) => field.test(p)), `expected a problem matching ${field}, got ${JSON.stringify(problems)}`);
+            });
+        }
+    });
+
+    it("finds pod templates by shape in any kind: CronJob, DaemonSet, a bare Pod", () => {
+        const resource = (type: string, name: string, inputs: any): CapturedResource => ({
+            type,
+            name,
+            inputs: { metadata: { name, namespace: "ns" }, ...inputs },
+            provider: "",
+            custom: true,
+            options: { protect: false, retainOnDelete: false, ignoreChanges: [], dependsOn: [] },
+        });
+        const pod = (label: string) => ({ metadata: { labels: { app: label } }, spec: { containers: [{ name: label }] } });
+        const found = podTemplates([
+            resource("kubernetes:batch/v1:CronJob", "nightly", { spec: { jobTemplate: { spec: { template: pod("nightly") } } } }),
+            resource("kubernetes:apps/v1:DaemonSet", "agent", { spec: { template: pod("agent") } }),
+            resource("kubernetes:core/v1:Pod", "debug", { spec: pod("debug").spec }),
+            resource("kubernetes:core/v1:ConfigMap", "config", { data: { "spec.yaml": "containers: []" } }),
+        ]);
+        assert.deepStrictEqual(
+            found.map((t) => [t.owner, t.namespace, t.spec.containers[0].name]),
+            [
+                ["CronJob/nightly", "ns", "nightly"],
+                ["DaemonSet/agent", "ns", "agent"],
+                ["Pod/debug", "ns", "debug"],
+            ],
+        );
+    });
+
+    for (const stack of shippedStacks) {
+        it(`Pulumi.${stack}.yaml: every pod template complies, in a namespace that enforces restricted`, async () => {
+            const run = await runStack(stackConfig(stack), stack);
+            const templates = podTemplates(run.resources);
+            const owners = templates.map((t) => t.owner);
+            for (const expected of ["Deployment/healthcare-api", "StatefulSet/postgres", "StatefulSet/redis-cluster", "Job/redis-cluster-bootstrap"]) {
+                assert.ok(owners.includes(expected), `found ${expected} among ${owners.join(", ")}`);
+            }
+            for (const template of templates) {
+                assert.deepStrictEqual(restrictedViolations(template), [], template.owner);
+            }
+
+            const [namespace] = run.ofType("kubernetes:core/v1:Namespace");
+            const labels = namespace.inputs.metadata.labels;
+            assert.strictEqual(labels["pod-security.kubernetes.io/enforce"], "restricted");
+            assert.strictEqual(podSecurityLevel, "restricted");
+            assert.strictEqual(labels["pod-security.kubernetes.io/enforce-version"], "latest");
+            for (const template of templates) {
+                assert.strictEqual(template.namespace, namespace.inputs.metadata.name, `${template.owner} runs in the enforcing namespace`);
+            }
+        });
+    }
+});

@@ -1,0 +1,187 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+import { parse } from "yaml";
+import { CapturedResource } from "../tools/mockProgram";
+import { releasesFolder, Rendering, renderResources, renderStack, resourceKey, secretPlaceholder, writeRendering } from "../tools/render";
+import { projectRoot, ShippedStack, shippedStacks } from "../tools/stackConfig";
+
+/**
+ * The objects each shipped stack applies, by kind. A feature that adds objects (autoscalers,
+ * budgets, monitoring, network policies, add-ons) adds its kinds here, for the stacks that turn it on.
+ */
+const coreKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 2, Service: 4, Deployment: 1, StatefulSet: 2, Job: 1, Ingress: 1, NetworkPolicy: 5 };
+const expectedKinds: Record<ShippedStack, Record<string, number>> = {
+    // The local stack installs cert-manager and its self-signed ClusterIssuer.
+    local: { ...coreKinds, ClusterIssuer: 1 },
+    staging: { ...coreKinds },
+    production: { ...coreKinds },
+};
+/** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
+const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };
+/** Objects without a namespace. */
+const clusterScoped = ["Namespace", "ClusterIssuer"];
+
+const countKinds = (rendering: Rendering) => {
+    const counts: Record<string, number> = {};
+    for (const o of rendering.objects) {
+        counts[o.kind] = (counts[o.kind] ?? 0) + 1;
+    }
+    return counts;
+};
+
+const secret = (value: unknown) => ({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value });
+
+function captured(type: string, name: string, inputs: any, dependsOn: string[] = [], custom = true): CapturedResource {
+    return { type, name, inputs, provider: "", custom, options: { protect: false, retainOnDelete: false, ignoreChanges: [], dependsOn } };
+}
+const urn = (type: string, name: string) => `urn:pulumi:test::healthcare-backend::healthcare:app:Api$${type}::${name}`;
+
+describe("render", () => {
+    for (const stack of shippedStacks) {
+        describe(`stack ${stack}`, () => {
+            let rendering: Rendering;
+            before(async () => {
+                rendering = await renderStack(stack);
+            });
+
+            it("renders every object the stack applies, by kind", () => {
+                assert.deepStrictEqual(countKinds(rendering), expectedKinds[stack]);
+                const total = Object.values(expectedKinds[stack]).reduce((a, b) => a + b, 0);
+                assert.strictEqual(rendering.objects.length, total);
+                assert.strictEqual(rendering.releases.length, expectedReleases[stack]);
+            });
+
+            it("orders them for applying: the namespace first, every object after what it waits for", () => {
+                assert.strictEqual(rendering.objects[0].kind, "Namespace");
+                const position = new Map(rendering.items.map((item, i) => ["object" in item ? item.object.source : item.release.source, i] as const));
+                const byKey = new Map([...position.keys()].map((s) => [resourceKey(s.type, s.name), s]));
+                for (const [source, index] of position) {
+                    for (const dependency of source.dependsOn.filter((d) => byKey.has(d))) {
+                        assert.ok(position.get(byKey.get(dependency)!)! < index, `${source.name} comes after ${dependency}`);
+                    }
+                }
+                const job = rendering.objects.findIndex((o) => o.kind === "Job");
+                const redis = rendering.objects.findIndex((o) => o.kind === "StatefulSet" && o.name === "redis-cluster");
+                assert.ok(redis < job, "the bootstrap Job waits for the Redis StatefulSet");
+            });
+
+            it("writes secret values as a placeholder, never the generated passwords", () => {
+                const text = JSON.stringify(rendering.items);
+                assert.doesNotMatch(text, /mock-secret-/);
+                for (const s of rendering.objects.filter((o) => o.kind === "Secret")) {
+                    const values = Object.values((s.manifest.stringData ?? s.manifest.data) as Record<string, unknown>);
+                    assert.ok(values.length > 0);
+                    assert.ok(values.every((v) => v === secretPlaceholder), `${s.name}: ${JSON.stringify(values)}`);
+                }
+            });
+
+            it("takes every object's apiVersion and kind from its type token and names it explicitly", () => {
+                for (const o of rendering.objects) {
+                    assert.strictEqual(`kubernetes:${o.apiVersion.includes("/") ? o.apiVersion : `core/${o.apiVersion}`}:${o.kind}`, o.source.type);
+                    assert.strictEqual((o.manifest.metadata as any).name, o.name);
+                    if (!clusterScoped.includes(o.kind)) {
+                        assert.strictEqual(o.namespace, "healthcare-backend", `${o.kind}/${o.name}`);
+                    }
+                }
+            });
+        });
+    }
+
+    it("writes one file per object, numbered in apply order, and clears an earlier render but nothing else", async () => {
+        const rendering = await renderStack("local");
+        const dir = mkdtempSync(path.join(tmpdir(), "render-"));
+        writeFileSync(path.join(dir, "99-left-over.yaml"), "kind: Stale\n");
+        writeFileSync(path.join(dir, "Pulumi.yaml"), "name: not-a-render\n");
+        const { objectFiles } = writeRendering(rendering, dir, "local");
+        assert.deepStrictEqual(readdirSync(dir).sort(), [...objectFiles.map((f) => path.basename(f)), "Pulumi.yaml", releasesFolder].sort());
+        objectFiles.forEach((file, i) => {
+            const o = rendering.objects[i];
+            // Numbered by position among everything applied, Helm releases included.
+            const order = rendering.items.findIndex((item) => "object" in item && item.object === o) + 1;
+            assert.match(path.basename(file), new RegExp(`^${String(order).padStart(2, "0")}-${o.kind.toLowerCase()}-${o.name}\\.yaml$`));
+            assert.deepStrictEqual(parse(readFileSync(file, "utf8")), o.manifest);
+        });
+    });
+
+    it("renders custom resources and Helm releases generically; skips providers, components and other packages", () => {
+        const rendering = renderResources([
+            captured("pulumi:providers:kubernetes", "kubernetes", {}),
+            captured("healthcare:app:Api", "api", {}, [], false),
+            captured("random:index/randomPassword:RandomPassword", "password", { length: 32 }),
+            captured("kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler", "api-vpa", {
+                apiVersion: "autoscaling.k8s.io/v1",
+                kind: "VerticalPodAutoscaler",
+                metadata: { name: "healthcare-api", namespace: "ns" },
+                spec: { updatePolicy: { updateMode: "Off" } },
+            }),
+            captured("kubernetes:helm.sh/v3:Release", "metrics-server", {
+                chart: "metrics-server",
+                version: "3.12.2",
+                namespace: "kube-system",
+                repositoryOpts: { repo: "https://kubernetes-sigs.github.io/metrics-server/" },
+                values: { args: ["--kubelet-insecure-tls"], auth: secret({ token: "t0ken", port: 1 }) },
+            }),
+            captured("kubernetes:core/v1:ConfigMap", "unnamed", { data: { password: secret("hunter2") } }),
+        ]);
+        assert.deepStrictEqual(
+            rendering.objects.map((o) => [o.apiVersion, o.kind, o.name]),
+            [
+                ["v1", "ConfigMap", "unnamed"],
+                ["autoscaling.k8s.io/v1", "VerticalPodAutoscaler", "healthcare-api"],
+            ],
+        );
+        assert.deepStrictEqual(rendering.objects[0].manifest, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "unnamed" }, data: { password: secretPlaceholder } });
+        assert.deepStrictEqual(rendering.releases, [
+            {
+                name: "metrics-server",
+                namespace: "kube-system",
+                chart: "metrics-server",
+                repository: "https://kubernetes-sigs.github.io/metrics-server/",
+                version: "3.12.2",
+                values: { args: ["--kubelet-insecure-tls"], auth: { token: secretPlaceholder, port: secretPlaceholder } },
+                source: { type: "kubernetes:helm.sh/v3:Release", name: "metrics-server", dependsOn: [] },
+            },
+        ]);
+        assert.strictEqual("release" in rendering.items[0], true, "releases (add-ons) go before the objects");
+    });
+
+    it("orders by kind where nothing depends on anything, and by dependencies where something does", () => {
+        const cm = (name: string, deps: string[] = []) => captured("kubernetes:core/v1:ConfigMap", name, { metadata: { name } }, deps);
+        const rendering = renderResources([
+            captured("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitor", { metadata: { name: "monitor" } }),
+            captured("kubernetes:apps/v1:Deployment", "app", { metadata: { name: "app" } }),
+            cm("after-monitor", [urn("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitor")]),
+            cm("first"),
+            captured("kubernetes:core/v1:Namespace", "ns", { metadata: { name: "ns" } }),
+        ]);
+        assert.deepStrictEqual(
+            rendering.objects.map((o) => o.name),
+            ["ns", "first", "app", "monitor", "after-monitor"],
+        );
+    });
+
+    it("refuses what it cannot render faithfully", () => {
+        assert.throws(() => renderResources([captured("kubernetes:apps/v1:DeploymentPatch", "p", {})]), /patch resources/);
+        assert.throws(() => renderResources([captured("kubernetes:apps/v1:Deployment", "d", { apiVersion: "apps/v1beta1" })]), /type token says apps\/v1/);
+        assert.throws(() => renderResources([captured("kubernetes:helm.sh/v3:Release", "r", {})]), /has no chart/);
+    });
+
+    it("runs as npm run render -- --stack <name> --out <dir>, and names the stacks when given another", () => {
+        const out = mkdtempSync(path.join(tmpdir(), "render-cli-"));
+        const cli = (...args: string[]) =>
+            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/render.ts", ...args], { cwd: projectRoot, encoding: "utf8" });
+        const ok = cli("--stack", "production", "--out", out);
+        assert.strictEqual(ok.status, 0, ok.stderr);
+        const objects = Object.values(expectedKinds.production).reduce((a, b) => a + b, 0);
+        assert.match(ok.stdout, new RegExp(`Stack production: ${objects} objects and ${expectedReleases.production} Helm releases written`));
+        assert.strictEqual(readdirSync(out).filter((f) => f.endsWith(".yaml")).length, objects);
+        assert.strictEqual(readdirSync(out).includes(releasesFolder), expectedReleases.production > 0);
+        const bad = cli("--stack", "prod", "--out", out);
+        assert.strictEqual(bad.status, 1);
+        assert.match(bad.stderr, /no stack file Pulumi\.prod\.yaml/);
+    });
+});
