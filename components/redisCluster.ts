@@ -46,7 +46,9 @@ export interface RedisClusterArgs {
 /** Scripts shipped to the pods in a ConfigMap; the tests run the same files. */
 export const redisScripts = {
     start: "redis-start.sh",
-    bootstrap: "redis-cluster-bootstrap.sh",
+    reconcile: "redis-cluster-reconcile.sh",
+    scaleIn: "redis-cluster-scale-in.sh",
+    lib: "redis-cluster-lib.sh",
 } as const;
 
 function readScript(file: string): string {
@@ -63,6 +65,9 @@ export function redisConfig(settings: RedisSettings): string {
         "cluster-enabled yes",
         "cluster-config-file /data/nodes.conf",
         "cluster-node-timeout 5000",
+        // The reconcile and scale-in Jobs own the layout: a master emptied by a migration stays an
+        // empty master (instead of turning into a replica mid-run, which breaks redis-cli's slot moves).
+        "cluster-allow-replica-migration no",
         "dir /data",
         "appendonly yes",
         `maxmemory ${maxmemory}`,
