@@ -1,6 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
+import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
+import { Monitoring } from "./components/monitoring";
 import { Postgres } from "./components/postgres";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
@@ -18,20 +20,50 @@ const provider = new k8s.Provider("kubernetes", {
 const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack }, { provider });
 const workload = { namespace: namespace.name, instance: settings.stack };
 
-const postgres = new Postgres("postgres", { ...workload, settings: settings.postgres, protectData: settings.protectData }, { provider });
-const redis = new RedisCluster("redis-cluster", { ...workload, settings: settings.redis, protectData: settings.protectData }, { provider });
+const exporters = settings.monitoring.exporters;
+const postgres = new Postgres(
+    "postgres",
+    { ...workload, settings: settings.postgres, protectData: settings.protectData, exporter: exporters && { image: exporters.postgresImage } },
+    { provider },
+);
+const redis = new RedisCluster(
+    "redis-cluster",
+    { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage } },
+    { provider },
+);
 const api = new Api(
     "api",
     {
         ...workload,
         settings: settings.api,
-        replicas: settings.api.replicas.min,
+        replicas: fixedApiReplicas(settings),
         database: postgres.connection,
         cache: redis.connection,
         ingress: settings.ingress,
     },
     { provider },
 );
+
+const autoscaling = new Autoscaling(
+    "autoscaling",
+    { namespace: namespace.name, settings: settings.autoscaling, api: api.scaleTarget, postgres: postgres.scaleTarget, redis: redis.scaleTarget },
+    { provider },
+);
+// CRD-backed (Prometheus Operator): only where the stack says the cluster has it.
+if (settings.monitoring.enabled) {
+    new Monitoring(
+        "monitoring",
+        {
+            namespace: namespace.name,
+            settings: settings.monitoring,
+            api: api.endpoints,
+            postgres: postgres.endpoints,
+            redis: redis.endpoints,
+            apiHpa: autoscaling.apiHpaName,
+        },
+        { provider },
+    );
+}
 
 export const environment = settings.environment;
 export const kubeContext = settings.cluster.context ?? "(current context)";
