@@ -1,8 +1,11 @@
 import { parser } from "@prometheus-io/lezer-promql";
 import * as assert from "assert";
+import { readFileSync } from "fs";
+import * as path from "path";
+import { parse } from "yaml";
 import { alertingRules, prometheusAdapterRules, recordingRules } from "../components/monitoring";
 import { CapturedResource, ProgramRun, runStack } from "../tools/mockProgram";
-import { stackConfig } from "../tools/stackConfig";
+import { projectRoot, stackConfig } from "../tools/stackConfig";
 
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
@@ -181,6 +184,14 @@ describe("monitoring", () => {
             const recording = recordingRules({ namespace: "healthcare-backend", exporters: true }).find((r) => r.record === rule.name.as)!;
             assert.match(recording.expr, /^sum by \(namespace, pod\) /);
         }
+    });
+
+    it("the README documents the same prometheus-adapter rules, for platforms that run their own adapter", () => {
+        const readme = readFileSync(path.join(projectRoot, "README.md"), "utf8");
+        const section = readme.slice(readme.indexOf("### prometheus-adapter rules"));
+        const block = /```yaml\n([\s\S]*?)```/.exec(section);
+        assert.ok(block, "the README has the rules as YAML");
+        assert.deepStrictEqual(parse(block[1]).rules.custom, prometheusAdapterRules());
     });
 
     it("the local stack with monitoring on but no exporters scrapes the API only, and drops the rules that need exporters", async () => {
