@@ -11,8 +11,25 @@ log() { printf '[%s] %s\n' "$LOG_TAG" "$*"; }
 die() { printf '[%s] ERROR: %s\n' "$LOG_TAG" "$*" >&2; exit 1; }
 
 # Slots Redis Cluster distributes; rebalancing leaves each master within this share (%) of its part.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 TOTAL_SLOTS=16384
 BALANCE_THRESHOLD=2
+
+# Reads the desired topology from the environment (REDIS_NODES, REDIS_REPLICAS, WAIT_SECONDS) and
+# sets total, masters, REPLICAS and WAIT_SECONDS; fails before touching any node when the nodes
+# cannot form a cluster (1 node, or masters x (1 + replicas) with at least 3 masters).
+read_desired_topology() {
+    : "${REDIS_NODES:?REDIS_NODES must list the desired nodes as host:port, in StatefulSet ordinal order}"
+    REPLICAS="${REDIS_REPLICAS:-0}"
+    WAIT_SECONDS="${WAIT_SECONDS:-300}"
+    total=0
+    for _node in $REDIS_NODES; do total=$((total + 1)); done
+    if [ "$total" -ne 1 ] && { [ $((total % (REPLICAS + 1))) -ne 0 ] || [ $((total / (REPLICAS + 1))) -lt 3 ]; }; then
+        die "$total nodes with $REPLICAS replicas per master cannot form a cluster: use 1 node, or masters x $((REPLICAS + 1)) nodes with at least 3 masters"
+    fi
+    # shellcheck disable=SC2034 # used by the scripts that source this file
+    masters=$((total / (REPLICAS + 1)))
+}
 
 host_of() { printf '%s' "${1%:*}"; }
 port_of() { printf '%s' "${1##*:}"; }
@@ -102,12 +119,15 @@ require_healthy() {
 $_problems"
 }
 
-# Waits until every node in the space-separated list $1 reports cluster_state ok: a node that has
-# just joined refuses migrated keys (CLUSTERDOWN) until it has learnt the slot map. $2 deadline.
-wait_state_ok() {
+# Waits until every node in the space-separated list $1 knows the same $2 nodes (none still in
+# handshake) and reports cluster_state ok. Slot moves need it: redis-cli tells every master the new
+# owner of each slot, and a node that has not yet heard of a new master (gossip takes a moment) or
+# has not yet learnt the slot map (CLUSTERDOWN) refuses. $3 deadline (epoch s).
+wait_agreement() {
     for _node in $1; do
-        until [ "$(cluster_info "$_node" cluster_state)" = ok ]; do
-            [ "$(date +%s)" -lt "$2" ] || die "node $_node did not reach cluster state ok within ${WAIT_SECONDS}s"
+        until [ "$(cluster_info "$_node" cluster_known_nodes)" = "$2" ] && [ "$(cluster_info "$_node" cluster_state)" = ok ] &&
+            ! cli "$_node" CLUSTER NODES | grep -q handshake; do
+            [ "$(date +%s)" -lt "$3" ] || die "node $_node did not agree on $2 nodes with state ok within ${WAIT_SECONDS}s"
             sleep 1
         done
     done

@@ -18,16 +18,7 @@ LOG_TAG=reconcile
 # shellcheck source=redis-cluster-lib.sh
 . "$(dirname "$0")/redis-cluster-lib.sh"
 
-: "${REDIS_NODES:?REDIS_NODES must list every node as host:port}"
-REPLICAS="${REDIS_REPLICAS:-0}"
-WAIT_SECONDS="${WAIT_SECONDS:-300}"
-
-total=0
-for node in $REDIS_NODES; do total=$((total + 1)); done
-if [ "$total" -ne 1 ] && { [ $((total % (REPLICAS + 1))) -ne 0 ] || [ $((total / (REPLICAS + 1))) -lt 3 ]; }; then
-    die "$total nodes with $REPLICAS replicas per master cannot form a cluster: use 1 node, or masters x $((REPLICAS + 1)) nodes with at least 3 masters"
-fi
-masters=$((total / (REPLICAS + 1)))
+read_desired_topology
 replicas_expected=$((total - masters))
 
 log "waiting up to ${WAIT_SECONDS}s for $total node(s) to answer"
@@ -139,8 +130,8 @@ $(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
     if [ "$count" -gt "$masters" ]; then
         demote=$(printf '%s\n' "$slot_masters" | tail -n $((count - masters)))
         log "$count masters hold slots, $masters wanted: moving the slots of$(for id in $demote; do printf ' #%s' "$(node_ordinal "$view" "$id")"; done) to the others"
+        wait_agreement "$(printf '%s\n' "$view" | awk '{ print $2 }')" "$(printf '%s\n' "$view" | wc -l | tr -d ' ')" "$deadline"
         # shellcheck disable=SC2046 # one weight argument per master
-        wait_state_ok "$(printf '%s\n' "$view" | awk '{ print $2 }')" "$deadline"
         rebalance "$seed_addr" --cluster-weight $(for id in $demote; do printf '%s=0 ' "$id"; done)
         view=$(topology "$seed")
         slot_masters=$(printf '%s\n' "$view" | awk '$4 == "master" && $6 > 0 { print $1 }')
@@ -197,7 +188,7 @@ $(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
     done
 
     # 4. Spread the slots evenly over the masters, new (empty) ones included.
-    wait_state_ok "$(topology "$seed" | awk '{ print $2 }')" "$deadline"
+    wait_agreement "$REDIS_NODES" "$total" "$deadline"
     rebalance "$seed_addr" --cluster-use-empty-masters
 fi
 

@@ -23,16 +23,7 @@ LOG_TAG=scale-in
 # shellcheck source=redis-cluster-lib.sh
 . "$(dirname "$0")/redis-cluster-lib.sh"
 
-: "${REDIS_NODES:?REDIS_NODES must list the desired nodes as host:port}"
-REPLICAS="${REDIS_REPLICAS:-0}"
-WAIT_SECONDS="${WAIT_SECONDS:-300}"
-
-total=0
-for node in $REDIS_NODES; do total=$((total + 1)); done
-if [ "$total" -ne 1 ] && { [ $((total % (REPLICAS + 1))) -ne 0 ] || [ $((total / (REPLICAS + 1))) -lt 3 ]; }; then
-    die "$total nodes with $REPLICAS replicas per master cannot form a cluster: use 1 node, or masters x $((REPLICAS + 1)) nodes with at least 3 masters"
-fi
-masters=$((total / (REPLICAS + 1)))
+read_desired_topology
 deadline=$(($(date +%s) + WAIT_SECONDS))
 
 # A seed: a desired node that exists and belongs to a formed cluster. Desired nodes that do not
@@ -113,7 +104,7 @@ if [ -n "$drain" ]; then
             die "draining would put about $projected bytes on #$(node_ordinal "$view" "$id") (maxmemory $limit, 90% allowed): grow the nodes' memory or keep more nodes; nothing was moved"
         fi
     done
-    wait_state_ok "$(printf '%s\n' "$view" | awk '{ print $2 }')" "$deadline"
+    wait_agreement "$(printf '%s\n' "$view" | awk '{ print $2 }')" "$(printf '%s\n' "$view" | wc -l | tr -d ' ')" "$deadline"
     log "moving the slots of$(ordinals "$drain") to$(ordinals "$receivers")"
     # shellcheck disable=SC2046 # one weight argument per leaving master
     rebalance "$seed_addr" --cluster-weight $(for id in $drain; do printf '%s=0 ' "$id"; done)
