@@ -28,7 +28,7 @@ export const hpaTargets = {
  * of 5 pods or 100% every 15 s (the controller's sync period). Scale down slowly: after 5 minutes of
  * lower need, remove the smaller of 50% or 2 pods per minute.
  */
-export const hpaBehavior = {
+export const hpaBehavior: k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerBehavior = {
     scaleUp: {
         stabilizationWindowSeconds: 30,
         selectPolicy: "Max",
@@ -45,7 +45,7 @@ export const hpaBehavior = {
             { type: "Pods", value: 2, periodSeconds: 60 },
         ],
     },
-} as const;
+};
 
 /** VPA bounds per workload (the seed's): recommendations stay within them, and below the container's limits. */
 export const vpaBounds = {
@@ -124,7 +124,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                         minReplicas: args.api.replicas.min,
                         maxReplicas: args.api.replicas.max,
                         metrics: apiHpaMetrics(s.hpa.customMetrics),
-                        behavior: hpaBehavior as unknown as k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerBehavior,
+                        behavior: hpaBehavior,
                     },
                 },
                 { parent: this },
