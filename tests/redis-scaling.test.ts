@@ -301,6 +301,26 @@ describe("Redis Cluster scaling scripts, against real redis-server processes", f
         }
     });
 
+    it("scale-in lets a cluster from before pod names were announced through an upgrade, and drains none of its nodes blindly", async () => {
+        const nodes = await startRedisNodes(3);
+        try {
+            assert.strictEqual(runAsset(redisScripts.reconcile, env(nodes, 0)).status, 0);
+            for (const node of nodes) {
+                assert.strictEqual(redisCli(node, "CONFIG", "SET", "cluster-announce-hostname", ""), "OK");
+            }
+            await waitUntil(() => !/,redis-cluster-/.test(redisCli(nodes[0], "CLUSTER", "NODES")), "no node announces a pod name");
+            const same = runAsset(redisScripts.scaleIn, env(nodes, 0));
+            assert.strictEqual(same.status, 0, same.stderr);
+            assert.match(same.stdout, /no node above the desired 3: nothing to drain/);
+            const fewer = runAsset(redisScripts.scaleIn, { ...env(nodes.slice(0, 1), 0), WAIT_SECONDS: "3" });
+            assert.notStrictEqual(fewer.status, 0);
+            assert.match(fewer.stderr, /announce no pod name .*cannot tell which nodes leave; nothing was changed/);
+            assert.deepStrictEqual(shape(nodes[0]).slots.length, 3);
+        } finally {
+            await stopRedisNodes(nodes);
+        }
+    });
+
     it("scale-in on a fresh install: no pod name resolves yet, so it exits at once without waiting", () => {
         const unresolvable = ["redis-cluster-0", "redis-cluster-1", "redis-cluster-2"].map((n) => `${n}.redis-cluster-headless.invalid:6379`);
         const result = runAsset(redisScripts.scaleIn, { REDIS_NODES: unresolvable.join(" "), REDIS_REPLICAS: "0", WAIT_SECONDS: "300" });

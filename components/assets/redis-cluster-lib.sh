@@ -87,6 +87,19 @@ topology() {
         }' | sort -k3,3n
 }
 
+# Prints the addresses of the nodes that node $1 knows without a pod name, after waiting until
+# $2 (epoch s) for them to appear: a restarted node's name reaches the others by gossip, within seconds.
+unnamed_nodes() {
+    while :; do
+        _unnamed=$(topology "$1" | awk '$3 == "-" { printf " %s", $2 }')
+        if [ -z "$_unnamed" ] || [ "$(date +%s)" -ge "$2" ]; then
+            printf '%s' "$_unnamed"
+            return
+        fi
+        sleep 1
+    done
+}
+
 # Field helpers over a topology ($1) for one node id ($2).
 node_field() { printf '%s\n' "$1" | awk -v id="$2" -v f="$3" '$1 == id { print $f }'; }
 node_address() { node_field "$1" "$2" 2; }

@@ -78,9 +78,9 @@ if [ -z "$seed" ]; then
     form_cluster
 else
     seed_addr=$(resolve "$seed")
-    view=$(topology "$seed")
-    unnamed=$(printf '%s\n' "$view" | awk '$3 == "-" { printf " %s", $2 }')
+    unnamed=$(unnamed_nodes "$seed" "$deadline")
     [ -z "$unnamed" ] || die "node(s)$unnamed announce no pod name (cluster-announce-hostname): cannot tell which StatefulSet ordinal they are; nothing was changed"
+    view=$(topology "$seed")
     outsiders=$(printf '%s\n' "$view" | awk -v n="$total" '$3 >= n { printf " #%s (%s)", $3, $2 }')
     [ -z "$outsiders" ] ||
         die "the cluster has node(s) beyond the $total desired:$outsiders; redis-cluster-scale-in.sh (the scale-in Job) drains and removes them before the StatefulSet shrinks; nothing was changed"

@@ -49,8 +49,16 @@ if [ -z "$seed" ]; then
 fi
 
 view=$(topology "$seed")
-unnamed=$(printf '%s\n' "$view" | awk '$3 == "-" { printf " %s", $2 }')
+# No more nodes than wanted: none can be above the desired count (StatefulSet ordinals have no
+# holes). This also lets a cluster whose nodes do not announce pod names yet (they start to once the
+# StatefulSet update that follows restarts them) through an upgrade.
+if [ "$(printf '%s\n' "$view" | wc -l | tr -d ' ')" -le "$total" ]; then
+    log "no node above the desired $total: nothing to drain"
+    exit 0
+fi
+unnamed=$(unnamed_nodes "$seed" "$deadline")
 [ -z "$unnamed" ] || die "node(s)$unnamed announce no pod name (cluster-announce-hostname): cannot tell which nodes leave; nothing was changed"
+view=$(topology "$seed")
 leaving=$(printf '%s\n' "$view" | awk -v n="$total" '$3 >= n { print $1 }')
 if [ -z "$leaving" ]; then
     log "no node above the desired $total: nothing to drain"
