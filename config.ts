@@ -143,6 +143,41 @@ export interface AddonSettings {
     readonly selfSignedIssuer?: string;
 }
 
+// ---- Autoscaling, availability and monitoring (issue 3) --------------------------------------------
+
+/** VPA update modes this program accepts (`Auto` is deprecated upstream: an alias of `Recreate`). */
+export type VpaMode = "Off" | "Initial" | "Recreate" | "InPlaceOrRecreate";
+export const vpaModes: readonly VpaMode[] = ["Off", "Initial", "Recreate", "InPlaceOrRecreate"];
+/** The modes in which the VPA updater evicts running pods to resize them. */
+export const evictingVpaModes: readonly VpaMode[] = ["Recreate", "InPlaceOrRecreate"];
+
+export interface AutoscalingSettings {
+    /** HorizontalPodAutoscaler on the API; when on, the Deployment leaves `replicas` to it. */
+    readonly hpa: {
+        readonly enabled: boolean;
+        /** The cluster serves custom.metrics.k8s.io (prometheus-adapter): add the two business metrics. */
+        readonly customMetrics: boolean;
+    };
+    /** The API's PodDisruptionBudget `minAvailable`; 0 creates none. Always below the API's fewest replicas. */
+    readonly apiPdbMinAvailable: number;
+    /** VerticalPodAutoscalers (CRD autoscaling.k8s.io/v1) for the API, PostgreSQL and Redis. */
+    readonly vpa: {
+        readonly enabled: boolean;
+        readonly modes: { readonly api: VpaMode; readonly postgres: VpaMode; readonly redis: VpaMode };
+        /** The stack accepts that the VPA evicts a workload that runs a single pod (downtime on each resize). */
+        readonly evictSingleReplica: boolean;
+    };
+}
+
+export interface MonitoringSettings {
+    /** ServiceMonitors and the PrometheusRule (CRDs monitoring.coreos.com/v1 of the Prometheus Operator). */
+    readonly enabled: boolean;
+    /** Labels the cluster's Prometheus selects ServiceMonitors and PrometheusRules by. */
+    readonly selectorLabels: Readonly<Record<string, string>>;
+    /** Exporter sidecars for PostgreSQL and Redis; undefined when off. */
+    readonly exporters?: { readonly postgresImage: string; readonly redisImage: string };
+}
+
 export interface Settings {
     readonly project: string;
     readonly stack: string;
@@ -158,6 +193,8 @@ export interface Settings {
     readonly network: NetworkSettings;
     /** Cluster add-ons installed by this stack; off where the platform provides them. */
     readonly addons: AddonSettings;
+    readonly autoscaling: AutoscalingSettings;
+    readonly monitoring: MonitoringSettings;
 }
 
 type ScalarSpec =
@@ -215,6 +252,20 @@ export const scalarSettings = {
     installIngressNginx: { type: "boolean", default: false },
     installCertManager: { type: "boolean", default: false },
     selfSignedClusterIssuer: { type: "string", default: "" },
+    // Autoscaling, availability and monitoring.
+    apiHpaEnabled: { type: "boolean", default: true },
+    apiHpaCustomMetrics: { type: "boolean", default: true },
+    apiPdbMinAvailable: { type: "integer", default: 2 },
+    vpaEnabled: { type: "boolean", default: true },
+    vpaApiMode: { type: "string", default: "Off" },
+    vpaPostgresMode: { type: "string", default: "Initial" },
+    vpaRedisMode: { type: "string", default: "Initial" },
+    vpaEvictSingleReplica: { type: "boolean", default: false },
+    monitoringEnabled: { type: "boolean", default: true },
+    monitoringSelectorLabel: { type: "string", default: "" },
+    metricsExportersEnabled: { type: "boolean", default: true },
+    postgresExporterImage: { type: "string", default: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1" },
+    redisExporterImage: { type: "string", default: "oliver006/redis_exporter:v1.91.1" },
 } as const satisfies Record<string, ScalarSpec>;
 
 type ScalarKey = keyof typeof scalarSettings;
@@ -293,6 +344,8 @@ export function parseSettings(source: ConfigSource): Settings {
     const ingress = readIngress(r, deployed);
     const network = readNetwork(r);
     const addons = readAddons(r, ingress);
+    const monitoring = readMonitoring(r);
+    const autoscaling = readAutoscaling(r, api, redis, monitoring);
 
     for (const key of source.keys()) {
         if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
@@ -320,6 +373,8 @@ export function parseSettings(source: ConfigSource): Settings {
         ingress: ingress as IngressSettings,
         network,
         addons,
+        autoscaling,
+        monitoring,
     });
 }
 
@@ -400,7 +455,11 @@ function readPostgres(r: Reader): Partial<PostgresSettings> {
 
 function readRedis(r: Reader, environment: Environment | undefined): Partial<RedisSettings> {
     const repository = r.matching("redisImageRepository", imageRepository, "an image repository without tag, e.g. redis");
-    const version = r.matching("redisVersion", /^\d+\.\d+\.\d+(-[a-z0-9.]+)?$/, "an exact Redis version such as 8.2.3");
+    const version = r.matching(
+        "redisVersion",
+        /^([7-9]|[1-9]\d+)\.\d+\.\d+(-[a-z0-9.]+)?$/,
+        "an exact Redis version 7.0.0 or later, such as 8.2.3 (the cluster scripts rely on cluster-announce-hostname)",
+    );
     const nodes = r.integer("redisNodes", 1);
     const replicas = r.integer("redisReplicasPerMaster", 0);
     let masters: number | undefined;
@@ -521,6 +580,78 @@ function readAddons(r: Reader, ingress: Partial<IngressSettings>): AddonSettings
     };
 }
 
+function readMonitoring(r: Reader): MonitoringSettings {
+    const enabled = r.boolean("monitoringEnabled");
+    const label = r.string("monitoringSelectorLabel");
+    const selectorLabels: Record<string, string> = {};
+    if (label) {
+        const match = /^((?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/.exec(label);
+        if (!match) {
+            r.problem("monitoringSelectorLabel", label, "empty, or one label as key=value that the cluster's Prometheus selects rules and monitors by (kube-prometheus-stack: release=<its release name>)");
+        } else {
+            selectorLabels[match[1]] = match[4];
+        }
+    }
+    const exporters = r.boolean("metricsExportersEnabled");
+    const postgresImage = r.pinnedImage("postgresExporterImage");
+    const redisImage = r.pinnedImage("redisExporterImage");
+    return {
+        enabled: enabled!,
+        selectorLabels,
+        exporters: exporters ? { postgresImage: postgresImage!, redisImage: redisImage! } : undefined,
+    };
+}
+
+function readAutoscaling(r: Reader, api: Partial<ApiSettings>, redis: Partial<RedisSettings>, monitoring: MonitoringSettings): AutoscalingSettings {
+    const hpaEnabled = r.boolean("apiHpaEnabled");
+    const customMetrics = r.boolean("apiHpaCustomMetrics");
+    if (hpaEnabled && customMetrics && monitoring.enabled === false) {
+        r.problem(
+            "apiHpaCustomMetrics",
+            true,
+            "false while monitoringEnabled is false: the HPA's custom metrics are recorded by this stack's PrometheusRule, and an HPA whose metrics never arrive does not scale down",
+        );
+    }
+
+    // A budget at or above the fewest pods the API runs blocks every voluntary eviction: node drains never finish.
+    const minAvailable = r.integer("apiPdbMinAvailable", 0);
+    const fewest = api.replicas?.min;
+    if (minAvailable !== undefined && minAvailable > 0 && fewest !== undefined && minAvailable >= fewest) {
+        r.problem(
+            "apiPdbMinAvailable",
+            minAvailable,
+            `less than apiMinReplicas (${fewest}), or 0 for no budget: with ${fewest} pod${fewest === 1 ? "" : "s"} a budget of ${minAvailable} blocks every voluntary eviction, so node drains never finish`,
+        );
+    }
+
+    const vpaEnabled = r.boolean("vpaEnabled");
+    const evictSingleReplica = r.boolean("vpaEvictSingleReplica");
+    const modes = { api: r.vpaMode("vpaApiMode"), postgres: r.vpaMode("vpaPostgresMode"), redis: r.vpaMode("vpaRedisMode") };
+    if (vpaEnabled) {
+        if (hpaEnabled && modes.api !== undefined && modes.api !== "Off") {
+            r.problem(
+                "vpaApiMode",
+                modes.api,
+                `"Off" (recommendations only) while apiHpaEnabled is true: the HPA scales healthcare-api on CPU and memory, and a VPA acting on the same resources fights it`,
+            );
+        }
+        const singles: Array<[ScalarKey, VpaMode | undefined, string]> = [
+            ["vpaPostgresMode", modes.postgres, "PostgreSQL runs a single pod"],
+            ...(redis.nodes === 1 ? [["vpaRedisMode", modes.redis, "the Redis Cluster has a single node (redisNodes = 1)"] as [ScalarKey, VpaMode | undefined, string]] : []),
+        ];
+        for (const [key, mode, why] of singles) {
+            if (mode !== undefined && evictingVpaModes.includes(mode) && evictSingleReplica === false) {
+                r.problem(key, mode, `Off or Initial: ${why} and ${mode} evicts it to resize (downtime); set vpaEvictSingleReplica = true to accept that`);
+            }
+        }
+    }
+    return {
+        hpa: { enabled: hpaEnabled!, customMetrics: customMetrics! },
+        apiPdbMinAvailable: minAvailable!,
+        vpa: { enabled: vpaEnabled!, modes: modes as AutoscalingSettings["vpa"]["modes"], evictSingleReplica: evictSingleReplica! },
+    };
+}
+
 /** Reads raw values and collects every problem instead of stopping at the first. */
 class Reader {
     readonly problems: string[] = [];
@@ -583,6 +714,28 @@ class Reader {
     port(key: ScalarKey): number | undefined {
         // Ports below 1024 need NET_BIND_SERVICE, which the restricted containers drop.
         return this.integer(key, 1024, 65535);
+    }
+
+    /** A VPA update mode; `Auto` is refused with its replacement named. */
+    vpaMode(key: ScalarKey): VpaMode | undefined {
+        const value = this.string(key);
+        if (value === "Auto") {
+            this.problem(key, value, `one of ${vpaModes.join(", ")}: Auto is deprecated upstream (it means Recreate), say Recreate if eviction is intended`);
+            return undefined;
+        }
+        return this.oneOf(key, vpaModes);
+    }
+
+    /** An image reference with an exact tag or digest (repository:tag or repository@sha256:...), never latest. */
+    pinnedImage(key: ScalarKey): string | undefined {
+        const value = this.string(key);
+        const match = /^(.+?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$/.exec(value);
+        const [repository, tag, digest] = match ? [match[1], match[2], match[3]] : [];
+        if (!repository || !imageRepository.test(repository) || (!tag && !digest) || tag === "latest") {
+            this.problem(key, value, "an image pinned to an exact version: repository:tag (not latest) or repository@sha256:<digest>");
+            return undefined;
+        }
+        return value;
     }
 
     path(key: ScalarKey): string | undefined {

@@ -1,9 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
-import { DefaultDeny } from "./components/defaultDeny";
-import { NetworkSecurity } from "./components/networkSecurity";
+import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
 import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
+import { DefaultDeny } from "./components/defaultDeny";
+import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
+import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
@@ -19,19 +21,36 @@ const provider = new k8s.Provider("kubernetes", {
     kubeconfig: settings.cluster.kubeconfig,
 });
 
+// Cluster add-ons the stack installs (Helm releases; none where the platform provides them). Objects
+// that need their CRDs wait for them; prometheus-adapter serves the HPA's custom metrics by these rules.
+const addons = new ClusterAddons(
+    clusterAddonsName,
+    { settings: settings.addons, environment: settings.environment, adapterRules: prometheusAdapterRules() },
+    { provider },
+);
+
 const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack }, { provider });
 // Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
 const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
 const workload = { namespace: defaultDeny.namespace, instance: settings.stack };
 
-const postgres = new Postgres("postgres", { ...workload, settings: settings.postgres, protectData: settings.protectData }, { provider });
-const redis = new RedisCluster("redis-cluster", { ...workload, settings: settings.redis, protectData: settings.protectData }, { provider });
+const exporters = settings.monitoring.exporters;
+const postgres = new Postgres(
+    "postgres",
+    { ...workload, settings: settings.postgres, protectData: settings.protectData, exporter: exporters && { image: exporters.postgresImage } },
+    { provider },
+);
+const redis = new RedisCluster(
+    "redis-cluster",
+    { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage } },
+    { provider },
+);
 const api = new Api(
     "api",
     {
         ...workload,
         settings: settings.api,
-        replicas: settings.api.replicas.min,
+        replicas: fixedApiReplicas(settings),
         database: postgres.connection,
         cache: redis.connection,
         ingress: settings.ingress,
@@ -43,7 +62,7 @@ const api = new Api(
 const networkSecurity = new NetworkSecurity(
     "network-security",
     {
-        namespace: defaultDeny.namespace,
+        namespace: workload.namespace,
         instance: settings.stack,
         api: api.endpoints,
         postgres: postgres.endpoints,
@@ -54,6 +73,35 @@ const networkSecurity = new NetworkSecurity(
     },
     { provider },
 );
+
+const autoscaling = new Autoscaling(
+    "autoscaling",
+    {
+        namespace: workload.namespace,
+        settings: settings.autoscaling,
+        api: api.scaleTarget,
+        postgres: postgres.scaleTarget,
+        redis: redis.scaleTarget,
+        crdInstallers: addons.readyFor,
+    },
+    { provider },
+);
+// CRD-backed (Prometheus Operator): only where the stack says the cluster has it.
+if (settings.monitoring.enabled) {
+    new Monitoring(
+        "monitoring",
+        {
+            namespace: workload.namespace,
+            settings: settings.monitoring,
+            api: api.endpoints,
+            postgres: postgres.endpoints,
+            redis: redis.endpoints,
+            apiHpa: autoscaling.apiHpaName,
+            crdInstallers: addons.readyFor,
+        },
+        { provider },
+    );
+}
 
 export const environment = settings.environment;
 export const kubeContext = settings.cluster.context ?? "(current context)";
@@ -67,14 +115,6 @@ export const postgresSecretName = postgres.connection.secretName;
 export const redisSeedNodes = redis.connection.seedNodes;
 export const redisSecretName = redis.connection.secretName;
 export const networkPolicies = [defaultDeny.policyName, ...networkSecurity.policyNames];
-
-// --- Cluster add-ons and release (local stack in one command, promotion) ---
-// Helm releases of metrics-server, VPA, kube-prometheus-stack + prometheus-adapter, ingress-nginx and
-// cert-manager, as the stack turns them on. Objects that need their CRDs (VPA, ServiceMonitor,
-// PrometheusRule) must `dependsOn: addons.readyFor`; prometheus-adapter takes the custom-metric rules
-// as `adapterRules`.
-const addons = new ClusterAddons(clusterAddonsName, { settings: settings.addons, environment: settings.environment }, { provider });
 export const clusterAddons = addons.installed;
 /** What this stack runs, as config values: promotion copies them from staging to production. */
 export const release = releaseConfig(settings);
-

@@ -6,6 +6,7 @@ import { checkArgs } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names } from "../lib/names";
+import { ScaleTarget } from "../lib/scaleTarget";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
 import { DatabaseConnection } from "./postgres";
 import { CacheConnection } from "./redisCluster";
@@ -40,6 +41,8 @@ export class Api extends pulumi.ComponentResource {
     readonly endpoints: WorkloadEndpoints;
     /** Name of the Deployment (the HPA's target). */
     readonly deploymentName: pulumi.Output<string>;
+    /** The Deployment, for the autoscalers and the disruption budget. */
+    readonly scaleTarget: ScaleTarget;
     /** Name of the Service. */
     readonly serviceName: pulumi.Output<string>;
     /** Public URL, when the Ingress is enabled. */
@@ -205,6 +208,7 @@ export class Api extends pulumi.ComponentResource {
         }
 
         this.deploymentName = deployment.metadata.name;
+        this.scaleTarget = { kind: "Deployment", name: this.deploymentName, container: n.container, podSelector, replicas: s.replicas };
         this.serviceName = service.metadata.name;
         this.registerOutputs({ deploymentName: this.deploymentName, serviceName: this.serviceName, url: this.url });
     }

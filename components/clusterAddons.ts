@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { AddonSettings, Environment } from "../config";
 import { checkArgs } from "../lib/args";
+import { PrometheusAdapterRule } from "./monitoring";
 
 /**
  * Cluster add-ons from their official Helm charts, at pinned versions. A `helm.v3.Release` installs
@@ -90,14 +91,6 @@ export const ingressControllerPeer = {
     podLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" },
 } as const;
 
-/** A prometheus-adapter rule (the chart's `rules.custom` entries; components/monitoring.ts builds them). */
-export interface PrometheusAdapterRule {
-    readonly seriesQuery: string;
-    readonly seriesFilters?: ReadonlyArray<Record<string, string>>;
-    readonly resources: { readonly overrides?: Record<string, { resource: string }>; readonly template?: string };
-    readonly name: { readonly matches?: string; readonly as?: string };
-    readonly metricsQuery: string;
-}
 
 /** The charts a stack installs, in install order (dependencies first). */
 export function plannedCharts(settings: AddonSettings): AddonChart[] {

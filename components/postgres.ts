@@ -5,11 +5,16 @@ import { PostgresSettings } from "../config";
 import { checkArgs, dataAnnotations, dataOptions } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
+import { postgresExporterContainer, postgresExporterPort } from "../lib/exporters";
 import { names, serviceHost } from "../lib/names";
+import { ScaleTarget } from "../lib/scaleTarget";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
 
 /** The port PostgreSQL listens on. */
 export const postgresPort = 5432;
+
+/** A single instance: no streaming replica (so no PodDisruptionBudget could ever be met). */
+const postgresReplicas = 1;
 
 /** uid and gid of the `postgres` user in the official image. */
 const postgresUid = 999;
@@ -39,6 +44,8 @@ export interface PostgresArgs {
     settings: PostgresSettings;
     /** Protect the StatefulSet and its Secret from deletion and replacement. */
     protectData: boolean;
+    /** A postgres_exporter sidecar from this image; undefined runs none. */
+    exporter?: { image: string };
 }
 
 /**
@@ -60,6 +67,8 @@ export class Postgres extends pulumi.ComponentResource {
     readonly endpoints: WorkloadEndpoints;
     /** Name of the StatefulSet. */
     readonly statefulSetName: pulumi.Output<string>;
+    /** The StatefulSet (one pod), for the autoscalers and the disruption budget. */
+    readonly scaleTarget: ScaleTarget;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("healthcare:data:Postgres", name, {}, opts);
@@ -72,7 +81,13 @@ export class Postgres extends pulumi.ComponentResource {
         const identity: WorkloadIdentity = { name: "postgres", component: "database", instance: args.instance, version: s.version };
         const labels = standardLabels(identity);
         const podSelector = selectorLabels(identity);
-        this.endpoints = { podSelector, serving: [tcp("postgres", postgresPort)], peer: [], metrics: [], health: [] };
+        this.endpoints = {
+            podSelector,
+            serving: [tcp("postgres", postgresPort)],
+            peer: [],
+            metrics: args.exporter ? [postgresExporterPort] : [],
+            health: [],
+        };
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
         const n = names.postgres;
 
@@ -123,7 +138,7 @@ export class Postgres extends pulumi.ComponentResource {
                 metadata: { ...meta(n.statefulSet), annotations: dataAnnotations(args.protectData) },
                 spec: {
                     serviceName: headless.metadata.name,
-                    replicas: 1,
+                    replicas: postgresReplicas,
                     selector: { matchLabels: podSelector },
                     // PVCs outlive the StatefulSet: deleting or replacing it never deletes data.
                     persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
@@ -161,6 +176,17 @@ export class Postgres extends pulumi.ComponentResource {
                                         { name: "credentials", mountPath: postgresCredentialsPath, readOnly: true },
                                     ],
                                 },
+                                ...(args.exporter
+                                    ? [
+                                          postgresExporterContainer({
+                                              image: args.exporter.image,
+                                              serverPort: postgresPort,
+                                              database: s.database,
+                                              credentialsVolume: "credentials",
+                                              credentialsPath: postgresCredentialsPath,
+                                          }),
+                                      ]
+                                    : []),
                             ],
                             volumes: [
                                 { name: "run", emptyDir: { sizeLimit: "16Mi" } },
@@ -189,6 +215,7 @@ export class Postgres extends pulumi.ComponentResource {
         );
 
         this.statefulSetName = statefulSet.metadata.name;
+        this.scaleTarget = { kind: "StatefulSet", name: this.statefulSetName, container: n.container, podSelector, replicas: { min: postgresReplicas, max: postgresReplicas } };
         this.connection = {
             host: args.namespace.apply((ns) => serviceHost(n.service, ns)),
             port: postgresPort,

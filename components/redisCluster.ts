@@ -7,8 +7,10 @@ import * as path from "path";
 import { RedisSettings } from "../config";
 import { checkArgs, dataAnnotations, dataOptions } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
+import { redisExporterContainer, redisExporterPort } from "../lib/exporters";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names, statefulPodHost } from "../lib/names";
+import { ScaleTarget } from "../lib/scaleTarget";
 import { parseBytes } from "../lib/quantity";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
 
@@ -19,6 +21,9 @@ export const redisBusPort = redisPort + 10000;
 
 /** uid and gid of the `redis` user in the official image. */
 const redisUid = 999;
+
+/** How long a maintenance Job (moving slots with their keys) may run. */
+const maintenanceDeadlineSeconds = 3600;
 
 /** Share of the container's memory limit given to data; the rest covers fork copy-on-write and buffers. */
 const maxmemoryShare = 0.75;
@@ -31,7 +36,7 @@ export interface CacheConnection {
     secretName: pulumi.Output<string>;
 }
 
-/** Args of the Redis Cluster StatefulSet and its bootstrap Job. */
+/** Args of the Redis Cluster StatefulSet and its maintenance Jobs. */
 export interface RedisClusterArgs {
     /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
     namespace: pulumi.Output<string>;
@@ -41,12 +46,16 @@ export interface RedisClusterArgs {
     settings: RedisSettings;
     /** Protect the StatefulSet and its Secret from deletion and replacement. */
     protectData: boolean;
+    /** A redis_exporter sidecar on every node, from this image; undefined runs none. */
+    exporter?: { image: string };
 }
 
 /** Scripts shipped to the pods in a ConfigMap; the tests run the same files. */
 export const redisScripts = {
     start: "redis-start.sh",
-    bootstrap: "redis-cluster-bootstrap.sh",
+    reconcile: "redis-cluster-reconcile.sh",
+    scaleIn: "redis-cluster-scale-in.sh",
+    lib: "redis-cluster-lib.sh",
 } as const;
 
 function readScript(file: string): string {
@@ -63,6 +72,9 @@ export function redisConfig(settings: RedisSettings): string {
         "cluster-enabled yes",
         "cluster-config-file /data/nodes.conf",
         "cluster-node-timeout 5000",
+        // The reconcile and scale-in Jobs own the layout: a master emptied by a migration stays an
+        // empty master (instead of turning into a replica mid-run, which breaks redis-cli's slot moves).
+        "cluster-allow-replica-migration no",
         "dir /data",
         "appendonly yes",
         `maxmemory ${maxmemory}`,
@@ -72,16 +84,23 @@ export function redisConfig(settings: RedisSettings): string {
     ].join("\n");
 }
 
-/** A Redis Cluster: StatefulSet in cluster mode, headless Service, generated password, bootstrap Job. */
+/**
+ * A Redis Cluster: StatefulSet in cluster mode, headless Service, generated password, and two
+ * maintenance Jobs that keep every slot served when `settings.nodes` changes: scale-in (before the
+ * StatefulSet update) drains the nodes a smaller cluster leaves out, reconcile (after it) forms the
+ * cluster or joins new nodes and rebalances.
+ */
 export class RedisCluster extends pulumi.ComponentResource {
     /** Connection details for clients. */
     readonly connection: CacheConnection;
     /** The Redis pods: clients use the data port, nodes use it and the cluster bus among themselves. */
     readonly endpoints: WorkloadEndpoints;
-    /** Labels that select the pods of the cluster's maintenance Jobs (bootstrap, scaling): Redis clients too. */
+    /** Labels that select the pods of the cluster's maintenance Jobs (scale-in, reconcile): Redis clients too. */
     readonly maintenanceSelector: Record<string, string>;
     /** Name of the StatefulSet. */
     readonly statefulSetName: pulumi.Output<string>;
+    /** The StatefulSet, for the VPA and the disruption budget (its node count is config, not an HPA's). */
+    readonly scaleTarget: ScaleTarget;
 
     constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("healthcare:data:RedisCluster", name, {}, opts);
@@ -97,7 +116,13 @@ export class RedisCluster extends pulumi.ComponentResource {
         const labels = standardLabels(identity);
         const podSelector = selectorLabels(identity);
         const data = tcp("redis", redisPort);
-        this.endpoints = { podSelector, serving: [data], peer: [data, tcp("cluster-bus", redisBusPort)], metrics: [], health: [] };
+        this.endpoints = {
+            podSelector,
+            serving: [data],
+            peer: [data, tcp("cluster-bus", redisBusPort)],
+            metrics: args.exporter ? [redisExporterPort] : [],
+            health: [],
+        };
         const peerPorts = this.endpoints.peer;
         const maintenanceIdentity: WorkloadIdentity = { ...identity, component: "cache-maintenance" };
         this.maintenanceSelector = selectorLabels(maintenanceIdentity);
@@ -115,7 +140,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             dataOptions(this, args.protectData),
         );
 
-        const scripts = { [redisScripts.start]: readScript(redisScripts.start), [redisScripts.bootstrap]: readScript(redisScripts.bootstrap) };
+        const scripts = Object.fromEntries(Object.values(redisScripts).map((file) => [file, readScript(file)]));
         const configData = { "redis.conf": redisConfig(s), ...scripts };
         const configChecksum = createHash("sha256").update(JSON.stringify(configData)).digest("hex");
         const configMap = new k8s.core.v1.ConfigMap(n.configMap, { metadata: meta(n.configMap), data: configData }, { parent: this });
@@ -144,6 +169,64 @@ export class RedisCluster extends pulumi.ComponentResource {
         const passwordEnv = (envName: string) => ({ name: envName, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "password" } } });
         const ping = { exec: { command: ["sh", "-c", `redis-cli -h 127.0.0.1 -p ${redisPort} ping | grep -q PONG`] } };
         const scriptsVolume = { name: "scripts", configMap: { name: configMap.metadata.name, defaultMode: 0o555 } };
+        const nodeAddresses = args.namespace.apply((ns) =>
+            Array.from({ length: s.nodes }, (_, i) => `${statefulPodHost(n.statefulSet, i, n.headlessService, ns)}:${redisPort}`),
+        );
+        // One Job per maintenance script, all alike: the desired nodes in, redis-cli against them. A Job
+        // is replaced (and so runs again) when the desired nodes or the scripts change; both scripts are
+        // no-ops when the cluster already has the desired shape.
+        const maintenanceJob = (jobName: string, container: string, script: string, dependsOn: pulumi.Resource[]) =>
+            new k8s.batch.v1.Job(
+                jobName,
+                {
+                    metadata: {
+                        ...meta(jobName),
+                        labels: standardLabels(maintenanceIdentity),
+                        // Moving the slots of a large node takes a while; Pulumi waits as long as the Job may run.
+                        annotations: { "pulumi.com/timeoutSeconds": String(maintenanceDeadlineSeconds + 60) },
+                    },
+                    spec: {
+                        backoffLimit: 4,
+                        activeDeadlineSeconds: maintenanceDeadlineSeconds,
+                        template: {
+                            metadata: {
+                                labels: standardLabels(maintenanceIdentity),
+                                annotations: { "healthcare.example.com/config-checksum": configChecksum },
+                            },
+                            spec: {
+                                restartPolicy: "OnFailure",
+                                serviceAccountName: serviceAccount.metadata.name,
+                                automountServiceAccountToken: false,
+                                securityContext: restrictedPodSecurityContext(redisUid),
+                                containers: [
+                                    {
+                                        name: container,
+                                        image: s.image,
+                                        imagePullPolicy: "IfNotPresent",
+                                        command: ["sh", `/scripts/${script}`],
+                                        env: [
+                                            { name: "REDIS_NODES", value: nodeAddresses.apply((a) => a.join(" ")) },
+                                            { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
+                                            { name: "WAIT_SECONDS", value: "300" },
+                                            passwordEnv("REDISCLI_AUTH"),
+                                        ],
+                                        resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
+                                        securityContext: restrictedContainerSecurityContext(),
+                                        volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
+                                    },
+                                ],
+                                volumes: [scriptsVolume],
+                            },
+                        },
+                    },
+                },
+                { parent: this, dependsOn },
+            );
+
+        // Before the StatefulSet update: a node leaves only after its slots have moved. A fast no-op on a
+        // fresh install and whenever no node is above the desired count.
+        const scaleIn = maintenanceJob(n.scaleInJob, "scale-in", redisScripts.scaleIn, []);
+
         const statefulSet = new k8s.apps.v1.StatefulSet(
             n.statefulSet,
             {
@@ -151,7 +234,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 spec: {
                     serviceName: headless.metadata.name,
                     replicas: s.nodes,
-                    // All nodes start together: the bootstrap needs every one of them up.
+                    // All nodes start together: forming the cluster needs every one of them up.
                     podManagementPolicy: "Parallel",
                     selector: { matchLabels: podSelector },
                     persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
@@ -184,6 +267,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                                         // redis-cli in the probes reads the password from here, not from argv.
                                         passwordEnv("REDISCLI_AUTH"),
                                         { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+                                        // Announced as the node's hostname: the maintenance scripts tell ordinals by it.
+                                        { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                                     ],
                                     resources: s.resources,
                                     securityContext: restrictedContainerSecurityContext(),
@@ -197,6 +282,9 @@ export class RedisCluster extends pulumi.ComponentResource {
                                         { name: "run", mountPath: "/run/redis" },
                                     ],
                                 },
+                                ...(args.exporter
+                                    ? [redisExporterContainer({ image: args.exporter.image, serverPort: redisPort, secretName: secret.metadata.name })]
+                                    : []),
                             ],
                             volumes: [
                                 { name: "config", configMap: { name: configMap.metadata.name, items: [{ key: "redis.conf", path: "redis.conf" }] } },
@@ -218,58 +306,14 @@ export class RedisCluster extends pulumi.ComponentResource {
                     ],
                 },
             },
-            dataOptions(this, args.protectData),
+            { ...dataOptions(this, args.protectData), dependsOn: [scaleIn] },
         );
 
-        const nodeAddresses = args.namespace.apply((ns) =>
-            Array.from({ length: s.nodes }, (_, i) => `${statefulPodHost(n.statefulSet, i, n.headlessService, ns)}:${redisPort}`),
-        );
-
-        // Runs after the StatefulSet is ready; re-runs (is replaced) when the topology or scripts change,
-        // and is a no-op against a cluster that already exists.
-        new k8s.batch.v1.Job(
-            n.bootstrapJob,
-            {
-                metadata: { ...meta(n.bootstrapJob), labels: standardLabels(maintenanceIdentity) },
-                spec: {
-                    backoffLimit: 4,
-                    activeDeadlineSeconds: 900,
-                    template: {
-                        metadata: {
-                            labels: standardLabels(maintenanceIdentity),
-                            annotations: { "healthcare.example.com/config-checksum": configChecksum },
-                        },
-                        spec: {
-                            restartPolicy: "OnFailure",
-                            serviceAccountName: serviceAccount.metadata.name,
-                            automountServiceAccountToken: false,
-                            securityContext: restrictedPodSecurityContext(redisUid),
-                            containers: [
-                                {
-                                    name: "bootstrap",
-                                    image: s.image,
-                                    imagePullPolicy: "IfNotPresent",
-                                    command: ["sh", `/scripts/${redisScripts.bootstrap}`],
-                                    env: [
-                                        { name: "REDIS_NODES", value: nodeAddresses.apply((a) => a.join(" ")) },
-                                        { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
-                                        { name: "WAIT_SECONDS", value: "300" },
-                                        passwordEnv("REDISCLI_AUTH"),
-                                    ],
-                                    resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
-                                    securityContext: restrictedContainerSecurityContext(),
-                                    volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
-                                },
-                            ],
-                            volumes: [scriptsVolume],
-                        },
-                    },
-                },
-            },
-            { parent: this, dependsOn: [statefulSet] },
-        );
+        // After the StatefulSet has its pods: forms the cluster, or joins new nodes and rebalances.
+        maintenanceJob(n.reconcileJob, "reconcile", redisScripts.reconcile, [statefulSet]);
 
         this.statefulSetName = statefulSet.metadata.name;
+        this.scaleTarget = { kind: "StatefulSet", name: this.statefulSetName, container: n.container, podSelector, replicas: { min: s.nodes, max: s.nodes } };
         this.connection = { seedNodes: nodeAddresses, secretName: secret.metadata.name };
         this.registerOutputs({ connection: this.connection, statefulSetName: this.statefulSetName });
     }

@@ -34,6 +34,11 @@ export function standardLabels(id: WorkloadIdentity): Record<string, string> {
     };
 }
 
+/** Labels for an object that belongs to a workload but is not one of its pods (autoscalers, budgets, monitors). */
+export function objectLabels(podSelector: Readonly<Record<string, string>>): Record<string, string> {
+    return { ...podSelector, "app.kubernetes.io/part-of": partOf, "app.kubernetes.io/managed-by": "pulumi" };
+}
+
 /** Label values allow at most 63 characters of [A-Za-z0-9._-]; image tags and digests may not fit. */
 export function sanitizeLabelValue(value: string): string {
     return value.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");

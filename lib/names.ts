@@ -27,7 +27,10 @@ export const names = {
         serviceAccount: "redis-cluster",
         secret: "redis-credentials",
         configMap: "redis-cluster-config",
-        bootstrapJob: "redis-cluster-bootstrap",
+        /** Forms the cluster or brings it to the desired shape, after the StatefulSet update. */
+        reconcileJob: "redis-cluster-reconcile",
+        /** Drains the nodes a smaller cluster leaves out, before the StatefulSet update. */
+        scaleInJob: "redis-cluster-scale-in",
         volumeClaim: "data",
     },
     networkPolicy: {
@@ -36,6 +39,26 @@ export const names = {
         postgres: "allow-postgres",
         redis: "allow-redis-cluster",
         redisMaintenance: "allow-redis-cluster-maintenance",
+    },
+    // Autoscaling and availability (components/autoscaling.ts).
+    autoscaling: {
+        apiHpa: "healthcare-api",
+        apiVpa: "healthcare-api",
+        postgresVpa: "postgres",
+        redisVpa: "redis-cluster",
+        apiPdb: "healthcare-api",
+        redisPdb: "redis-cluster",
+        postgresPdb: "postgres",
+    },
+    // Monitoring (components/monitoring.ts): a metrics Service and ServiceMonitor per workload, one rule set.
+    monitoring: {
+        apiMetricsService: "healthcare-api-metrics",
+        postgresMetricsService: "postgres-metrics",
+        redisMetricsService: "redis-cluster-metrics",
+        apiServiceMonitor: "healthcare-api",
+        postgresServiceMonitor: "postgres",
+        redisServiceMonitor: "redis-cluster",
+        prometheusRule: "healthcare-backend",
     },
 } as const;
 

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
-import { addonCharts, ClusterAddons, plannedCharts, PrometheusAdapterRule } from "../components/clusterAddons";
+import { addonCharts, ClusterAddons, plannedCharts } from "../components/clusterAddons";
+import { PrometheusAdapterRule } from "../components/monitoring";
 import { AddonSettings, SettingsError } from "../config";
 import { releaseConfig, releaseKeys } from "../lib/release";
 import { ProgramRun, runProgram, runStack } from "../tools/mockProgram";

@@ -170,12 +170,12 @@ describe("RedisCluster", () => {
         const antiAffinity = statefulSet.inputs.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0];
         assert.strictEqual(antiAffinity.podAffinityTerm.topologyKey, "kubernetes.io/hostname");
         assert.strictEqual(run.get("kubernetes:core/v1:Service", "redis-cluster-headless").inputs.spec.publishNotReadyAddresses, true);
-        const job = run.get("kubernetes:batch/v1:Job", "redis-cluster-bootstrap");
+        const job = run.get("kubernetes:batch/v1:Job", "redis-cluster-reconcile");
         const statefulSetUrn = job.options.dependsOn.find((urn) => urn.endsWith("::redis-cluster") && urn.includes("StatefulSet"));
-        assert.ok(statefulSetUrn, `the bootstrap Job waits for the StatefulSet: ${job.options.dependsOn.join(", ")}`);
+        assert.ok(statefulSetUrn, `the reconcile Job waits for the StatefulSet: ${job.options.dependsOn.join(", ")}`);
         // The password reaches redis-cli through the environment, never through argv.
-        const bootstrap = containerOf(job, "bootstrap");
-        assert.ok(bootstrap.env.some((e: any) => e.name === "REDISCLI_AUTH" && e.valueFrom.secretKeyRef.name === "redis-credentials"));
-        assert.ok(!JSON.stringify(bootstrap.command).includes("-a"));
+        const reconcile = containerOf(job, "reconcile");
+        assert.ok(reconcile.env.some((e: any) => e.name === "REDISCLI_AUTH" && e.valueFrom.secretKeyRef.name === "redis-credentials"));
+        assert.ok(!JSON.stringify(reconcile.command).includes("-a"));
     });
 });

@@ -250,3 +250,88 @@ describe("network settings", () => {
         });
     });
 });
+
+describe("autoscaling, availability and monitoring settings are rejected before anything is registered", () => {
+    it("an API budget that blocks every eviction: minAvailable 2 with one local replica", async () => {
+        await expectRejected(
+            "local",
+            { apiPdbMinAvailable: 2 },
+            "healthcare-backend:apiPdbMinAvailable = 2 is invalid",
+            "less than apiMinReplicas (1), or 0 for no budget",
+            "blocks every voluntary eviction",
+        );
+    });
+
+    it("an API budget equal to the fewest replicas the HPA keeps", async () => {
+        await expectRejected("staging", { apiMinReplicas: 2 }, "healthcare-backend:apiPdbMinAvailable = 2 is invalid", "less than apiMinReplicas (2)");
+    });
+
+    it("a VPA that acts on the CPU and memory the HPA scales on", async () => {
+        for (const mode of ["Recreate", "Initial", "InPlaceOrRecreate"]) {
+            await expectRejected(
+                "production",
+                { vpaApiMode: mode },
+                `healthcare-backend:vpaApiMode = "${mode}" is invalid`,
+                '"Off" (recommendations only) while apiHpaEnabled is true',
+                "fights it",
+            );
+        }
+    });
+
+    it("a VPA that would evict the single PostgreSQL pod without the stack opting in", async () => {
+        await expectRejected(
+            "staging",
+            { vpaPostgresMode: "Recreate" },
+            'healthcare-backend:vpaPostgresMode = "Recreate" is invalid',
+            "PostgreSQL runs a single pod",
+            "set vpaEvictSingleReplica = true",
+        );
+    });
+
+    it("a VPA that would evict a one-node Redis Cluster without the stack opting in", async () => {
+        await expectRejected(
+            "local",
+            { vpaEnabled: true, vpaRedisMode: "InPlaceOrRecreate" },
+            'healthcare-backend:vpaRedisMode = "InPlaceOrRecreate" is invalid',
+            "single node (redisNodes = 1)",
+        );
+    });
+
+    it("the deprecated VPA mode Auto", async () => {
+        await expectRejected("production", { vpaRedisMode: "Auto" }, 'healthcare-backend:vpaRedisMode = "Auto" is invalid', "Auto is deprecated upstream");
+    });
+
+    it("custom HPA metrics without the rules that record them", async () => {
+        await expectRejected(
+            "staging",
+            { monitoringEnabled: false },
+            "healthcare-backend:apiHpaCustomMetrics = true is invalid",
+            "false while monitoringEnabled is false",
+        );
+    });
+
+    it("a Prometheus selector label that is not key=value", async () => {
+        await expectRejected("production", { monitoringSelectorLabel: "release" }, 'healthcare-backend:monitoringSelectorLabel = "release" is invalid', "key=value");
+    });
+
+    it("an exporter image that is not pinned", async () => {
+        await expectRejected("staging", { redisExporterImage: "oliver006/redis_exporter:latest" }, "healthcare-backend:redisExporterImage", "pinned to an exact version");
+        await expectRejected("staging", { postgresExporterImage: "quay.io/prometheuscommunity/postgres-exporter" }, "healthcare-backend:postgresExporterImage", "not latest");
+    });
+
+    it("a Redis version without cluster-announce-hostname", async () => {
+        await expectRejected("production", { redisVersion: "6.2.14" }, 'healthcare-backend:redisVersion = "6.2.14" is invalid', "7.0.0 or later");
+    });
+
+    it("lists every autoscaling problem in one message", async () => {
+        const message = await expectRejected(
+            "local",
+            { apiPdbMinAvailable: 1, vpaEnabled: true, vpaPostgresMode: "Recreate", vpaApiMode: "Initial", apiHpaCustomMetrics: true, monitoringEnabled: false },
+            "apiPdbMinAvailable",
+            "vpaPostgresMode",
+            "vpaApiMode",
+            "apiHpaCustomMetrics",
+        );
+        assert.match(message, /Stack "local" has 4 configuration problems; nothing was deployed/);
+    });
+});

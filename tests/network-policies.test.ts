@@ -27,8 +27,10 @@ const outsideSources = ["other-ns", "ingress-ctl", "ingress-job", "prometheus", 
 const needed: [from: string, to: string, ports: string[]][] = [
     // Patients and clinics reach the API only through the ingress controller.
     ["ingress-ctl", "api", ["http"]],
-    // Prometheus scrapes the metrics port and nothing else.
+    // Prometheus scrapes the metrics ports (the API's, the PostgreSQL and Redis exporters') and nothing else.
     ["prometheus", "api", ["metrics"]],
+    ["prometheus", "postgres", ["metrics"]],
+    ["prometheus", "redis", ["metrics"]],
     // Health checks from anywhere (the seed); pods inside the namespace are held back by their own egress.
     ...outsideSources.map((source): [string, string, string[]] => [source, "api", ["health"]]),
     ["api", "postgres", ["postgres"]],

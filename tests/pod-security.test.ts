@@ -129,7 +129,7 @@ describe("Pod Security restricted", () => {
             const run = await runStack(stackConfig(stack), stack);
             const templates = podTemplates(run.resources);
             const owners = templates.map((t) => t.owner);
-            for (const expected of ["Deployment/healthcare-api", "StatefulSet/postgres", "StatefulSet/redis-cluster", "Job/redis-cluster-bootstrap"]) {
+            for (const expected of ["Deployment/healthcare-api", "StatefulSet/postgres", "StatefulSet/redis-cluster", "Job/redis-cluster-scale-in", "Job/redis-cluster-reconcile"]) {
                 assert.ok(owners.includes(expected), `found ${expected} among ${owners.join(", ")}`);
             }
             for (const template of templates) {

@@ -6,19 +6,22 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
 import { CapturedResource } from "../tools/mockProgram";
-import { releasesFolder, Rendering, renderResources, renderStack, resourceKey, secretPlaceholder, writeRendering } from "../tools/render";
+import { releasesFolder, Rendering, renderResources, renderStack, resourceKey, secretPlaceholder, toYaml, writeRendering } from "../tools/render";
 import { projectRoot, ShippedStack, shippedStacks } from "../tools/stackConfig";
 
 /**
  * The objects each shipped stack applies, by kind. A feature that adds objects (autoscalers,
  * budgets, monitoring, network policies, add-ons) adds its kinds here, for the stacks that turn it on.
  */
-const coreKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 2, Service: 4, Deployment: 1, StatefulSet: 2, Job: 1, Ingress: 1, NetworkPolicy: 5 };
+const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 2, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
+// Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
+const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
 const expectedKinds: Record<ShippedStack, Record<string, number>> = {
-    // The local stack installs cert-manager and its self-signed ClusterIssuer.
-    local: { ...coreKinds, ClusterIssuer: 1 },
-    staging: { ...coreKinds },
-    production: { ...coreKinds },
+    // The local stack installs cert-manager and its self-signed ClusterIssuer; one API pod and one
+    // Redis node leave nothing a budget could protect.
+    local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1 },
+    staging: { ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2 },
+    production: { ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2 },
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
 const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };
@@ -64,9 +67,10 @@ describe("render", () => {
                         assert.ok(position.get(byKey.get(dependency)!)! < index, `${source.name} comes after ${dependency}`);
                     }
                 }
-                const job = rendering.objects.findIndex((o) => o.kind === "Job");
-                const redis = rendering.objects.findIndex((o) => o.kind === "StatefulSet" && o.name === "redis-cluster");
-                assert.ok(redis < job, "the bootstrap Job waits for the Redis StatefulSet");
+                const at = (kind: string, name: string) => rendering.objects.findIndex((o) => o.kind === kind && o.name === name);
+                const redis = at("StatefulSet", "redis-cluster");
+                assert.ok(at("Job", "redis-cluster-scale-in") < redis, "the scale-in Job drains leaving nodes before the StatefulSet shrinks");
+                assert.ok(redis < at("Job", "redis-cluster-reconcile"), "the reconcile Job waits for the Redis StatefulSet");
             });
 
             it("writes secret values as a placeholder, never the generated passwords", () => {
@@ -90,6 +94,13 @@ describe("render", () => {
             });
         });
     }
+
+    it("writes YAML 1.1, quoting strings that YAML 1.1 readers (kubectl) would take for booleans", () => {
+        const text = toYaml({ updateMode: "Off", enabled: true, answer: "yes" });
+        assert.match(text, /updateMode: "Off"/);
+        assert.match(text, /enabled: true/);
+        assert.match(text, /answer: "yes"/);
+    });
 
     it("writes one file per object, numbered in apply order, and clears an earlier render but nothing else", async () => {
         const rendering = await renderStack("local");

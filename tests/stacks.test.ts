@@ -58,9 +58,12 @@ describe("shipped stacks", () => {
                 assert.deepStrictEqual(container(deployment, "api").resources, resources(want.api));
             });
 
-            it("runs the minimum replica count while no autoscaler owns the scale", () => {
+            it("leaves the replica count to the HPA, which keeps the API between the seed's minimum and maximum", () => {
                 const deployment = run.get("kubernetes:apps/v1:Deployment", "healthcare-api");
-                assert.strictEqual(deployment.inputs.spec.replicas, want.replicas[0]);
+                // A replicas value would fight the HPA under server-side apply (pulumi-kubernetes #2491).
+                assert.strictEqual(deployment.inputs.spec.replicas, undefined);
+                const hpa = run.get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "healthcare-api");
+                assert.deepStrictEqual([hpa.inputs.spec.minReplicas, hpa.inputs.spec.maxReplicas], want.replicas);
             });
 
             it("sizes PostgreSQL as the seed says", () => {
@@ -76,10 +79,15 @@ describe("shipped stacks", () => {
                 assert.strictEqual(statefulSet.inputs.spec.replicas, want.redis.nodes);
                 assert.deepStrictEqual(container(statefulSet, "redis").resources, resources(want.redis.resources));
                 assert.strictEqual(statefulSet.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage, want.redis.storage);
-                const job = run.get("kubernetes:batch/v1:Job", "redis-cluster-bootstrap");
-                const env = Object.fromEntries(container(job, "bootstrap").env.map((e: any) => [e.name, e.value]));
-                assert.strictEqual(env.REDIS_REPLICAS, String(want.redis.replicas));
-                assert.strictEqual(env.REDIS_NODES.split(" ").length, want.redis.nodes);
+                for (const [jobName, containerName] of [
+                    ["redis-cluster-scale-in", "scale-in"],
+                    ["redis-cluster-reconcile", "reconcile"],
+                ]) {
+                    const job = run.get("kubernetes:batch/v1:Job", jobName);
+                    const env = Object.fromEntries(container(job, containerName).env.map((e: any) => [e.name, e.value]));
+                    assert.strictEqual(env.REDIS_REPLICAS, String(want.redis.replicas), jobName);
+                    assert.strictEqual(env.REDIS_NODES.split(" ").length, want.redis.nodes, jobName);
+                }
             });
 
             it("puts every namespaced object in healthcare-backend, through the stack's explicit provider", () => {
@@ -155,7 +163,7 @@ describe("shipped stacks", () => {
     it("local fits the seed's local footprint: 3 pods", async () => {
         const run = await runStack(stackConfig("local"), "local");
         const pods =
-            run.get("kubernetes:apps/v1:Deployment", "healthcare-api").inputs.spec.replicas +
+            run.get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "healthcare-api").inputs.spec.minReplicas +
             run.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs.spec.replicas +
             run.get("kubernetes:apps/v1:StatefulSet", "redis-cluster").inputs.spec.replicas;
         assert.strictEqual(pods, 3);

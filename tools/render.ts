@@ -288,6 +288,14 @@ const renderedFile = /^\d{2,}-[a-z0-9.-]+\.yaml$/;
  * (`helm-releases/<order>-<name>.yaml`) into `outDir`, after removing the files a previous render
  * left there (and nothing else). Returns the files, objects in apply order.
  */
+/**
+ * YAML as kubectl and most Kubernetes tooling read it: YAML 1.1, where a bare `Off`, `on` or `yes` is
+ * a boolean, so such strings (a VPA's `updateMode: "Off"`) must be quoted.
+ */
+export function toYaml(value: unknown): string {
+    return stringify(value, { lineWidth: 0, version: "1.1" });
+}
+
 export function writeRendering(rendering: Rendering, outDir: string, stack: string): { objectFiles: string[]; releaseFiles: string[] } {
     mkdirSync(outDir, { recursive: true });
     // Only what a render writes: `--out .` must never touch the project's own YAML files.
@@ -307,7 +315,7 @@ export function writeRendering(rendering: Rendering, outDir: string, stack: stri
             const file = path.join(outDir, `${order}-${fileSafe(o.kind)}-${fileSafe(o.name)}.yaml`);
             const where = o.namespace ? `${o.namespace}/${o.name}` : o.name;
             const header = `# Stack ${stack}, applied ${index + 1} of ${rendering.items.length}: ${o.kind} ${where} (Pulumi ${o.source.type} "${o.source.name}")\n`;
-            writeFileSync(file, header + stringify(o.manifest, { lineWidth: 0 }));
+            writeFileSync(file, header + toYaml(o.manifest));
             objectFiles.push(file);
         } else {
             const r = item.release;
@@ -317,7 +325,7 @@ export function writeRendering(rendering: Rendering, outDir: string, stack: stri
                 `# Stack ${stack}, applied ${index + 1} of ${rendering.items.length}: the inputs of Helm release ${r.name} ` +
                 `(Pulumi ${r.source.type} "${r.source.name}"). Not a Kubernetes object: the chart renders in the cluster.\n`;
             const { source: _s, ...release } = r;
-            writeFileSync(file, header + stringify(release, { lineWidth: 0 }));
+            writeFileSync(file, header + toYaml(release));
             releaseFiles.push(file);
         }
     });

@@ -12,6 +12,8 @@ export interface RedisNode {
     address: string;
     process: ChildProcess;
     dir: string;
+    /** The StatefulSet ordinal the node stands for (its announced hostname is redis-cluster-<ordinal>). */
+    ordinal: number;
 }
 
 /** The password the test nodes require, for clients and replication alike. */
@@ -109,8 +111,12 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 10000): P
     }
 }
 
-/** Starts `count` empty cluster-mode nodes on loopback; stop them with `stopRedisNodes`. */
-export async function startRedisNodes(count: number): Promise<RedisNode[]> {
+/**
+ * Starts `count` empty cluster-mode nodes on loopback; stop them with `stopRedisNodes`. Each announces
+ * the pod name the StatefulSet would give it (`redis-cluster-<ordinal>`, from `firstOrdinal` on), as
+ * the pods do, so that the maintenance scripts can tell the nodes' ordinals.
+ */
+export async function startRedisNodes(count: number, firstOrdinal = 0): Promise<RedisNode[]> {
     requireBinary("redis-server");
     requireBinary("redis-cli");
     const nodes: RedisNode[] = [];
@@ -124,6 +130,9 @@ export async function startRedisNodes(count: number): Promise<RedisNode[]> {
                 "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf",
+                "--cluster-announce-hostname", `redis-cluster-${firstOrdinal + i}`,
+                // As redisConfig() sets it for the pods: the scripts own the replica layout.
+                "--cluster-allow-replica-migration", "no",
                 "--cluster-node-timeout", "3000",
                 "--dir", dir,
                 "--requirepass", testPassword,
@@ -135,7 +144,7 @@ export async function startRedisNodes(count: number): Promise<RedisNode[]> {
             ],
             { stdio: "ignore" },
         );
-        nodes.push({ port, address: `127.0.0.1:${port}`, process: child, dir });
+        nodes.push({ port, address: `127.0.0.1:${port}`, process: child, dir, ordinal: firstOrdinal + i });
     }
     for (const node of nodes) {
         await waitFor(() => redisCli(node, "PING") === "PONG", `redis-server on ${node.address}`);

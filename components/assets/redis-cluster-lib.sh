@@ -1,0 +1,185 @@
+# Functions shared by the Redis Cluster maintenance scripts (reconcile, scale-in). Sourced, never
+# run on its own. Every node announces its pod name (cluster-announce-hostname, see redis-start.sh),
+# so CLUSTER NODES tells each node's StatefulSet ordinal: that, not an IP address, says which nodes
+# stay and which leave.
+#
+# Environment:
+#   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
+
+LOG_TAG=${LOG_TAG:-redis-cluster}
+log() { printf '[%s] %s\n' "$LOG_TAG" "$*"; }
+die() { printf '[%s] ERROR: %s\n' "$LOG_TAG" "$*" >&2; exit 1; }
+
+# Slots Redis Cluster distributes; rebalancing leaves each master within this share (%) of its part.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+TOTAL_SLOTS=16384
+BALANCE_THRESHOLD=2
+
+# Reads the desired topology from the environment (REDIS_NODES, REDIS_REPLICAS, WAIT_SECONDS) and
+# sets total, masters, REPLICAS and WAIT_SECONDS; fails before touching any node when the nodes
+# cannot form a cluster (1 node, or masters x (1 + replicas) with at least 3 masters).
+read_desired_topology() {
+    : "${REDIS_NODES:?REDIS_NODES must list the desired nodes as host:port, in StatefulSet ordinal order}"
+    REPLICAS="${REDIS_REPLICAS:-0}"
+    WAIT_SECONDS="${WAIT_SECONDS:-300}"
+    total=0
+    for _node in $REDIS_NODES; do total=$((total + 1)); done
+    if [ "$total" -ne 1 ] && { [ $((total % (REPLICAS + 1))) -ne 0 ] || [ $((total / (REPLICAS + 1))) -lt 3 ]; }; then
+        die "$total nodes with $REPLICAS replicas per master cannot form a cluster: use 1 node, or masters x $((REPLICAS + 1)) nodes with at least 3 masters"
+    fi
+    # shellcheck disable=SC2034 # used by the scripts that source this file
+    masters=$((total / (REPLICAS + 1)))
+}
+
+host_of() { printf '%s' "${1%:*}"; }
+port_of() { printf '%s' "${1##*:}"; }
+cli() { _node=$1; shift; redis-cli -h "$(host_of "$_node")" -p "$(port_of "$_node")" "$@" 2>&1 | tr -d '\r'; }
+cluster_info() { cli "$1" CLUSTER INFO | sed -n "s/^$2://p"; }
+info_field() { cli "$1" INFO "$2" | sed -n "s/^$3://p"; }
+
+is_ip() { case "$(host_of "$1")" in *[!0-9.]*) return 1 ;; *) return 0 ;; esac; }
+
+# The IP of a host name, or nothing when it does not resolve (a pod that does not exist).
+lookup() { getent hosts "$(host_of "$1")" 2>/dev/null | awk 'NR == 1 { print $1 }'; }
+
+# CLUSTER MEET and redis-cli --cluster take IP addresses only: resolve pod DNS names first.
+resolve() {
+    if is_ip "$1"; then
+        printf '%s' "$1"
+        return
+    fi
+    _ip=$(lookup "$1")
+    [ -n "$_ip" ] || die "cannot resolve $(host_of "$1")"
+    printf '%s:%s' "$_ip" "$(port_of "$1")"
+}
+
+# Waits until a node answers PING; fails at once on a wrong password. $1 node, $2 deadline (epoch s).
+wait_ping() {
+    while :; do
+        _reply=$(cli "$1" PING || true)
+        case "$_reply" in
+            PONG) return 0 ;;
+            *WRONGPASS* | *NOAUTH* | *"invalid password"*) die "node $1 refused the password: $_reply" ;;
+        esac
+        [ "$(date +%s)" -lt "$2" ] || die "node $1 did not answer PING within ${WAIT_SECONDS}s (last reply: ${_reply:-none})"
+        sleep 1
+    done
+}
+
+# The cluster as node $1 sees it, one line per node, sorted by ordinal:
+#   <id> <ip:port> <ordinal or -> <master|replica|other> <master id or -> <slots> <flags>
+# The ordinal is the trailing number of the announced hostname (redis-cluster-3 -> 3).
+topology() {
+    cli "$1" CLUSTER NODES | awk '
+        NF >= 8 {
+            addr = $2; host = ""
+            i = index(addr, ","); if (i > 0) { host = substr(addr, i + 1); addr = substr(addr, 1, i - 1) }
+            j = index(addr, "@"); if (j > 0) addr = substr(addr, 1, j - 1)
+            ordinal = "-"; if (match(host, /-[0-9]+$/)) ordinal = substr(host, RSTART + 1)
+            role = "other"; if ($3 ~ /master/) role = "master"; else if ($3 ~ /slave/) role = "replica"
+            slots = 0
+            for (k = 9; k <= NF; k++) {
+                if ($k ~ /^\[/) continue
+                n = split($k, range, "-")
+                slots += (n == 2) ? range[2] - range[1] + 1 : 1
+            }
+            print $1, addr, ordinal, role, $4, slots, $3
+        }' | sort -k3,3n
+}
+
+# Prints the addresses of the nodes that node $1 knows without a pod name, after waiting until
+# $2 (epoch s) for them to appear: a restarted node's name reaches the others by gossip, within seconds.
+unnamed_nodes() {
+    while :; do
+        _unnamed=$(topology "$1" | awk '$3 == "-" { printf " %s", $2 }')
+        if [ -z "$_unnamed" ] || [ "$(date +%s)" -ge "$2" ]; then
+            printf '%s' "$_unnamed"
+            return
+        fi
+        sleep 1
+    done
+}
+
+# Field helpers over a topology ($1) for one node id ($2).
+node_field() { printf '%s\n' "$1" | awk -v id="$2" -v f="$3" '$1 == id { print $f }'; }
+node_address() { node_field "$1" "$2" 2; }
+node_ordinal() { node_field "$1" "$2" 3; }
+# Ids of the replicas of master $2.
+replicas_of() { printf '%s\n' "$1" | awk -v id="$2" '$4 == "replica" && $5 == id { print $1 }'; }
+
+# Prints what redis-cli --cluster check finds wrong with the cluster seen from $1, or nothing when
+# it is healthy (every slot covered, none half-migrated, all nodes agreeing). Open slots are only
+# warnings to its exit status, so its report is read.
+cluster_problems() {
+    _report=$(redis-cli --cluster check "$1" 2>&1 | tr -d '\r') || { printf '%s\n' "$_report"; return; }
+    printf '%s\n' "$_report" | grep -E '^\[(ERR|WARNING)\]' || true
+}
+
+# Fails unless the cluster seen from $1 is healthy; first finishes a slot migration that an
+# interrupted run left half-done (open slots), as redis-cli --cluster fix does.
+require_healthy() {
+    _problems=$(cluster_problems "$1")
+    [ -n "$_problems" ] || return 0
+    case "$_problems" in
+        *"slots are open"* | *"migrating state"* | *"importing state"*)
+            log "a slot migration was interrupted: finishing it (redis-cli --cluster fix)"
+            redis-cli --cluster fix "$1" --cluster-yes >/dev/null 2>&1 || true
+            _problems=$(cluster_problems "$1")
+            [ -n "$_problems" ] || return 0
+            ;;
+    esac
+    die "the cluster is not healthy; nothing was changed:
+$_problems"
+}
+
+# Waits until every node in the space-separated list $1 knows the same $2 nodes (none still in
+# handshake) and reports cluster_state ok. Slot moves need it: redis-cli tells every master the new
+# owner of each slot, and a node that has not yet heard of a new master (gossip takes a moment) or
+# has not yet learnt the slot map (CLUSTERDOWN) refuses. $3 deadline (epoch s).
+wait_agreement() {
+    for _node in $1; do
+        until [ "$(cluster_info "$_node" cluster_known_nodes)" = "$2" ] && [ "$(cluster_info "$_node" cluster_state)" = ok ] &&
+            ! cli "$_node" CLUSTER NODES | grep -q handshake; do
+            [ "$(date +%s)" -lt "$3" ] || die "node $_node did not agree on $2 nodes with state ok within ${WAIT_SECONDS}s"
+            sleep 1
+        done
+    done
+}
+
+# Waits until every node in the space-separated list $1 sees $2 nodes, $3 of them replicas, state ok,
+# and every replica has synced with its master. $4 deadline (epoch s).
+wait_converged() {
+    for _node in $1; do
+        until [ "$(cluster_info "$_node" cluster_state)" = ok ] && [ "$(cluster_info "$_node" cluster_known_nodes)" = "$2" ] &&
+            [ "$(cli "$_node" CLUSTER NODES | awk '$3 ~ /slave/' | wc -l | tr -d ' ')" = "$3" ]; do
+            [ "$(date +%s)" -lt "$4" ] || die "node $_node did not see $2 nodes with $3 replicas and state ok within ${WAIT_SECONDS}s"
+            sleep 1
+        done
+        if [ "$(info_field "$_node" replication role)" = slave ]; then
+            until [ "$(info_field "$_node" replication master_link_status)" = up ]; do
+                [ "$(date +%s)" -lt "$4" ] || die "replica $_node did not sync with its master within ${WAIT_SECONDS}s"
+                sleep 1
+            done
+        fi
+    done
+}
+
+# Moves slots with redis-cli --cluster rebalance from seed $1; further arguments are passed on
+# (--cluster-weight <id>=0 drains a master, --cluster-use-empty-masters fills new ones).
+rebalance() {
+    _seed=$1
+    shift
+    redis-cli --cluster rebalance "$_seed" --cluster-threshold "$BALANCE_THRESHOLD" --cluster-pipeline 100 --cluster-timeout 60000 "$@" ||
+        die "redis-cli --cluster rebalance failed; the next run finishes any slot it left half-moved"
+}
+
+# Makes node $1 (address) a replica of master id $2, and waits until it says so.
+make_replica() {
+    _reply=$(cli "$1" CLUSTER REPLICATE "$2")
+    [ "$_reply" = OK ] || die "CLUSTER REPLICATE $2 on $1 failed: $_reply"
+    _until=$(($(date +%s) + 30))
+    until [ "$(info_field "$1" replication role)" = slave ]; do
+        [ "$(date +%s)" -lt "$_until" ] || die "node $1 did not become a replica of $2"
+        sleep 1
+    done
+}

@@ -1,0 +1,200 @@
+#!/bin/sh
+# Forms the Redis Cluster once every node answers, or brings an existing one to REDIS_NODES: new
+# nodes join, the cluster gets exactly nodes / (1 + REDIS_REPLICAS) masters holding slots, each with
+# REDIS_REPLICAS replicas, and the slots are spread evenly (redis-cli --cluster rebalance moves keys
+# with their slots, so every slot stays served). A cluster already in that shape is left alone.
+#
+# It never removes a node: nodes above the desired count are drained and removed by
+# redis-cluster-scale-in.sh before the StatefulSet shrinks. Runs in the reconcile Job after the
+# StatefulSet has all its pods and, unchanged, in the tests against local redis-server processes.
+#
+# Environment:
+#   REDIS_NODES     every node as host:port, space-separated, in StatefulSet ordinal order
+#   REDIS_REPLICAS  replicas per master (0 with a single node)
+#   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
+#   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
+set -eu
+LOG_TAG=reconcile
+# shellcheck source=redis-cluster-lib.sh
+. "$(dirname "$0")/redis-cluster-lib.sh"
+
+read_desired_topology
+replicas_expected=$((total - masters))
+
+log "waiting up to ${WAIT_SECONDS}s for $total node(s) to answer"
+deadline=$(($(date +%s) + WAIT_SECONDS))
+for node in $REDIS_NODES; do wait_ping "$node" "$deadline"; done
+
+# The cluster, if there is one, is where the slots are.
+seed=""
+for node in $REDIS_NODES; do
+    assigned=$(cluster_info "$node" cluster_slots_assigned)
+    [ -n "$assigned" ] || die "node $node is not in cluster mode (CLUSTER INFO failed)"
+    if [ -z "$seed" ] && [ "$assigned" -gt 0 ]; then seed=$node; fi
+done
+
+form_cluster() {
+    for node in $REDIS_NODES; do
+        known=$(cluster_info "$node" cluster_known_nodes)
+        [ "$known" -eq 1 ] ||
+            die "node $node knows $known nodes but no node holds slots: a half-formed cluster, left alone; reset every node (CLUSTER RESET HARD) and run again"
+    done
+    first=${REDIS_NODES%% *}
+    if [ "$total" -eq 1 ]; then
+        log "single node: assigning all $TOTAL_SLOTS slots to $first"
+        reply=$(cli "$first" CLUSTER ADDSLOTSRANGE 0 $((TOTAL_SLOTS - 1)))
+        [ "$reply" = OK ] || die "CLUSTER ADDSLOTSRANGE on $first failed: $reply"
+    else
+        addresses=""
+        for node in $REDIS_NODES; do addresses="$addresses $(resolve "$node")"; done
+        log "creating a cluster of $masters masters with $REPLICAS replica(s) each:$addresses"
+        # shellcheck disable=SC2086 # one argument per address
+        redis-cli --cluster create $addresses --cluster-replicas "$REPLICAS" --cluster-yes ||
+            die "redis-cli --cluster create failed"
+    fi
+}
+
+# The cluster seen from the seed has exactly the desired shape: every desired node, the right
+# number of slot-holding masters each with REPLICAS replicas, slots within the balance threshold.
+layout_ok() {
+    printf '%s\n' "$1" | awk -v total="$total" -v masters="$masters" -v r="$REPLICAS" -v thr="$BALANCE_THRESHOLD" -v all="$TOTAL_SLOTS" '
+        { n++ }
+        $4 == "master" && $6 > 0 { m++; slots[$1] = $6; next }
+        $4 == "replica" && $7 !~ /fail/ { following[$5]++; next }
+        { other++ }
+        END {
+            if (n != total || m != masters || other > 0) exit 1
+            ideal = all / masters
+            for (id in following) if (!(id in slots)) exit 1
+            for (id in slots) {
+                if (following[id] + 0 != r) exit 1
+                d = slots[id] - ideal; if (d < 0) d = -d
+                if (d > ideal * thr / 100) exit 1
+            }
+        }'
+}
+
+if [ -z "$seed" ]; then
+    form_cluster
+else
+    seed_addr=$(resolve "$seed")
+    unnamed=$(unnamed_nodes "$seed" "$deadline")
+    [ -z "$unnamed" ] || die "node(s)$unnamed announce no pod name (cluster-announce-hostname): cannot tell which StatefulSet ordinal they are; nothing was changed"
+    view=$(topology "$seed")
+    outsiders=$(printf '%s\n' "$view" | awk -v n="$total" '$3 >= n { printf " #%s (%s)", $3, $2 }')
+    [ -z "$outsiders" ] ||
+        die "the cluster has node(s) beyond the $total desired:$outsiders; redis-cluster-scale-in.sh (the scale-in Job) drains and removes them before the StatefulSet shrinks; nothing was changed"
+
+    # A node restarted with a new IP is flagged until gossip catches up: let it settle first.
+    until [ -z "$(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || die "the cluster still flags failed nodes after ${WAIT_SECONDS}s:
+$(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
+        sleep 1
+    done
+    view=$(topology "$seed")
+    if [ "$(printf '%s\n' "$view" | wc -l | tr -d ' ')" -eq "$total" ] && layout_ok "$view" && [ "$(cluster_info "$seed" cluster_state)" = ok ]; then
+        log "cluster already formed: $total nodes, state ok; nothing to do"
+        exit 0
+    fi
+    require_healthy "$seed_addr"
+
+    # 1. Join the nodes the cluster does not know yet (new pods; retained volumes that were reset).
+    joined=""
+    for node in $REDIS_NODES; do
+        id=$(cli "$node" CLUSTER MYID)
+        [ -z "$(node_field "$view" "$id" 1)" ] || continue
+        known=$(cluster_info "$node" cluster_known_nodes)
+        assigned=$(cluster_info "$node" cluster_slots_assigned)
+        keys=$(cli "$node" DBSIZE)
+        if [ "$known" -ne 1 ] || [ "$assigned" -ne 0 ] || [ "$keys" != 0 ]; then
+            die "node $node is not in the cluster but is not empty (knows $known nodes, $assigned slots, $keys keys): it belongs to another cluster or holds old data; reset it (CLUSTER RESET HARD) if that data is disposable"
+        fi
+        log "joining $node"
+        reply=$(cli "$node" CLUSTER MEET "$(host_of "$seed_addr")" "$(port_of "$seed_addr")")
+        [ "$reply" = OK ] || die "CLUSTER MEET from $node failed: $reply"
+        joined="$joined $node"
+    done
+    for node in $joined; do
+        until [ "$(cluster_info "$node" cluster_known_nodes)" = "$total" ] && [ -z "$(topology "$seed" | awk '$7 ~ /handshake|noaddr/')" ]; do
+            [ "$(date +%s)" -lt "$deadline" ] || die "node $node did not learn all $total nodes within ${WAIT_SECONDS}s"
+            sleep 1
+        done
+    done
+    view=$(topology "$seed")
+
+    # 2. Exactly $masters masters hold slots. Too many: drain the highest ordinals (they become
+    #    replicas below). Too few: empty masters first (new nodes), then spare replicas, which are
+    #    reset and rejoin empty (only their copy of the data is dropped; their master keeps it).
+    slot_masters=$(printf '%s\n' "$view" | awk '$4 == "master" && $6 > 0 { print $1 }')
+    count=$(printf '%s\n' "$slot_masters" | grep -c . || true)
+    if [ "$count" -gt "$masters" ]; then
+        demote=$(printf '%s\n' "$slot_masters" | tail -n $((count - masters)))
+        log "$count masters hold slots, $masters wanted: moving the slots of$(for id in $demote; do printf ' #%s' "$(node_ordinal "$view" "$id")"; done) to the others"
+        wait_agreement "$(printf '%s\n' "$view" | awk '{ print $2 }')" "$(printf '%s\n' "$view" | wc -l | tr -d ' ')" "$deadline"
+        # shellcheck disable=SC2046 # one weight argument per master
+        rebalance "$seed_addr" --cluster-weight $(for id in $demote; do printf '%s=0 ' "$id"; done)
+        view=$(topology "$seed")
+        slot_masters=$(printf '%s\n' "$view" | awk '$4 == "master" && $6 > 0 { print $1 }')
+    fi
+    targets=$(printf '%s\n' "$slot_masters" | head -n "$masters" | tr '\n' ' ')
+    need=$((masters - $(printf '%s\n' "$slot_masters" | head -n "$masters" | grep -c . || true)))
+    if [ "$need" -gt 0 ]; then
+        empties=$(printf '%s\n' "$view" | awk '$4 == "master" && $6 == 0 { print $1 }' | head -n "$need")
+        for id in $empties; do targets="$targets$id "; need=$((need - 1)); done
+    fi
+    if [ "$need" -gt 0 ]; then
+        # Replicas of the masters with the most replicas go first, so no master is left without one early.
+        spare=$(printf '%s\n' "$view" | awk '$4 == "replica" { n[$5]++; line[NR] = $1 " " $5 }
+            END { for (i in line) { split(line[i], p, " "); print n[p[2]], p[1] } }' | sort -k1,1nr -k2 | head -n "$need" | awk '{ print $2 }')
+        for id in $spare; do
+            address=$(node_address "$view" "$id")
+            log "turning replica #$(node_ordinal "$view" "$id") into an empty master"
+            for other in $(printf '%s\n' "$view" | awk -v id="$id" '$1 != id { print $2 }'); do cli "$other" CLUSTER FORGET "$id" >/dev/null; done
+            reply=$(cli "$address" CLUSTER RESET HARD)
+            [ "$reply" = OK ] || die "CLUSTER RESET HARD on $address failed: $reply"
+            reply=$(cli "$address" CLUSTER MEET "$(host_of "$seed_addr")" "$(port_of "$seed_addr")")
+            [ "$reply" = OK ] || die "CLUSTER MEET from $address failed: $reply"
+            until [ "$(cluster_info "$address" cluster_known_nodes)" = "$total" ]; do
+                [ "$(date +%s)" -lt "$deadline" ] || die "node $address did not rejoin within ${WAIT_SECONDS}s"
+                sleep 1
+            done
+            targets="$targets$(cli "$address" CLUSTER MYID) "
+        done
+        view=$(topology "$seed")
+    fi
+
+    # 3. Every other node is a replica: keep those already following a target (up to REPLICAS each),
+    #    then hand out the rest (replicas first, so a drained master's replicas move before it does).
+    plan=$(printf '%s\n' "$view" | awk -v targets="$targets" -v r="$REPLICAS" '
+        BEGIN { n = split(targets, t, " "); for (i = 1; i <= n; i++) isTarget[t[i]] = 1 }
+        { id[NR] = $1; role[$1] = $4; master[$1] = $5 }
+        END {
+            for (i = 1; i <= NR; i++) {
+                x = id[i]
+                if (role[x] == "replica" && (master[x] in isTarget) && have[master[x]] < r) { have[master[x]]++; kept[x] = 1 }
+            }
+            np = 0
+            for (i = 1; i <= NR; i++) { x = id[i]; if (!(x in isTarget) && !(x in kept) && role[x] == "replica") pool[++np] = x }
+            for (i = 1; i <= NR; i++) { x = id[i]; if (!(x in isTarget) && !(x in kept) && role[x] != "replica") pool[++np] = x }
+            p = 0
+            for (k = 1; k <= r; k++)
+                for (i = 1; i <= n; i++)
+                    if (have[t[i]] < k && p < np) { p++; print pool[p], t[i]; have[t[i]]++ }
+        }')
+    printf '%s\n' "$plan" | while read -r replica master; do
+        [ -n "$replica" ] || continue
+        log "node #$(node_ordinal "$view" "$replica") replicates #$(node_ordinal "$view" "$master")"
+        make_replica "$(node_address "$view" "$replica")" "$master"
+    done
+
+    # 4. Spread the slots evenly over the masters, new (empty) ones included.
+    wait_agreement "$REDIS_NODES" "$total" "$deadline"
+    rebalance "$seed_addr" --cluster-use-empty-masters
+fi
+
+log "waiting for every node to see the whole cluster, and every replica to sync"
+wait_converged "$REDIS_NODES" "$total" "$replicas_expected" "$deadline"
+first=${REDIS_NODES%% *}
+check=$(redis-cli --cluster check "$(resolve "$first")" 2>&1 | tr -d '\r') || die "cluster check failed:
+$check"
+log "cluster formed: $total node(s), $masters master(s) with $REPLICAS replica(s) each, all $TOTAL_SLOTS slots covered"
