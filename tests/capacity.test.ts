@@ -1,6 +1,6 @@
 /**
- * The capacity simulator: reading HPAs (the program's, or the seed's manifest until the program
- * registers one), replaying load profiles, the command line and the chart.
+ * The capacity simulator: reading HPAs (the program's, or a manifest such as the seed's), replaying
+ * load profiles, the command line and the chart.
  */
 import * as assert from "assert";
 import { parseCapacityArgs, seedClaimText, timeToCapacityText } from "../tools/capacity";
@@ -9,7 +9,7 @@ import { parseQuantity } from "../lib/quantity";
 import { averageLoad, csvProfile, excessOver, loadAt, LoadModel, rampProfile, simulate, spikeProfile, stepProfile } from "../tools/capacity/simulation";
 import { findApiHpa, readHpaManifest, seedHpaManifest, stackAutoscaler } from "../tools/capacity/stackHpa";
 import { plotSimulation } from "../tools/capacity/svgPlot";
-import { ProgramRun, runStack } from "../tools/mockProgram";
+import { ProgramRun } from "../tools/mockProgram";
 import { shippedStacks, stackConfig } from "../tools/stackConfig";
 
 const requests: LoadModel[] = [{ type: "Pods", metric: "http_requests_per_second", perRequest: 1 }];
@@ -104,23 +104,23 @@ describe("capacity: reading an HPA", () => {
         );
     });
 
-    // Until the program registers the HPA (issue 3), every stack takes the second branch; once it
-    // does, the first one checks that the simulator reads the program's own settings.
     for (const stack of shippedStacks) {
-        it(`reads the ${stack} program's HPA with the stack's replica range, or says it has none`, async () => {
-            const run = await runStack(stackConfig(stack), stack);
-            const registered = run.ofType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler");
-            if (registered.length === 0) {
-                await assert.rejects(stackAutoscaler(stack), new RegExp(`stack ${stack}: the program registers no .*HorizontalPodAutoscaler named healthcare-api`));
-            } else {
-                const { autoscaler, source } = await stackAutoscaler(stack);
-                const config = stackConfig(stack);
-                assert.strictEqual(source, "the program");
-                assert.strictEqual(autoscaler.target, "Deployment/healthcare-api");
-                assert.deepStrictEqual([autoscaler.minReplicas, autoscaler.maxReplicas], [Number(config["healthcare-backend:apiMinReplicas"]), Number(config["healthcare-backend:apiMaxReplicas"])]);
-            }
+        it(`reads the ${stack} program's own HPA: the stack's replica range, on healthcare-api, scaling on requests per second`, async () => {
+            const { autoscaler, source } = await stackAutoscaler(stack);
+            const config = stackConfig(stack);
+            assert.strictEqual(source, "the program");
+            assert.strictEqual(autoscaler.target, "Deployment/healthcare-api");
+            assert.deepStrictEqual([autoscaler.minReplicas, autoscaler.maxReplicas], [Number(config["healthcare-backend:apiMinReplicas"]), Number(config["healthcare-backend:apiMaxReplicas"])]);
+            assert.ok(autoscaler.metrics.some((m) => m.type === "Pods" && m.name === "http_requests_per_second"), JSON.stringify(autoscaler.metrics));
         });
     }
+
+    it("fails clearly for a stack whose program registers no HPA (apiHpaEnabled false)", async () => {
+        await assert.rejects(
+            stackAutoscaler("staging", undefined, { apiHpaEnabled: false }),
+            /^Error: stack staging: the program registers no kubernetes:autoscaling\/v2:HorizontalPodAutoscaler named healthcare-api \(HPAs registered: none\)/,
+        );
+    });
 });
 
 /** A ProgramRun holding only `resources`. */
@@ -200,6 +200,15 @@ describe("capacity: simulation", () => {
         assert.strictEqual(result.timeToCapacity, undefined);
         assert.strictEqual(Math.max(...result.timeline.map((s) => s.replicas)), 3);
         assert.strictEqual(timeToCapacityText(result), "never: the peak 5,000 req/s exceeds the peak capacity 3,000 req/s");
+    });
+
+    it("can settle inside the tolerance band, short of the target, and says so (staging, 2-minute metric window)", () => {
+        // The window average rises slowly; at 14 pods 15,000 req/s is 1071 per pod, a ratio of 1.071:
+        // inside the 10% tolerance, so the controller adds nothing more.
+        const result = simulate({ hpa: seed("staging"), load: spikeProfile(1500, 15000, 60, 600, 900), models: requests, startupSeconds: 30, metricWindowSeconds: 120 });
+        assert.strictEqual(result.timeToCapacity, undefined);
+        assert.deepStrictEqual(result.atPeakEnd.ready, 14);
+        assert.strictEqual(timeToCapacityText(result), "never at the target: settles at 14 pods, 7.1% above it (inside the 10% tolerance)");
     });
 
     it("lets the largest proposal win when CPU is driven too and reaches its 70% first (0.8 millicores per request/s on 1 CPU: at 875 req/s)", () => {

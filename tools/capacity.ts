@@ -179,9 +179,14 @@ export function timeToCapacityText(result: SimulationResult): string {
     if (result.timeToCapacity !== undefined) {
         return `${result.timeToCapacity} s`;
     }
-    return result.peakLoad > result.peakCapacity
-        ? `never: the peak ${count(result.peakLoad)} req/s exceeds the peak capacity ${count(result.peakCapacity)} req/s`
-        : "not within the run";
+    if (result.peakLoad > result.peakCapacity) {
+        return `never: the peak ${count(result.peakLoad)} req/s exceeds the peak capacity ${count(result.peakCapacity)} req/s`;
+    }
+    const { ready, aboveTarget } = result.atPeakEnd;
+    if (aboveTarget > 0 && aboveTarget <= result.tolerance) {
+        return `never at the target: settles at ${ready} pods, ${(100 * aboveTarget).toFixed(1)}% above it (inside the ${100 * result.tolerance}% tolerance)`;
+    }
+    return "not within the run";
 }
 
 /** The seed's claims against the HPA's peak capacity. */

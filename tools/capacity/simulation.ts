@@ -87,6 +87,10 @@ export interface SimulationResult {
     timeToCapacity?: number;
     /** Requests that arrived above capacity over the whole run (request-seconds above the line). */
     requestsAboveCapacity: number;
+    /** Ready pods at the end of the peak, and how far above the per-pod target they then run (0.07: 7%). */
+    atPeakEnd: { ready: number; aboveTarget: number };
+    /** The controller's tolerance: an HPA may settle this far above the target and stay. */
+    tolerance: number;
     driven: MetricSource[];
     notModelled: MetricSource[];
 }
@@ -334,6 +338,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
 
     const peakLoad = Math.max(...load.points.filter(([t]) => t >= load.riseStart && t <= duration).map(([, v]) => v), loadAt(load, load.riseStart));
     const covered = timeline.find((s) => s.t >= load.riseStart && s.capacity >= peakLoad);
+    const peakEnd = [...timeline].reverse().find((s) => s.load >= peakLoad) ?? timeline[timeline.length - 1];
     return {
         timeline,
         syncs,
@@ -343,6 +348,8 @@ export function simulate(options: SimulationOptions): SimulationResult {
         riseStart: load.riseStart,
         timeToCapacity: covered ? covered.t - load.riseStart : undefined,
         requestsAboveCapacity,
+        atPeakEnd: { ready: peakEnd.ready, aboveTarget: peakEnd.ready > 0 ? peakLoad / (peakEnd.ready * capacityPerPod) - 1 : Infinity },
+        tolerance: flags.tolerance,
         driven: driven.map((d) => d.source),
         notModelled,
     };

@@ -15,7 +15,7 @@ export const apiHpaName = "healthcare-api";
 export const apiDeploymentName = "healthcare-api";
 const apiContainerName = "api";
 
-/** The seed's HPA for a stack, as a manifest (tests/fixtures/hpa): the stand-in until the program has its own. */
+/** The seed's HPA for a stack, as a manifest (tests/fixtures/hpa): the simulator's tests run on it. */
 export const seedHpaManifest = (stack: string) => path.join("tests", "fixtures", "hpa", `seed-${stack}.yaml`);
 
 const metadataName = (r: CapturedResource) => r.inputs?.metadata?.name ?? r.name;
@@ -60,9 +60,12 @@ export interface StackAutoscaler {
     cpuRequestMillicores?: number;
 }
 
-/** Runs the stack's program on the mocks and reads its HPA, or reads `manifest` instead when given. */
-export async function stackAutoscaler(stack: string, manifest?: string): Promise<StackAutoscaler> {
-    const run = await runStack(stackConfig(stack), stack);
+/**
+ * Runs the stack's program on the mocks (with setting `overrides`) and reads its HPA, or reads
+ * `manifest` instead when given.
+ */
+export async function stackAutoscaler(stack: string, manifest?: string, overrides: Record<string, unknown> = {}): Promise<StackAutoscaler> {
+    const run = await runStack(stackConfig(stack, overrides), stack);
     const cpuRequestMillicores = apiCpuRequest(run);
     if (manifest) {
         return { autoscaler: readHpaManifest(manifest), source: manifest, cpuRequestMillicores };
