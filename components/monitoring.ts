@@ -59,7 +59,14 @@ export function recordingRules(sources: RuleSources): RecordingRule[] {
     return [
         // Per pod, with namespace and pod labels: what an HPA Pods metric reads through the adapter.
         { record: hpaMetrics.requestsPerSecond, expr: `sum by (namespace, pod) (rate(${apiMetrics.requests}{${api}}[2m]))` },
-        { record: hpaMetrics.activeAppointments, expr: `sum by (namespace, pod) (${apiMetrics.activeAppointments}{${api}})` },
+        // Every pod reports the cluster-wide count: give each pod its share, so that the HPA's average
+        // over pods is count / pods and its proposal ceil(count / 500) whatever the pod count.
+        {
+            record: hpaMetrics.activeAppointments,
+            expr:
+                `sum by (namespace, pod) (${apiMetrics.activeAppointments}{${api}}) / on (namespace) group_left ` +
+                `count by (namespace) (${apiMetrics.activeAppointments}{${api}})`,
+        },
         // Every pod reports the shared queues: take one value per queue, not the sum.
         { record: recordedMetrics.queueDepth, expr: `max by (namespace, queue) (${apiMetrics.queueDepth}{${api}})` },
         ...(sources.exporters

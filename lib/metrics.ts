@@ -7,7 +7,7 @@
 export const hpaMetrics = {
     /** HTTP requests per second per API pod, recorded from the API's http_requests_total counter. */
     requestsPerSecond: "http_requests_per_second",
-    /** Appointments each API pod is serving now, recorded from the API's healthcare_active_appointments gauge. */
+    /** Active appointments per API pod: the cluster-wide healthcare_active_appointments gauge divided among the pods. */
     activeAppointments: "active_appointments_count",
 } as const;
 
@@ -23,7 +23,7 @@ export const recordedMetrics = {
 export const apiMetrics = {
     /** Counter of HTTP requests, labelled by status `code` (and any others). */
     requests: "http_requests_total",
-    /** Gauge: appointments this pod is serving now. */
+    /** Gauge: active appointments, cluster-wide; every pod reports the same value. */
     activeAppointments: "healthcare_active_appointments",
     /** Gauge: jobs waiting, labelled by `queue`; every pod reports the shared queues. */
     queueDepth: "healthcare_queue_depth",

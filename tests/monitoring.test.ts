@@ -4,6 +4,7 @@ import { readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { alertingRules, prometheusAdapterRules, recordingRules } from "../components/monitoring";
+import { apiMetrics, hpaMetrics, recordedMetrics } from "../lib/metrics";
 import { CapturedResource, ProgramRun, runStack } from "../tools/mockProgram";
 import { projectRoot, stackConfig } from "../tools/stackConfig";
 
@@ -28,7 +29,9 @@ const ns = 'namespace="healthcare-backend"';
 /** The recording rules, expression by expression. */
 const recordings = {
     http_requests_per_second: `sum by (namespace, pod) (rate(http_requests_total{${ns}, job="healthcare-api"}[2m]))`,
-    active_appointments_count: `sum by (namespace, pod) (healthcare_active_appointments{${ns}, job="healthcare-api"})`,
+    active_appointments_count:
+        `sum by (namespace, pod) (healthcare_active_appointments{${ns}, job="healthcare-api"}) / on (namespace) group_left ` +
+        `count by (namespace) (healthcare_active_appointments{${ns}, job="healthcare-api"})`,
     queue_depth: `max by (namespace, queue) (healthcare_queue_depth{${ns}, job="healthcare-api"})`,
     db_connection_pool_usage:
         `sum by (namespace) (pg_stat_activity_count{${ns}, job="postgres"}) / on (namespace) ` +
@@ -219,5 +222,21 @@ describe("monitoring", () => {
         assert.notStrictEqual(promqlError("sum(rate(http_requests_total[5m]) /"), undefined);
         assert.notStrictEqual(promqlError('up{job="a"'), undefined);
         assert.strictEqual(alertingRules({ namespace: "x", exporters: false }).length, 1);
+    });
+});
+
+describe("the API's metrics contract", () => {
+    it("is what the stand-in API (app/) exposes: the metric names and the code label the rules read", () => {
+        const source = readFileSync(path.join(projectRoot, "app", "src", "metrics.ts"), "utf8");
+        const declared = [...source.matchAll(/name: "([a-z_]+)"/g)].map((m) => m[1]);
+        for (const metric of Object.values(apiMetrics)) {
+            assert.ok(declared.includes(metric), `app/src/metrics.ts declares ${metric} (declares ${declared.join(", ")})`);
+        }
+        // The error-rate alert selects code=~"5..".
+        assert.match(source, /name: "http_requests_total",[\s\S]*?labelNames: \[[^\]]*"code"/);
+        // No recorded name may also be a scraped one: the rule would collide with its own source.
+        for (const recorded of [...Object.values(hpaMetrics), ...Object.values(recordedMetrics)]) {
+            assert.ok(!declared.includes(recorded), `app/src/metrics.ts must not expose the recorded series ${recorded}`);
+        }
     });
 });

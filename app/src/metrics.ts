@@ -2,18 +2,17 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { reminderQueue, Store } from "./store";
 
 /**
- * The metrics the cluster's autoscaling and alerting read (README "Stand-in API" lists them):
- * - `http_requests_total{method,route,status}`: the source of the `http_requests_per_second`
- *   recording rule (`rate(...)`), per pod;
- * - `active_appointments_count`: active appointments, cluster-wide (every pod reports the same
- *   value: aggregate with max(), not sum());
- * - `db_connection_pool_{size,active,idle,waiting}`: this pod's PostgreSQL pool
- *   (`db_connection_pool_usage` = active / size);
- * - `queue_depth{queue}`: reminder jobs waiting in Redis, cluster-wide.
+ * The metrics the cluster's autoscaling and alerting read: the contract in lib/metrics.ts (`apiMetrics`)
+ * of the Pulumi program, whose recording rules turn them into the HPA's metrics (README "Monitoring"):
+ * - `http_requests_total{method,route,code}`: the source of `http_requests_per_second`, per pod;
+ * - `healthcare_active_appointments`: active appointments, cluster-wide (every pod reports the same
+ *   value; `active_appointments_count` divides it among the API pods);
+ * - `healthcare_queue_depth{queue}`: reminder jobs waiting in Redis, cluster-wide (`queue_depth`);
+ * - `db_connection_pool_{size,active,idle,waiting}`: this pod's PostgreSQL pool.
  */
 export interface ApiMetrics {
     readonly registry: Registry;
-    readonly requests: Counter<"method" | "route" | "status">;
+    readonly requests: Counter<"method" | "route" | "code">;
     readonly duration: Histogram<"method" | "route">;
 }
 
@@ -24,7 +23,7 @@ export function createMetrics(store: Store): ApiMetrics {
     const requests = new Counter({
         name: "http_requests_total",
         help: "HTTP requests served by the API port, by method, route template and status code.",
-        labelNames: ["method", "route", "status"] as const,
+        labelNames: ["method", "route", "code"] as const,
         registers: [registry],
     });
     const duration = new Histogram({
@@ -37,7 +36,7 @@ export function createMetrics(store: Store): ApiMetrics {
 
     // Gauges read their source at scrape time; when a source is down the last value stays.
     new Gauge({
-        name: "active_appointments_count",
+        name: "healthcare_active_appointments",
         help: "Appointments whose status is active, cluster-wide (the same value on every pod).",
         registers: [registry],
         async collect() {
@@ -62,7 +61,7 @@ export function createMetrics(store: Store): ApiMetrics {
     pool("idle", "Open PostgreSQL connections of this pod's pool waiting for work.", (s) => s.idle);
     pool("waiting", "Requests of this pod waiting for a free PostgreSQL connection.", (s) => s.waiting);
     new Gauge({
-        name: "queue_depth",
+        name: "healthcare_queue_depth",
         help: "Jobs waiting in a Redis queue, cluster-wide.",
         labelNames: ["queue"] as const,
         registers: [registry],

@@ -164,7 +164,7 @@ export async function startApi(config: Config): Promise<RunningApi> {
             send(res, status, { error: error instanceof HttpError ? error.message : "a dependency is unavailable" });
         } finally {
             const labels = { method: req.method ?? "GET", route: template };
-            metrics.requests.inc({ ...labels, status: String(res.statusCode) });
+            metrics.requests.inc({ ...labels, code: String(res.statusCode) });
             metrics.duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
         }
     });

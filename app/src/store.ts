@@ -11,7 +11,7 @@ export interface Appointment {
     status: "active" | "completed";
 }
 
-/** Redis list the API pushes reminder jobs to; its length is the `queue_depth` metric. */
+/** Redis list the API pushes reminder jobs to; its length is the `healthcare_queue_depth` metric. */
 export const reminderQueue = "queue:appointment-reminders";
 
 /** How long a cached appointment lives in Redis, in seconds. */

@@ -134,20 +134,20 @@ describe("against PostgreSQL and a Redis Cluster", () => {
         assert.equal(await api.store.redis.llen("queue:appointment-reminders"), 1);
 
         const metrics = (await get(config.metricsPort, "/metrics")).text;
-        assert.equal(sample(metrics, "active_appointments_count"), 1);
-        assert.equal(sample(metrics, "queue_depth", { queue: "queue:appointment-reminders" }), 1);
-        assert.equal(sample(metrics, "http_requests_total", { method: "POST", route: "/appointments", status: "201" }), 1);
+        assert.equal(sample(metrics, "healthcare_active_appointments"), 1);
+        assert.equal(sample(metrics, "healthcare_queue_depth", { queue: "queue:appointment-reminders" }), 1);
+        assert.equal(sample(metrics, "http_requests_total", { method: "POST", route: "/appointments", code: "201" }), 1);
         // The route template, not the raw path: one series however many appointments exist.
-        assert.equal(sample(metrics, "http_requests_total", { method: "GET", route: "/appointments/:id", status: "200" }), 2);
+        assert.equal(sample(metrics, "http_requests_total", { method: "GET", route: "/appointments/:id", code: "200" }), 2);
 
         const completed = await post(config.port, `/appointments/${created.json.id}/complete`);
         assert.equal(completed.json.status, "completed");
         assert.equal((await get(config.port, `/appointments/${created.json.id}`)).headers.get("x-cache"), "miss");
-        assert.equal(sample((await get(config.metricsPort, "/metrics")).text, "active_appointments_count"), 0);
+        assert.equal(sample((await get(config.metricsPort, "/metrics")).text, "healthcare_active_appointments"), 0);
     });
 
     it("rejects bad requests with the reason, and counts them", async () => {
-        const unmatched = async () => sample((await get(config.metricsPort, "/metrics")).text, "http_requests_total", { method: "GET", route: "unmatched", status: "404" }) ?? 0;
+        const unmatched = async () => sample((await get(config.metricsPort, "/metrics")).text, "http_requests_total", { method: "GET", route: "unmatched", code: "404" }) ?? 0;
         const before = await unmatched();
         assert.deepEqual(await post(config.port, "/appointments", { patient: "", scheduledAt: "tomorrow" }), {
             status: 400,
