@@ -2,12 +2,12 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { ApiSettings, IngressSettings } from "../config";
-import { checkArgs } from "../lib/args";
+import { checkArgs, NamespacedArgs } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names } from "../lib/names";
 import { ScaleTarget } from "../lib/scaleTarget";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 import { DatabaseConnection } from "./postgres";
 import { CacheConnection } from "./redisCluster";
 
@@ -18,11 +18,7 @@ export const apiUid = 10001;
 export const apiServicePort = 80;
 
 /** Args of the API Deployment, its Service and Ingress. */
-export interface ApiArgs {
-    /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
-    namespace: pulumi.Output<string>;
-    /** The Pulumi stack (`app.kubernetes.io/instance`). */
-    instance: string;
+export interface ApiArgs extends NamespacedArgs {
     /** Image, ports, probe paths, replicas and resources from the stack config. */
     settings: ApiSettings;
     /** Fixed replica count; leave undefined when a HorizontalPodAutoscaler owns the scale. */
@@ -71,11 +67,7 @@ export class Api extends pulumi.ComponentResource {
         const n = names.api;
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
 
-        const serviceAccount = new k8s.core.v1.ServiceAccount(
-            n.serviceAccount,
-            { metadata: meta(n.serviceAccount), automountServiceAccountToken: false },
-            { parent: this },
-        );
+        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
 
         // Non-secret settings; credentials come from the Secrets below, never from here.
         const configData = pulumi.all([args.database.host, args.cache.seedNodes]).apply(([databaseHost, seedNodes]) => ({

@@ -1,16 +1,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { checkArgs } from "../lib/args";
+import { checkArgs, NamespacedArgs } from "../lib/args";
 import { partOf, sanitizeLabelValue, standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
 
 /** Args of the namespace's default deny. */
-export interface DefaultDenyArgs {
-    /** Namespace of the stack (the namespace component's output, so the policy waits for it). */
-    namespace: pulumi.Output<string>;
-    /** The Pulumi stack (`app.kubernetes.io/instance`). */
-    instance: string;
-}
+/** Args of the default-deny policy: the namespace component's output, so the policy waits for it. */
+export type DefaultDenyArgs = NamespacedArgs;
 
 /**
  * Denies all ingress and egress to every pod of the namespace, including pods this program does not

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { NetworkSettings, PeerSelector } from "../config";
-import { checkArgs } from "../lib/args";
+import { checkArgs, NamespacedArgs } from "../lib/args";
 import { NamedPort, tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
@@ -22,11 +22,7 @@ export const dnsPorts: readonly NamedPort[] = [
 export const namespaceNameLabel = "kubernetes.io/metadata.name";
 
 /** Args of the workloads' allow policies. */
-export interface NetworkSecurityArgs {
-    /** Namespace of the stack (`DefaultDeny.namespace`, so the allows come after the deny). */
-    namespace: pulumi.Output<string>;
-    /** The Pulumi stack (`app.kubernetes.io/instance`). */
-    instance: string;
+export interface NetworkSecurityArgs extends NamespacedArgs {
     /** The API's pods and ports (`Api.endpoints`). */
     api: WorkloadEndpoints;
     /** PostgreSQL's pods and ports (`Postgres.endpoints`). */

@@ -2,13 +2,13 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { PostgresSettings } from "../config";
-import { checkArgs, dataAnnotations, dataOptions } from "../lib/args";
+import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { postgresExporterContainer, postgresExporterPort } from "../lib/exporters";
 import { names, serviceHost } from "../lib/names";
 import { ScaleTarget } from "../lib/scaleTarget";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 
 /** The port PostgreSQL listens on. */
 export const postgresPort = 5432;
@@ -35,11 +35,7 @@ export interface DatabaseConnection {
 }
 
 /** Args of the PostgreSQL StatefulSet. */
-export interface PostgresArgs {
-    /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
-    namespace: pulumi.Output<string>;
-    /** The Pulumi stack (`app.kubernetes.io/instance`). */
-    instance: string;
+export interface PostgresArgs extends NamespacedArgs {
     /** Image, version, database, storage and resources from the stack config. */
     settings: PostgresSettings;
     /** Protect the StatefulSet and its Secret from deletion and replacement. */
@@ -107,11 +103,7 @@ export class Postgres extends pulumi.ComponentResource {
             dataOptions(this, args.protectData),
         );
 
-        const serviceAccount = new k8s.core.v1.ServiceAccount(
-            n.serviceAccount,
-            { metadata: meta(n.serviceAccount), automountServiceAccountToken: false },
-            { parent: this },
-        );
+        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
 
         const ports = this.endpoints.serving.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol }));
         const headless = new k8s.core.v1.Service(

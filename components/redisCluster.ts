@@ -5,14 +5,14 @@ import { createHash } from "crypto";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { RedisSettings } from "../config";
-import { checkArgs, dataAnnotations, dataOptions } from "../lib/args";
+import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { redisExporterContainer, redisExporterPort } from "../lib/exporters";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names, statefulPodHost } from "../lib/names";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { parseBytes } from "../lib/quantity";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 
 /** The port clients and peers use. */
 export const redisPort = 6379;
@@ -37,11 +37,7 @@ export interface CacheConnection {
 }
 
 /** Args of the Redis Cluster StatefulSet and its maintenance Jobs. */
-export interface RedisClusterArgs {
-    /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
-    namespace: pulumi.Output<string>;
-    /** The Pulumi stack (`app.kubernetes.io/instance`). */
-    instance: string;
+export interface RedisClusterArgs extends NamespacedArgs {
     /** Image, topology, storage and resources from the stack config. */
     settings: RedisSettings;
     /** Protect the StatefulSet and its Secret from deletion and replacement. */
@@ -145,11 +141,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         const configChecksum = createHash("sha256").update(JSON.stringify(configData)).digest("hex");
         const configMap = new k8s.core.v1.ConfigMap(n.configMap, { metadata: meta(n.configMap), data: configData }, { parent: this });
 
-        const serviceAccount = new k8s.core.v1.ServiceAccount(
-            n.serviceAccount,
-            { metadata: meta(n.serviceAccount), automountServiceAccountToken: false },
-            { parent: this },
-        );
+        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
 
         const headless = new k8s.core.v1.Service(
             n.headlessService,

@@ -1,5 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 
+/** What every component that deploys into the stack's namespace takes. */
+export interface NamespacedArgs {
+    /** Namespace to deploy into: an output of what must exist first (the default-deny policy), so every child waits for it. */
+    namespace: pulumi.Output<string>;
+    /** The Pulumi stack (`app.kubernetes.io/instance`). */
+    instance: string;
+}
+
 /** Thrown by a component whose args are invalid, before it registers anything. */
 export class ComponentArgsError extends pulumi.RunError {
     constructor(type: string, name: string, problems: readonly string[]) {

@@ -1,4 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 
 /**
  * Security contexts that satisfy the Pod Security Standard `restricted`
@@ -27,4 +28,9 @@ export function restrictedContainerSecurityContext(): k8s.types.input.core.v1.Se
         capabilities: { drop: ["ALL"] },
         seccompProfile: { type: "RuntimeDefault" },
     };
+}
+
+/** A ServiceAccount that never mounts an API token: no workload of this stack talks to the Kubernetes API. */
+export function tokenlessServiceAccount(name: string, metadata: k8s.types.input.meta.v1.ObjectMeta, parent: pulumi.Resource): k8s.core.v1.ServiceAccount {
+    return new k8s.core.v1.ServiceAccount(name, { metadata, automountServiceAccountToken: false }, { parent });
 }
