@@ -583,14 +583,15 @@ function readAddons(r: Reader, ingress: Partial<IngressSettings>): AddonSettings
 function readMonitoring(r: Reader): MonitoringSettings {
     const enabled = r.boolean("monitoringEnabled");
     const label = r.string("monitoringSelectorLabel");
-    const selectorLabels: Record<string, string> = {};
-    if (label) {
-        const match = /^((?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/.exec(label);
-        if (!match) {
-            r.problem("monitoringSelectorLabel", label, "empty, or one label as key=value that the cluster's Prometheus selects rules and monitors by (kube-prometheus-stack: release=<its release name>)");
-        } else {
-            selectorLabels[match[1]] = match[4];
-        }
+    // The same key=value grammar as the network selectors, limited to one label.
+    const parsed = parseLabelSelector(label);
+    const selectorLabels = "labels" in parsed ? parsed.labels : {};
+    if ("problem" in parsed || Object.keys(selectorLabels).length > 1) {
+        r.problem(
+            "monitoringSelectorLabel",
+            label,
+            "empty, or one label as key=value that the cluster's Prometheus selects rules and monitors by (kube-prometheus-stack: release=<its release name>)",
+        );
     }
     const exporters = r.boolean("metricsExportersEnabled");
     const postgresImage = r.pinnedImage("postgresExporterImage");
