@@ -1,11 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "crypto";
 import { ApiSettings, IngressSettings } from "../config";
 import { checkArgs, NamespacedArgs } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
-import { names } from "../lib/names";
+import { contentName, names } from "../lib/names";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 import { DatabaseConnection } from "./postgres";
@@ -31,7 +30,7 @@ export interface ApiArgs extends NamespacedArgs {
     ingress: IngressSettings;
 }
 
-/** The API: ServiceAccount, ConfigMap, Deployment `healthcare-api`, Service and Ingress. */
+/** The API: ServiceAccount, content-named ConfigMap, Deployment `healthcare-api`, Service and Ingress. */
 export class Api extends pulumi.ComponentResource {
     /** The API pods and their http, metrics and health ports. */
     readonly endpoints: WorkloadEndpoints;
@@ -81,9 +80,13 @@ export class Api extends pulumi.ComponentResource {
             DATABASE_NAME: args.database.database,
             REDIS_CLUSTER_NODES: seedNodes.join(","),
         }));
-        const configMap = new k8s.core.v1.ConfigMap(n.configMap, { metadata: meta(n.configMap), data: configData }, { parent: this });
-        // A settings change rolls the pods, which read the ConfigMap only at start.
-        const configChecksum = configData.apply((d) => createHash("sha256").update(JSON.stringify(d)).digest("hex"));
+        // Named for its content and immutable: a settings change creates a new ConfigMap, the pod
+        // template's reference to it changes and the pods roll in place; the old one goes after.
+        const configMap = new k8s.core.v1.ConfigMap(
+            n.configMap,
+            { metadata: { ...meta(n.configMap), name: configData.apply((d) => contentName(n.configMap, d)) }, immutable: true, data: configData },
+            { parent: this },
+        );
 
         const secretEnv = (envName: string, secretName: pulumi.Output<string>, key: string) => ({
             name: envName,
@@ -110,7 +113,7 @@ export class Api extends pulumi.ComponentResource {
                     // Zero-downtime: a new pod must be ready before an old one goes.
                     strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
                     template: {
-                        metadata: { labels, annotations: { "healthcare.example.com/config-checksum": configChecksum } },
+                        metadata: { labels },
                         spec: {
                             serviceAccountName: serviceAccount.metadata.name,
                             automountServiceAccountToken: false,

@@ -1,3 +1,5 @@
+import { createHash } from "crypto";
+
 /**
  * The stable `metadata.name` of every object the program creates. Other components, the
  * operations scripts and the README refer to objects by these names, so they live in one place.
@@ -8,6 +10,7 @@ export const names = {
         container: "api",
         service: "healthcare-api",
         serviceAccount: "healthcare-api",
+        /** Base of the content-named ConfigMap (`contentName`). */
         configMap: "healthcare-api-config",
         ingress: "healthcare-api",
     },
@@ -61,6 +64,20 @@ export const names = {
         prometheusRule: "healthcare-backend",
     },
 } as const;
+
+/**
+ * `<base>-<hash of content>`: the name of an immutable ConfigMap. A content change gives a new
+ * name, so Pulumi creates the new ConfigMap before deleting the old one and the pods that refer
+ * to it roll in place; a fixed name would be replaced delete-before-create and take every
+ * Deployment or StatefulSet that refers to it down with it.
+ */
+export function contentName(base: string, content: Readonly<Record<string, string>>): string {
+    const hash = createHash("sha256");
+    for (const key of Object.keys(content).sort()) {
+        hash.update(key).update("\0").update(content[key]).update("\0");
+    }
+    return `${base}-${hash.digest("hex").slice(0, 10)}`;
+}
 
 /** The in-cluster DNS name of a Service. */
 export function serviceHost(service: string, namespace: string): string {

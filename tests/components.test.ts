@@ -71,12 +71,15 @@ describe("Api", () => {
         );
     });
 
-    it("rolls the pods when a setting in the ConfigMap changes", async () => {
+    it("rolls the pods when a setting in the ConfigMap changes: a new content-named, immutable ConfigMap", async () => {
         const other = await runStack(stackConfig("staging", { apiReadyPath: "/ready" }), "staging");
-        const checksum = (r: ProgramRun) =>
-            r.get("kubernetes:apps/v1:Deployment", "healthcare-api").inputs.spec.template.metadata.annotations["healthcare.example.com/config-checksum"];
-        assert.match(checksum(run), /^[a-f0-9]{64}$/);
-        assert.notStrictEqual(checksum(run), checksum(other));
+        const configMapName = (r: ProgramRun) => r.get("kubernetes:core/v1:ConfigMap", "healthcare-api-config").inputs.metadata.name;
+        const referenced = (r: ProgramRun) => containerOf(r.get("kubernetes:apps/v1:Deployment", "healthcare-api"), "api").envFrom[0].configMapRef.name;
+        assert.match(configMapName(run), /^healthcare-api-config-[a-f0-9]{10}$/);
+        assert.strictEqual(referenced(run), configMapName(run));
+        assert.notStrictEqual(configMapName(other), configMapName(run));
+        assert.strictEqual(referenced(other), configMapName(other));
+        assert.strictEqual(run.get("kubernetes:core/v1:ConfigMap", "healthcare-api-config").inputs.immutable, true);
     });
 
     it("serves TLS through cert-manager on the configured host and class", () => {
