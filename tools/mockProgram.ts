@@ -47,7 +47,7 @@ const isInside = (folder: string, file: string) => {
 };
 
 /** Forgets the program's own modules so that the next `require` evaluates the program afresh. */
-function forgetProgramModules(programModule: string): void {
+export function forgetProgramModules(programModule: string): void {
     const programRoot = path.dirname(programModule);
     for (const id of Object.keys(require.cache)) {
         const isProgram = isInside(programRoot, id) && !id.split(path.sep).includes("node_modules");

@@ -1,0 +1,298 @@
+import * as assert from "assert";
+import * as path from "path";
+import { names } from "../../lib/names";
+import { ControlPlane, startControlPlane } from "../../tools/e2e/controlPlane";
+import { EngineStack, engineFolder, OperationResult, Step, workloadReplacements } from "../../tools/e2e/engine";
+import { ensureToolchain, Toolchain } from "../../tools/e2e/toolchain";
+import { shippedStacks, ShippedStack } from "../../tools/stackConfig";
+import { stackSettings } from "../../tools/ops/workspace";
+import { clusterObjectsOf, crdFiles, eventually, getObject, objectsIn, record } from "./support";
+
+/**
+ * The real engine against a real API server: for each shipped stack, the project's own program
+ * through the Pulumi CLI and the kubernetes provider, against etcd + kube-apiserver (Pod Security
+ * admission, RBAC) + controller-manager + scheduler + kwok. Preview, up, a second preview and up
+ * that change nothing, a day-2 change checked on the cluster (and in the engine's plan: no
+ * Deployment or StatefulSet replaced), unprotect and destroy, and nothing of the stack left.
+ * Bad cases first: each fails with a clear message and changes nothing.
+ */
+
+const stacks = (process.env.E2E_STACKS ? process.env.E2E_STACKS.split(",") : [...shippedStacks]) as ShippedStack[];
+
+/** The local stack without its Helm add-ons (charts cannot be fetched here); the CRDs it needs are applied instead. */
+const localWithoutAddons = {
+    installMetricsServer: false,
+    installVpa: false,
+    installPrometheusStack: false,
+    installIngressNginx: false,
+    installCertManager: false,
+    selfSignedClusterIssuer: "",
+};
+
+/** Contexts in the control plane's kubeconfig: the shipped stacks' own, so the stack files stay as shipped. */
+function stackContexts(): string[] {
+    return shippedStacks.map((s) => stackSettings(s).cluster.context).filter((c): c is string => c !== undefined);
+}
+
+const opMinutes = (n: number) => n * 60_000;
+
+describe("e2e: the real engine against a real API server", function () {
+    let toolchain: Toolchain;
+    let cluster: ControlPlane;
+    let folder: string;
+
+    before(async function () {
+        // Cold: the toolchain builds (about 30 minutes on 2 cores); warm: seconds.
+        this.timeout(opMinutes(75));
+        toolchain = ensureToolchain();
+        folder = engineFolder("e2e");
+        cluster = await startControlPlane({
+            dir: path.join(folder, "control-plane"),
+            toolchain,
+            version: toolchain.e2eKubernetes,
+            mode: "full",
+            contexts: [...stackContexts(), "e2e-admin"],
+            unreachableContexts: ["e2e-unreachable"],
+            say: (line) => console.log(`      ${line}`),
+        });
+    });
+
+    after(function () {
+        this.timeout(60_000);
+        if (cluster) {
+            cluster.stop();
+        }
+    });
+
+    const engine = (stack: string, programModule?: string) => EngineStack.create(stack, { toolchain, dir: folder, kubeconfig: cluster.kubeconfig, programModule });
+
+    /** Asserts an engine operation fails, with a message matching `pattern`; returns the message. */
+    async function failsWith(operation: Promise<unknown>, pattern: RegExp): Promise<string> {
+        const error = await operation.then(
+            () => undefined,
+            (e: Error) => e,
+        );
+        assert.ok(error, `expected the operation to fail (${pattern})`);
+        const message = String(error.message);
+        assert.match(message, pattern);
+        return message;
+    }
+
+    describe("bad cases fail clearly and change nothing", function () {
+        this.timeout(opMinutes(5));
+
+        it("a missing CRD: the API server's answer, and the namespace is never created", async function () {
+            // Staging expects the platform's VPA and Prometheus Operator CRDs; none is installed yet.
+            const stack = await engine("staging");
+            const message = await failsWith(stack.preview(), /VerticalPodAutoscaler|ServiceMonitor|PrometheusRule/);
+            assert.match(message, /CRD|could not find the requested resource|no matches for kind/i);
+            assert.strictEqual(getObject(cluster, "namespace", "healthcare-backend"), undefined);
+        });
+
+        it("an invalid field: the API server's validation message, and nothing is created", async function () {
+            const stack = await engine("local", path.join(__dirname, "..", "fixtures", "e2e", "brokenProgram.ts"));
+            // Nothing that needs a CRD (none is installed yet): only the broken object can fail.
+            await stack.setConfig({ ...localWithoutAddons, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false });
+            await failsWith(stack.preview(), /Duplicate value: "http"/);
+            assert.deepStrictEqual(await stack.stateUrns(), []);
+        });
+
+        it("an unreachable cluster: a message that says so, and nothing is created", async function () {
+            const stack = await engine("production");
+            await stack.setConfig({ kubeContext: "e2e-unreachable" });
+            const message = await failsWith(stack.up(), /unreachable|connection refused/i);
+            assert.match(message, /e2e-unreachable|127\.0\.0\.1:1\b/);
+            assert.deepStrictEqual((await stack.stateUrns()).filter((u) => u.includes("kubernetes:core/v1:Namespace")), []);
+            assert.strictEqual(getObject(cluster, "namespace", "healthcare-backend"), undefined);
+        });
+
+        it("a context missing from the kubeconfig: a message naming it, and nothing is created", async function () {
+            const stack = await engine("production");
+            await stack.setConfig({ kubeContext: "healthcare-nowhere" });
+            const message = await failsWith(stack.up(), /healthcare-nowhere/);
+            assert.match(message, /context/i);
+            assert.deepStrictEqual((await stack.stateUrns()).filter((u) => u.includes("kubernetes:core/v1:Namespace")), []);
+            assert.strictEqual(getObject(cluster, "namespace", "healthcare-backend"), undefined);
+        });
+
+        after(function () {
+            // What the platform provides for staging and production, and what the local add-ons
+            // would install: the CRDs of the VPA, the Prometheus Operator and cert-manager.
+            for (const file of crdFiles()) {
+                cluster.kubectl(["apply", "--server-side", "-f", file]);
+            }
+            cluster.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+        });
+    });
+
+    for (const stackName of stacks) {
+        describe(`stack ${stackName}`, function () {
+            this.timeout(opMinutes(12));
+            let stack: EngineStack;
+            let failed = false;
+            const namespace = () => stackSettings(stackName).namespace;
+
+            beforeEach(function () {
+                if (failed) {
+                    this.skip(); // a later step means nothing once an earlier one failed
+                }
+            });
+            afterEach(function () {
+                if (this.currentTest?.state === "failed") {
+                    failed = true;
+                }
+            });
+
+            it("previews the whole stack: creates only", async function () {
+                stack = await engine(stackName);
+                if (stackName === "local") {
+                    await stack.setConfig(localWithoutAddons);
+                }
+                const preview = record(stackName, "preview", await stack.preview());
+                const ops = Object.keys(preview.changes).filter((op) => (preview.changes as Record<string, number>)[op] > 0);
+                assert.deepStrictEqual(ops, ["create"], `a first preview only creates; got ${JSON.stringify(preview.changes)}`);
+            });
+
+            it("deploys: every object admitted (Pod Security restricted), every workload ready", async function () {
+                const up = record(stackName, "up (first)", await stack.up());
+                assert.ok((up.changes.create ?? 0) > 20, `created ${up.changes.create}`);
+                const ns = getObject(cluster, "namespace", namespace());
+                assert.strictEqual(ns.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
+                const deployment = getObject(cluster, "deployment", names.api.deployment, namespace());
+                assert.strictEqual(deployment.status.readyReplicas, stackSettings(stackName).api.replicas.min);
+                for (const statefulSet of [names.postgres.statefulSet, names.redis.statefulSet]) {
+                    const s = getObject(cluster, "statefulset", statefulSet, namespace());
+                    assert.strictEqual(s.status.readyReplicas, s.spec.replicas, `${statefulSet} ready`);
+                }
+                // No pod was refused: the ReplicaSets and StatefulSets created every pod they wanted.
+                const refused = cluster.kubectl(["get", "events", "-n", namespace(), "--field-selector", "reason=FailedCreate", "-o", "name"]).trim();
+                assert.strictEqual(refused, "", `pods refused by admission: ${refused}`);
+            });
+
+            it("a second preview and up change nothing", async function () {
+                const preview = record(stackName, "preview (no change)", await stack.preview());
+                assertNoChanges(preview);
+                const up = record(stackName, "up (no change)", await stack.up());
+                assertNoChanges(up);
+            });
+
+            for (const change of dayTwoChanges[stackName]) {
+                it(`day 2: ${change.title}`, async function () {
+                    await stack.setConfig(change.config);
+                    const preview = record(stackName, `preview (${change.step})`, await stack.preview());
+                    assert.deepStrictEqual(workloadReplacements(preview.steps).map(describeStep), [], "the plan replaces no Deployment or StatefulSet");
+                    const up = record(stackName, `up (${change.step})`, await stack.up());
+                    assert.deepStrictEqual(workloadReplacements(up.steps).map(describeStep), [], "the update replaced no Deployment or StatefulSet");
+                    await change.check({ cluster, namespace: namespace(), up });
+                });
+            }
+
+            it("unprotects and destroys: nothing of the stack is left in the cluster", async function () {
+                const protectedCount = await stack.unprotectAll();
+                assert.strictEqual(protectedCount > 0, stackSettings(stackName).protectData, `protected resources: ${protectedCount}`);
+                const destroy = record(stackName, "destroy", await stack.destroy());
+                assert.ok((destroy.changes.delete ?? 0) > 20, `deleted ${destroy.changes.delete}`);
+                assert.deepStrictEqual(await stack.stateUrns(), []);
+                await eventually(
+                    `namespace ${namespace()} gone`,
+                    () => (getObject(cluster, "namespace", namespace()) === undefined ? true : undefined),
+                    120_000,
+                    () => objectsIn(cluster, namespace()).join(", "),
+                );
+                assert.deepStrictEqual(clusterObjectsOf(cluster, stackName), []);
+                const volumes = JSON.parse(cluster.kubectl(["get", "pv", "-o", "json"])).items.filter((pv: any) => pv.spec.claimRef?.namespace === namespace());
+                assert.deepStrictEqual(volumes.map((pv: any) => pv.metadata.name), [], "volumes of the stack's claims");
+            });
+        });
+    }
+});
+
+function assertNoChanges(result: OperationResult): void {
+    const changed = result.steps.filter((s) => s.op !== "same").map(describeStep);
+    assert.deepStrictEqual(changed, [], "expected no changes");
+}
+
+function describeStep(step: Step): string {
+    return `${step.op} ${step.urn.slice(step.urn.lastIndexOf("::") + 2)} (${step.type})${step.keys?.length ? ` [${step.keys.join(", ")}]` : ""}`;
+}
+
+/** A day-2 change: config set, then checked on the cluster after `up`. */
+interface DayTwoChange {
+    title: string;
+    /** Short name for the table. */
+    step: string;
+    config: Record<string, string | number | boolean>;
+    check(context: { cluster: ControlPlane; namespace: string; up: OperationResult }): Promise<void>;
+}
+
+/** The step of a resource (by kind and name) in an operation, or undefined. */
+function stepOf(up: OperationResult, type: string, name: string): Step | undefined {
+    return up.steps.find((s) => s.type === type && s.urn.endsWith(`::${name}`) && s.op !== "same");
+}
+
+const jobType = "kubernetes:batch/v1:Job";
+const statefulSetType = "kubernetes:apps/v1:StatefulSet";
+
+/** redisNodes to `nodes`: the scale-in Job before the StatefulSet, the reconcile Job after it. */
+function redisNodes(nodes: number): DayTwoChange {
+    return {
+        title: `redisNodes -> ${nodes}: the scale Jobs run in the program's order, ${nodes} nodes ready`,
+        step: `redisNodes ${nodes}`,
+        config: { redisNodes: nodes },
+        async check({ cluster, namespace, up }) {
+            const scaleIn = stepOf(up, jobType, names.redis.scaleInJob);
+            const statefulSet = stepOf(up, statefulSetType, names.redis.statefulSet);
+            const reconcile = stepOf(up, jobType, names.redis.reconcileJob);
+            assert.ok(scaleIn && statefulSet && reconcile, `steps: ${up.steps.filter((s) => s.op !== "same").map(describeStep).join("; ")}`);
+            assert.strictEqual(statefulSet.op, "update");
+            assert.ok(scaleIn.finished! < statefulSet.started, "scale-in finished before the StatefulSet changed");
+            assert.ok(statefulSet.finished! < reconcile.started, "reconcile started after the StatefulSet was ready");
+            const s = getObject(cluster, "statefulset", names.redis.statefulSet, namespace);
+            assert.strictEqual(s.spec.replicas, nodes);
+            assert.strictEqual(s.status.readyReplicas, nodes);
+            for (const job of [names.redis.scaleInJob, names.redis.reconcileJob]) {
+                assert.strictEqual(getObject(cluster, "job", job, namespace).status.succeeded, 1, `${job} succeeded`);
+            }
+            // The API's settings: the ConfigMap its pod template names now.
+            const api = getObject(cluster, "deployment", names.api.deployment, namespace);
+            const configMap = getObject(cluster, "configmap", api.spec.template.spec.containers[0].envFrom[0].configMapRef.name, namespace);
+            assert.strictEqual(String(configMap.data.REDIS_CLUSTER_NODES).split(",").length, nodes, "the API's seed list follows the cluster");
+            const apiConfigMaps = JSON.parse(cluster.kubectl(["get", "configmaps", "-n", namespace, "-o", "json"])).items.filter((c: any) => c.metadata.name.startsWith(names.api.configMap));
+            assert.deepStrictEqual(apiConfigMaps.map((c: any) => c.metadata.name), [configMap.metadata.name], "the old ConfigMap is gone after the rollout");
+        },
+    };
+}
+
+const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
+    local: [
+        {
+            title: "apiMinReplicas 1 -> 2 reaches the HPA",
+            step: "apiMinReplicas 2",
+            config: { apiMinReplicas: 2 },
+            async check({ cluster, namespace }) {
+                assert.strictEqual(getObject(cluster, "hpa", names.autoscaling.apiHpa, namespace).spec.minReplicas, 2);
+            },
+        },
+    ],
+    staging: [redisNodes(8), redisNodes(6)],
+    production: [
+        {
+            title: "a new image tag rolls the API in place",
+            step: "apiImageTag 1.0.1",
+            config: { apiImageTag: "1.0.1" },
+            async check({ cluster, namespace }) {
+                const deployment = await eventually(
+                    "the rollout to 1.0.1 complete",
+                    () => {
+                        const d = getObject(cluster, "deployment", names.api.deployment, namespace);
+                        const done = d.status.observedGeneration >= d.metadata.generation && d.status.updatedReplicas === d.status.replicas && d.status.availableReplicas === d.status.replicas;
+                        return done ? d : undefined;
+                    },
+                    60_000,
+                );
+                assert.match(deployment.spec.template.spec.containers[0].image, /:1\.0\.1$/);
+                assert.ok(deployment.metadata.generation > 1, "the Deployment was updated, not re-created");
+            },
+        },
+    ],
+};
