@@ -85,6 +85,10 @@ export interface RedisSettings {
     readonly resources: ComputeResources;
 }
 
+/** How an ACME issuer has cert-manager prove the domain: solver pods answering HTTP, or a DNS record. */
+export type AcmeChallenge = "http01" | "dns01";
+export const acmeChallenges: readonly AcmeChallenge[] = ["http01", "dns01"];
+
 export interface IngressSettings {
     readonly enabled: boolean;
     readonly host: string;
@@ -94,6 +98,12 @@ export interface IngressSettings {
         /** Secret holding the certificate; cert-manager writes it when `clusterIssuer` is set. */
         readonly secretName: string;
         readonly clusterIssuer?: string;
+        readonly acmeChallenge: AcmeChallenge;
+        /**
+         * cert-manager answers the issuer's HTTP-01 challenges from solver pods in the stack's namespace
+         * (TLS on, a cluster issuer that is not this stack's self-signed one, challenge http01).
+         */
+        readonly http01Solvers: boolean;
     };
     /** Do not wait for the ingress controller to publish an address (kind without a controller would wait forever). */
     readonly skipAwait: boolean;
@@ -108,6 +118,14 @@ export interface PeerSelector {
     readonly podLabels: Readonly<Record<string, string>>;
 }
 
+/** Where the pods that resolve names send their DNS queries (UDP and TCP 53). */
+export interface DnsPeers {
+    /** The cluster DNS pods; undefined when DNS is reached by address only. */
+    readonly pods?: PeerSelector;
+    /** Canonical CIDR blocks of DNS servers no pod selector matches (NodeLocal DNSCache's 169.254.20.10/32). */
+    readonly cidrs: readonly string[];
+}
+
 /** A destination outside the cluster that the API may reach over TCP. */
 export interface ExternalDestination {
     /** Canonical CIDR block. */
@@ -120,6 +138,8 @@ export interface NetworkSettings {
     readonly ingressController: PeerSelector;
     /** Prometheus' pods: the only source of the workloads' metrics ports. */
     readonly prometheus: PeerSelector;
+    /** The DNS servers of every egress policy whose pods resolve names. */
+    readonly dns: DnsPeers;
     /** Where the API may connect outside the cluster, besides PostgreSQL, Redis and DNS. */
     readonly apiExternalEgress: readonly ExternalDestination[];
 }
@@ -238,6 +258,7 @@ export const scalarSettings = {
     ingressTlsEnabled: { type: "boolean", default: true },
     ingressTlsSecretName: { type: "string", default: "healthcare-api-tls" },
     ingressClusterIssuer: { type: "string", default: "" },
+    ingressAcmeChallenge: { type: "string", default: "http01" },
     ingressSkipAwait: { type: "boolean", default: false },
     // Network security
     ingressControllerNamespace: { type: "string", default: "ingress-nginx" },
@@ -245,6 +266,9 @@ export const scalarSettings = {
     prometheusNamespace: { type: "string", default: "monitoring" },
     prometheusPodSelector: { type: "string", default: "app.kubernetes.io/name=prometheus" },
     apiExternalEgress: { type: "string", default: "" },
+    clusterDnsNamespace: { type: "string", default: "kube-system" },
+    clusterDnsPodSelector: { type: "string", default: "k8s-app=kube-dns" },
+    clusterDnsCidrs: { type: "string", default: "" },
     // Cluster add-ons (components/clusterAddons.ts): off unless the stack installs them.
     installMetricsServer: { type: "boolean", default: false },
     installVpa: { type: "boolean", default: false },
@@ -344,6 +368,10 @@ export function parseSettings(source: ConfigSource): Settings {
     const ingress = readIngress(r, deployed);
     const network = readNetwork(r);
     const addons = readAddons(r, ingress);
+    const tls = ingress.tls!;
+    // This stack's own self-signed issuer is not ACME: it starts no solver pod.
+    const acmeIssuer = tls.clusterIssuer !== undefined && tls.clusterIssuer !== addons.selfSignedIssuer;
+    const http01Solvers = !!(ingress.enabled && tls.enabled && acmeIssuer && tls.acmeChallenge === "http01");
     const monitoring = readMonitoring(r);
     const autoscaling = readAutoscaling(r, api, redis, monitoring);
 
@@ -370,7 +398,7 @@ export function parseSettings(source: ConfigSource): Settings {
         api: api as ApiSettings,
         postgres: postgres as PostgresSettings,
         redis: redis as RedisSettings,
-        ingress: ingress as IngressSettings,
+        ingress: { ...ingress, tls: { ...tls, http01Solvers } } as IngressSettings,
         network,
         addons,
         autoscaling,
@@ -513,14 +541,17 @@ function readIngress(r: Reader, deployed: boolean): Partial<IngressSettings> {
             enabled: tlsEnabled!,
             secretName: r.matching("ingressTlsSecretName", dnsSubdomain, "a Secret name (DNS subdomain)")!,
             clusterIssuer,
+            acmeChallenge: r.oneOf("ingressAcmeChallenge", acmeChallenges)!,
+            // Decided once the add-on settings are known (parseSettings).
+            http01Solvers: false,
         },
         skipAwait: r.boolean("ingressSkipAwait"),
     };
 }
 
 function readNetwork(r: Reader): NetworkSettings {
-    const peer = (namespaceKey: ScalarKey, selectorKey: ScalarKey): PeerSelector => {
-        const namespace = r.matching(namespaceKey, dnsLabel, "a namespace name (a DNS label)");
+    const peer = (namespaceKey: ScalarKey, selectorKey: ScalarKey, orEmpty = ""): PeerSelector => {
+        const namespace = r.matching(namespaceKey, dnsLabel, `a namespace name (a DNS label)${orEmpty}`);
         const text = r.string(selectorKey);
         const parsed = parseLabelSelector(text);
         if ("problem" in parsed) {
@@ -531,8 +562,38 @@ function readNetwork(r: Reader): NetworkSettings {
     return {
         ingressController: peer("ingressControllerNamespace", "ingressControllerPodSelector"),
         prometheus: peer("prometheusNamespace", "prometheusPodSelector"),
+        dns: readDns(r, peer),
         apiExternalEgress: readExternalEgress(r, "apiExternalEgress"),
     };
+}
+
+/** The cluster DNS pods (unless clusterDnsNamespace is empty) and the DNS addresses in clusterDnsCidrs; at least one. */
+function readDns(r: Reader, peer: (namespaceKey: ScalarKey, selectorKey: ScalarKey, orEmpty?: string) => PeerSelector): DnsPeers {
+    const byPods = r.string("clusterDnsNamespace") !== "";
+    const pods = byPods ? peer("clusterDnsNamespace", "clusterDnsPodSelector", ", or empty to reach DNS by clusterDnsCidrs only") : undefined;
+    const cidrs: string[] = [];
+    const text = r.string("clusterDnsCidrs");
+    for (const entry of text.split(/[\s,]+/).filter((e) => e !== "")) {
+        const block = parseCidr(entry);
+        if (!block) {
+            r.problem("clusterDnsCidrs", entry, "CIDR blocks separated by commas, e.g. 169.254.20.10/32 (NodeLocal DNSCache)");
+        } else if (!isCanonical(block)) {
+            r.problem("clusterDnsCidrs", entry, `a CIDR block without host bits (did you mean ${canonicalCidr(block)}?)`);
+        } else if (cidrs.includes(block.text)) {
+            r.problem("clusterDnsCidrs", entry, "each block once", "is listed twice");
+        } else {
+            cidrs.push(block.text);
+        }
+    }
+    if (!byPods && text === "") {
+        r.problem(
+            "clusterDnsCidrs",
+            "",
+            "the DNS servers' addresses (e.g. 169.254.20.10/32) while clusterDnsNamespace is empty: with neither, the API and the Redis Jobs could resolve no name",
+            "is empty",
+        );
+    }
+    return { pods, cidrs };
 }
 
 /** `CIDR:port` entries separated by commas or spaces (`203.0.113.0/24:443, 2001:db8::/32:443`). */

@@ -69,6 +69,7 @@ const networkSecurity = new NetworkSecurity(
         redis: redis.endpoints,
         redisMaintenance: redis.maintenanceSelector,
         ingressEnabled: settings.ingress.enabled,
+        acmeHttp01Solvers: settings.ingress.tls.http01Solvers,
         settings: settings.network,
     },
     { provider },

@@ -5,6 +5,7 @@ import { checkArgs, NamespacedArgs } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { contentName, names } from "../lib/names";
+import { withEphemeralStorage } from "../lib/resources";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 import { DatabaseConnection } from "./postgres";
@@ -102,6 +103,8 @@ export class Api extends pulumi.ComponentResource {
             labelSelector: { matchLabels: podSelector },
         });
 
+        // The API's scratch space under its read-only root.
+        const tmpVolume = { name: "tmp", emptyDir: { sizeLimit: "256Mi" } };
         const deployment = new k8s.apps.v1.Deployment(
             n.deployment,
             {
@@ -131,7 +134,7 @@ export class Api extends pulumi.ComponentResource {
                                         secretEnv("DATABASE_PASSWORD", args.database.secretName, "password"),
                                         secretEnv("REDIS_PASSWORD", args.cache.secretName, "password"),
                                     ],
-                                    resources: s.resources,
+                                    resources: withEphemeralStorage(s.resources, [tmpVolume]),
                                     securityContext: restrictedContainerSecurityContext(),
                                     // Up to two minutes to start before liveness applies.
                                     startupProbe: { ...httpGet(s.healthPath), periodSeconds: 5, failureThreshold: 24 },
@@ -140,7 +143,7 @@ export class Api extends pulumi.ComponentResource {
                                     volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
                                 },
                             ],
-                            volumes: [{ name: "tmp", emptyDir: { sizeLimit: "256Mi" } }],
+                            volumes: [tmpVolume],
                         },
                     },
                 },

@@ -137,8 +137,17 @@ function chartValues(key: AddonKey, local: boolean, adapterRules: readonly Prome
                     },
                 },
                 // On a laptop cluster these control-plane parts listen on the node's loopback only: never scrapeable.
+                // node-exporter's mount of the node's / with HostToContainer propagation is refused by Docker
+                // Desktop's node ("not a shared or slave mount"), so the DaemonSet never turns ready; without
+                // it node-exporter reports its own container's filesystems, which no rule of this stack reads.
                 ...(local
-                    ? { kubeEtcd: { enabled: false }, kubeControllerManager: { enabled: false }, kubeScheduler: { enabled: false }, kubeProxy: { enabled: false } }
+                    ? {
+                          kubeEtcd: { enabled: false },
+                          kubeControllerManager: { enabled: false },
+                          kubeScheduler: { enabled: false },
+                          kubeProxy: { enabled: false },
+                          "prometheus-node-exporter": { hostRootFsMount: { enabled: false } },
+                      }
                     : {}),
             };
         case "prometheusAdapter":
@@ -156,6 +165,9 @@ function chartValues(key: AddonKey, local: boolean, adapterRules: readonly Prome
                               // The node's ports 80/443 (kind maps host port 8088 to 80: kind-config.yaml); the
                               // published address lets Pulumi's Ingress await finish.
                               hostPort: { enabled: true },
+                              // The old pod holds the node's ports until it is gone: a surge pod could never
+                              // schedule on a one-node cluster, and every upgrade would time out.
+                              updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
                               service: { type: "NodePort" },
                               publishService: { enabled: false },
                               extraArgs: { "publish-status-address": "localhost" },

@@ -1,16 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { NetworkSettings, PeerSelector } from "../config";
+import { DnsPeers, NetworkSettings, PeerSelector } from "../config";
 import { checkArgs, NamespacedArgs } from "../lib/args";
 import { NamedPort, tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
-
-/**
- * The cluster DNS. CoreDNS keeps the `k8s-app: kube-dns` label of its predecessor on kubeadm, kind,
- * minikube, EKS, GKE and AKS.
- */
-export const clusterDns: PeerSelector = { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } };
 
 /** DNS answers over UDP, and over TCP for large answers. */
 export const dnsPorts: readonly NamedPort[] = [
@@ -20,6 +14,9 @@ export const dnsPorts: readonly NamedPort[] = [
 
 /** The label the API server puts on every namespace (Kubernetes >= 1.22): selects a namespace by its name. */
 export const namespaceNameLabel = "kubernetes.io/metadata.name";
+
+/** cert-manager's label on the pods that answer HTTP-01 challenges (pkg/issuer/acme/http), and their port. */
+export const acmeHttp01Solver = { podLabels: { "acme.cert-manager.io/http01-solver": "true" }, port: tcp("acme-http01", 8089) } as const;
 
 /** Args of the workloads' allow policies. */
 export interface NetworkSecurityArgs extends NamespacedArgs {
@@ -33,7 +30,9 @@ export interface NetworkSecurityArgs extends NamespacedArgs {
     redisMaintenance: Readonly<Record<string, string>>;
     /** Whether the API is published through the ingress controller; without an Ingress nothing may reach its http port. */
     ingressEnabled: boolean;
-    /** Ingress controller and Prometheus selectors, and the API's external destinations, from the stack config. */
+    /** Whether cert-manager runs HTTP-01 solver pods in the namespace (`IngressSettings.tls.http01Solvers`): the ingress controller must reach them. */
+    acmeHttp01Solvers: boolean;
+    /** Ingress controller, Prometheus and DNS peers, and the API's external destinations, from the stack config. */
     settings: NetworkSettings;
 }
 
@@ -44,8 +43,12 @@ interface Workload {
     readonly policy: string;
     readonly podSelector: Readonly<Record<string, string>>;
 }
-/** Where a connection goes: the stack's pods, pods in another namespace, or addresses outside the cluster. */
-type Destination = Workload | { readonly kind: "peer"; readonly peer: PeerSelector } | { readonly kind: "cidr"; readonly cidr: string };
+/** Where a connection goes: the stack's pods, pods in another namespace, addresses outside the cluster, or any of several. */
+type Destination =
+    | Workload
+    | { readonly kind: "peer"; readonly peer: PeerSelector }
+    | { readonly kind: "cidr"; readonly cidr: string }
+    | { readonly kind: "any"; readonly of: readonly Destination[] };
 /** Where a connection comes from. */
 type Source = Destination | { readonly kind: "anywhere" };
 
@@ -73,7 +76,9 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         const postgres = workload(n.postgres, args.postgres.podSelector);
         const redis = workload(n.redis, args.redis.podSelector);
         const redisMaintenance = workload(n.redisMaintenance, args.redisMaintenance);
-        const workloads = [api, postgres, redis, redisMaintenance];
+        // cert-manager creates and deletes the solver pods; this policy only admits their one caller.
+        const acmeSolver = workload(n.acmeHttp01Solver, acmeHttp01Solver.podLabels);
+        const workloads = [api, postgres, redis, redisMaintenance, acmeSolver];
         const endpoints = new Map<Workload, WorkloadEndpoints>([
             [api, args.api],
             [postgres, args.postgres],
@@ -93,10 +98,12 @@ export class NetworkSecurity extends pulumi.ComponentResource {
 
         const ingressController: Destination = { kind: "peer", peer: args.settings.ingressController };
         const prometheus: Destination = { kind: "peer", peer: args.settings.prometheus };
-        const dns: Destination = { kind: "peer", peer: clusterDns };
+        const dns = dnsDestination(args.settings.dns);
         const flows: Flow[] = [
             // Patients and clinics reach the API only through the ingress controller.
             ...(args.ingressEnabled ? [{ from: ingressController, to: api, ports: args.api.serving }] : []),
+            // The ACME server's HTTP-01 request arrives through the ingress controller, which proxies it to a solver pod.
+            ...(args.acmeHttp01Solvers ? [{ from: ingressController, to: acmeSolver, ports: [acmeHttp01Solver.port] }] : []),
             // The seed opens health checks to every source: the health ports serve nothing else.
             ...[...endpoints].map(([w, e]) => ({ from: { kind: "anywhere" } as Source, to: w, ports: e.health })),
             ...[...endpoints].map(([w, e]) => ({ from: prometheus, to: w, ports: e.metrics })),
@@ -114,8 +121,8 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         ].filter((f) => f.ports.length > 0);
 
         for (const w of workloads) {
-            const ingress = flows.filter((f) => f.to === w).map((f) => ({ from: f.from.kind === "anywhere" ? undefined : [peer(f.from)], ports: policyPorts(f.ports) }));
-            const egress = flows.filter((f) => f.from === w).map((f) => ({ to: [peer(f.to)], ports: policyPorts(f.ports) }));
+            const ingress = flows.filter((f) => f.to === w).map((f) => ({ from: f.from.kind === "anywhere" ? undefined : peers(f.from), ports: policyPorts(f.ports) }));
+            const egress = flows.filter((f) => f.from === w).map((f) => ({ to: peers(f.to), ports: policyPorts(f.ports) }));
             if (ingress.length + egress.length === 0) {
                 continue;
             }
@@ -147,18 +154,28 @@ function selects(selector: Readonly<Record<string, string>>, labels: Readonly<Re
     return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-/** A `from`/`to` entry. Namespace and pod selector sit in ONE entry: pods matching both, not either. */
-function peer(party: Destination): k8s.types.input.networking.v1.NetworkPolicyPeer {
+/** The DNS servers: the cluster DNS pods and/or the addresses of servers no pod selector matches. */
+function dnsDestination(dns: DnsPeers): Destination {
+    const of: Destination[] = [...(dns.pods ? [{ kind: "peer" as const, peer: dns.pods }] : []), ...dns.cidrs.map((cidr) => ({ kind: "cidr" as const, cidr }))];
+    return of.length === 1 ? of[0] : { kind: "any", of };
+}
+
+/** The `from`/`to` entries of a party. Namespace and pod selector sit in ONE entry: pods matching both, not either. */
+function peers(party: Destination): k8s.types.input.networking.v1.NetworkPolicyPeer[] {
     switch (party.kind) {
         case "workload":
-            return { podSelector: { matchLabels: { ...party.podSelector } } };
+            return [{ podSelector: { matchLabels: { ...party.podSelector } } }];
         case "peer":
-            return {
-                namespaceSelector: { matchLabels: { [namespaceNameLabel]: party.peer.namespace } },
-                podSelector: { matchLabels: { ...party.peer.podLabels } },
-            };
+            return [
+                {
+                    namespaceSelector: { matchLabels: { [namespaceNameLabel]: party.peer.namespace } },
+                    podSelector: { matchLabels: { ...party.peer.podLabels } },
+                },
+            ];
         case "cidr":
-            return { ipBlock: { cidr: party.cidr } };
+            return [{ ipBlock: { cidr: party.cidr } }];
+        case "any":
+            return party.of.flatMap(peers);
     }
 }
 

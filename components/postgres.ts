@@ -7,6 +7,7 @@ import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { postgresExporterContainer, postgresExporterPort } from "../lib/exporters";
 import { names, serviceHost } from "../lib/names";
+import { withEphemeralStorage } from "../lib/resources";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 
@@ -124,6 +125,9 @@ export class Postgres extends pulumi.ComponentResource {
                 command: ["sh", "-c", `pg_isready -h 127.0.0.1 -p ${postgresPort} -U "$(cat ${credential("username")})" -d "$(cat ${credential("database")})"`],
             },
         };
+        // Scratch space under the read-only root: sockets and lock files, and temporary files of large sorts.
+        const runVolume = { name: "run", emptyDir: { sizeLimit: "16Mi" } };
+        const tmpVolume = { name: "tmp", emptyDir: { sizeLimit: "256Mi" } };
         const statefulSet = new k8s.apps.v1.StatefulSet(
             n.statefulSet,
             {
@@ -154,7 +158,7 @@ export class Postgres extends pulumi.ComponentResource {
                                         { name: "POSTGRES_DB_FILE", value: credential("database") },
                                         { name: "PGDATA", value: layout.pgdata },
                                     ],
-                                    resources: s.resources,
+                                    resources: withEphemeralStorage(s.resources, [runVolume, tmpVolume]),
                                     securityContext: restrictedContainerSecurityContext(),
                                     // initdb on a new volume takes a while: allow five minutes before liveness applies.
                                     startupProbe: { ...isReady, periodSeconds: 10, failureThreshold: 30 },
@@ -181,8 +185,8 @@ export class Postgres extends pulumi.ComponentResource {
                                     : []),
                             ],
                             volumes: [
-                                { name: "run", emptyDir: { sizeLimit: "16Mi" } },
-                                { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+                                runVolume,
+                                tmpVolume,
                                 // The runtime's default 64Mi /dev/shm is too small for parallel queries.
                                 { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } },
                                 // Group-readable: the files belong to root and the pod's fsGroup (postgres).

@@ -12,6 +12,7 @@ import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels"
 import { names, statefulPodHost } from "../lib/names";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { parseBytes } from "../lib/quantity";
+import { withEphemeralStorage } from "../lib/resources";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 
 /** The port clients and peers use. */
@@ -21,6 +22,8 @@ export const redisBusPort = redisPort + 10000;
 
 /** uid and gid of the `redis` user in the official image. */
 const redisUid = 999;
+/** The maintenance Jobs' own uid/gid: redis-cli over the network owns none of the nodes' files. */
+const maintenanceUid = 10003;
 
 /** How long a maintenance Job (moving slots with their keys) may run. */
 const maintenanceDeadlineSeconds = 3600;
@@ -189,7 +192,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                 restartPolicy: "OnFailure",
                                 serviceAccountName: serviceAccount.metadata.name,
                                 automountServiceAccountToken: false,
-                                securityContext: restrictedPodSecurityContext(redisUid),
+                                securityContext: restrictedPodSecurityContext(maintenanceUid),
                                 containers: [
                                     {
                                         name: container,
@@ -202,7 +205,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                             { name: "WAIT_SECONDS", value: "300" },
                                             passwordEnv("REDISCLI_AUTH"),
                                         ],
-                                        resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
+                                        resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
                                         securityContext: restrictedContainerSecurityContext(),
                                         volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
                                     },
@@ -262,7 +265,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                                         // Announced as the node's hostname: the maintenance scripts tell ordinals by it.
                                         { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                                     ],
-                                    resources: s.resources,
+                                    // The run volume is memory-backed: only logs count as ephemeral storage.
+                                    resources: withEphemeralStorage(s.resources),
                                     securityContext: restrictedContainerSecurityContext(),
                                     // Ready means "answers": the cluster is formed only once every node is up.
                                     readinessProbe: { ...ping, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { NamedPort, tcp } from "./endpoints";
+import { withEphemeralStorage } from "./resources";
 import { restrictedContainerSecurityContext } from "./security";
 
 /**
@@ -20,7 +21,15 @@ export const postgresExporterPort: NamedPort = tcp("metrics", 9187);
 export const redisExporterPort: NamedPort = tcp("metrics", 9121);
 
 /** Small and fixed: an exporter answers one scrape at a time. */
-const exporterResources = { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } };
+const exporterResources = withEphemeralStorage({ requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } });
+
+/**
+ * The exporters' own uid/gid: they own none of the data store's files, so they do not run as its
+ * user (999 in the official images) and cannot touch its data or signal its processes. They read
+ * the credentials mounted for them through the pod's fsGroup, which every container of a pod
+ * keeps as a supplemental group.
+ */
+export const exporterIds = { uid: 10002, gid: 10002 } as const;
 
 const secretEnv = (name: string, secretName: pulumi.Input<string>, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secretName, key } } });
 
@@ -40,7 +49,7 @@ function exporter(
         ports: [{ name: port.name, containerPort: port.port, protocol: port.protocol }],
         env,
         resources: exporterResources,
-        securityContext: restrictedContainerSecurityContext(),
+        securityContext: restrictedContainerSecurityContext(exporterIds),
         readinessProbe: { ...metrics, periodSeconds: 30 },
         livenessProbe: { ...metrics, periodSeconds: 60, failureThreshold: 3 },
         volumeMounts,

@@ -42,6 +42,8 @@ export const names = {
         postgres: "allow-postgres",
         redis: "allow-redis-cluster",
         redisMaintenance: "allow-redis-cluster-maintenance",
+        /** cert-manager's HTTP-01 solver pods, when the stack's issuer uses them. */
+        acmeHttp01Solver: "allow-acme-http01-solver",
     },
     // Autoscaling and availability (components/autoscaling.ts).
     autoscaling: {

@@ -19,12 +19,18 @@ export function restrictedPodSecurityContext(uid: number, gid: number = uid): k8
     };
 }
 
-/** Container-level context: no privilege escalation, every capability dropped, read-only root filesystem. */
-export function restrictedContainerSecurityContext(): k8s.types.input.core.v1.SecurityContext {
+/**
+ * Container-level context: no privilege escalation, every capability dropped, read-only root
+ * filesystem. `ids` gives the container its own uid/gid instead of the pod's (a sidecar that owns
+ * none of the pod's data); it keeps the pod's `fsGroup` as a supplemental group, through which it
+ * reads the Secret files the pod mounts for it.
+ */
+export function restrictedContainerSecurityContext(ids?: { uid: number; gid: number }): k8s.types.input.core.v1.SecurityContext {
     return {
         allowPrivilegeEscalation: false,
         readOnlyRootFilesystem: true,
         runAsNonRoot: true,
+        ...(ids ? { runAsUser: ids.uid, runAsGroup: ids.gid } : {}),
         capabilities: { drop: ["ALL"] },
         seccompProfile: { type: "RuntimeDefault" },
     };

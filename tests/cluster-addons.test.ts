@@ -61,6 +61,22 @@ describe("cluster add-ons", () => {
             assert.strictEqual(adapter.rules.default, false);
         });
 
+        it("rolls the hostPort ingress controller by removing the old pod first: a surge pod could never get the node's ports", () => {
+            const controller = run.get(release, "ingress-nginx").inputs.values.controller;
+            // Pods that can run at once during a rollout on one node: only one pod can hold ports 80/443.
+            const replicas = controller.replicaCount ?? 1;
+            const { maxSurge, maxUnavailable } = controller.updateStrategy.rollingUpdate;
+            assert.strictEqual(controller.updateStrategy.type, "RollingUpdate");
+            assert.ok(replicas + maxSurge <= 1, `at most one controller pod at a time (replicas ${replicas} + maxSurge ${maxSurge})`);
+            assert.ok(maxUnavailable >= 1, "the old pod may go before its replacement starts");
+            assert.deepStrictEqual(controller.updateStrategy.rollingUpdate, { maxUnavailable: 1, maxSurge: 0 });
+        });
+
+        it("turns node-exporter's mount of the node's root off (Docker Desktop refuses its HostToContainer propagation)", () => {
+            const values = run.get(release, "kube-prometheus-stack").inputs.values;
+            assert.deepStrictEqual(values["prometheus-node-exporter"], { hostRootFsMount: { enabled: false } });
+        });
+
         it("exports what it installed", () => {
             assert.deepStrictEqual(run.outputs.clusterAddons, Object.fromEntries(Object.values(addonCharts).map((c) => [c.release, c.version])));
         });
@@ -80,6 +96,13 @@ describe("cluster add-ons", () => {
         const controller = run.get(release, "ingress-nginx").inputs.values.controller;
         assert.deepStrictEqual(controller.service, { type: "LoadBalancer" });
         assert.strictEqual(controller.hostPort, undefined);
+        // Two replicas behind a load balancer roll with the chart's surge.
+        assert.strictEqual(controller.updateStrategy, undefined);
+    });
+
+    it("staging with kube-prometheus-stack keeps node-exporter's root mount (real nodes share /)", async () => {
+        const run = await runStack(stackConfig("staging", { installPrometheusStack: true }), "staging");
+        assert.strictEqual(run.get(release, "kube-prometheus-stack").inputs.values["prometheus-node-exporter"], undefined);
     });
 
     it("refuses a self-signed issuer without cert-manager, and a foreign IngressClass with ingress-nginx, before registering anything", async () => {

@@ -232,6 +232,44 @@ describe("network settings", () => {
         await expectRejected("local", { apiExternalEgress: "2001:db8::1/32:443" }, "(did you mean 2001:db8::/32:443?)");
     });
 
+    it("DNS servers that are not canonical CIDR blocks, a bad DNS namespace, and no DNS peer at all", async () => {
+        const message = await expectRejected(
+            "production",
+            { clusterDnsCidrs: "169.254.20.10, 169.254.20.10/24, 10.96.0.10/32 10.96.0.10/32", clusterDnsPodSelector: "k8s-app" },
+            'healthcare-backend:clusterDnsCidrs = "169.254.20.10" is invalid; expected CIDR blocks separated by commas, e.g. 169.254.20.10/32 (NodeLocal DNSCache)',
+            'healthcare-backend:clusterDnsCidrs = "169.254.20.10/24" is invalid; expected a CIDR block without host bits (did you mean 169.254.20.0/24?)',
+            'healthcare-backend:clusterDnsCidrs = "10.96.0.10/32" is listed twice',
+            'healthcare-backend:clusterDnsPodSelector = "k8s-app" is invalid; expected a pod selector of comma-separated key=value labels',
+        );
+        assert.match(message, /has 4 configuration problems/);
+        await expectRejected("staging", { clusterDnsNamespace: "Kube_System" }, 'healthcare-backend:clusterDnsNamespace = "Kube_System" is invalid; expected a namespace name (a DNS label), or empty to reach DNS by clusterDnsCidrs only');
+        await expectRejected(
+            "local",
+            { clusterDnsNamespace: "" },
+            'healthcare-backend:clusterDnsCidrs = "" is empty; expected the DNS servers\' addresses (e.g. 169.254.20.10/32) while clusterDnsNamespace is empty: with neither, the API and the Redis Jobs could resolve no name',
+        );
+    });
+
+    it("an ACME challenge other than http01 or dns01", async () => {
+        await expectRejected("production", { ingressAcmeChallenge: "HTTP-01" }, 'healthcare-backend:ingressAcmeChallenge = "HTTP-01" is invalid; expected one of http01, dns01');
+    });
+
+    it("reads the DNS peers and whether cert-manager runs HTTP-01 solver pods, per shipped stack", () => {
+        const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
+            const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
+            return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
+        };
+        for (const stack of ["local", "staging", "production"]) {
+            assert.deepStrictEqual(settings(stack).network.dns, { pods: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }, cidrs: [] }, stack);
+        }
+        assert.deepStrictEqual(settings("staging", { clusterDnsNamespace: "", clusterDnsCidrs: "169.254.20.10/32, fd00::a/128" }).network.dns, { pods: undefined, cidrs: ["169.254.20.10/32", "fd00::a/128"] });
+        assert.strictEqual(settings("local").ingress.tls.http01Solvers, false, "local serves plain HTTP");
+        assert.strictEqual(settings("staging").ingress.tls.http01Solvers, true);
+        assert.strictEqual(settings("production").ingress.tls.http01Solvers, true);
+        assert.strictEqual(settings("production", { ingressAcmeChallenge: "dns01" }).ingress.tls.http01Solvers, false);
+        assert.strictEqual(settings("local", { ingressTlsEnabled: true, ingressClusterIssuer: "selfsigned" }).ingress.tls.http01Solvers, false, "the stack's own self-signed issuer");
+    });
+
     it("reads selectors and IPv4 and IPv6 destinations into typed settings", () => {
         const values = Object.fromEntries(
             Object.entries(stackConfig("local", { apiExternalEgress: "203.0.113.0/24:443,2001:db8::/32:8443", prometheusPodSelector: "app.kubernetes.io/name=prometheus, prometheus=k8s" })).map(

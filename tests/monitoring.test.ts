@@ -145,6 +145,9 @@ describe("monitoring", () => {
                         allowPrivilegeEscalation: false,
                         readOnlyRootFilesystem: true,
                         runAsNonRoot: true,
+                        // Its own ids, not the data store's 999 (tests/least-privilege.test.ts).
+                        runAsUser: 10002,
+                        runAsGroup: 10002,
                         capabilities: { drop: ["ALL"] },
                         seccompProfile: { type: "RuntimeDefault" },
                     });

@@ -18,13 +18,31 @@ const namespace = "healthcare-backend";
 const policyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 
 /** Every source outside the namespace: the seed opens the API's health port to all of them. */
-const outsideSources = ["other-ns", "ingress-ctl", "ingress-job", "prometheus", "alertmanager", "fake-prom", "kube-dns", "fake-dns", "internet"];
+const outsideSources = ["other-ns", "ingress-ctl", "ingress-job", "prometheus", "alertmanager", "fake-prom", "kube-dns", "fake-dns", "node-local-dns", "internet"];
+
+/** What a stack's raw config (as `pulumi up` hands it over) says about the connections that depend on settings. */
+interface Needs {
+    /** cert-manager answers HTTP-01 challenges from solver pods in the namespace. */
+    acmeSolver: boolean;
+    /** The DNS roles the resolving pods query. */
+    dns: string[];
+}
+
+function needsOf(config: Record<string, string>): Needs {
+    const get = (key: string) => config[`healthcare-backend:${key}`] ?? "";
+    const issuer = get("ingressClusterIssuer");
+    return {
+        // TLS through an ACME issuer (not the stack's own self-signed one) that uses HTTP-01.
+        acmeSolver: get("ingressEnabled") === "true" && get("ingressTlsEnabled") === "true" && issuer !== "" && issuer !== get("selfSignedClusterIssuer") && get("ingressAcmeChallenge") === "http01",
+        dns: [...(get("clusterDnsNamespace") === "kube-system" && get("clusterDnsPodSelector") === "k8s-app=kube-dns" ? ["kube-dns"] : []), ...(get("clusterDnsCidrs") === "169.254.20.10/32" ? ["node-local-dns"] : [])],
+    };
+}
 
 /**
  * The connections the application needs, by the destination's port names. When a workload gains a
  * metrics port (exporter sidecars), add `["prometheus", "<workload>", ["<port name>"]]` here.
  */
-const needed: [from: string, to: string, ports: string[]][] = [
+const needed = (needs: Needs): [from: string, to: string, ports: string[]][] => [
     // Patients and clinics reach the API only through the ingress controller.
     ["ingress-ctl", "api", ["http"]],
     // Prometheus scrapes the metrics ports (the API's, the PostgreSQL and Redis exporters') and nothing else.
@@ -40,13 +58,17 @@ const needed: [from: string, to: string, ports: string[]][] = [
     // Nodes replicate over the data port and gossip over the cluster bus.
     ["redis", "redis", ["redis", "cluster-bus"]],
     // The two that resolve names, over UDP and TCP, to the cluster DNS only.
-    ["api", "kube-dns", ["dns", "dns-tcp"]],
-    ["redis-jobs", "kube-dns", ["dns", "dns-tcp"]],
+    ...needs.dns.flatMap((dns): [string, string, string[]][] => [
+        ["api", dns, ["dns", "dns-tcp"]],
+        ["redis-jobs", dns, ["dns", "dns-tcp"]],
+    ]),
+    // The ACME server's HTTP-01 request, proxied by the ingress controller to cert-manager's solver pod.
+    ...(needs.acmeSolver ? [["ingress-ctl", "acme-solver", ["http"]] as [string, string, string[]]] : []),
 ];
 
 /** `needed`, with port names resolved against the destination's container ports. */
-function expectedFlows(universe: Universe): string[] {
-    return needed
+function expectedFlows(universe: Universe, needs: Needs): string[] {
+    return needed(needs)
         .flatMap(([from, to, portNames]) => {
             const role = universe.roles.find((r) => r.name === to);
             assert.ok(role && universe.roles.some((r) => r.name === from), `roles ${from} and ${to} exist`);
@@ -110,11 +132,26 @@ function ablations(policies: NetworkPolicy[]): Ablation[] {
     return result;
 }
 
+/** Asserts that removing any one piece of `policies` changes the matrix (and that removing an allow only narrows it); returns what each removal did. */
+function assertEveryAllowNeeded(universe: Universe, policies: NetworkPolicy[], expected: string[]): string[] {
+    const lines: string[] = [];
+    for (const ablation of ablations(policies)) {
+        const { unexpected, missing } = compare(reachabilityMatrix(universe, ablation.policies), expected);
+        assert.ok(missing.length + unexpected.length > 0, `removing ${ablation.removed} changes nothing: it is dead weight or too broad`);
+        if (ablation.onlyNarrows) {
+            assert.ok(missing.length > 0 && unexpected.length === 0, `removing ${ablation.removed}: missing ${missing}, unexpected ${unexpected}`);
+        }
+        lines.push(`${ablation.removed}: ${missing.length > 0 ? `loses ${missing[0]}` : `opens ${unexpected[0]}`}${missing.length + unexpected.length > 1 ? ` (+${missing.length + unexpected.length - 1})` : ""}`);
+    }
+    return lines;
+}
+
 describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () => {
     for (const stack of shippedStacks) {
         describe(`Pulumi.${stack}.yaml`, () => {
             let run: ProgramRun;
             let universe: Universe;
+            const needs = needsOf(stackConfig(stack));
             before(async () => {
                 run = await runStack(stackConfig(stack), stack);
                 universe = universeOf(run, namespace);
@@ -123,22 +160,12 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             it("allows exactly the connections the application needs, and denies every other pair (matrix printed)", () => {
                 const matrix = reachabilityMatrix(universe, policiesOf(run));
                 console.log(`\n      Reachability in stack ${stack}:\n${renderMatrix(universe, matrix).replace(/^/gm, "      ")}\n`);
-                assert.deepStrictEqual(compare(matrix, expectedFlows(universe)), { unexpected: [], missing: [] });
+                assert.deepStrictEqual(compare(matrix, expectedFlows(universe, needs)), { unexpected: [], missing: [] });
             });
 
             it("needs every allow: removing any one policy, rule, peer or port changes the matrix", function () {
                 this.timeout(120000);
-                const policies = policiesOf(run);
-                const expected = expectedFlows(universe);
-                const lines: string[] = [];
-                for (const ablation of ablations(policies)) {
-                    const { unexpected, missing } = compare(reachabilityMatrix(universe, ablation.policies), expected);
-                    assert.ok(missing.length + unexpected.length > 0, `removing ${ablation.removed} changes nothing: it is dead weight or too broad`);
-                    if (ablation.onlyNarrows) {
-                        assert.ok(missing.length > 0 && unexpected.length === 0, `removing ${ablation.removed}: missing ${missing}, unexpected ${unexpected}`);
-                    }
-                    lines.push(`${ablation.removed}: ${missing.length > 0 ? `loses ${missing[0]}` : `opens ${unexpected[0]}`}${missing.length + unexpected.length > 1 ? ` (+${missing.length + unexpected.length - 1})` : ""}`);
-                }
+                const lines = assertEveryAllowNeeded(universe, policiesOf(run), expectedFlows(universe, needs));
                 assert.ok(lines.length >= 20, `${lines.length} ablations`);
                 if (stack === "production") {
                     console.log(`\n      Removing one piece at a time (production):\n${lines.map((l) => `        ${l}`).join("\n")}\n`);
@@ -172,10 +199,11 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
     }
 
     describe("settings", () => {
-        const flowsWith = async (overrides: Record<string, unknown>) => {
-            const run = await runStack(stackConfig("local", overrides), "local");
+        const flowsWith = async (overrides: Record<string, unknown>, stack = "local") => {
+            const run = await runStack(stackConfig(stack, overrides), stack);
             const universe = universeOf(run, namespace);
-            return { flows: allowedFlows(reachabilityMatrix(universe, policiesOf(run))), expected: expectedFlows(universe) };
+            const policies = policiesOf(run);
+            return { flows: allowedFlows(reachabilityMatrix(universe, policies)), expected: expectedFlows(universe, needsOf(stackConfig(stack, overrides))), policies, universe };
         };
 
         it("lets the API, and nothing else, reach the external destinations apiExternalEgress lists", async () => {
@@ -201,6 +229,62 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             const all = await flowsWith({ ingressControllerPodSelector: "" });
             assert.ok(all.flows.includes("ingress-job -> api 8080/TCP"), "an empty pod selector admits every pod of the namespace");
         });
+
+        it("admits the ingress controller, and only it, to cert-manager's HTTP-01 solver pods, only where the issuer starts them", async () => {
+            const solverPolicy = (policies: NetworkPolicy[]) => policies.filter((p) => p.metadata.name === "allow-acme-http01-solver");
+            const toSolver = (flows: string[]) => flows.filter((f) => / -> acme-solver /.test(f));
+            // Staging as shipped: Let's Encrypt over HTTP-01 (the default challenge).
+            const staging = await flowsWith({}, "staging");
+            assert.deepStrictEqual(toSolver(staging.flows), ["ingress-ctl -> acme-solver 8089/TCP"]);
+            assert.deepStrictEqual(solverPolicy(staging.policies).map((p) => p.spec), [
+                {
+                    podSelector: { matchLabels: { "acme.cert-manager.io/http01-solver": "true" } },
+                    policyTypes: ["Ingress"],
+                    ingress: [
+                        {
+                            from: [
+                                {
+                                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } },
+                                    podSelector: { matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" } },
+                                },
+                            ],
+                            ports: [{ protocol: "TCP", port: 8089 }],
+                        },
+                    ],
+                },
+            ]);
+            // DNS-01 starts no solver pod: nothing is opened.
+            const dns01 = await flowsWith({ ingressAcmeChallenge: "dns01" }, "staging");
+            assert.deepStrictEqual(toSolver(dns01.flows), []);
+            assert.deepStrictEqual(solverPolicy(dns01.policies), []);
+            assert.deepStrictEqual(dns01.expected.filter((f) => !dns01.flows.includes(f)), []);
+            // Local TLS through the stack's own self-signed issuer is not ACME; through an ACME issuer it is.
+            assert.deepStrictEqual(toSolver((await flowsWith({ ingressTlsEnabled: true, ingressClusterIssuer: "selfsigned" })).flows), []);
+            assert.deepStrictEqual(toSolver((await flowsWith({ ingressTlsEnabled: true, ingressClusterIssuer: "letsencrypt-staging" })).flows), ["ingress-ctl -> acme-solver 8089/TCP"]);
+            // No Ingress, no challenge; plain HTTP locally, no certificate.
+            assert.deepStrictEqual(toSolver((await flowsWith({ ingressEnabled: false }, "staging")).flows), []);
+            assert.deepStrictEqual(toSolver((await flowsWith({ ingressClusterIssuer: "letsencrypt" })).flows), [], "local serves plain HTTP (ingressTlsEnabled false)");
+        });
+
+        it("sends DNS where the settings say: CoreDNS pods by default, NodeLocal DNSCache's address when listed, and nowhere else", async () => {
+            const dnsFlows = (flows: string[]) => flows.filter((f) => / -> (kube-dns|node-local-dns|fake-dns) /.test(f));
+            const resolvers = (dns: string) => ["api", "redis-jobs"].flatMap((from) => [`${from} -> ${dns} 53/TCP`, `${from} -> ${dns} 53/UDP`]);
+            // The default reaches CoreDNS only: on a NodeLocal DNSCache cluster every lookup would fail.
+            const byDefault = await flowsWith({});
+            assert.deepStrictEqual(dnsFlows(byDefault.flows), resolvers("kube-dns"));
+            // Both: one rule per resolving workload with two peers, each of them needed.
+            const both = await flowsWith({ clusterDnsCidrs: "169.254.20.10/32" });
+            assert.deepStrictEqual(dnsFlows(both.flows), [...resolvers("kube-dns"), ...resolvers("node-local-dns")].sort());
+            assert.deepStrictEqual(compare(reachabilityMatrix(both.universe, both.policies), both.expected), { unexpected: [], missing: [] });
+            const lines = assertEveryAllowNeeded(both.universe, both.policies, both.expected);
+            assert.ok(lines.some((l) => l.includes('{"ipBlock":{"cidr":"169.254.20.10/32"}}: loses api -> node-local-dns')), lines.join("\n"));
+            // Addresses only: no CoreDNS pod is reachable any more.
+            const cidrOnly = await flowsWith({ clusterDnsNamespace: "", clusterDnsCidrs: "169.254.20.10/32" });
+            assert.deepStrictEqual(dnsFlows(cidrOnly.flows), resolvers("node-local-dns"));
+            // Another namespace: the look-alike there is admitted, CoreDNS in kube-system no longer.
+            const elsewhere = await flowsWith({ clusterDnsNamespace: "billing" });
+            assert.deepStrictEqual(dnsFlows(elsewhere.flows), resolvers("fake-dns"));
+        });
     });
 
     describe("component args", () => {
@@ -211,7 +295,13 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             redis: { podSelector: { app: "redis" }, serving: [tcp("redis", 6379)], peer: [], metrics: [], health: [] },
             redisMaintenance: { app: "redis-jobs" },
             ingressEnabled: true,
-            settings: { ingressController: { namespace: "ingress-nginx", podLabels: {} }, prometheus: { namespace: "monitoring", podLabels: {} }, apiExternalEgress: [] },
+            acmeHttp01Solvers: false,
+            settings: {
+                ingressController: { namespace: "ingress-nginx", podLabels: {} },
+                prometheus: { namespace: "monitoring", podLabels: {} },
+                dns: { pods: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }, cidrs: [] },
+                apiExternalEgress: [],
+            },
         };
         const construct = async (args: Omit<NetworkSecurityArgs, "namespace">) => {
             await pulumi.runtime.setMocks({ newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "healthcare-backend", "test", false);

@@ -1,8 +1,13 @@
 import * as assert from "assert";
+import { copyFileSync, mkdtempSync, readFileSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+import { parse } from "yaml";
 import { releaseConfig } from "../lib/release";
 import { stackSettings } from "../tools/ops/workspace";
 import { ChangeSummary, promote, PromotionRefused, PromotionStack, StackOperation } from "../tools/promotion";
-import { readStackFile } from "../tools/stackConfig";
+import { projectRoot, readStackFile } from "../tools/stackConfig";
+import { removeStackFileValue, setStackFileValue, stackFileConfig } from "../tools/stackFile";
 
 const digest = `sha256:${"c".repeat(64)}`;
 
@@ -141,5 +146,82 @@ describe("promotion staging -> production", () => {
         const result = await promote(healthyStaging(), production, { deploy: false });
         assert.deepStrictEqual(result.changed, {});
         assert.deepStrictEqual(production.calls, ["preview"]);
+    });
+});
+
+/** The lines only `before` has and the lines only `after` has (a longest-common-subsequence line diff). */
+function lineDiff(before: string, after: string): { removed: string[]; added: string[] } {
+    const a = before.split("\n");
+    const b = after.split("\n");
+    const common = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+    for (let i = a.length - 1; i >= 0; i--) {
+        for (let j = b.length - 1; j >= 0; j--) {
+            common[i][j] = a[i] === b[j] ? common[i + 1][j + 1] + 1 : Math.max(common[i + 1][j], common[i][j + 1]);
+        }
+    }
+    const removed: string[] = [];
+    const added: string[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+        if (i < a.length && j < b.length && a[i] === b[j]) {
+            i++;
+            j++;
+        } else if (j < b.length && (i === a.length || common[i][j + 1] >= common[i + 1][j])) {
+            added.push(b[j++]);
+        } else {
+            removed.push(a[i++]);
+        }
+    }
+    return { removed, added };
+}
+
+describe("promotion edits the target's stack file in place", () => {
+    /** Production as a file: a copy of the shipped Pulumi.production.yaml, edited the way tools/promote.ts edits it. */
+    function productionFile(): { file: string; stack: FakeStack } {
+        const file = path.join(mkdtempSync(path.join(tmpdir(), "promotion-")), "Pulumi.production.yaml");
+        copyFileSync(path.join(projectRoot, "Pulumi.production.yaml"), file);
+        const stack = new FakeStack("production", "production");
+        Object.assign(stack, stackFileConfig(file, "healthcare-backend"));
+        return { file, stack };
+    }
+    const shipped = () => readFileSync(path.join(projectRoot, "Pulumi.production.yaml"), "utf8");
+
+    it("promoting two keys changes exactly their two lines; every other line, comments and flow maps included, stays", async () => {
+        const { file, stack } = productionFile();
+        const staging = new FakeStack("staging", "staging", { apiImageTag: "1.4.0", apiImageDigest: digest });
+        const result = await promote(staging, stack, { deploy: false });
+        assert.deepStrictEqual(Object.keys(result.changed), ["apiImageTag", "apiImageDigest"]);
+        const after = readFileSync(file, "utf8");
+        assert.deepStrictEqual(lineDiff(shipped(), after), {
+            removed: ["  healthcare-backend:apiImageTag: 1.0.0"],
+            added: ["  healthcare-backend:apiImageTag: 1.4.0", `  healthcare-backend:apiImageDigest: ${digest}`],
+        });
+        // The digest sits with the other image settings, and the file reads back as the promoted config.
+        assert.match(after, new RegExp(`apiImageTag: 1\\.4\\.0\\n  healthcare-backend:apiImageDigest: ${digest}\\n`));
+        const config = parse(after).config;
+        assert.strictEqual(config["healthcare-backend:apiImageDigest"], digest);
+        assert.deepStrictEqual(config["healthcare-backend:apiResources"], readStackFile("production")["healthcare-backend:apiResources"]);
+        assert.strictEqual(stackSettings("production", { apiImageTag: "1.4.0", apiImageDigest: digest }).api.image.ref, `registry.example.com/healthcare/healthcare-api:1.4.0@${digest}`);
+    });
+
+    it("writes integers plain, quotes a string that YAML would read as a number, and removes an emptied key's line only", () => {
+        const text = shipped();
+        const port = lineDiff(text, setStackFileValue(text, "healthcare-backend", "apiPort", "8000"));
+        assert.deepStrictEqual(port, { removed: [], added: ["  healthcare-backend:apiPort: 8000"] });
+        const tagged = setStackFileValue(text, "healthcare-backend", "apiImageTag", "1.10");
+        assert.deepStrictEqual(lineDiff(text, tagged), { removed: ["  healthcare-backend:apiImageTag: 1.0.0"], added: ['  healthcare-backend:apiImageTag: "1.10"'] });
+        assert.strictEqual(parse(tagged).config["healthcare-backend:apiImageTag"], "1.10", "read back as the string 1.10, not the number 1.1");
+        const withDigest = setStackFileValue(text, "healthcare-backend", "apiImageDigest", digest);
+        assert.strictEqual(removeStackFileValue(withDigest, "healthcare-backend", "apiImageDigest"), text, "set then removed: the shipped file again");
+        assert.strictEqual(removeStackFileValue(text, "healthcare-backend", "apiImageDigest"), text, "removing an unset key changes nothing");
+    });
+
+    it("reads values as the program receives them: strings, integers and booleans as strings, unset as undefined", async () => {
+        const { stack } = productionFile();
+        assert.strictEqual(await stack.getConfig("apiImageTag"), "1.0.0");
+        assert.strictEqual(await stack.getConfig("redisNodes"), "6");
+        assert.strictEqual(await stack.getConfig("protectData"), "true");
+        assert.strictEqual(await stack.getConfig("apiImageDigest"), undefined);
     });
 });

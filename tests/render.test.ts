@@ -20,8 +20,9 @@ const expectedKinds: Record<ShippedStack, Record<string, number>> = {
     // The local stack installs cert-manager and its self-signed ClusterIssuer; one API pod and one
     // Redis node leave nothing a budget could protect.
     local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1 },
-    staging: { ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2 },
-    production: { ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2 },
+    // Let's Encrypt over HTTP-01: one more policy admits the ingress controller to cert-manager's solver pods.
+    staging: { ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6 },
+    production: { ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6 },
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
 const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };

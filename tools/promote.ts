@@ -1,6 +1,8 @@
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import * as path from "path";
 import { projectRoot, readProject } from "./stackConfig";
 import { ChangeSummary, promote, PromotionRefused, PromotionStack } from "./promotion";
+import { stackFileConfig } from "./stackFile";
 
 /**
  * `npm run promote -- [--from staging] [--to production] [--yes]`: promotes what the source stack
@@ -8,9 +10,13 @@ import { ChangeSummary, promote, PromotionRefused, PromotionStack } from "./prom
  * the stacks' backend). Without --yes it stops after production's preview.
  */
 
-/** Binds a stack of the Automation API to the promotion interface. */
-export function automationStack(stack: Stack, project: string): PromotionStack {
-    const fullKey = (key: string) => `${project}:${key}`;
+/**
+ * Binds a stack of the Automation API to the promotion interface. Config is read and written in the
+ * stack file itself (tools/stackFile.ts), not with `pulumi config set`, which would rewrite the whole
+ * file: the promotion's diff shows exactly the keys it changes. The CLI reads the edited file.
+ */
+export function automationStack(stack: Stack, project: string, stackFile = path.join(projectRoot, `Pulumi.${stack.name.split("/").pop()}.yaml`)): PromotionStack {
+    const config = stackFileConfig(stackFile, project);
     const summary = (counts: Record<string, number | undefined> | undefined): ChangeSummary =>
         Object.fromEntries(Object.entries(counts ?? {}).map(([k, v]) => [k, v ?? 0]));
     return {
@@ -27,12 +33,9 @@ export function automationStack(stack: Stack, project: string): PromotionStack {
             const result = await stack.preview({ refresh, onOutput: (text) => process.stdout.write(text) });
             return summary(result.changeSummary);
         },
-        async getConfig(key) {
-            const all = await stack.getAllConfig();
-            return all[fullKey(key)]?.value;
-        },
-        setConfig: (key, value) => stack.setConfig(fullKey(key), { value }),
-        removeConfig: (key) => stack.removeConfig(fullKey(key)),
+        getConfig: config.getConfig,
+        setConfig: config.setConfig,
+        removeConfig: config.removeConfig,
         async up() {
             const result = await stack.up({ onOutput: (text) => process.stdout.write(text) });
             return summary(result.summary.resourceChanges);

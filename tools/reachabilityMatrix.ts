@@ -30,9 +30,14 @@ interface Outsider {
     namespace?: string;
     labels?: Record<string, string>;
     ports?: ContainerPort[];
+    /** A fixed address (a host-network server); otherwise one from the pod network, or the internet's range without a namespace. */
+    ip?: string;
 }
 
-/** The cast around the program. Labels are those of the upstream manifests (ingress-nginx chart, prometheus-operator, CoreDNS). */
+/**
+ * The cast around the program. Labels are those of the upstream manifests (ingress-nginx chart,
+ * prometheus-operator, CoreDNS, cert-manager's HTTP-01 solver pods).
+ */
 function outsiders(namespace: string): Outsider[] {
     const tcp = (name: string, containerPort: number): ContainerPort => ({ name, containerPort, protocol: "TCP" });
     return [
@@ -102,6 +107,23 @@ function outsiders(namespace: string): Outsider[] {
             labels: { "k8s-app": "kube-dns" },
             ports: [{ name: "dns", containerPort: 53, protocol: "UDP" }, tcp("dns-tcp", 53)],
         },
+        {
+            name: "acme-solver",
+            description: `cert-manager's HTTP-01 solver pod in ${namespace} (labels and port of cert-manager's pkg/issuer/acme/http)`,
+            namespace,
+            labels: { "acme.cert-manager.io/http01-solver": "true", "acme.cert-manager.io/http-domain": "1234567890", "acme.cert-manager.io/http-token": "0987654321" },
+            ports: [tcp("http", 8089)],
+        },
+        {
+            // Host-network pods: policies see the node-local address, which no pod selector matches.
+            name: "node-local-dns",
+            description: "NodeLocal DNSCache on the pod's node, listening on 169.254.20.10",
+            ip: "169.254.20.10",
+            ports: [
+                { name: "dns", containerPort: 53, protocol: "UDP" },
+                { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
+            ],
+        },
         { name: "internet", description: "a host outside the cluster (203.0.113.0/24)" },
     ];
 }
@@ -139,7 +161,7 @@ export function universeOf(run: ProgramRun, namespace: string): Universe {
         add(role, template.owner, (i) => ({ name: `${template.owner}#${i}`, namespace: template.namespace, labels: template.metadata.labels, ports, ip: podIp() }));
     }
     for (const o of outsiders(namespace)) {
-        add(o.name, o.description, (i) => ({ name: `${o.name}#${i}`, namespace: o.namespace, labels: o.labels, ports: o.ports, ip: o.namespace ? podIp() : externalIp() }));
+        add(o.name, o.description, (i) => ({ name: `${o.name}#${i}`, namespace: o.namespace, labels: o.labels, ports: o.ports, ip: o.ip ?? (o.namespace ? podIp() : externalIp()) }));
     }
 
     const allRoles = [...roles.values()];
