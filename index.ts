@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
 import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
 import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
+import { ClusterPrerequisites, requiredCrds } from "./components/clusterPrerequisites";
 import { DefaultDeny } from "./components/defaultDeny";
 import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
@@ -29,7 +30,11 @@ const addons = new ClusterAddons(
     { provider },
 );
 
-const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack }, { provider });
+// The CRDs the platform must serve (those the stack does not install): read before anything is
+// created, so a cluster without them fails the preview instead of a half-done `up`.
+const prerequisites = new ClusterPrerequisites("cluster-prerequisites", { crds: requiredCrds(settings) }, { provider });
+
+const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack }, { provider, dependsOn: prerequisites.checks });
 // Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
 const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
 const workload = { namespace: defaultDeny.namespace, instance: settings.stack };

@@ -166,3 +166,37 @@ describe("release settings (what promotion carries)", () => {
         assert.deepStrictEqual(run.outputs.release, releaseConfig(stackSettings("staging")));
     });
 });
+
+describe("cluster prerequisites: the CRDs the platform must serve", () => {
+    const crdType = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition";
+    const readCrds = (run: ProgramRun) =>
+        run
+            .ofType(crdType)
+            .map((r) => r.read)
+            .sort();
+
+    for (const stack of ["staging", "production"] as const) {
+        it(`${stack} reads the VPA and Prometheus Operator CRDs before creating the namespace`, async () => {
+            const run = await runStack(stackConfig(stack), stack);
+            assert.deepStrictEqual(readCrds(run), ["prometheusrules.monitoring.coreos.com", "servicemonitors.monitoring.coreos.com", "verticalpodautoscalers.autoscaling.k8s.io"]);
+            // The namespace component waits for the reads; its children (the Namespace, and through it
+            // every object of the stack) register only once it has (the e2e shows it on a cluster).
+            const namespace = run.get("healthcare:core:RestrictedNamespace", "namespace");
+            for (const crd of run.ofType(crdType)) {
+                assert.ok(namespace.options.dependsOn.some((urn) => urn.endsWith(`::${crd.name}`)), `the namespace waits for ${crd.read}`);
+            }
+        });
+    }
+
+    it("local reads none: its own add-ons install those CRDs in the same run", async () => {
+        const run = await runStack(stackConfig("local"), "local");
+        assert.deepStrictEqual(readCrds(run), []);
+    });
+
+    it("a stack that turns a feature off needs nothing for it, and needs the CRD once it relies on the platform for it", async () => {
+        const off = await runStack(stackConfig("staging", { vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false }), "staging");
+        assert.deepStrictEqual(readCrds(off), []);
+        const platformVpa = await runStack(stackConfig("local", { installVpa: false }), "local");
+        assert.deepStrictEqual(readCrds(platformVpa), ["verticalpodautoscalers.autoscaling.k8s.io"]);
+    });
+});

@@ -4,11 +4,16 @@
  *   npm run check:manifests [-- --stack <name>] [-- --out <dir>]
  *
  * Per stack: render into `<out>/<stack>` (default `rendered/`), validate the schemas (strict, every
- * Kubernetes version in `kubernetesVersions`, CRDs for custom resources), scan with checkov. Fails
- * on any schema problem, on any failed check the skip list (policy-skips.yaml) does not cover, and,
- * when every stack was checked, on a skip that no longer matches anything.
+ * Kubernetes version in `kubernetesVersions`, CRDs for custom resources), scan with checkov. Then
+ * every rendered object goes through a server-side dry run on real API servers (the oldest and
+ * newest Kubernetes the toolchain serves, tools/checks/dryRun.ts). Fails on any schema problem, any
+ * object an API server refuses or warns about under Pod Security, any failed check the skip list
+ * (policy-skips.yaml) does not cover, and, when every stack was checked, on a skip that no longer
+ * matches anything.
  */
 import * as path from "path";
+import { dryRunStacks } from "./checks/dryRun";
+import { ensureToolchain } from "./e2e/toolchain";
 import { applySkips, assertChecksInstalled, kubernetesVersions, loadPolicySkips, PolicySkip, scanPolicies, validateSchemas } from "./checks/manifestChecks";
 import { parseOptions, renderStack, writeRendering } from "./render";
 import { projectRoot, shippedStacks } from "./stackConfig";
@@ -23,11 +28,13 @@ async function main(): Promise<number> {
     const skips = loadPolicySkips();
     const used = new Set<PolicySkip>();
     let problems = 0;
+    const rendered: Array<{ stack: string; objectFiles: string[] }> = [];
 
     for (const stack of stacks) {
         let started = process.hrtime.bigint();
         const rendering = await renderStack(stack);
         const { objectFiles, releaseFiles } = writeRendering(rendering, path.join(outRoot, stack), stack);
+        rendered.push({ stack, objectFiles });
         const renderTime = seconds(started);
 
         started = process.hrtime.bigint();
@@ -53,6 +60,13 @@ async function main(): Promise<number> {
         }
         problems += schemas.failed.length + policies.failed.length;
     }
+
+    const toolchain = ensureToolchain();
+    const dryRun = await dryRunStacks(toolchain, rendered, (line) => console.log(line));
+    for (const f of dryRun.findings) {
+        console.log(`  DRY RUN FAIL Kubernetes ${f.version}, ${f.stack}, ${f.where}: ${f.problem}`);
+    }
+    problems += dryRun.findings.length;
 
     if (stacks.length === shippedStacks.length) {
         for (const skip of skips.filter((s) => !used.has(s))) {

@@ -12,6 +12,8 @@ export interface CapturedResource {
     custom: boolean;
     /** The URN the engine gave it (stack, project, parent type chain, name). */
     urn?: string;
+    /** The id of an existing object the program reads (`Resource.get`) instead of managing; undefined for managed resources. */
+    read?: string;
     /** Resource options the engine would have received. */
     options: { protect: boolean; retainOnDelete: boolean; ignoreChanges: string[]; dependsOn: string[] };
 }
@@ -92,7 +94,7 @@ export async function runProgram(
         {
             newResource(args: pulumi.runtime.MockResourceArgs) {
                 const options = optionsByResource.get(`${args.type}::${args.name}`) ?? { protect: false, retainOnDelete: false, ignoreChanges: [], dependsOn: [] };
-                resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider ?? "", custom: args.custom ?? false, options });
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider ?? "", custom: args.custom ?? false, options, read: args.id || undefined });
                 processWide[registeredCounter] = registeredResourceCount() + 1;
                 const state = { ...args.inputs };
                 if (args.type === "random:index/randomPassword:RandomPassword") {

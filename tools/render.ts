@@ -9,7 +9,8 @@
  *   and `CustomResource`s alike): apiVersion and kind come from the token (`core/v1` -> `v1`);
  * - every `kubernetes:helm.sh/v3:Release`: its inputs (chart, repository, version, values) in
  *   `helm-releases/`, since the chart itself renders in the cluster, not here;
- * - not providers, components, or resources of other packages (random passwords).
+ * - not providers, components, reads of existing objects (`Resource.get`), or resources of other
+ *   packages (random passwords).
  * Secret values never appear: every value the program marks secret, and every value in a Secret's
  * `data`/`stringData`, is written as `<secret>`. Annotations are written as the program sets them,
  * `pulumi.com/*` included: the provider sends them to the API server like any other annotation.
@@ -246,7 +247,8 @@ function applyOrder<T>(entries: Array<{ key: string; kind: string; dependsOn: st
 export function renderResources(resources: readonly CapturedResource[]): Rendering {
     const entries: Array<{ key: string; kind: string; dependsOn: string[]; value: Rendering["items"][number] }> = [];
     for (const resource of resources) {
-        if (!resource.custom || !resource.type.startsWith("kubernetes:") || resource.type.startsWith("pulumi:providers:")) {
+        // Reads (`Resource.get`) are objects the program checks for, not objects it applies.
+        if (!resource.custom || resource.read !== undefined || !resource.type.startsWith("kubernetes:") || resource.type.startsWith("pulumi:providers:")) {
             continue;
         }
         const key = resourceKey(resource.type, resource.name);

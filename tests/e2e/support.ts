@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from "fs";
 import * as path from "path";
 import { ControlPlane } from "../../tools/e2e/controlPlane";
-import { describeChanges, OperationResult } from "../../tools/e2e/engine";
+import { describeChanges, OperationResult, Step } from "../../tools/e2e/engine";
 import { projectRoot } from "../../tools/stackConfig";
 
 /** One row of the e2e's table: stack, step, seconds, changes. */
@@ -86,4 +86,9 @@ export function crdFiles(): string[] {
         .filter((f) => f.endsWith(".yaml"))
         .sort()
         .map((f) => path.join(dir, f));
+}
+
+/** `update urn-name (type) [keys]`, for assertion messages. */
+export function describeStep(step: Step): string {
+    return `${step.op} ${step.urn.slice(step.urn.lastIndexOf("::") + 2)} (${step.type})${step.keys?.length ? ` [${step.keys.join(", ")}]` : ""}`;
 }

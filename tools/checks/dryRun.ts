@@ -1,12 +1,10 @@
 import { spawnSync } from "child_process";
-import { readFileSync } from "fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "fs";
 import * as os from "os";
 import * as path from "path";
-import { mkdtempSync, rmSync } from "fs";
 import { startControlPlane } from "../e2e/controlPlane";
 import { kubernetesBinary, Toolchain } from "../e2e/toolchain";
 import { crdDir } from "./manifestChecks";
-import { readdirSync } from "fs";
 
 /** One object the API server refused, or admitted with a Pod Security warning, in a server-side dry run. */
 export interface DryRunFinding {

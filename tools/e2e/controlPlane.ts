@@ -315,6 +315,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             `--etcd-servers=http://127.0.0.1:${etcdClient}`,
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            // The `kubernetes` Service's endpoints may not be a loopback address; nothing here runs
+            // a pod that calls the API, so no endpoints are kept for it.
+            "--endpoint-reconciler-type=none",
             `--secure-port=${apiPort}`,
             `--cert-dir=${path.join(dir, "apiserver")}`,
             `--tls-cert-file=${path.join(pki, "apiserver.crt")}`,
@@ -374,6 +377,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
                 "--cidr=10.244.0.1/16",
                 "--node-ip=10.250.0.1",
                 `--server-address=127.0.0.1:${kwokPort}`,
+                // Node leases keep the nodes Ready between kwok's (10-minute) status heartbeats; without
+                // them the node lifecycle controller marks nodes NotReady and their pods unready.
+                "--node-lease-duration-seconds=40",
             ]);
             kubectl(["apply", "-f", "-"], `${nodeManifests()}---\n${storageClass}`);
             await waitFor(

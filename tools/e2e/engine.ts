@@ -22,6 +22,8 @@ export interface EngineOptions {
     readonly kubeconfig: string;
     /** The program to run; default the project's index.ts. */
     readonly programModule?: string;
+    /** Folder of the file state backend, when stacks share one (the sandbox); default a private one. */
+    readonly stateDir?: string;
 }
 
 /** One resource step the engine planned or took. */
@@ -45,9 +47,9 @@ export interface OperationResult {
     readonly steps: readonly Step[];
 }
 
-/** The changes other than `same`, as `create 12, update 1`; `none` when nothing changes. */
+/** The changes (not `same`, not reads), as `create 12, update 1`; `none` when nothing changes. */
 export function describeChanges(changes: OpMap): string {
-    const entries = Object.entries(changes).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
+    const entries = Object.entries(changes).filter(([op, n]) => op !== "same" && op !== "read" && (n ?? 0) > 0);
     return entries.length === 0 ? "none" : entries.map(([op, n]) => `${op} ${n}`).join(", ");
 }
 
@@ -90,7 +92,7 @@ export class EngineStack {
         const dir = mkdtempSync(path.join(options.dir, `${stackName}-`));
         const workDir = path.join(dir, "project");
         const pulumiHome = path.join(dir, "pulumi-home");
-        const state = path.join(dir, "state");
+        const state = options.stateDir ?? path.join(dir, "state");
         for (const folder of [workDir, pulumiHome, state]) {
             mkdirSync(folder, { recursive: true });
         }
@@ -170,6 +172,11 @@ export class EngineStack {
 
     get program(): string {
         return this.programModule;
+    }
+
+    /** The private work dir (Pulumi.yaml and the stack file), PULUMI_HOME and the environment the CLI gets. */
+    get workspace(): LocalWorkspace {
+        return this.stack.workspace as LocalWorkspace;
     }
 
     private async timed(operation: (onEvent: (event: EngineEvent) => void) => Promise<OpMap>): Promise<OperationResult> {

@@ -1,0 +1,58 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { AddonSettings, AutoscalingSettings, MonitoringSettings } from "../config";
+import { checkArgs } from "../lib/args";
+
+/** A CustomResourceDefinition the stack's objects need and the cluster must already serve. */
+export interface RequiredCrd {
+    /** `<plural>.<group>`, the CRD's metadata.name. */
+    readonly name: string;
+    /** Which setting asks for objects of its kind (for messages and the README). */
+    readonly neededBy: string;
+}
+
+/**
+ * The CRDs a stack needs from the platform: those of the features it turns on, less those it installs
+ * itself (a CRD installed by the stack's own add-ons is created in the same run).
+ */
+export function requiredCrds(settings: { autoscaling: AutoscalingSettings; monitoring: MonitoringSettings; addons: AddonSettings }): RequiredCrd[] {
+    const crds: RequiredCrd[] = [];
+    if (settings.autoscaling.vpa.enabled && !settings.addons.vpa) {
+        crds.push({ name: "verticalpodautoscalers.autoscaling.k8s.io", neededBy: "vpaEnabled" });
+    }
+    if (settings.monitoring.enabled && !settings.addons.prometheusStack) {
+        crds.push({ name: "servicemonitors.monitoring.coreos.com", neededBy: "monitoringEnabled" }, { name: "prometheusrules.monitoring.coreos.com", neededBy: "monitoringEnabled" });
+    }
+    return crds;
+}
+
+/** Args of the check that the cluster serves what the stack needs. */
+export interface ClusterPrerequisitesArgs {
+    /** CRDs that must exist before anything is created. */
+    crds: readonly RequiredCrd[];
+}
+
+/**
+ * Reads each required CRD from the cluster. A read runs in preview as in `up`, so a cluster without
+ * the VPA or the Prometheus Operator fails the preview, naming the CRD, before a single object is
+ * created (the namespace depends on these reads); without it, `up` would create most of the stack
+ * and then stop at the first VerticalPodAutoscaler.
+ */
+export class ClusterPrerequisites extends pulumi.ComponentResource {
+    /** The reads: the stack's first object depends on them. */
+    readonly checks: pulumi.Resource[];
+
+    constructor(name: string, args: ClusterPrerequisitesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("healthcare:platform:ClusterPrerequisites", name, {}, opts);
+        checkArgs(
+            "ClusterPrerequisites",
+            name,
+            args.crds.map((crd) => !/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(crd.name) && `crds: "${crd.name}" is not a CRD name (<plural>.<group>)`),
+        );
+        // The logical name says what to do when the read fails: the engine prints it with the error.
+        this.checks = args.crds.map((crd) =>
+            k8s.apiextensions.v1.CustomResourceDefinition.get(`required-crd-${crd.name}-for-${crd.neededBy}`, crd.name, { parent: this }),
+        );
+        this.registerOutputs({ crds: args.crds.map((c) => c.name) });
+    }
+}

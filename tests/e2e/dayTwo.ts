@@ -1,0 +1,87 @@
+import * as assert from "assert";
+import { names } from "../../lib/names";
+import { ControlPlane } from "../../tools/e2e/controlPlane";
+import { OperationResult, Step } from "../../tools/e2e/engine";
+import { ShippedStack } from "../../tools/stackConfig";
+import { describeStep, eventually, getObject } from "./support";
+
+/** A day-2 change: config set, then checked on the cluster after `up`. */
+export interface DayTwoChange {
+    title: string;
+    /** Short name for the table. */
+    step: string;
+    config: Record<string, string | number | boolean>;
+    check(context: { cluster: ControlPlane; namespace: string; up: OperationResult }): Promise<void>;
+}
+
+/** The step of a resource (by kind and name) in an operation, or undefined. */
+function stepOf(up: OperationResult, type: string, name: string): Step | undefined {
+    return up.steps.find((s) => s.type === type && s.urn.endsWith(`::${name}`) && s.op !== "same");
+}
+
+const jobType = "kubernetes:batch/v1:Job";
+const statefulSetType = "kubernetes:apps/v1:StatefulSet";
+
+/** redisNodes to `nodes`: the scale-in Job before the StatefulSet, the reconcile Job after it. */
+function redisNodes(nodes: number): DayTwoChange {
+    return {
+        title: `redisNodes -> ${nodes}: the scale Jobs run in the program's order, ${nodes} nodes ready`,
+        step: `redisNodes ${nodes}`,
+        config: { redisNodes: nodes },
+        async check({ cluster, namespace, up }) {
+            const scaleIn = stepOf(up, jobType, names.redis.scaleInJob);
+            const statefulSet = stepOf(up, statefulSetType, names.redis.statefulSet);
+            const reconcile = stepOf(up, jobType, names.redis.reconcileJob);
+            assert.ok(scaleIn && statefulSet && reconcile, `steps: ${up.steps.filter((s) => s.op !== "same").map(describeStep).join("; ")}`);
+            assert.strictEqual(statefulSet.op, "update");
+            assert.ok(scaleIn.finished! < statefulSet.started, "scale-in finished before the StatefulSet changed");
+            assert.ok(statefulSet.finished! < reconcile.started, "reconcile started after the StatefulSet was ready");
+            const s = getObject(cluster, "statefulset", names.redis.statefulSet, namespace);
+            assert.strictEqual(s.spec.replicas, nodes);
+            assert.strictEqual(s.status.readyReplicas, nodes);
+            for (const job of [names.redis.scaleInJob, names.redis.reconcileJob]) {
+                assert.strictEqual(getObject(cluster, "job", job, namespace).status.succeeded, 1, `${job} succeeded`);
+            }
+            // The API's settings: the ConfigMap its pod template names now.
+            const api = getObject(cluster, "deployment", names.api.deployment, namespace);
+            const configMap = getObject(cluster, "configmap", api.spec.template.spec.containers[0].envFrom[0].configMapRef.name, namespace);
+            assert.strictEqual(String(configMap.data.REDIS_CLUSTER_NODES).split(",").length, nodes, "the API's seed list follows the cluster");
+            const apiConfigMaps = JSON.parse(cluster.kubectl(["get", "configmaps", "-n", namespace, "-o", "json"])).items.filter((c: any) => c.metadata.name.startsWith(names.api.configMap));
+            assert.deepStrictEqual(apiConfigMaps.map((c: any) => c.metadata.name), [configMap.metadata.name], "the old ConfigMap is gone after the rollout");
+        },
+    };
+}
+
+export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
+    local: [
+        {
+            title: "apiMinReplicas 1 -> 2 reaches the HPA",
+            step: "apiMinReplicas 2",
+            config: { apiMinReplicas: 2 },
+            async check({ cluster, namespace }) {
+                assert.strictEqual(getObject(cluster, "hpa", names.autoscaling.apiHpa, namespace).spec.minReplicas, 2);
+            },
+        },
+    ],
+    staging: [redisNodes(8), redisNodes(6)],
+    production: [
+        {
+            title: "a new image tag rolls the API in place",
+            step: "apiImageTag 1.0.1",
+            config: { apiImageTag: "1.0.1" },
+            async check({ cluster, namespace }) {
+                const deployment = await eventually(
+                    "the rollout to 1.0.1 complete",
+                    () => {
+                        const d = getObject(cluster, "deployment", names.api.deployment, namespace);
+                        const done = d.status.observedGeneration >= d.metadata.generation && d.status.updatedReplicas === d.status.replicas && d.status.availableReplicas === d.status.replicas;
+                        return done ? d : undefined;
+                    },
+                    60_000,
+                );
+                assert.match(deployment.spec.template.spec.containers[0].image, /:1\.0\.1$/);
+                assert.ok(deployment.metadata.generation > 1, "the Deployment was updated, not re-created");
+            },
+        },
+    ],
+};
