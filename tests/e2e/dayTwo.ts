@@ -83,5 +83,19 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
                 assert.ok(deployment.metadata.generation > 1, "the Deployment was updated, not re-created");
             },
         },
+        {
+            title: "apiPort 8080 -> 8000: the container, Service and NetworkPolicy follow, in place",
+            step: "apiPort 8000",
+            config: { apiPort: 8000 },
+            async check({ cluster, namespace }) {
+                const deployment = getObject(cluster, "deployment", names.api.deployment, namespace);
+                const ports = deployment.spec.template.spec.containers[0].ports.map((p: any) => `${p.name}:${p.containerPort}`);
+                assert.deepStrictEqual(ports.sort(), ["health:8081", "http:8000", "metrics:9090"]);
+                const service = getObject(cluster, "service", names.api.service, namespace);
+                assert.ok(service.spec.ports.some((p: any) => p.name === "http" && p.targetPort === "http"));
+                const policy = getObject(cluster, "networkpolicy", names.networkPolicy.api, namespace);
+                assert.match(JSON.stringify(policy.spec.ingress), /8000/);
+            },
+        },
     ],
 };
