@@ -20,6 +20,16 @@ export const names = {
         secret: "postgres-credentials",
         volumeClaim: "data",
     },
+    // Scheduled backups (components/postgresBackup.ts); npm run ops -- backup/backups/restore use these.
+    postgresBackup: {
+        cronJob: "postgres-backup",
+        serviceAccount: "postgres-backup",
+        configMap: "postgres-backup-scripts",
+        volumeClaim: "postgres-backups",
+        /** The pg_dump/pg_restore container (postgres image) and the S3 client container (rclone image). */
+        dumpContainer: "dump",
+        uploadContainer: "upload",
+    },
     redis: {
         statefulSet: "redis-cluster",
         container: "redis",
@@ -39,6 +49,7 @@ export const names = {
         postgres: "allow-postgres",
         redis: "allow-redis-cluster",
         redisMaintenance: "allow-redis-cluster-maintenance",
+        postgresBackup: "allow-postgres-backup",
     },
     // Autoscaling and availability (components/autoscaling.ts).
     autoscaling: {
