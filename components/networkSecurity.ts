@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { NetworkSettings, PeerSelector } from "../config";
+import { ExternalDestination, NetworkSettings, PeerSelector } from "../config";
 import { checkArgs, NamespacedArgs } from "../lib/args";
 import { NamedPort, tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { standardLabels } from "../lib/labels";
@@ -31,6 +31,8 @@ export interface NetworkSecurityArgs extends NamespacedArgs {
     redis: WorkloadEndpoints;
     /** Labels of the pods of the Redis maintenance Jobs, bootstrap and scaling (`RedisCluster.maintenanceSelector`). */
     redisMaintenance: Readonly<Record<string, string>>;
+    /** The PostgreSQL backup pods (`PostgresBackup.podSelector`) and the object store they copy to; undefined without backups. */
+    postgresBackup?: { podSelector: Readonly<Record<string, string>>; objectStore: readonly ExternalDestination[] };
     /** Whether the API is published through the ingress controller; without an Ingress nothing may reach its http port. */
     ingressEnabled: boolean;
     /** Ingress controller and Prometheus selectors, and the API's external destinations, from the stack config. */
@@ -73,7 +75,8 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         const postgres = workload(n.postgres, args.postgres.podSelector);
         const redis = workload(n.redis, args.redis.podSelector);
         const redisMaintenance = workload(n.redisMaintenance, args.redisMaintenance);
-        const workloads = [api, postgres, redis, redisMaintenance];
+        const backup = args.postgresBackup && workload(n.postgresBackup, args.postgresBackup.podSelector);
+        const workloads = [api, postgres, redis, redisMaintenance, ...(backup ? [backup] : [])];
         const endpoints = new Map<Workload, WorkloadEndpoints>([
             [api, args.api],
             [postgres, args.postgres],
@@ -110,6 +113,14 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             { from: api, to: dns, ports: dnsPorts },
             { from: redisMaintenance, to: dns, ports: dnsPorts },
             ...args.settings.apiExternalEgress.map((d) => ({ from: api, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("external", d.port)] })),
+            // Backups (and the list and restore Jobs built from them): the database, names, the object store.
+            ...(backup
+                ? [
+                      { from: backup, to: postgres, ports: args.postgres.serving },
+                      { from: backup, to: dns, ports: dnsPorts },
+                      ...args.postgresBackup!.objectStore.map((d) => ({ from: backup, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("object-store", d.port)] })),
+                  ]
+                : []),
             // An empty port list would allow every port: a flow without ports allows nothing instead.
         ].filter((f) => f.ports.length > 0);
 

@@ -23,8 +23,11 @@ export const postgresBackupScripts = {
 /** Where the pods mount the backup volume, the scripts and the object store's credentials. */
 export const backupPaths = { volume: "/backups", scripts: "/scripts", s3Credentials: "/run/secrets/s3" } as const;
 
-/** uid/gid of the backup pods: the postgres image's user; the rclone image runs as any uid. */
-const backupUid = 999;
+/**
+ * uid/gid of the backup pods: pg_dump, psql and rclone run as any uid (HOME and the password file are
+ * in /tmp), so a high one that owns nothing on the host; the volume's files belong to its group.
+ */
+export const backupUid = 10002;
 
 /** A backup that has not finished after this long is stopped (the Job fails, the alert follows). */
 const backupDeadlineSeconds = 6 * 3600;
