@@ -57,7 +57,9 @@ export interface ApiSettings {
     readonly metricsPort: number;
     /** Port serving only the health and readiness paths, open to any source. */
     readonly healthPort: number;
+    /** Liveness and startup: the process serves (a restart would not bring a dependency back). */
     readonly healthPath: string;
+    /** Readiness: the pod has started and is not draining. Never tied to PostgreSQL or Redis: an outage of either must not empty the Service. */
     readonly readyPath: string;
     readonly replicas: { readonly min: number; readonly max: number };
     readonly resources: ComputeResources;

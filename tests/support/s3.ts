@@ -25,7 +25,7 @@ function onPath(name: string): string | undefined {
 export function rcloneBinary(): string {
     const gopath = spawnSync("go", ["env", "GOPATH"], { encoding: "utf8" }).stdout?.trim();
     const candidates = [process.env.RCLONE, onPath("rclone"), gopath ? path.join(gopath, "bin", "rclone") : undefined].filter((c): c is string => !!c && existsSync(c));
-    const install = `go install github.com/rclone/rclone@v${shippedRcloneVersion} (as .ci/run does)`;
+    const install = `npm run setup:checks (go install github.com/rclone/rclone@v${shippedRcloneVersion})`;
     if (candidates.length === 0) {
         throw new Error(`rclone is not installed: the backup tests run the S3 client the backup pods run. Run: ${install}`);
     }
