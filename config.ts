@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { canonicalCidr, isCanonical, parseCidr } from "./lib/cidr";
+import { longestGapSeconds, parseCron } from "./lib/cron";
 import { parseLabelSelector } from "./lib/labels";
 import { bytesExpectation, bytesHint, cpuExpectation, parseBytes, parseCpu } from "./lib/quantity";
 
@@ -56,7 +57,9 @@ export interface ApiSettings {
     readonly metricsPort: number;
     /** Port serving only the health and readiness paths, open to any source. */
     readonly healthPort: number;
+    /** Liveness and startup: the process serves (a restart would not bring a dependency back). */
     readonly healthPath: string;
+    /** Readiness: the pod has started and is not draining. Never tied to PostgreSQL or Redis: an outage of either must not empty the Service. */
     readonly readyPath: string;
     readonly replicas: { readonly min: number; readonly max: number };
     readonly resources: ComputeResources;
@@ -71,6 +74,37 @@ export interface PostgresSettings {
     readonly user: string;
     readonly storage: StorageSettings;
     readonly resources: ComputeResources;
+}
+
+/** S3-compatible object storage the backups are copied to. */
+export interface BackupObjectStoreSettings {
+    /** Endpoint URL (https://host[:port]). */
+    readonly endpoint: string;
+    readonly bucket: string;
+    /** Key prefix inside the bucket, without leading or trailing slash; may be empty. */
+    readonly prefix: string;
+    /** Signing region (us-east-1 for most S3-compatible servers). */
+    readonly region: string;
+    /** Secret in the namespace with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (created outside the program). */
+    readonly credentialsSecret: string;
+    /** Where the endpoint's addresses are: the backup pods' only way out besides PostgreSQL and DNS. */
+    readonly egress: readonly ExternalDestination[];
+    /** The S3 client image (rclone), pinned. */
+    readonly clientImage: string;
+}
+
+/** Scheduled logical backups of PostgreSQL (components/postgresBackup.ts). */
+export interface PostgresBackupSettings {
+    /** Cron schedule, UTC. */
+    readonly schedule: string;
+    /** Longest time between two scheduled runs, in seconds: the missing-backup alert fires after 1.5 times this. */
+    readonly longestGapSeconds: number;
+    /** Complete backups kept, on the volume and in object storage each. */
+    readonly retention: number;
+    /** The backup volume. */
+    readonly storage: StorageSettings;
+    /** Copies in object storage; undefined keeps backups on the volume only. */
+    readonly objectStore?: BackupObjectStoreSettings;
 }
 
 export interface RedisSettings {
@@ -208,6 +242,8 @@ export interface Settings {
     readonly protectData: boolean;
     readonly api: ApiSettings;
     readonly postgres: PostgresSettings;
+    /** Scheduled PostgreSQL backups; undefined when postgresBackupSchedule is empty. */
+    readonly postgresBackup?: PostgresBackupSettings;
     readonly redis: RedisSettings;
     readonly ingress: IngressSettings;
     readonly network: NetworkSettings;
@@ -246,6 +282,18 @@ export const scalarSettings = {
     postgresUser: { type: "string", default: "healthcare" },
     postgresStorageSize: { type: "string", default: "100Gi" },
     postgresStorageClass: { type: "string", default: "" },
+    // PostgreSQL backups (components/postgresBackup.ts).
+    postgresBackupSchedule: { type: "string", default: "0 2 * * *" },
+    postgresBackupRetention: { type: "integer", default: 14 },
+    postgresBackupStorageSize: { type: "string", default: "100Gi" },
+    postgresBackupStorageClass: { type: "string", default: "" },
+    postgresBackupS3Endpoint: { type: "string", default: "" },
+    postgresBackupS3Bucket: { type: "string", default: "" },
+    postgresBackupS3Prefix: { type: "string", default: "" },
+    postgresBackupS3Region: { type: "string", default: "us-east-1" },
+    postgresBackupS3CredentialsSecret: { type: "string", default: "" },
+    postgresBackupS3Egress: { type: "string", default: "" },
+    postgresBackupS3ClientImage: { type: "string", default: "rclone/rclone:1.75.1" },
     redisImageRepository: { type: "string", default: "redis" },
     redisVersion: { type: "string", default: "8.2.3" },
     redisNodes: { type: "integer", default: 6 },
@@ -364,6 +412,7 @@ export function parseSettings(source: ConfigSource): Settings {
 
     const api = readApi(r, environment);
     const postgres = readPostgres(r);
+    const postgresBackup = readPostgresBackup(r, environment);
     const redis = readRedis(r, environment);
     const ingress = readIngress(r, deployed);
     const network = readNetwork(r);
@@ -397,6 +446,7 @@ export function parseSettings(source: ConfigSource): Settings {
         protectData: r.boolean("protectData")!,
         api: api as ApiSettings,
         postgres: postgres as PostgresSettings,
+        postgresBackup,
         redis: redis as RedisSettings,
         ingress: { ...ingress, tls: { ...tls, http01Solvers } } as IngressSettings,
         network,
@@ -479,6 +529,89 @@ function readPostgres(r: Reader): Partial<PostgresSettings> {
         storage: r.storage("postgresStorageSize", "postgresStorageClass"),
         resources: r.resources("postgresResources"),
     };
+}
+
+function readPostgresBackup(r: Reader, environment: Environment | undefined): PostgresBackupSettings | undefined {
+    const schedule = r.string("postgresBackupSchedule");
+    const retention = r.integer("postgresBackupRetention", 1, 1000);
+    const storage = r.storage("postgresBackupStorageSize", "postgresBackupStorageClass");
+    const objectStore = readBackupObjectStore(r, environment);
+    if (schedule === "") {
+        if (environment === "production") {
+            r.problem("postgresBackupSchedule", "", "a cron schedule in production, such as 0 2 * * * (daily at 02:00 UTC): the database is one instance and its volume its only copy");
+        }
+        if (objectStore) {
+            r.problem("postgresBackupS3Bucket", objectStore.bucket, "empty while postgresBackupSchedule is empty: without a schedule there is no backup Job to upload anything");
+        }
+        return undefined;
+    }
+    const parsed = parseCron(schedule);
+    const gap = "schedule" in parsed ? longestGapSeconds(parsed.schedule) : undefined;
+    if ("problem" in parsed) {
+        r.problem("postgresBackupSchedule", schedule, `a cron schedule (minute hour day-of-month month day-of-week, UTC) such as 0 2 * * *, or empty for no backups (${parsed.problem})`);
+    } else if (gap === undefined) {
+        r.problem("postgresBackupSchedule", schedule, "a schedule that runs at least twice in two years");
+    }
+    return { schedule, longestGapSeconds: gap!, retention: retention!, storage, objectStore };
+}
+
+const s3Keys = ["postgresBackupS3Endpoint", "postgresBackupS3CredentialsSecret", "postgresBackupS3Egress"] as const;
+
+/** Object storage for the backups: on when a bucket is named, and then complete (endpoint, credentials Secret, egress). */
+function readBackupObjectStore(r: Reader, environment: Environment | undefined): BackupObjectStoreSettings | undefined {
+    const bucket = r.string("postgresBackupS3Bucket");
+    const clientImage = r.pinnedImage("postgresBackupS3ClientImage");
+    if (bucket === "") {
+        for (const key of s3Keys) {
+            if (r.string(key) !== "") {
+                r.problem(key, r.string(key), "empty while postgresBackupS3Bucket is empty (object storage is off), or name the bucket too");
+            }
+        }
+        return undefined;
+    }
+    // S3 bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes("..") || /^\d+\.\d+\.\d+\.\d+$/.test(bucket)) {
+        r.problem("postgresBackupS3Bucket", bucket, "an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens");
+    }
+    const endpointText = r.string("postgresBackupS3Endpoint");
+    let endpointPort: number | undefined;
+    let endpoint: URL | undefined;
+    try {
+        endpoint = new URL(endpointText);
+    } catch {
+        endpoint = undefined;
+    }
+    // Patient data leaves the cluster here: plain HTTP only for a local stack.
+    const schemes = environment === "local" ? ["https:", "http:"] : ["https:"];
+    if (!endpoint || !schemes.includes(endpoint.protocol) || endpoint.pathname !== "/" || endpoint.search || endpoint.username || endpoint.password) {
+        r.problem(
+            "postgresBackupS3Endpoint",
+            endpointText,
+            `the object store's endpoint URL, ${environment === "local" ? "http(s)" : "https"}://host[:port] without a path, e.g. https://s3.eu-central-1.amazonaws.com`,
+        );
+    } else {
+        endpointPort = endpoint.port ? Number(endpoint.port) : endpoint.protocol === "https:" ? 443 : 80;
+    }
+    const prefix = r.string("postgresBackupS3Prefix").replace(/^\/+|\/+$/g, "");
+    if (!/^[A-Za-z0-9._/-]*$/.test(prefix) || prefix.split("/").some((part) => part === "." || part === "..")) {
+        r.problem("postgresBackupS3Prefix", prefix, "a key prefix of letters, digits and . _ - / (e.g. healthcare/production), or empty");
+    }
+    const region = r.matching("postgresBackupS3Region", /^[a-z0-9-]{2,32}$/, "a region name such as us-east-1 (what S3-compatible servers other than AWS expect)");
+    const credentialsSecret = r.string("postgresBackupS3CredentialsSecret");
+    if (!dnsSubdomain.test(credentialsSecret)) {
+        r.problem(
+            "postgresBackupS3CredentialsSecret",
+            credentialsSecret,
+            "the name of a Secret in the stack's namespace with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never the keys themselves)",
+        );
+    }
+    const egress = readExternalEgress(r, "postgresBackupS3Egress");
+    if (egress.length === 0 && r.string("postgresBackupS3Egress") === "") {
+        r.problem("postgresBackupS3Egress", "", "the object store's addresses as CIDR:port entries (the backup pods' NetworkPolicy opens only these), e.g. 203.0.113.0/24:443");
+    } else if (endpointPort !== undefined && egress.length > 0 && !egress.some((d) => d.port === endpointPort)) {
+        r.problem("postgresBackupS3Egress", r.string("postgresBackupS3Egress"), `at least one entry on port ${endpointPort}, the port of postgresBackupS3Endpoint`);
+    }
+    return { endpoint: endpointText.replace(/\/+$/, ""), bucket, prefix, region: region!, credentialsSecret, egress, clientImage: clientImage! };
 }
 
 function readRedis(r: Reader, environment: Environment | undefined): Partial<RedisSettings> {

@@ -8,6 +8,7 @@ import { DefaultDeny } from "./components/defaultDeny";
 import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
+import { PostgresBackup } from "./components/postgresBackup";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings } from "./config";
@@ -45,6 +46,14 @@ const postgres = new Postgres(
     { ...workload, settings: settings.postgres, protectData: settings.protectData, exporter: exporters && { image: exporters.postgresImage } },
     { provider },
 );
+// Scheduled backups of every database, on their own volume (and in object storage when configured).
+const postgresBackup =
+    settings.postgresBackup &&
+    new PostgresBackup(
+        "postgres-backup",
+        { ...workload, settings: settings.postgresBackup, postgresImage: settings.postgres.image, database: postgres.connection, protectData: settings.protectData },
+        { provider },
+    );
 const redis = new RedisCluster(
     "redis-cluster",
     { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage } },
@@ -73,6 +82,7 @@ const networkSecurity = new NetworkSecurity(
         postgres: postgres.endpoints,
         redis: redis.endpoints,
         redisMaintenance: redis.maintenanceSelector,
+        postgresBackup: postgresBackup && { podSelector: postgresBackup.podSelector, objectStore: settings.postgresBackup?.objectStore?.egress ?? [] },
         ingressEnabled: settings.ingress.enabled,
         acmeHttp01Solvers: settings.ingress.tls.http01Solvers,
         settings: settings.network,
@@ -103,6 +113,7 @@ if (settings.monitoring.enabled) {
             postgres: postgres.endpoints,
             redis: redis.endpoints,
             apiHpa: autoscaling.apiHpaName,
+            postgresBackup: postgresBackup && { cronJob: postgresBackup.cronJobName, longestGapSeconds: settings.postgresBackup!.longestGapSeconds },
             crdInstallers: addons.readyFor,
         },
         { provider },
@@ -118,6 +129,7 @@ export const apiDeployment = api.deploymentName;
 export const apiServiceHost = pulumi.interpolate`${api.serviceName}.${namespace.name}.svc.cluster.local`;
 export const postgresHost = postgres.connection.host;
 export const postgresSecretName = postgres.connection.secretName;
+export const postgresBackupCronJob = postgresBackup ? postgresBackup.cronJobName : "(no scheduled backups)";
 export const redisSeedNodes = redis.connection.seedNodes;
 export const redisSecretName = redis.connection.secretName;
 export const networkPolicies = [defaultDeny.policyName, ...networkSecurity.policyNames];

@@ -50,6 +50,8 @@ export interface RuleSources {
     exporters: boolean;
     /** The API's HPA exists (with this name and kube-state-metrics reporting it). */
     apiHpa?: string;
+    /** The PostgreSQL backup CronJob (kube-state-metrics reports its last success) and the longest gap its schedule leaves, in seconds. */
+    postgresBackup?: { cronJob: string; longestGapSeconds: number };
 }
 
 /** The recording rules: the HPA's two per-pod metrics, and the two dashboard metrics. */
@@ -83,7 +85,7 @@ export function recordingRules(sources: RuleSources): RecordingRule[] {
     ];
 }
 
-/** The alerts: API error rate, API at its replica ceiling, database connections near exhaustion, Redis Cluster not ok. */
+/** The alerts: API error rate, API dependencies down, API at its replica ceiling, PostgreSQL backup missing, database connections near exhaustion, Redis Cluster not ok. */
 export function alertingRules(sources: RuleSources): AlertingRule[] {
     const ns = `namespace="${sources.namespace}"`;
     const api = `${ns}, job="${jobs.api}"`;
@@ -100,6 +102,29 @@ export function alertingRules(sources: RuleSources): AlertingRule[] {
                 description: "{{ $value | humanizePercentage }} of API requests in {{ $labels.namespace }} failed with 5xx over the last 5 minutes.",
             },
         },
+        // Readiness leaves dependencies out (a database restart must not empty the Service): these say it instead.
+        {
+            alert: "HealthcareApiDependencyDown",
+            expr: `max by (namespace, dependency) (${apiMetrics.dependencyUp}{${api}}) < 1`,
+            for: "2m",
+            labels: { severity: "critical" },
+            annotations: {
+                summary: "No API pod reaches one of its dependencies",
+                description: "No API pod in {{ $labels.namespace }} has reached {{ $labels.dependency }} for 2 minutes: requests that need it fail.",
+            },
+        },
+        {
+            alert: "HealthcareApiPodDependencyDown",
+            expr:
+                `(min by (namespace, pod, dependency) (${apiMetrics.dependencyUp}{${api}}) < 1) unless on (namespace, dependency) ` +
+                `(max by (namespace, dependency) (${apiMetrics.dependencyUp}{${api}}) < 1)`,
+            for: "10m",
+            labels: { severity: "warning" },
+            annotations: {
+                summary: "An API pod cannot reach a dependency the other pods reach",
+                description: "API pod {{ $labels.pod }} in {{ $labels.namespace }} has not reached {{ $labels.dependency }} for 10 minutes while others do: check its node, DNS and NetworkPolicies, or delete the pod.",
+            },
+        },
     ];
     if (sources.apiHpa) {
         const hpa = `${ns}, horizontalpodautoscaler="${sources.apiHpa}"`;
@@ -111,6 +136,27 @@ export function alertingRules(sources: RuleSources): AlertingRule[] {
             annotations: {
                 summary: "The API has run at its maximum replica count for 15 minutes",
                 description: "HPA {{ $labels.horizontalpodautoscaler }} in {{ $labels.namespace }} cannot add pods: raise apiMaxReplicas or find the load.",
+            },
+        });
+    }
+    if (sources.postgresBackup) {
+        // kube-state-metrics reports the CronJob's status.lastSuccessfulTime; a CronJob that never
+        // succeeded has no such series, so its creation time stands in for it.
+        const cronJob = `${ns}, cronjob="${sources.postgresBackup.cronJob}"`;
+        const maxAge = Math.round(sources.postgresBackup.longestGapSeconds * 1.5);
+        rules.push({
+            alert: "PostgresBackupMissing",
+            expr:
+                `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${cronJob}}) > ${maxAge} or ` +
+                `(time() - max by (namespace, cronjob) (kube_cronjob_created{${cronJob}}) > ${maxAge} ` +
+                `unless on (namespace, cronjob) kube_cronjob_status_last_successful_time{${cronJob}})`,
+            for: "5m",
+            labels: { severity: "critical" },
+            annotations: {
+                summary: "No successful PostgreSQL backup for 1.5 times the backup schedule's interval",
+                description:
+                    `The last successful run of CronJob {{ $labels.cronjob }} in {{ $labels.namespace }} is more than ${maxAge} s ago: ` +
+                    "check the failed Jobs' logs (kubectl logs job/<name> --all-containers), then npm run ops -- backup.",
             },
         });
     }
@@ -177,6 +223,8 @@ export interface MonitoringArgs {
     redis: WorkloadEndpoints;
     /** Name of the API's HPA, when there is one (for the at-max alert). */
     apiHpa?: string;
+    /** The PostgreSQL backup CronJob and its schedule's longest gap in seconds, when backups run (for the missing-backup alert). */
+    postgresBackup?: { cronJob: pulumi.Output<string>; longestGapSeconds: number };
     /** What installs the Prometheus Operator CRDs when this stack installs them (cluster add-ons): the monitors and rules wait for it. */
     crdInstallers?: pulumi.Resource[];
 }
@@ -231,7 +279,15 @@ export class Monitoring extends pulumi.ComponentResource {
             monitor(n.redisMetricsService, n.redisServiceMonitor, args.redis, "30s");
         }
 
-        const sources = args.namespace.apply((namespace) => ({ namespace, exporters: !!args.settings.exporters, apiHpa: args.apiHpa }));
+        const backup = args.postgresBackup;
+        const sources = pulumi
+            .all([args.namespace, backup?.cronJob])
+            .apply(([namespace, cronJob]) => ({
+                namespace,
+                exporters: !!args.settings.exporters,
+                apiHpa: args.apiHpa,
+                postgresBackup: backup && cronJob ? { cronJob, longestGapSeconds: backup.longestGapSeconds } : undefined,
+            }));
         new k8s.apiextensions.CustomResource(
             n.prometheusRule,
             {

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { DnsPeers, NetworkSettings, PeerSelector } from "../config";
+import { DnsPeers, ExternalDestination, NetworkSettings, PeerSelector } from "../config";
 import { checkArgs, NamespacedArgs } from "../lib/args";
 import { NamedPort, tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { standardLabels } from "../lib/labels";
@@ -28,6 +28,8 @@ export interface NetworkSecurityArgs extends NamespacedArgs {
     redis: WorkloadEndpoints;
     /** Labels of the pods of the Redis maintenance Jobs, bootstrap and scaling (`RedisCluster.maintenanceSelector`). */
     redisMaintenance: Readonly<Record<string, string>>;
+    /** The PostgreSQL backup pods (`PostgresBackup.podSelector`) and the object store they copy to; undefined without backups. */
+    postgresBackup?: { podSelector: Readonly<Record<string, string>>; objectStore: readonly ExternalDestination[] };
     /** Whether the API is published through the ingress controller; without an Ingress nothing may reach its http port. */
     ingressEnabled: boolean;
     /** Whether cert-manager runs HTTP-01 solver pods in the namespace (`IngressSettings.tls.http01Solvers`): the ingress controller must reach them. */
@@ -78,7 +80,8 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         const redisMaintenance = workload(n.redisMaintenance, args.redisMaintenance);
         // cert-manager creates and deletes the solver pods; this policy only admits their one caller.
         const acmeSolver = workload(n.acmeHttp01Solver, acmeHttp01Solver.podLabels);
-        const workloads = [api, postgres, redis, redisMaintenance, acmeSolver];
+        const backup = args.postgresBackup && workload(n.postgresBackup, args.postgresBackup.podSelector);
+        const workloads = [api, postgres, redis, redisMaintenance, acmeSolver, ...(backup ? [backup] : [])];
         const endpoints = new Map<Workload, WorkloadEndpoints>([
             [api, args.api],
             [postgres, args.postgres],
@@ -117,6 +120,14 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             { from: api, to: dns, ports: dnsPorts },
             { from: redisMaintenance, to: dns, ports: dnsPorts },
             ...args.settings.apiExternalEgress.map((d) => ({ from: api, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("external", d.port)] })),
+            // Backups (and the list and restore Jobs built from them): the database, names, the object store.
+            ...(backup
+                ? [
+                      { from: backup, to: postgres, ports: args.postgres.serving },
+                      { from: backup, to: dns, ports: dnsPorts },
+                      ...args.postgresBackup!.objectStore.map((d) => ({ from: backup, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("object-store", d.port)] })),
+                  ]
+                : []),
             // An empty port list would allow every port: a flow without ports allows nothing instead.
         ].filter((f) => f.ports.length > 0);
 

@@ -27,4 +27,6 @@ export const apiMetrics = {
     activeAppointments: "healthcare_active_appointments",
     /** Gauge: jobs waiting, labelled by `queue`; every pod reports the shared queues. */
     queueDepth: "healthcare_queue_depth",
+    /** Gauge per pod, labelled by `dependency` (postgres, redis): 1 when this pod reaches it, else 0. Readiness never depends on it. */
+    dependencyUp: "healthcare_dependency_up",
 } as const;

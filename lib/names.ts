@@ -23,6 +23,16 @@ export const names = {
         secret: "postgres-credentials",
         volumeClaim: "data",
     },
+    // Scheduled backups (components/postgresBackup.ts); npm run ops -- backup/backups/restore use these.
+    postgresBackup: {
+        cronJob: "postgres-backup",
+        serviceAccount: "postgres-backup",
+        configMap: "postgres-backup-scripts",
+        volumeClaim: "postgres-backups",
+        /** The pg_dump/pg_restore container (postgres image) and the S3 client container (rclone image). */
+        dumpContainer: "dump",
+        uploadContainer: "upload",
+    },
     redis: {
         statefulSet: "redis-cluster",
         container: "redis",
@@ -44,6 +54,7 @@ export const names = {
         redisMaintenance: "allow-redis-cluster-maintenance",
         /** cert-manager's HTTP-01 solver pods, when the stack's issuer uses them. */
         acmeHttp01Solver: "allow-acme-http01-solver",
+        postgresBackup: "allow-postgres-backup",
     },
     // Autoscaling and availability (components/autoscaling.ts).
     autoscaling: {

@@ -58,15 +58,34 @@ describe("monitoring", () => {
                 );
             });
 
-            it("alerts on API errors, the API at its replica ceiling, database connections near exhaustion and a Redis Cluster not ok", () => {
+            it("alerts on API errors, unreachable dependencies, the API at its replica ceiling, a missing backup, database connections near exhaustion and a Redis Cluster not ok", () => {
                 const [, alerts] = rulesOf(run);
                 const byName = Object.fromEntries(alerts.rules.map((r: any) => [r.alert, r]));
                 assert.deepStrictEqual(Object.keys(byName), [
                     "HealthcareApiHighErrorRate",
+                    "HealthcareApiDependencyDown",
+                    "HealthcareApiPodDependencyDown",
                     "HealthcareApiAtMaxReplicas",
+                    "PostgresBackupMissing",
                     "HealthcareDatabaseConnectionsNearExhaustion",
                     "HealthcareRedisClusterNotOk",
                 ]);
+                const api = `${ns}, job="healthcare-api"`;
+                assert.strictEqual(byName.HealthcareApiDependencyDown.expr, `max by (namespace, dependency) (healthcare_dependency_up{${api}}) < 1`);
+                assert.strictEqual(
+                    byName.HealthcareApiPodDependencyDown.expr,
+                    `(min by (namespace, pod, dependency) (healthcare_dependency_up{${api}}) < 1) unless on (namespace, dependency) ` +
+                        `(max by (namespace, dependency) (healthcare_dependency_up{${api}}) < 1)`,
+                );
+                // Daily at 02:00: 1.5 x 24 h without a successful run, or a CronJob that never succeeded for as long.
+                const cronJob = `${ns}, cronjob="postgres-backup"`;
+                assert.strictEqual(
+                    byName.PostgresBackupMissing.expr,
+                    `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${cronJob}}) > 129600 or ` +
+                        `(time() - max by (namespace, cronjob) (kube_cronjob_created{${cronJob}}) > 129600 ` +
+                        `unless on (namespace, cronjob) kube_cronjob_status_last_successful_time{${cronJob}})`,
+                );
+                assert.strictEqual(byName.PostgresBackupMissing.labels.severity, "critical");
                 assert.match(byName.HealthcareApiHighErrorRate.expr, /code=~"5\.\."\}\[5m\]\)\) \/ sum by \(namespace\) \(rate\(http_requests_total\{.*\}\[5m\]\)\) > 0\.05$/);
                 assert.strictEqual(
                     byName.HealthcareApiAtMaxReplicas.expr,
@@ -215,7 +234,8 @@ describe("monitoring", () => {
         assert.strictEqual(run.get(SERVICE_MONITOR, "healthcare-api").inputs.metadata.labels.release, undefined);
         const [recording, alerts] = rulesOf(run);
         assert.deepStrictEqual(recording.rules.map((r: any) => r.record), ["http_requests_per_second", "active_appointments_count", "queue_depth"]);
-        assert.deepStrictEqual(alerts.rules.map((r: any) => r.alert), ["HealthcareApiHighErrorRate", "HealthcareApiAtMaxReplicas"]);
+        // The local stack takes no scheduled backups: no backup alert either.
+        assert.deepStrictEqual(alerts.rules.map((r: any) => r.alert), ["HealthcareApiHighErrorRate", "HealthcareApiDependencyDown", "HealthcareApiPodDependencyDown", "HealthcareApiAtMaxReplicas"]);
         for (const workload of ["postgres", "redis-cluster"]) {
             assert.strictEqual(containerOf(run.get("kubernetes:apps/v1:StatefulSet", workload), "exporter"), undefined, workload);
         }
@@ -224,7 +244,7 @@ describe("monitoring", () => {
     it("the parser used here does catch PromQL errors", () => {
         assert.notStrictEqual(promqlError("sum(rate(http_requests_total[5m]) /"), undefined);
         assert.notStrictEqual(promqlError('up{job="a"'), undefined);
-        assert.strictEqual(alertingRules({ namespace: "x", exporters: false }).length, 1);
+        assert.strictEqual(alertingRules({ namespace: "x", exporters: false }).length, 3);
     });
 });
 

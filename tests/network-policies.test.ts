@@ -61,14 +61,22 @@ const needed = (needs: Needs): [from: string, to: string, ports: string[]][] => 
     ...needs.dns.flatMap((dns): [string, string, string[]][] => [
         ["api", dns, ["dns", "dns-tcp"]],
         ["redis-jobs", dns, ["dns", "dns-tcp"]],
+        // The backup pods (and the list and restore Jobs npm run ops builds from them), where backups
+        // run: names (the database's Service, the object store's endpoint).
+        ["pg-backup", dns, ["dns", "dns-tcp"]],
     ]),
     // The ACME server's HTTP-01 request, proxied by the ingress controller to cert-manager's solver pod.
     ...(needs.acmeSolver ? [["ingress-ctl", "acme-solver", ["http"]] as [string, string, string[]]] : []),
+    ["pg-backup", "postgres", ["postgres"]],
 ];
+
+/** Roles a stack may not have: the backup pods exist only where postgresBackupSchedule is set. */
+const optionalRoles = ["pg-backup"];
 
 /** `needed`, with port names resolved against the destination's container ports. */
 function expectedFlows(universe: Universe, needs: Needs): string[] {
     return needed(needs)
+        .filter(([from, to]) => ![from, to].some((role) => optionalRoles.includes(role) && !universe.roles.some((r) => r.name === role)))
         .flatMap(([from, to, portNames]) => {
             const role = universe.roles.find((r) => r.name === to);
             assert.ok(role && universe.roles.some((r) => r.name === from), `roles ${from} and ${to} exist`);
@@ -157,6 +165,10 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
                 universe = universeOf(run, namespace);
             });
 
+            it(`${stack === "local" ? "has no backup pods (no schedule)" : "has the backup CronJob's pods in the matrix"}`, () => {
+                assert.strictEqual(universe.roles.some((r) => r.name === "pg-backup"), stack !== "local");
+            });
+
             it("allows exactly the connections the application needs, and denies every other pair (matrix printed)", () => {
                 const matrix = reachabilityMatrix(universe, policiesOf(run));
                 console.log(`\n      Reachability in stack ${stack}:\n${renderMatrix(universe, matrix).replace(/^/gm, "      ")}\n`);
@@ -214,6 +226,20 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
                 ["api -> internet 443/TCP"],
             );
             assert.deepStrictEqual(expected.filter((f) => !flows.includes(f)), []);
+        });
+
+        it("lets the backup pods, and nothing else, reach the object store postgresBackupS3Egress names", async () => {
+            // The cast's internet hosts are in 203.0.113.0/24.
+            const { flows, expected } = await flowsWith({
+                postgresBackupSchedule: "0 * * * *",
+                postgresBackupS3Endpoint: "https://203.0.113.10",
+                postgresBackupS3Bucket: "clinic-backups",
+                postgresBackupS3CredentialsSecret: "backup-s3",
+                postgresBackupS3Egress: "203.0.113.0/24:443",
+            });
+            assert.deepStrictEqual(flows.filter((f) => !expected.includes(f)), ["pg-backup -> internet 443/TCP"]);
+            assert.deepStrictEqual(expected.filter((f) => !flows.includes(f)), []);
+            assert.ok(expected.includes("pg-backup -> postgres 5432/TCP"));
         });
 
         it("closes the API's http port when there is no Ingress", async () => {

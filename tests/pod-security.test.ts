@@ -124,17 +124,35 @@ describe("Pod Security restricted", () => {
         );
     });
 
+    it("the backup CronJob complies with object storage on too (an rclone container after the dump), and so do the Jobs npm run ops builds from it", async () => {
+        const run = await runStack(
+            stackConfig("staging", {
+                postgresBackupS3Endpoint: "https://s3.example.com",
+                postgresBackupS3Bucket: "clinic-backups",
+                postgresBackupS3CredentialsSecret: "backup-s3",
+                postgresBackupS3Egress: "198.51.100.0/24:443",
+            }),
+            "staging",
+        );
+        const [template] = podTemplates(run.resources).filter((t) => t.owner === "CronJob/postgres-backup");
+        assert.deepStrictEqual([...template.spec.initContainers, ...template.spec.containers].map((c: any) => c.name), ["dump", "upload"]);
+        assert.deepStrictEqual(restrictedViolations(template), []);
+    });
+
     for (const stack of shippedStacks) {
         it(`Pulumi.${stack}.yaml: every pod template complies, in a namespace that enforces restricted`, async () => {
             const run = await runStack(stackConfig(stack), stack);
             const templates = podTemplates(run.resources);
             const owners = templates.map((t) => t.owner);
-            for (const expected of ["Deployment/healthcare-api", "StatefulSet/postgres", "StatefulSet/redis-cluster", "Job/redis-cluster-scale-in", "Job/redis-cluster-reconcile"]) {
+            // Local takes no scheduled backups; staging and production run the backup CronJob.
+            const backups = stack === "local" ? [] : ["CronJob/postgres-backup"];
+            for (const expected of ["Deployment/healthcare-api", "StatefulSet/postgres", "StatefulSet/redis-cluster", "Job/redis-cluster-scale-in", "Job/redis-cluster-reconcile", ...backups]) {
                 assert.ok(owners.includes(expected), `found ${expected} among ${owners.join(", ")}`);
             }
             for (const template of templates) {
                 assert.deepStrictEqual(restrictedViolations(template), [], template.owner);
             }
+            assert.strictEqual(owners.includes("CronJob/postgres-backup"), stack !== "local");
 
             const [namespace] = run.ofType("kubernetes:core/v1:Namespace");
             const labels = namespace.inputs.metadata.labels;

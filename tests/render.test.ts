@@ -16,13 +16,17 @@ import { projectRoot, ShippedStack, shippedStacks } from "../tools/stackConfig";
 const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 2, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
 // Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
 const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
+// Scheduled PostgreSQL backups (staging, production): the CronJob, its volume, scripts, ServiceAccount and NetworkPolicy.
+const backups = { CronJob: 1, PersistentVolumeClaim: 1, ConfigMap: 1, ServiceAccount: 1, NetworkPolicy: 1 };
+const withBackups = (kinds: Record<string, number>) =>
+    Object.fromEntries([...new Set([...Object.keys(kinds), ...Object.keys(backups)])].map((k) => [k, (kinds[k] ?? 0) + ((backups as Record<string, number>)[k] ?? 0)]));
 const expectedKinds: Record<ShippedStack, Record<string, number>> = {
     // The local stack installs cert-manager and its self-signed ClusterIssuer; one API pod and one
-    // Redis node leave nothing a budget could protect.
+    // Redis node leave nothing a budget could protect; it takes no scheduled backups.
     local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1 },
     // Let's Encrypt over HTTP-01: one more policy admits the ingress controller to cert-manager's solver pods.
-    staging: { ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6 },
-    production: { ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6 },
+    staging: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6 }),
+    production: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6 }),
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
 const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };

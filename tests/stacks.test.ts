@@ -141,6 +141,8 @@ describe("shipped stacks", () => {
                     "kubernetes:core/v1:Secret::redis-credentials",
                     "random:index/randomPassword:RandomPassword::postgres-password",
                     "random:index/randomPassword:RandomPassword::redis-password",
+                    // The backups outlive the database they back up.
+                    "kubernetes:core/v1:PersistentVolumeClaim::postgres-backups",
                 ];
                 for (const resource of run.resources) {
                     const key = `${resource.type}::${resource.name}`;

@@ -13,6 +13,7 @@ export const roleByComponent: Record<string, string> = {
     database: "postgres",
     cache: "redis",
     "cache-maintenance": "redis-jobs",
+    "database-backup": "pg-backup",
 };
 
 /** A role and the pods that play it. */

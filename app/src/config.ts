@@ -32,8 +32,10 @@ export interface Config {
         readonly nodes: readonly RedisNodeAddress[];
         readonly password?: string;
     };
-    /** Longest a readiness check waits for PostgreSQL or Redis, in ms (CHECK_TIMEOUT_MS, default 2000). */
+    /** Longest a dependency check (healthcare_dependency_up) waits for PostgreSQL or Redis, in ms (CHECK_TIMEOUT_MS, default 2000). */
     readonly checkTimeoutMs: number;
+    /** After SIGTERM, how long the pod reports not ready but keeps serving before it closes, in ms (DRAIN_MS, default 5000). */
+    readonly drainMs: number;
 }
 
 /** Thrown when the environment is incomplete or malformed; lists every problem. */
@@ -66,16 +68,17 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
         }
         return n;
     };
-    const positive = (name: string, fallback: number): number => {
+    const whole = (name: string, fallback: number, min: number): number => {
         const raw = env[name];
         if (raw === undefined || raw === "") {
             return fallback;
         }
-        if (!/^\d+$/.test(raw) || Number(raw) < 1) {
-            problems.push(`${name} = ${JSON.stringify(raw)} is not a positive whole number`);
+        if (!/^\d+$/.test(raw) || Number(raw) < min) {
+            problems.push(`${name} = ${JSON.stringify(raw)} is not a ${min === 0 ? "" : "positive "}whole number`);
         }
         return Number(raw);
     };
+    const positive = (name: string, fallback: number) => whole(name, fallback, 1);
     const path = (name: string, fallback: string): string => {
         const value = env[name] || fallback;
         if (!value.startsWith("/")) {
@@ -115,6 +118,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
         },
         redis: { nodes, password: env.REDIS_PASSWORD || undefined },
         checkTimeoutMs: positive("CHECK_TIMEOUT_MS", 2000),
+        drainMs: whole("DRAIN_MS", 5000, 0),
     };
     const listenPorts = [config.port, config.metricsPort, config.healthPort];
     if (listenPorts.every(Number.isInteger) && new Set(listenPorts).size !== 3) {

@@ -14,11 +14,12 @@ async function main(): Promise<void> {
         throw error;
     }
     const api = await startApi(config);
-    // Kubernetes sends SIGTERM; readiness turns false, listeners close, then the process ends.
+    // Kubernetes sends SIGTERM; readiness turns false, the pod keeps serving while the endpoints
+    // drop it (DRAIN_MS), then the listeners close and the process ends.
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
         process.once(signal, () => {
             log("info", "shutting down", { signal });
-            api.close().then(
+            api.drain(config.drainMs).then(
                 () => process.exit(0),
                 (error: Error) => {
                     log("error", "shutdown failed", { error: error.message });

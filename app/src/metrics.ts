@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { reminderQueue, Store } from "./store";
+import { log } from "./log";
+import { CheckResult, reminderQueue, Store } from "./store";
 
 /**
  * The metrics the cluster's autoscaling and alerting read: the contract in lib/metrics.ts (`apiMetrics`)
@@ -8,7 +9,10 @@ import { reminderQueue, Store } from "./store";
  * - `healthcare_active_appointments`: active appointments, cluster-wide (every pod reports the same
  *   value; `active_appointments_count` divides it among the API pods);
  * - `healthcare_queue_depth{queue}`: reminder jobs waiting in Redis, cluster-wide (`queue_depth`);
- * - `db_connection_pool_{size,active,idle,waiting}`: this pod's PostgreSQL pool.
+ * - `db_connection_pool_{size,active,idle,waiting}`: this pod's PostgreSQL pool;
+ * - `healthcare_dependency_up{dependency}`: 1 when this pod reaches PostgreSQL (a query answers) or the
+ *   Redis Cluster (`cluster_state:ok`), else 0, checked at each scrape. Readiness does not depend on
+ *   them (server.ts); the PrometheusRule alerts on them.
  */
 export interface ApiMetrics {
     readonly registry: Registry;
@@ -43,7 +47,7 @@ export function createMetrics(store: Store): ApiMetrics {
             try {
                 this.set(await store.activeAppointments());
             } catch {
-                /* PostgreSQL unreachable: keep the last value; readiness reports the outage. */
+                /* PostgreSQL unreachable: keep the last value; healthcare_dependency_up reports the outage. */
             }
         },
     });
@@ -71,6 +75,28 @@ export function createMetrics(store: Store): ApiMetrics {
             } catch {
                 /* Redis unreachable: keep the last value. */
             }
+        },
+    });
+
+    const dependencies: Record<string, () => Promise<CheckResult>> = { postgres: () => store.checkDatabase(), redis: () => store.checkRedis() };
+    const last: Record<string, boolean | undefined> = {};
+    new Gauge({
+        name: "healthcare_dependency_up",
+        help: "Whether this pod reaches a dependency: 1 when PostgreSQL answers a query / the Redis Cluster reports cluster_state:ok, else 0.",
+        labelNames: ["dependency"] as const,
+        registers: [registry],
+        async collect() {
+            const names = Object.keys(dependencies);
+            const results = await Promise.all(names.map((name) => dependencies[name]()));
+            names.forEach((dependency, i) => {
+                const { ok, detail } = results[i];
+                this.set({ dependency }, ok ? 1 : 0);
+                // Log each change once, with the reason: the metric says that, the log says why.
+                if (last[dependency] !== ok) {
+                    log(ok ? "info" : "warn", ok ? "dependency up" : "dependency down", { dependency, ...(ok ? {} : { detail }) });
+                    last[dependency] = ok;
+                }
+            });
         },
     });
 

@@ -9,9 +9,21 @@ import { Store } from "./store";
 export interface RunningApi {
     readonly store: Store;
     readonly metrics: ApiMetrics;
+    /**
+     * Graceful stop (SIGTERM): readiness turns false at once while every listener keeps serving for
+     * `ms`, so the endpoints drop the pod before its connections close; then `close()`.
+     */
+    drain(ms: number): Promise<void>;
     /** Marks the pod not ready, closes the listeners and the connections. */
     close(): Promise<void>;
 }
+
+/**
+ * What readiness reports: the pod itself, never its dependencies. A PostgreSQL restart or a Redis
+ * failover must not take every API pod out of the Service at once (the ingress would answer 503 to
+ * everything, health checks included); dependency health goes to `healthcare_dependency_up`.
+ */
+export type PodState = "starting" | "ready" | "draining";
 
 /** Largest request body the API accepts, in bytes. */
 const maxBody = 64 * 1024;
@@ -141,7 +153,7 @@ export async function startApi(config: Config): Promise<RunningApi> {
     const store = new Store(config);
     const metrics = createMetrics(store);
     const routes = apiRoutes(store);
-    let shuttingDown = false;
+    let state: PodState = "starting";
 
     const api = createServer(async (req, res) => {
         const url = new URL(req.url ?? "/", "http://localhost");
@@ -175,12 +187,7 @@ export async function startApi(config: Config): Promise<RunningApi> {
             return send(res, 200, { status: "ok" });
         }
         if (path === config.readyPath) {
-            if (shuttingDown) {
-                return send(res, 503, { status: "shutting down" });
-            }
-            const [postgres, redis] = await Promise.all([store.checkDatabase(), store.checkRedis()]);
-            const ready = postgres.ok && redis.ok;
-            return send(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", postgres: postgres.detail, redis: redis.detail });
+            return send(res, state === "ready" ? 200 : 503, { status: state });
         }
         send(res, 404, { error: "not found" });
     });
@@ -192,18 +199,33 @@ export async function startApi(config: Config): Promise<RunningApi> {
         send(res, 200, await metrics.registry.metrics(), { "content-type": metrics.registry.contentType });
     });
 
-    await listen(health, config.healthPort);
-    await listen(metricsServer, config.metricsPort);
-    await listen(api, config.port);
+    const close = async () => {
+        state = "draining";
+        await Promise.all([closeServer(api), closeServer(health), closeServer(metricsServer)]);
+        await store.close();
+    };
+    try {
+        await listen(health, config.healthPort);
+        await listen(metricsServer, config.metricsPort);
+        await listen(api, config.port);
+    } catch (error) {
+        // A pod that cannot open its ports never reports ready; what did open is closed again.
+        await close();
+        throw error;
+    }
+    // Started: every listener is open. Ready from here until drained, whatever PostgreSQL and Redis do.
+    state = "ready";
     log("info", "listening", { port: config.port, healthPort: config.healthPort, metricsPort: config.metricsPort });
 
     return {
         store,
         metrics,
-        async close() {
-            shuttingDown = true;
-            await Promise.all([closeServer(api), closeServer(health), closeServer(metricsServer)]);
-            await store.close();
+        async drain(ms: number) {
+            state = "draining";
+            log("info", "draining", { ms });
+            await new Promise((resolve) => setTimeout(resolve, ms));
+            await close();
         },
+        close,
     };
 }

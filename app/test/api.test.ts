@@ -109,10 +109,13 @@ describe("against PostgreSQL and a Redis Cluster", () => {
         await Promise.all([pg?.stop(), redis?.stop()]);
     });
 
-    it("is live and ready, with both dependencies reported ok", async () => {
+    it("is live and ready, and reports both dependencies up", async () => {
         assert.equal((await get(config.healthPort, "/healthz")).status, 200);
         const ready = await get(config.healthPort, "/readyz");
-        assert.deepEqual(ready.json(), { status: "ready", postgres: "ok", redis: "ok" });
+        assert.deepEqual(ready.json(), { status: "ready" });
+        const metrics = (await get(config.metricsPort, "/metrics")).text;
+        assert.equal(sample(metrics, "healthcare_dependency_up", { dependency: "postgres" }), 1);
+        assert.equal(sample(metrics, "healthcare_dependency_up", { dependency: "redis" }), 1);
     });
 
     it("serves only its own paths on each port", async () => {
@@ -175,37 +178,73 @@ describe("against PostgreSQL and a Redis Cluster", () => {
     });
 });
 
-describe("readiness follows the dependencies", () => {
-    it("is not ready until the Redis node serves every slot, and not ready once PostgreSQL is gone", async () => {
+describe("readiness is the pod's own; dependency health is a metric", () => {
+    const up = async (port: number, dependency: string) => sample((await get(port, "/metrics")).text, "healthcare_dependency_up", { dependency });
+
+    it("is ready without Redis and after PostgreSQL is gone, and reports each in healthcare_dependency_up", async () => {
         const pg = await startPostgres();
         const redisPort = await freePort(10000);
         const config = readConfig(environment(pg, redisPort, "test-redis-password", await ports()));
         const api = await startApi(config);
         let redis: RedisNode | undefined;
         try {
-            const down = await get(config.healthPort, "/readyz");
-            assert.equal(down.status, 503);
-            assert.equal(down.json().postgres, "ok");
-            assert.notEqual(down.json().redis, "ok");
-            // Liveness does not depend on anything: a restart would not bring Redis back.
+            // A pod that has started serves: its dependencies' outages must not empty the Service.
+            assert.deepEqual((await get(config.healthPort, "/readyz")).json(), { status: "ready" });
+            assert.equal(await up(config.metricsPort, "postgres"), 1);
+            assert.equal(await up(config.metricsPort, "redis"), 0);
             assert.equal((await get(config.healthPort, "/healthz")).status, 200);
 
             // A cluster-mode node that owns no slot answers, but the cluster is not ok.
             redis = await startRedis({ port: redisPort, assignSlots: false });
             await new Promise((r) => setTimeout(r, 1500));
-            assert.equal((await get(config.healthPort, "/readyz")).status, 503);
+            assert.equal(await up(config.metricsPort, "redis"), 0);
+            assert.equal((await get(config.healthPort, "/readyz")).status, 200);
 
             await redis.assignSlots();
-            await waitFor(async () => (await get(config.healthPort, "/readyz")).status === 200, "ready once the slots are served");
+            await waitFor(async () => (await up(config.metricsPort, "redis")) === 1, "redis reported up once the slots are served");
 
             await pg.stop();
-            const noDatabase = await get(config.healthPort, "/readyz");
-            assert.equal(noDatabase.status, 503);
-            assert.notEqual(noDatabase.json().postgres, "ok");
-            assert.equal(noDatabase.json().redis, "ok");
+            assert.equal(await up(config.metricsPort, "postgres"), 0);
+            assert.equal(await up(config.metricsPort, "redis"), 1);
+            assert.equal((await get(config.healthPort, "/readyz")).status, 200, "still ready: the pod itself is fine");
+            // Requests that need the database fail on their own, as 503s the error-rate alert counts.
+            const failed = await post(config.port, "/appointments", { patient: "Ada", scheduledAt: "2030-01-02T09:30:00Z" });
+            assert.deepEqual(failed, { status: 503, json: { error: "a dependency is unavailable" } });
         } finally {
             await api.close();
             await redis?.stop();
+            await pg.stop();
+        }
+    });
+
+    it("turns not ready while draining, keeps serving until the drain ends, then closes", async () => {
+        const [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
+        const config = readConfig(environment(pg, redis.port, redis.password, await ports()));
+        const api = await startApi(config);
+        try {
+            const drained = api.drain(1500);
+            await new Promise((r) => setTimeout(r, 200));
+            assert.deepEqual(await get(config.healthPort, "/readyz").then((r) => ({ status: r.status, body: r.json() })), { status: 503, body: { status: "draining" } });
+            assert.equal((await get(config.port, "/")).status, 200, "requests in flight still get answers");
+            await drained;
+            await assert.rejects(fetch(`http://127.0.0.1:${config.healthPort}/readyz`));
+        } finally {
+            await api.close().catch(() => undefined);
+            await Promise.all([pg.stop(), redis.stop()]);
+        }
+    });
+
+    it("never reports ready when it cannot open its ports", async () => {
+        const pg = await startPostgres();
+        const p = await ports();
+        const blocker = (await import("node:net")).createServer();
+        await new Promise<void>((resolve) => blocker.listen(p.port, resolve));
+        try {
+            const config = readConfig(environment(pg, await freePort(10000), "x", p));
+            await assert.rejects(startApi(config), /EADDRINUSE/);
+            await assert.rejects(fetch(`http://127.0.0.1:${p.health}/readyz`), "the health port is closed again");
+        } finally {
+            blocker.close();
             await pg.stop();
         }
     });
@@ -227,7 +266,7 @@ describe("the container's entry point", () => {
     it("serves and stops cleanly on SIGTERM", async () => {
         const [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
         const p = await ports();
-        const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH, ...environment(pg, redis.port, redis.password, p) }, stdio: "ignore" });
+        const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH, ...environment(pg, redis.port, redis.password, p), DRAIN_MS: "200" }, stdio: "ignore" });
         try {
             await waitFor(async () => (await get(p.health, "/readyz")).status === 200, "the entry point to become ready");
             const exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));

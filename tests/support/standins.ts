@@ -17,6 +17,8 @@ export interface StandinState {
     pulumiLoggedIn: boolean;
     /** Stacks that exist, with their config (key without project prefix) and the URNs in their state. */
     stacks: Record<string, { config: Record<string, string>; urns: string[]; history?: unknown[] }>;
+    /** kubectl's answers: the first whose `match` occurs in the joined arguments (otherwise: exit 0, no output). */
+    kubectlReplies?: { match: string; stdout?: string; stderr?: string; status?: number }[];
 }
 
 export interface RecordedCall {
@@ -24,6 +26,8 @@ export interface RecordedCall {
     args: string[];
     backendUrl?: string;
     passphrase?: string;
+    /** What the tool read from stdin (`kubectl create -f -`). */
+    stdin?: string;
 }
 
 const script = String.raw`
@@ -34,8 +38,9 @@ const tool = path.basename(process.argv[1]);
 const args = process.argv.slice(2);
 const stateFile = path.join(dir, "state.json");
 const state = JSON.parse(fs.readFileSync(stateFile, "utf8"));
+const stdin = args.includes("-f") && args[args.indexOf("-f") + 1] === "-" ? fs.readFileSync(0, "utf8") : undefined;
 fs.appendFileSync(path.join(dir, "calls.jsonl"), JSON.stringify({
-  tool, args, backendUrl: process.env.PULUMI_BACKEND_URL, passphrase: process.env.PULUMI_CONFIG_PASSPHRASE,
+  tool, args, backendUrl: process.env.PULUMI_BACKEND_URL, passphrase: process.env.PULUMI_CONFIG_PASSPHRASE, stdin,
 }) + "\n");
 const save = () => fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
 const flag = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
@@ -55,6 +60,9 @@ if (tool === "kind") {
 }
 if (tool === "kubectl") {
   if (args[0] === "config" && args[1] === "get-contexts") { out(state.kubeContexts.map((c) => c + "\n").join("")); process.exit(0); }
+  const joined = args.join(" ");
+  const reply = (state.kubectlReplies || []).find((r) => joined.includes(r.match));
+  if (reply) { out(reply.stdout || ""); process.stderr.write(reply.stderr || ""); process.exit(reply.status || 0); }
   process.exit(0);
 }
 if (tool === "pulumi") {

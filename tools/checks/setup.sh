@@ -4,7 +4,12 @@
 #    checkov, from PyPI, every package pinned with its hashes in tools/checks/requirements.txt
 #    (regenerate from requirements.in with pip-compile, see README);
 #  - .tools/crds: the CustomResourceDefinitions of the custom resources the program may create,
-#    from the Go modules that ship them, pinned below with their hashes, through the Go module proxy.
+#    from the Go modules that ship them, pinned below with their hashes, through the Go module proxy;
+#  - .tools/s3server: moto's S3 server, the real S3-compatible server the PostgreSQL backup tests
+#    upload to, every package pinned with its hashes in tools/checks/s3server-requirements.txt;
+#  - rclone, the S3 client of the backup pods, at the version of their image
+#    (postgresBackupS3ClientImage's default in Pulumi.yaml), from the Go module proxy into
+#    $(go env GOPATH)/bin (a cold build takes several minutes).
 # Each part is skipped when .tools already holds exactly what its pins describe.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -57,6 +62,32 @@ else
         done
     done
     echo "${crd_sources[*]}" >"$crd_stamp"
+fi
+
+s3requirements="$root/tools/checks/s3server-requirements.txt"
+s3venv="$tools/s3server"
+s3stamp="$s3venv/.requirements.sha256"
+s3wanted=$(sha256sum "$s3requirements" | cut -d' ' -f1)
+if [ -x "$s3venv/bin/moto_server" ] && [ "$(cat "$s3stamp" 2>/dev/null)" = "$s3wanted" ]; then
+    echo "setup:checks: $s3venv is up to date"
+else
+    echo "setup:checks: creating $s3venv (moto's S3 server)"
+    rm -rf "$s3venv"
+    python3 -m venv "$s3venv"
+    "$s3venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --require-hashes --no-deps -r "$s3requirements"
+    echo "$s3wanted" >"$s3stamp"
+fi
+
+# The version the backup pods' image runs: rclone/rclone:<version> in Pulumi.yaml.
+rclone_version=$(sed -n 's|^ *default: rclone/rclone:\([0-9][0-9.]*\)$|\1|p' "$root/Pulumi.yaml")
+[ -n "$rclone_version" ] || { echo "setup:checks: no rclone/rclone:<version> default in Pulumi.yaml" >&2; exit 1; }
+gobin="$(go env GOPATH)/bin"
+installed_rclone=$("$gobin/rclone" version 2>/dev/null | sed -n 1p || true)
+if [ "$installed_rclone" = "rclone v$rclone_version" ] || [ "$installed_rclone" = "rclone v$rclone_version-DEV" ]; then
+    echo "setup:checks: rclone $rclone_version is installed"
+else
+    echo "setup:checks: go install github.com/rclone/rclone@v$rclone_version"
+    go install "github.com/rclone/rclone@v$rclone_version"
 fi
 
 echo "setup:checks: ready in $(($(date +%s) - started)) s"

@@ -1,4 +1,6 @@
+import { readSync } from "fs";
 import { readProject, projectRoot } from "../stackConfig";
+import { backupNow, BackupOptions, overwriteProductionFlag, restoreBackup, showBackups } from "./backups";
 import { access, logs, restart, rollback, scale, setImage, shell, status, stop, useBackend } from "./commands";
 import { CommandError, processRunner, UsageError } from "./exec";
 import { buildStandin, deployStandin, ensureCluster, localDown, localTools, localUp, requireTools } from "./local";
@@ -21,7 +23,12 @@ const usage = `usage: npm run ops -- <command> [arguments] [--stack <name>]   (s
   scale <n>              keep at least n API pods (apiMinReplicas, at most apiMaxReplicas), pulumi up
   image --tag <t> [--digest sha256:...] [--repository <r>]   deploy another API image (config + pulumi up)
   rollback               back to the previous API image from the stack's history, pulumi up
-  stop                   destroy the application; cluster add-ons stay`;
+  stop                   destroy the application; cluster add-ons stay
+  backup                 take a PostgreSQL backup now (a Job from the backup CronJob); says where it went
+  backups                the stack's PostgreSQL backups, with sizes and ages
+  restore <backup> [--yes] [--i-understand-this-overwrites-production]
+                         restore a backup over the stack's databases, after confirmation (--yes for scripts;
+                         production also needs --i-understand-this-overwrites-production)`;
 
 function option(args: string[], name: string): string | undefined {
     const at = args.indexOf(name);
@@ -43,6 +50,22 @@ export interface MainOptions {
     root?: string;
     /** Config values over the stack file's, as `pulumi config set` would make them (tests). */
     overrides?: Record<string, unknown>;
+    /** Clock, polling pause and questions of the backup commands (tests answer for the user). */
+    backup?: Partial<BackupOptions>;
+}
+
+/** One line from the terminal, or undefined when stdin is not one (scripts must say --yes). */
+function askTerminal(question: string): string | undefined {
+    if (!process.stdin.isTTY) {
+        return undefined;
+    }
+    process.stdout.write(question);
+    const buffer = Buffer.alloc(1);
+    let line = "";
+    while (readSync(0, buffer, 0, 1, null) === 1 && buffer[0] !== 10) {
+        line += buffer.toString("utf8");
+    }
+    return line;
 }
 
 /** Runs one command. */
@@ -50,8 +73,9 @@ export function main(argv: string[], options: MainOptions = {}): void {
     const { env = process.env, say = (l: string) => console.log(l), root = projectRoot, overrides = {} } = options;
     const args = [...argv];
     const stack = option(args, "--stack") ?? "local";
+    const flags = ["--keep-cluster", "--yes", overwriteProductionFlag];
     const keepCluster = args.includes("--keep-cluster");
-    const [command, ...rest] = args.filter((a) => a !== "--keep-cluster");
+    const [command, ...rest] = args.filter((a) => !flags.includes(a));
     if (!command || command === "help" || command === "--help") {
         say(usage);
         return;
@@ -65,6 +89,7 @@ export function main(argv: string[], options: MainOptions = {}): void {
         say,
     };
     const needs = (...tools: string[]) => requireTools(ctx.runner, tools);
+    const backupOptions: BackupOptions = { now: () => new Date(), pollMs: 2000, ask: askTerminal, ...options.backup };
     switch (command) {
         case "up":
             return localUp(ctx);
@@ -118,6 +143,15 @@ export function main(argv: string[], options: MainOptions = {}): void {
         case "stop":
             needs("pulumi");
             return stop(ctx);
+        case "backup":
+            needs("kubectl");
+            return backupNow(ctx, backupOptions);
+        case "backups":
+            needs("kubectl");
+            return showBackups(ctx, backupOptions);
+        case "restore":
+            needs("kubectl");
+            return restoreBackup(ctx, backupOptions, rest[0], { yes: args.includes("--yes"), overwriteProduction: args.includes(overwriteProductionFlag) });
         default:
             throw new UsageError(`unknown command ${command}\n\n${usage}`);
     }

@@ -34,8 +34,8 @@ export interface Runner {
     readonly env: NodeJS.ProcessEnv;
     /** Runs with the terminal attached; throws CommandError on a non-zero exit. */
     run(command: string, args: readonly string[]): void;
-    /** Runs and returns the output; never throws for a non-zero exit. */
-    capture(command: string, args: readonly string[]): Captured;
+    /** Runs and returns the output, with `input` on its stdin; never throws for a non-zero exit. */
+    capture(command: string, args: readonly string[], input?: string): Captured;
     /** The executable's path on PATH, or undefined. */
     which(command: string): string | undefined;
 }
@@ -55,8 +55,8 @@ export function processRunner(env: NodeJS.ProcessEnv, cwd: string): Runner {
                 throw new CommandError(shown(command, args), result.status ?? 1);
             }
         },
-        capture(command, args) {
-            const result = spawnSync(command, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+        capture(command, args, input) {
+            const result = spawnSync(command, args, { env, cwd, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], input, encoding: "utf8" });
             return { status: result.error ? 127 : (result.status ?? 1), stdout: result.stdout ?? "", stderr: result.stderr ?? result.error?.message ?? "" };
         },
         which(command) {

@@ -1,0 +1,236 @@
+/**
+ * npm run ops -- backup | backups | restore against stand-in kubectl: the Jobs they create come from
+ * the CronJob the real program registers (run on Pulumi's mocks), and the output they read back is
+ * what the scripts print (tests/postgres-backup-scripts.test.ts runs those for real).
+ */
+import * as assert from "assert";
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+import { main } from "../tools/ops/cli";
+import { UsageError } from "../tools/ops/exec";
+import { runStack } from "../tools/mockProgram";
+import { restrictedViolations } from "../tools/podSecurity";
+import { stackConfig } from "../tools/stackConfig";
+import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
+
+const objectStore = {
+    postgresBackupS3Endpoint: "https://s3.eu-central-1.amazonaws.com",
+    postgresBackupS3Bucket: "clinic-backups",
+    postgresBackupS3Prefix: "healthcare/staging",
+    postgresBackupS3CredentialsSecret: "backup-s3-credentials",
+    postgresBackupS3Egress: "52.219.0.0/16:443",
+};
+
+const now = new Date("2025-01-02T03:04:05Z");
+const complete = JSON.stringify({ status: { conditions: [{ type: "Complete", status: "True" }] } });
+const failed = JSON.stringify({ status: { conditions: [{ type: "Failed", status: "True" }] } });
+const listing = [
+    "2025-01-02T03:04:06Z list: (nothing to report)",
+    "local 20241231T020000Z 1610612736",
+    "remote 20241230T020000Z 1600000000",
+    "local 20250101T020000Z 1620000000",
+    "remote 20241231T020000Z 1610612736",
+    "remote 20250101T020000Z 1620000000",
+].join("\n");
+
+describe("backup commands (stand-in kubectl, the program's own CronJob)", function () {
+    this.timeout(120000);
+    let cronJobs: Record<"staging" | "production", string>;
+    let standins: Standins;
+    let root: string;
+    let output: string[];
+    let answers: string[];
+
+    before(async () => {
+        const cronJobOf = async (stack: "staging" | "production") => {
+            const run = await runStack(stackConfig(stack, objectStore), stack);
+            return JSON.stringify({ apiVersion: "batch/v1", kind: "CronJob", ...run.get("kubernetes:batch/v1:CronJob", "postgres-backup").inputs });
+        };
+        cronJobs = { staging: await cronJobOf("staging"), production: await cronJobOf("production") };
+    });
+
+    const machine = (stack: "staging" | "production", replies: { match: string; stdout?: string; stderr?: string; status?: number }[]) =>
+        createStandins({
+            ...freshMachine(),
+            kubeContexts: ["healthcare-staging", "healthcare-production"],
+            kubectlReplies: [{ match: "get cronjob postgres-backup -o json", stdout: cronJobs[stack] }, ...replies],
+        });
+    const run = (...argv: string[]) =>
+        main(argv, {
+            env: { PATH: standins.bin },
+            say: (l) => output.push(l),
+            root,
+            overrides: objectStore,
+            backup: { now: () => now, pollMs: 0, ask: () => answers.shift() },
+        });
+    const kubectl = (c: RecordedCall) => c.args.join(" ");
+    const created = () => standins.calls().filter((c) => c.args.includes("create"));
+    const createdJob = (prefix: string) => {
+        const call = created().find((c) => c.stdin && JSON.parse(c.stdin).metadata.name.startsWith(prefix));
+        assert.ok(call, `a Job ${prefix}* was created: ${created().map(kubectl).join("\n")}`);
+        return JSON.parse(call.stdin!);
+    };
+
+    beforeEach(() => {
+        root = mkdtempSync(path.join(tmpdir(), "ops-backups-"));
+        output = [];
+        answers = [];
+    });
+    afterEach(() => {
+        standins?.remove();
+        rmSync(root, { recursive: true, force: true });
+    });
+
+    it("backup runs the CronJob's pod now and prints where the backup went", () => {
+        standins = machine("staging", [
+            { match: "get job postgres-backup-manual-20250102030405", stdout: complete },
+            {
+                match: "logs job/postgres-backup-manual-20250102030405",
+                stdout: [
+                    "2025-01-02T03:04:06Z backup: stored 20250102T030406Z: 1073741824 bytes in 95 s",
+                    "stored 20250102T030406Z /backups/20250102T030406Z 1073741824",
+                    "deleted 20241230T020000Z /backups/20241230T020000Z",
+                    "uploaded 20250102T030406Z s3://clinic-backups/healthcare/staging/20250102T030406Z/ 1073741824",
+                ].join("\n"),
+            },
+        ]);
+        run("backup", "--stack", "staging");
+        const target = "--context healthcare-staging --namespace healthcare-backend";
+        assert.deepStrictEqual(standins.calls().map(kubectl).slice(0, 2), [
+            `${target} get cronjob postgres-backup -o json`,
+            `${target} create job postgres-backup-manual-20250102030405 --from=cronjob/postgres-backup`,
+        ]);
+        assert.deepStrictEqual(output, [
+            "backing up stack staging: Job postgres-backup-manual-20250102030405",
+            "backup 20250102T030406Z: 1.0 GiB on volume postgres-backups (/backups/20250102T030406Z)",
+            "  copied to s3://clinic-backups/healthcare/staging/20250102T030406Z/",
+            "  retention deleted 20241230T020000Z (/backups/20241230T020000Z)",
+        ]);
+    });
+
+    it("backups lists them with sizes and ages, from a Job that keeps the backup pods' labels and security", () => {
+        standins = machine("staging", [
+            { match: "get job postgres-backup-list", stdout: complete },
+            { match: "logs job/postgres-backup-list", stdout: listing },
+        ]);
+        run("backups", "--stack", "staging");
+        assert.deepStrictEqual(output, [
+            'backups of stack staging (volume postgres-backups, bucket s3://clinic-backups/healthcare/staging/ at https://s3.eu-central-1.amazonaws.com; 3 kept in each, schedule "0 2 * * *" UTC):',
+            "  BACKUP            SIZE     AGE    WHERE",
+            "  20241230T020000Z  1.5 GiB  3d 1h  bucket",
+            "  20241231T020000Z  1.5 GiB  2d 1h  volume, bucket",
+            "  20250101T020000Z  1.5 GiB  1d 1h  volume, bucket",
+        ]);
+        const job = createdJob("postgres-backup-list-");
+        const cronJob = JSON.parse(cronJobs.staging);
+        const pod = job.spec.template;
+        assert.deepStrictEqual(pod.metadata.labels, cronJob.spec.jobTemplate.spec.template.metadata.labels, "the backup pods' NetworkPolicy applies");
+        assert.deepStrictEqual(restrictedViolations(pod), []);
+        assert.deepStrictEqual(
+            pod.spec.containers.map((c: any) => [c.name, c.image, c.command.join(" ")]),
+            [["list", "rclone/rclone:1.75.1", "sh /scripts/postgres-backup-list.sh"]],
+        );
+        assert.strictEqual(pod.spec.initContainers, undefined);
+    });
+
+    it("restore asks for the backup's name, and restores only when it is typed", () => {
+        standins = machine("staging", [
+            { match: "get job postgres-backup-list", stdout: complete },
+            { match: "logs job/postgres-backup-list", stdout: listing },
+            { match: "get job postgres-restore", stdout: complete },
+            { match: "logs job/postgres-restore", stdout: "restored 20241231T020000Z healthcare postgres" },
+        ]);
+        answers = ["yes"];
+        assert.throws(() => run("restore", "20241231T020000Z", "--stack", "staging"), /not confirmed \(the answer was not 20241231T020000Z\); nothing was changed/);
+        assert.ok(!created().some((c) => c.stdin?.includes("postgres-restore")), "no restore Job");
+
+        answers = [];
+        assert.throws(() => run("restore", "20241231T020000Z", "--stack", "staging"), /restore needs a confirmation: answer the question in a terminal, or add --yes in scripts/);
+
+        answers = ["20241231T020000Z"];
+        run("restore", "20241231T020000Z", "--stack", "staging");
+        const job = createdJob("postgres-restore-");
+        const [restore] = job.spec.template.spec.containers;
+        assert.strictEqual(restore.image, "postgres:17.6", "the server's own pg_restore");
+        assert.deepStrictEqual(restore.command, ["sh", "/scripts/postgres-restore.sh", "20241231T020000Z"]);
+        assert.deepStrictEqual(restore.env.find((e: any) => e.name === "CONFIRM_RESTORE"), { name: "CONFIRM_RESTORE", value: "20241231T020000Z" });
+        assert.strictEqual(job.spec.template.spec.initContainers, undefined, "on the volume: nothing to fetch");
+        assert.strictEqual(job.spec.backoffLimit, 0);
+        assert.deepStrictEqual(restrictedViolations(job.spec.template), []);
+        assert.strictEqual(output[output.length - 1], "restored backup 20241231T020000Z into stack staging: database(s) healthcare postgres");
+    });
+
+    it("restore fetches a backup that only the bucket has, and --yes skips the question", () => {
+        standins = machine("staging", [
+            { match: "get job postgres-backup-list", stdout: complete },
+            { match: "logs job/postgres-backup-list", stdout: listing },
+            { match: "get job postgres-restore", stdout: complete },
+            { match: "logs job/postgres-restore", stdout: "fetched 20241230T020000Z\nrestored 20241230T020000Z healthcare postgres" },
+        ]);
+        run("restore", "20241230T020000Z", "--yes", "--stack", "staging");
+        const job = createdJob("postgres-restore-");
+        assert.deepStrictEqual(
+            job.spec.template.spec.initContainers.map((c: any) => [c.name, c.image, c.command.join(" ")]),
+            [["fetch", "rclone/rclone:1.75.1", "sh /scripts/postgres-backup-fetch.sh 20241230T020000Z"]],
+        );
+    });
+
+    it("restore refuses production without the explicit flag, before touching the cluster", () => {
+        standins = machine("production", [
+            { match: "get job postgres-backup-list", stdout: complete },
+            { match: "logs job/postgres-backup-list", stdout: listing },
+            { match: "get job postgres-restore", stdout: complete },
+            { match: "logs job/postgres-restore", stdout: "restored 20250101T020000Z healthcare postgres" },
+        ]);
+        assert.throws(
+            () => run("restore", "20250101T020000Z", "--yes", "--stack", "production"),
+            /stack production is production: a restore replaces its databases .* run it again with --i-understand-this-overwrites-production; nothing was changed/,
+        );
+        assert.deepStrictEqual(standins.calls(), []);
+        run("restore", "20250101T020000Z", "--yes", "--i-understand-this-overwrites-production", "--stack", "production");
+        assert.strictEqual(createdJob("postgres-restore-").metadata.namespace, "healthcare-backend");
+    });
+
+    it("restore refuses an unknown or malformed name with one message, creating no restore Job", () => {
+        standins = machine("staging", [
+            { match: "get job postgres-backup-list", stdout: complete },
+            { match: "logs job/postgres-backup-list", stdout: listing },
+        ]);
+        assert.throws(
+            () => run("restore", "20240101T020000Z", "--yes", "--stack", "staging"),
+            (e: Error) =>
+                e instanceof UsageError &&
+                e.message === "stack staging has no backup named 20240101T020000Z (backups: 20241230T020000Z, 20241231T020000Z, 20250101T020000Z); nothing was changed",
+        );
+        assert.throws(() => run("restore", "latest", "--yes", "--stack", "staging"), /restore: give a backup name, a UTC time such as 20250101T020000Z .*got "latest"/);
+        assert.ok(!created().some((c) => c.stdin?.includes("postgres-restore")));
+    });
+
+    it("reports a failed Job with the script's own message", () => {
+        standins = machine("staging", [
+            { match: "get job postgres-backup-list", stdout: complete },
+            { match: "logs job/postgres-backup-list", stdout: listing },
+            { match: "get job postgres-restore", stdout: failed },
+            {
+                match: "logs job/postgres-restore",
+                stdout: "2025-01-02T03:04:07Z restore: error: backup 20250101T020000Z was taken from PostgreSQL 17.6; this server runs 16.4, an older major version: restore it into PostgreSQL 17 or later; nothing was changed",
+            },
+        ]);
+        assert.throws(
+            () => run("restore", "20250101T020000Z", "--yes", "--stack", "staging"),
+            /the restore failed \(Job postgres-restore-20250102030405; .*\): backup 20250101T020000Z was taken from PostgreSQL 17\.6; this server runs 16\.4, .*; nothing was changed$/,
+        );
+    });
+
+    it("says how to turn backups on where a stack has none", () => {
+        standins = createStandins({ ...freshMachine(), kubeContexts: ["kind-healthcare"] });
+        for (const command of [["backup"], ["backups"], ["restore", "20250101T020000Z", "--yes"]]) {
+            assert.throws(
+                () => main(command, { env: { PATH: standins.bin }, say: (l) => output.push(l), root, backup: { now: () => now, pollMs: 0, ask: () => undefined } }),
+                /stack local has no PostgreSQL backups \(postgresBackupSchedule is empty\): set one, e\.g\. pulumi config set postgresBackupSchedule "0 2 \* \* \*" --stack local, and deploy/,
+            );
+        }
+        assert.deepStrictEqual(standins.calls(), []);
+    });
+});

@@ -1,0 +1,316 @@
+/**
+ * The backup CronJob's scripts (components/assets/postgres-*.sh), run unchanged against a real
+ * PostgreSQL server and a real S3-compatible server (moto), with the S3 client the pods run (rclone
+ * of the shipped image's version): a database with a schema, data, a role and grants is backed up,
+ * uploaded, dropped, fetched back and restored, and every table must come back row for row.
+ */
+import * as assert from "assert";
+import { spawnSync, SpawnSyncReturns } from "child_process";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
+import { parseBackupListing } from "../tools/ops/backups";
+import { projectRoot } from "../tools/stackConfig";
+import { PostgresServer, startPostgres } from "./support/postgres";
+import { S3Server, startS3Server } from "./support/s3";
+
+const assets = path.join(projectRoot, "components", "assets");
+
+/** A clinic's database in miniature: foreign keys, jsonb, bytea, a table without a key, a view, a sequence in use, a role with grants. */
+const schema = `
+CREATE ROLE reporting NOLOGIN;
+CREATE TABLE patients (id bigserial PRIMARY KEY, name text NOT NULL, born date, profile jsonb);
+CREATE TABLE appointments (
+  id bigserial PRIMARY KEY,
+  patient_id bigint NOT NULL REFERENCES patients (id),
+  scheduled_at timestamptz NOT NULL,
+  status text NOT NULL CHECK (status IN ('active', 'completed'))
+);
+CREATE INDEX appointments_by_patient ON appointments (patient_id, scheduled_at);
+CREATE TABLE scans (id bigserial PRIMARY KEY, appointment_id bigint REFERENCES appointments (id), image bytea);
+CREATE TABLE audit_log (at timestamptz, entry text);
+CREATE VIEW active_appointments AS SELECT * FROM appointments WHERE status = 'active';
+GRANT SELECT ON patients, appointments TO reporting;
+INSERT INTO patients (name, born, profile)
+  SELECT 'patient ' || i, date '1950-01-01' + (i * 7), jsonb_build_object('allergies', array['a' || (i % 5)], 'n', i)
+  FROM generate_series(1, 3000) AS i;
+INSERT INTO appointments (patient_id, scheduled_at, status)
+  SELECT 1 + (i % 3000), timestamptz '2030-01-01 08:00+00' + make_interval(mins => i * 15), CASE WHEN i % 3 = 0 THEN 'completed' ELSE 'active' END
+  FROM generate_series(1, 9000) AS i;
+INSERT INTO scans (appointment_id, image) SELECT i, decode(md5(i::text) || md5((i * 7)::text), 'hex') FROM generate_series(1, 500) AS i;
+INSERT INTO audit_log SELECT timestamptz '2030-01-01 00:00+00' + make_interval(secs => i), 'event ' || md5(i::text) FROM generate_series(1, 2000) AS i;
+`;
+
+/** Row count and an order-independent checksum of every table of the public schema, plus what the restore must also bring back. */
+function fingerprint(pg: PostgresServer, database: string): Record<string, string> {
+    const tables = pg.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", database).split("\n").filter(Boolean);
+    const result: Record<string, string> = {};
+    for (const table of tables) {
+        result[table] = pg.sql(`SELECT count(*) || ' rows, md5 ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM ${table} t`, database);
+    }
+    result["next patient id"] = pg.sql("SELECT last_value FROM patients_id_seq", database);
+    result["reporting grants"] = pg.sql("SELECT string_agg(table_name || ':' || privilege_type, ',' ORDER BY table_name) FROM information_schema.role_table_grants WHERE grantee = 'reporting'", database);
+    result["views"] = pg.sql("SELECT string_agg(viewname, ',') FROM pg_views WHERE schemaname = 'public'", database);
+    return result;
+}
+
+function run(script: string, env: Record<string, string>, args: string[] = []): SpawnSyncReturns<string> {
+    return spawnSync("sh", [path.join(assets, script), ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, encoding: "utf8", timeout: 300000 });
+}
+
+function ok(result: SpawnSyncReturns<string>, what: string): string {
+    assert.strictEqual(result.status, 0, `${what} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+    return result.stdout;
+}
+
+/** The folders on the backup volume, sorted. */
+const folders = (dir: string) => readdirSync(dir).sort();
+
+/** A complete backup folder as an older run would have left it (its name and a manifest of no files). */
+function fakeBackup(dir: string, name: string): void {
+    mkdirSync(path.join(dir, name));
+    writeFileSync(path.join(dir, name, "manifest"), `format=healthcare-postgres-backup/1\nname=${name}\n`);
+}
+
+describe("PostgreSQL backup scripts on a real server and a real S3 server", function () {
+    this.timeout(300000);
+    let pg: PostgresServer;
+    let s3: S3Server;
+    let volume: string;
+    const bucket = "clinic-backups";
+    const prefix = "healthcare/test";
+
+    before(async () => {
+        [pg, s3] = await Promise.all([startPostgres(), startS3Server()]);
+        console.log(`      PostgreSQL ${pg.version} (${pg.binDir}); the shipped image runs 17: the newest server this machine has`);
+        s3.createBucket(bucket);
+        pg.sql("CREATE DATABASE healthcare");
+        pg.sql(schema, "healthcare");
+    });
+    after(async () => {
+        await Promise.all([pg?.stop(), s3?.stop()]);
+    });
+    beforeEach(() => {
+        volume = mkdtempSync(path.join(tmpdir(), "backup-volume-"));
+    });
+    afterEach(() => {
+        rmSync(volume, { recursive: true, force: true });
+    });
+
+    const backupEnv = (extra: Record<string, string> = {}) => ({ ...pg.env, BACKUP_DIR: volume, BACKUP_RETENTION: "3", ...extra });
+    const s3Env = (extra: Record<string, string> = {}) => ({
+        BACKUP_DIR: volume,
+        BACKUP_RETENTION: "3",
+        S3_ENDPOINT: s3.endpoint,
+        S3_BUCKET: bucket,
+        S3_PREFIX: prefix,
+        S3_REGION: "us-east-1",
+        S3_CREDENTIALS: s3.credentialsDir,
+        RCLONE: s3.rclone,
+        ...extra,
+    });
+    /** Waits for the next second: backups are named by the UTC second they start. */
+    const nextSecond = () => new Promise((r) => setTimeout(r, 1100 - (Date.now() % 1000)));
+    const storedName = (stdout: string) => /^stored (\S+) /m.exec(stdout)![1];
+
+    it("restores a dropped database row for row from the backup the CronJob takes, by way of object storage", async () => {
+        const before = fingerprint(pg, "healthcare");
+        assert.ok(before.patients.startsWith("3000 rows"), JSON.stringify(before));
+
+        const backup = ok(run("postgres-backup.sh", backupEnv()), "backup");
+        const name = storedName(backup);
+        assert.match(backup, new RegExp(`^stored ${name} ${volume}/${name} \\d+$`, "m"));
+        const manifest = readFileSync(path.join(volume, name, "manifest"), "utf8");
+        assert.match(manifest, /^databases=healthcare postgres$/m);
+        assert.match(manifest, new RegExp(`^server_version=${pg.version.replace(/\./g, "\\.")}$`, "m"));
+        assert.ok(!readFileSync(path.join(volume, name, "globals.sql"), "utf8").includes("SCRAM-SHA-256"), "no password hash leaves the server");
+
+        const upload = ok(run("postgres-backup-upload.sh", s3Env()), "upload");
+        assert.match(upload, new RegExp(`^uploaded ${name} s3://${bucket}/${prefix}/${name}/ \\d+$`, "m"));
+        assert.deepStrictEqual(
+            s3.objects(bucket, prefix).map((o) => o.split(" ")[0]),
+            [`${name}/globals.sql`, `${name}/healthcare.dump`, `${name}/manifest`, `${name}/postgres.dump`],
+        );
+
+        // Lose the database, its role and the backup volume's copy: only the bucket has it now.
+        pg.sql("DROP DATABASE healthcare");
+        pg.sql("DROP ROLE reporting");
+        rmSync(path.join(volume, name), { recursive: true });
+
+        const fetched = ok(run("postgres-backup-fetch.sh", s3Env(), [name]), "fetch");
+        assert.match(fetched, new RegExp(`^fetched ${name} `, "m"));
+        const restore = ok(run("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: name }, [name]), "restore");
+        assert.match(restore, new RegExp(`^restored ${name} healthcare postgres$`, "m"));
+        assert.deepStrictEqual(fingerprint(pg, "healthcare"), before);
+        // The application goes on where it stopped: the sequence continues past the restored rows.
+        assert.strictEqual(pg.sql("INSERT INTO patients (name) VALUES ('after restore') RETURNING id", "healthcare"), "3001");
+    });
+
+    it("restores over the live database while a client holds a connection, leaving no copy behind", async () => {
+        pg.sql("DELETE FROM patients WHERE name = 'after restore'", "healthcare");
+        pg.sql("SELECT setval('patients_id_seq', 3000)", "healthcare");
+        const before = fingerprint(pg, "healthcare");
+        const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+
+        pg.sql("DELETE FROM audit_log; UPDATE patients SET name = 'overwritten' WHERE id < 100; INSERT INTO patients (name) VALUES ('late')", "healthcare");
+        const client = require("child_process").spawn(path.join(pg.binDir, "psql"), ["-X", "-d", "healthcare", "-c", "SELECT pg_sleep(120)"], {
+            env: { ...process.env, ...pg.env, PGUSER: pg.user, PGPASSWORD: pg.password },
+            stdio: "ignore",
+        });
+        try {
+            await new Promise((r) => setTimeout(r, 500));
+            ok(run("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: name }, [name]), "restore");
+        } finally {
+            client.kill("SIGKILL");
+        }
+        assert.deepStrictEqual(fingerprint(pg, "healthcare"), before);
+        assert.strictEqual(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'pre_restore%'"), "", "the set-aside copies are dropped");
+        assert.strictEqual(pg.sql("SELECT datallowconn FROM pg_database WHERE datname = 'healthcare'"), "t");
+    });
+
+    it("refuses an unknown name, an unconfirmed restore, a damaged file and a backup from a newer PostgreSQL, changing nothing", async () => {
+        const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+        pg.sql("INSERT INTO audit_log VALUES (now(), 'written after the backup')", "healthcare");
+        const before = fingerprint(pg, "healthcare");
+        const restore = (backup: string, confirm = backup) => run("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: confirm }, [backup]);
+        const refused = (result: SpawnSyncReturns<string>, message: RegExp) => {
+            assert.strictEqual(result.status, 1, result.stderr);
+            const errors = result.stderr.split("\n").filter((l) => l.includes("error:"));
+            assert.strictEqual(errors.length, 1, `one message: ${result.stderr}`);
+            assert.match(errors[0], message);
+            assert.match(errors[0], /nothing was changed$/);
+            assert.deepStrictEqual(fingerprint(pg, "healthcare"), before);
+        };
+
+        refused(restore("20000101T000000Z"), new RegExp(`no backup named 20000101T000000Z on the backup volume .* \\(it has: ${name}\\)`));
+        refused(restore("latest"), /"latest" is not a backup name/);
+        refused(restore(name, "yes"), /CONFIRM_RESTORE is not/);
+
+        const copy = (label: string, change: (dir: string) => void) => {
+            const other = `20000102T0000${label}Z`;
+            spawnSync("cp", ["-r", path.join(volume, name), path.join(volume, other)]);
+            writeFileSync(path.join(volume, other, "manifest"), readFileSync(path.join(volume, other, "manifest"), "utf8").replace(`name=${name}`, `name=${other}`));
+            change(path.join(volume, other));
+            return other;
+        };
+        const flipped = copy("01", (dir) => {
+            const dump = path.join(dir, "healthcare.dump");
+            const bytes = readFileSync(dump);
+            bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+            writeFileSync(dump, bytes);
+        });
+        refused(restore(flipped), /is damaged: healthcare\.dump does not match the SHA-256 sum in the manifest/);
+        const truncated = copy("02", (dir) => appendFileSync(path.join(dir, "globals.sql"), "-- more\n"));
+        refused(restore(truncated), /is damaged: globals\.sql has \d+ bytes where the manifest lists \d+/);
+        const unreadable = copy("03", (dir) => rmSync(path.join(dir, "postgres.dump")));
+        refused(restore(unreadable), /is damaged: postgres\.dump is missing or unreadable/);
+        const newer = copy("04", (dir) => {
+            const manifest = path.join(dir, "manifest");
+            writeFileSync(manifest, readFileSync(manifest, "utf8").replace(/^server_version=.*$/m, "server_version=99.1").replace(/^server_version_num=.*$/m, "server_version_num=990001"));
+        });
+        refused(restore(newer), new RegExp(`was taken from PostgreSQL 99\\.1; this server runs ${pg.version.replace(/\./g, "\\.")}, an older major version: restore it into PostgreSQL 99 or later`));
+        const newerDump = copy("05", (dir) => {
+            const manifest = path.join(dir, "manifest");
+            writeFileSync(manifest, readFileSync(manifest, "utf8").replace(/^pg_dump_version=.*$/m, "pg_dump_version=99.1"));
+        });
+        refused(restore(newerDump), /was written by pg_dump 99\.1; this pg_restore is [\d.]+ and cannot read it/);
+    });
+
+    it("keeps the previous backups and fails when a backup fails", async () => {
+        fakeBackup(volume, "20200101T020000Z");
+        const previous = folders(volume);
+        const wrongPassword = mkdtempSync(path.join(tmpdir(), "wrong-credentials-"));
+        writeFileSync(path.join(wrongPassword, "username"), pg.user);
+        writeFileSync(path.join(wrongPassword, "password"), "not-the-password");
+        try {
+            const denied = run("postgres-backup.sh", backupEnv({ POSTGRES_CREDENTIALS: wrongPassword }));
+            assert.notStrictEqual(denied.status, 0);
+            assert.match(denied.stderr, /password authentication failed/);
+            assert.deepStrictEqual(folders(volume), previous, "no new folder, no unfinished folder, nothing deleted");
+
+            const down = run("postgres-backup.sh", backupEnv({ PGPORT: "1", WAIT_SECONDS: "1" }));
+            assert.notStrictEqual(down.status, 0);
+            assert.match(down.stderr, /PostgreSQL at 127\.0\.0\.1:1 did not accept connections within 1 s/);
+            assert.deepStrictEqual(folders(volume), previous);
+        } finally {
+            rmSync(wrongPassword, { recursive: true, force: true });
+        }
+    });
+
+    it("retention removes only the oldest complete backups beyond the limit, on the volume and in the bucket", async () => {
+        const old = ["20200101T020000Z", "20200102T020000Z", "20200103T020000Z", "20200104T020000Z"];
+        old.forEach((n) => fakeBackup(volume, n));
+        // Not backups: a volume's lost+found, a note, a folder an interrupted fetch left without a manifest.
+        mkdirSync(path.join(volume, "lost+found"));
+        writeFileSync(path.join(volume, "README.txt"), "kept");
+        mkdirSync(path.join(volume, "20190101T020000Z"));
+
+        const backup = ok(run("postgres-backup.sh", backupEnv({ BACKUP_RETENTION: "3" })), "backup");
+        const name = storedName(backup);
+        assert.deepStrictEqual(folders(volume), ["20190101T020000Z", "20200103T020000Z", "20200104T020000Z", name, "README.txt", "lost+found"].sort());
+        assert.deepStrictEqual(
+            backup.split("\n").filter((l) => l.startsWith("deleted")),
+            [`deleted 20200101T020000Z ${volume}/20200101T020000Z`, `deleted 20200102T020000Z ${volume}/20200102T020000Z`],
+        );
+
+        // The bucket: three older complete backups, one unfinished upload, something else under the prefix.
+        const seed = mkdtempSync(path.join(tmpdir(), "seed-"));
+        try {
+            for (const n of ["20190601T020000Z", "20190602T020000Z", "20190603T020000Z"]) {
+                fakeBackup(seed, n);
+            }
+            mkdirSync(path.join(seed, "20190604T020000Z"));
+            writeFileSync(path.join(seed, "20190604T020000Z", "healthcare.dump"), "cut short");
+            mkdirSync(path.join(seed, "notes"));
+            writeFileSync(path.join(seed, "notes", "keep.txt"), "kept");
+            s3.run("copy", seed, `:s3:${bucket}/${prefix}-retention`);
+        } finally {
+            rmSync(seed, { recursive: true, force: true });
+        }
+        const upload = ok(run("postgres-backup-upload.sh", s3Env({ S3_PREFIX: `${prefix}-retention`, BACKUP_RETENTION: "2" })), "upload");
+        const remaining = [...new Set(s3.objects(bucket, `${prefix}-retention`).map((o) => o.split("/")[0]))];
+        // The two newest local backups went up; of the five complete ones there, the two newest stay,
+        // the unfinished upload goes, and what is not a backup folder stays.
+        assert.deepStrictEqual(remaining, ["20200104T020000Z", name, "notes"].sort());
+        assert.deepStrictEqual(upload.split("\n").filter((l) => l.startsWith("uploaded")).map((l) => l.split(" ")[1]), ["20200104T020000Z", name]);
+        assert.deepStrictEqual(
+            upload.split("\n").filter((l) => l.startsWith("deleted")).map((l) => l.split(" ")[1]),
+            ["20190601T020000Z", "20190602T020000Z", "20190603T020000Z", "20190604T020000Z"],
+        );
+    });
+
+    it("a failed upload keeps the local copy and exits non-zero", async () => {
+        const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+        const manifest = readFileSync(path.join(volume, name, "manifest"), "utf8");
+        const failed = run("postgres-backup-upload.sh", s3Env({ S3_BUCKET: "no-such-bucket", RCLONE_RETRIES: "1", RCLONE_LOW_LEVEL_RETRIES: "1" }));
+        assert.notStrictEqual(failed.status, 0);
+        assert.match(failed.stderr, /error: /);
+        assert.strictEqual(readFileSync(path.join(volume, name, "manifest"), "utf8"), manifest);
+        assert.ok(existsSync(path.join(volume, name, "healthcare.dump")));
+
+        const missingCredentials = run("postgres-backup-upload.sh", s3Env({ S3_CREDENTIALS: volume }));
+        assert.strictEqual(missingCredentials.status, 1);
+        assert.match(missingCredentials.stderr, /AWS_ACCESS_KEY_ID is missing: the Secret named in postgresBackupS3CredentialsSecret needs the key AWS_ACCESS_KEY_ID/);
+        assert.ok(existsSync(path.join(volume, name, "manifest")));
+    });
+
+    it("lists the backups of the volume and the bucket for npm run ops -- backups", async () => {
+        const first = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+        ok(run("postgres-backup-upload.sh", s3Env({ S3_PREFIX: `${prefix}-list` })), "upload");
+        await nextSecond();
+        const second = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+        const listing = ok(run("postgres-backup-list.sh", s3Env({ S3_PREFIX: `${prefix}-list` })), "list");
+        const parsed = parseBackupListing(listing);
+        assert.deepStrictEqual(
+            parsed.map((b) => [b.name, b.local !== undefined, b.remote !== undefined]),
+            [
+                [first, true, true],
+                [second, true, false],
+            ],
+        );
+        assert.strictEqual(parsed[0].local, parsed[0].remote, "the same bytes on the volume and in the bucket");
+        assert.ok(parsed[0].local! > 10000);
+        // Without object storage the postgres image lists the volume alone.
+        assert.deepStrictEqual(parseBackupListing(ok(run("postgres-backup-list.sh", { BACKUP_DIR: volume }), "list")).map((b) => b.name), [first, second]);
+    });
+});
