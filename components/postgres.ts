@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { PostgresSettings } from "../config";
-import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs } from "../lib/args";
+import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs, statefulSetOptions } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { postgresExporterContainer, postgresExporterPort } from "../lib/exporters";
@@ -207,7 +207,7 @@ export class Postgres extends pulumi.ComponentResource {
                     ],
                 },
             },
-            dataOptions(this, args.protectData),
+            statefulSetOptions(this, args.protectData),
         );
 
         this.statefulSetName = statefulSet.metadata.name;

@@ -5,7 +5,7 @@ import { createHash } from "crypto";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { RedisSettings } from "../config";
-import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs } from "../lib/args";
+import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs, statefulSetOptions } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { redisExporterContainer, redisExporterPort } from "../lib/exporters";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
@@ -302,7 +302,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                     ],
                 },
             },
-            { ...dataOptions(this, args.protectData), dependsOn: [scaleIn] },
+            { ...statefulSetOptions(this, args.protectData), dependsOn: [scaleIn] },
         );
 
         // After the StatefulSet has its pods: forms the cluster, or joins new nodes and rebalances.

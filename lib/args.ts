@@ -27,9 +27,23 @@ export function checkArgs(type: string, name: string, checks: ReadonlyArray<stri
     }
 }
 
-/** Resource options for data that must survive a mistaken `pulumi destroy` or a replacement. */
+/**
+ * Resource options for data that must survive a mistaken `pulumi destroy` or its removal from the
+ * program: passwords, the Secrets that hold them, volumes.
+ */
 export function dataOptions(parent: pulumi.Resource, protectData: boolean): pulumi.CustomResourceOptions {
     return { parent, protect: protectData, retainOnDelete: protectData };
+}
+
+/**
+ * Resource options for a data store's StatefulSet: protected, but not `retainOnDelete`. That option
+ * also skips the provider's delete when the StatefulSet is replaced, and a fixed-name replacement
+ * then collides with the old object. Deleted with the orphaning policy (`dataAnnotations`), the old
+ * StatefulSet leaves its pods and claims to the new one, which adopts them: README runbook
+ * "Replacing a protected StatefulSet".
+ */
+export function statefulSetOptions(parent: pulumi.Resource, protectData: boolean): pulumi.CustomResourceOptions {
+    return { parent, protect: protectData };
 }
 
 /**

@@ -148,7 +148,9 @@ describe("shipped stacks", () => {
                     const key = `${resource.type}::${resource.name}`;
                     const wanted = stack !== "local" && protectedNames.includes(key);
                     assert.strictEqual(resource.options.protect, wanted, `protect ${key}`);
-                    assert.strictEqual(resource.options.retainOnDelete, wanted, `retainOnDelete ${key}`);
+                    // A retained StatefulSet would collide with its own replacement (fixed name): protected only.
+                    const retained = wanted && resource.type !== "kubernetes:apps/v1:StatefulSet";
+                    assert.strictEqual(resource.options.retainOnDelete, retained, `retainOnDelete ${key}`);
                 }
                 for (const name of ["postgres", "redis-cluster"]) {
                     const annotations = run.get("kubernetes:apps/v1:StatefulSet", name).inputs.metadata.annotations ?? {};

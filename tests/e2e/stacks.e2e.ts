@@ -199,6 +199,33 @@ describe("e2e: the real engine against a real API server", function () {
                 });
             }
 
+            if (stackName === "staging") {
+                it("runbook: grows PostgreSQL's volume by replacing its protected StatefulSet; the pod and its claim carry on", async function () {
+                    // README "Replacing a protected StatefulSet", steps 1-4, as an operator runs them.
+                    const ns = namespace();
+                    const pod = getObject(cluster, "pod", "postgres-0", ns);
+                    const claim = getObject(cluster, "pvc", "data-postgres-0", ns);
+                    const before = getObject(cluster, "statefulset", names.postgres.statefulSet, ns);
+                    cluster.kubectl(["patch", "pvc", "data-postgres-0", "-n", ns, "-p", '{"spec":{"resources":{"requests":{"storage":"60Gi"}}}}']);
+                    await stack.setConfig({ postgresStorageSize: "60Gi" });
+                    // Without the unprotect step, the replacement is refused before anything changes.
+                    await failsWith(stack.preview(), /protect/);
+                    assert.strictEqual(await stack.unprotect((urn) => urn.endsWith(`kubernetes:apps/v1:StatefulSet::${names.postgres.statefulSet}`)), 1);
+                    const up = record(stackName, "up (postgres volume 60Gi)", await stack.up());
+                    const replaced = workloadReplacements(up.steps).map((s) => `${s.op} ${s.type}`);
+                    assert.ok(replaced.includes("replace kubernetes:apps/v1:StatefulSet"), `the StatefulSet was replaced: ${replaced.join(", ")}`);
+                    const after = getObject(cluster, "statefulset", names.postgres.statefulSet, ns);
+                    assert.notStrictEqual(after.metadata.uid, before.metadata.uid, "a new StatefulSet");
+                    assert.strictEqual(after.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "60Gi");
+                    assert.strictEqual(after.status.readyReplicas, 1);
+                    assert.strictEqual(getObject(cluster, "pod", "postgres-0", ns).metadata.uid, pod.metadata.uid, "the database pod was never deleted");
+                    assert.strictEqual(getObject(cluster, "pod", "postgres-0", ns).metadata.ownerReferences[0].uid, after.metadata.uid, "the new StatefulSet adopted it");
+                    assert.strictEqual(getObject(cluster, "pvc", "data-postgres-0", ns).metadata.uid, claim.metadata.uid, "its claim is the same");
+                    assert.ok(await stack.isProtected("kubernetes:apps/v1:StatefulSet", names.postgres.statefulSet), "protected again");
+                    assertNoChanges(record(stackName, "preview (after the runbook)", await stack.preview()));
+                });
+            }
+
             it("unprotects and destroys: nothing of the stack is left in the cluster", async function () {
                 const protectedCount = await stack.unprotectAll();
                 assert.strictEqual(protectedCount > 0, stackSettings(stackName).protectData, `protected resources: ${protectedCount}`);

@@ -147,16 +147,28 @@ export class EngineStack {
         return this.timed((onEvent) => this.stack.destroy({ onEvent }).then((r) => r.summary.resourceChanges ?? {}));
     }
 
-    /** Clears `protect` on every resource, as `pulumi state unprotect --all` does. */
+    /** Clears `protect` on every resource, as `pulumi state unprotect --all` does; returns how many were protected. */
     async unprotectAll(): Promise<number> {
+        return this.unprotect(() => true);
+    }
+
+    /** Clears `protect` on the resources whose URN `select` picks, as `pulumi state unprotect <urn>` does. */
+    async unprotect(select: (urn: string) => boolean): Promise<number> {
         const deployment = await this.stack.exportStack();
-        const resources = (deployment.deployment?.resources ?? []) as Array<{ protect?: boolean }>;
-        const protectedCount = resources.filter((r) => r.protect).length;
-        for (const resource of resources) {
+        const resources = (deployment.deployment?.resources ?? []) as Array<{ urn: string; protect?: boolean }>;
+        const unprotected = resources.filter((r) => r.protect && select(r.urn));
+        for (const resource of unprotected) {
             delete resource.protect;
         }
         await this.stack.importStack(deployment);
-        return protectedCount;
+        return unprotected.length;
+    }
+
+    /** Whether the resource with this URN suffix (`::<name>` of its type) is protected in the state. */
+    async isProtected(type: string, name: string): Promise<boolean> {
+        const deployment = await this.stack.exportStack();
+        const resources = (deployment.deployment?.resources ?? []) as Array<{ urn: string; type: string; protect?: boolean }>;
+        return resources.some((r) => r.type === type && r.urn.endsWith(`::${name}`) && r.protect === true);
     }
 
     /** URNs in the stack's state. */
