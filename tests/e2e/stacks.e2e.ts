@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as path from "path";
 import { names } from "../../lib/names";
 import { ControlPlane, startControlPlane } from "../../tools/e2e/controlPlane";
-import { EngineStack, engineFolder, OperationResult, workloadReplacements } from "../../tools/e2e/engine";
+import { EngineStack, engineFolder, localWithoutAddons, OperationResult, workloadReplacements } from "../../tools/e2e/engine";
 import { ensureToolchain, Toolchain } from "../../tools/e2e/toolchain";
 import { shippedStacks, ShippedStack } from "../../tools/stackConfig";
 import { stackSettings } from "../../tools/ops/workspace";
@@ -20,15 +20,6 @@ import { clusterObjectsOf, crdFiles, describeStep, eventually, getObject, object
 
 const stacks = (process.env.E2E_STACKS ? process.env.E2E_STACKS.split(",") : [...shippedStacks]) as ShippedStack[];
 
-/** The local stack without its Helm add-ons (charts cannot be fetched here); the CRDs it needs are applied instead. */
-const localWithoutAddons = {
-    installMetricsServer: false,
-    installVpa: false,
-    installPrometheusStack: false,
-    installIngressNginx: false,
-    installCertManager: false,
-    selfSignedClusterIssuer: "",
-};
 
 /** Contexts in the control plane's kubeconfig: the shipped stacks' own, so the stack files stay as shipped. */
 function stackContexts(): string[] {

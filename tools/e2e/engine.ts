@@ -59,6 +59,19 @@ export function workloadReplacements(steps: readonly Step[]): Step[] {
     return steps.filter((s) => workload.test(s.type) && ["replace", "create-replacement", "delete-replaced"].includes(s.op));
 }
 
+/**
+ * The local stack without its Helm add-ons: charts cannot be fetched here, so the e2e and the
+ * sandbox apply the CRDs the add-ons would bring instead.
+ */
+export const localWithoutAddons = {
+    installMetricsServer: false,
+    installVpa: false,
+    installPrometheusStack: false,
+    installIngressNginx: false,
+    installCertManager: false,
+    selfSignedClusterIssuer: "",
+} as const;
+
 /** Passphrase of the e2e's throwaway state (its own backend in a temporary folder). */
 const e2ePassphrase = "e2e-throwaway-state";
 

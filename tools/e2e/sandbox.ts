@@ -4,7 +4,7 @@ import { parse, stringify } from "yaml";
 import { stackSettings } from "../ops/workspace";
 import { projectRoot, shippedStacks } from "../stackConfig";
 import { controlPlaneRunning, startControlPlane, stopControlPlane } from "./controlPlane";
-import { describeChanges, EngineStack } from "./engine";
+import { describeChanges, EngineStack, localWithoutAddons } from "./engine";
 import { ensureToolchain, toolchainCache } from "./toolchain";
 
 /**
@@ -17,15 +17,6 @@ import { ensureToolchain, toolchainCache } from "./toolchain";
 
 const sandboxDir = process.env.HEALTHCARE_SANDBOX_DIR || path.join(path.dirname(toolchainCache()), "sandbox");
 
-/** The local stack's Helm add-ons cannot be fetched here; the CRDs they would bring are applied instead. */
-const localWithoutAddons = {
-    installMetricsServer: false,
-    installVpa: false,
-    installPrometheusStack: false,
-    installIngressNginx: false,
-    installCertManager: false,
-    selfSignedClusterIssuer: "",
-};
 
 function usage(): never {
     console.error(`usage: npm run sandbox -- --stack <${shippedStacks.join("|")}> [--stack ...]   |   npm run sandbox:down`);
