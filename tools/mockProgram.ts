@@ -60,6 +60,19 @@ export function forgetProgramModules(programModule: string): void {
 }
 
 /**
+ * The program as an Automation API inline program: evaluated afresh on every operation (Node caches
+ * modules, and a program that registers nothing the second time would make `up` delete the whole
+ * stack). The Pulumi CLI then runs it through this process's own language server, so no Node.js
+ * language host (`pulumi-language-nodejs`) is needed.
+ */
+export function inlineProgram(programModule = defaultProgramModule): () => Promise<Record<string, unknown>> {
+    return async () => {
+        forgetProgramModules(programModule);
+        return require(programModule);
+    };
+}
+
+/**
  * Resources registered on the mocks by every run in this process, kept on `globalThis` so that the
  * source and the compiled copy of this module count together (read by the benchmark).
  */

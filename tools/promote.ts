@@ -1,4 +1,5 @@
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { inlineProgram } from "./mockProgram";
 import * as path from "path";
 import { projectRoot, readProject } from "./stackConfig";
 import { ChangeSummary, promote, PromotionRefused, PromotionStack } from "./promotion";
@@ -52,7 +53,8 @@ async function main(args: string[]): Promise<void> {
     const from = option(args, "--from", "staging");
     const to = option(args, "--to", "production");
     const project = readProject().name;
-    const select = (stackName: string) => LocalWorkspace.selectStack({ stackName, workDir: projectRoot });
+    // The project's program inline: preview and up need only the pulumi CLI, no Node.js language host.
+    const select = (stackName: string) => LocalWorkspace.selectStack({ stackName, projectName: project, program: inlineProgram() }, { workDir: projectRoot });
     const [source, target] = await Promise.all([select(from), select(to)]);
     const result = await promote(automationStack(source, project), automationStack(target, project), {
         deploy: args.includes("--yes"),

@@ -2,7 +2,7 @@ import { EngineEvent, LocalWorkspace, OpMap, OpType, PulumiCommand, Stack } from
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
-import { defaultProgramModule, forgetProgramModules } from "../mockProgram";
+import { defaultProgramModule, inlineProgram } from "../mockProgram";
 import { projectRoot, readProject } from "../stackConfig";
 import { Toolchain } from "./toolchain";
 
@@ -114,6 +114,10 @@ export class EngineStack {
         installPlugins(pulumiHome, options.toolchain);
 
         const programModule = options.programModule ?? defaultProgramModule;
+        // The inline program runs in this process, and the kubernetes SDK takes KUBECONFIG from its
+        // environment into the provider's inputs: the same as the CLI's, or a later preview from a
+        // shell with KUBECONFIG set (the sandbox's env.sh) would see the provider change.
+        process.env.KUBECONFIG = options.kubeconfig;
         const command = await PulumiCommand.get({ root: path.dirname(path.dirname(options.toolchain.pulumi)), skipVersionCheck: false });
         const workspace = await LocalWorkspace.create({
             workDir,
@@ -128,12 +132,7 @@ export class EngineStack {
                 PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
                 PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
             },
-            // Evaluated afresh on every operation: Node caches modules, and a program that registers
-            // nothing the second time would make `up` delete the whole stack.
-            program: async () => {
-                forgetProgramModules(programModule);
-                return require(programModule);
-            },
+            program: inlineProgram(programModule),
         });
         const stack = await Stack.createOrSelect(stackName, workspace);
         return new EngineStack(stackName, stack, programModule);

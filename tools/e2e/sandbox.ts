@@ -77,10 +77,9 @@ async function up(stacks: readonly string[]): Promise<void> {
     if (!existsSync(crds)) {
         throw new Error(`no CRDs in ${crds}: run \`npm run setup:checks\` first`);
     }
-    const kubeconfigs: string[] = [];
-    let pulumiHome = "";
-    let state = "";
-    const workDirs: Record<string, string> = {};
+    // Every control plane first: the stacks deploy with the one kubeconfig users get, so a later
+    // preview from env.sh sees the same provider inputs (KUBECONFIG is one of them).
+    const clusters = [];
     for (const stackName of stacks) {
         const context = stackSettings(stackName).cluster.context ?? "sandbox";
         const cluster = await startControlPlane({
@@ -93,21 +92,29 @@ async function up(stacks: readonly string[]): Promise<void> {
         });
         cluster.kubectl(["apply", "--server-side", "-f", crds]);
         cluster.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+        clusters.push(cluster);
+    }
+    const kubeconfig = path.join(sandboxDir, "kubeconfig");
+    mergeKubeconfigs(
+        clusters.map((c) => c.kubeconfig),
+        kubeconfig,
+    );
+    let pulumiHome = "";
+    let state = "";
+    const workDirs: Record<string, string> = {};
+    for (const stackName of stacks) {
         // One state backend for all the sandbox's stacks: promotion reads staging's outputs.
-        const stack = await EngineStack.create(stackName, { toolchain, dir: path.join(sandboxDir, stackName), kubeconfig: cluster.kubeconfig, stateDir: path.join(sandboxDir, "state") });
+        const stack = await EngineStack.create(stackName, { toolchain, dir: path.join(sandboxDir, stackName), kubeconfig, stateDir: path.join(sandboxDir, "state") });
         if (stackName === "local") {
             await stack.setConfig(localWithoutAddons);
         }
         console.log(`sandbox: ${stackName}: pulumi up (the project's program, the real engine and kubernetes provider)`);
         const result = await stack.up();
         console.log(`sandbox: ${stackName}: deployed in ${result.seconds.toFixed(0)} s (${describeChanges(result.changes)})`);
-        kubeconfigs.push(cluster.kubeconfig);
         pulumiHome = stack.workspace.pulumiHome ?? "";
         state = stack.workspace.envVars.PULUMI_BACKEND_URL;
         workDirs[stackName] = stack.workspace.workDir;
     }
-    const kubeconfig = path.join(sandboxDir, "kubeconfig");
-    mergeKubeconfigs(kubeconfigs, kubeconfig);
     const env = path.join(sandboxDir, "env.sh");
     writeFileSync(
         env,
@@ -119,6 +126,8 @@ async function up(stacks: readonly string[]): Promise<void> {
             `export PULUMI_BACKEND_URL="${state}"`,
             `export PULUMI_CONFIG_PASSPHRASE="e2e-throwaway-state"`,
             "export PULUMI_SKIP_UPDATE_CHECK=true",
+            "# The provider comes from PULUMI_HOME's plugins, not from the toolchain folder on PATH.",
+            "export PULUMI_IGNORE_AMBIENT_PLUGINS=true",
             "",
         ].join("\n"),
     );
