@@ -189,6 +189,8 @@ export interface Settings {
     readonly api: ApiSettings;
     readonly postgres: PostgresSettings;
     readonly redis: RedisSettings;
+    /** PriorityClass created for PostgreSQL and Redis (cluster-scoped: unique on the cluster); undefined: none. */
+    readonly dataPriorityClassName?: string;
     readonly ingress: IngressSettings;
     readonly network: NetworkSettings;
     /** Cluster add-ons installed by this stack; off where the platform provides them. */
@@ -232,6 +234,7 @@ export const scalarSettings = {
     redisReplicasPerMaster: { type: "integer", default: 1 },
     redisStorageSize: { type: "string", default: "10Gi" },
     redisStorageClass: { type: "string", default: "" },
+    dataPriorityClassName: { type: "string", default: "" },
     ingressEnabled: { type: "boolean", default: true },
     ingressHost: { type: "string", default: "" },
     ingressClassName: { type: "string", default: "nginx" },
@@ -341,6 +344,7 @@ export function parseSettings(source: ConfigSource): Settings {
     const api = readApi(r, environment);
     const postgres = readPostgres(r);
     const redis = readRedis(r, environment);
+    const dataPriorityClassName = readDataPriorityClass(r);
     const ingress = readIngress(r, deployed);
     const network = readNetwork(r);
     const addons = readAddons(r, ingress);
@@ -370,6 +374,7 @@ export function parseSettings(source: ConfigSource): Settings {
         api: api as ApiSettings,
         postgres: postgres as PostgresSettings,
         redis: redis as RedisSettings,
+        dataPriorityClassName,
         ingress: ingress as IngressSettings,
         network,
         addons,
@@ -451,6 +456,20 @@ function readPostgres(r: Reader): Partial<PostgresSettings> {
         storage: r.storage("postgresStorageSize", "postgresStorageClass"),
         resources: r.resources("postgresResources"),
     };
+}
+
+/** The data stores' PriorityClass name: a DNS subdomain outside the reserved system- prefix; empty is none. */
+function readDataPriorityClass(r: Reader): string | undefined {
+    const name = r.string("dataPriorityClassName");
+    if (!name) {
+        return undefined;
+    }
+    if (!dnsSubdomain.test(name)) {
+        r.problem("dataPriorityClassName", name, "a DNS subdomain name (lower-case letters, digits, '-' and '.'), or empty for none");
+    } else if (name.startsWith("system-")) {
+        r.problem("dataPriorityClassName", name, "a name that does not start with system- (Kubernetes reserves that prefix)");
+    }
+    return name;
 }
 
 function readRedis(r: Reader, environment: Environment | undefined): Partial<RedisSettings> {

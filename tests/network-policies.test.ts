@@ -39,9 +39,10 @@ const needed: [from: string, to: string, ports: string[]][] = [
     ["redis-jobs", "redis", ["redis"]],
     // Nodes replicate over the data port and gossip over the cluster bus.
     ["redis", "redis", ["redis", "cluster-bus"]],
-    // The two that resolve names, over UDP and TCP, to the cluster DNS only.
+    // Those that resolve names, over UDP and TCP, to the cluster DNS only (Redis nodes: their peers' pod names at start).
     ["api", "kube-dns", ["dns", "dns-tcp"]],
     ["redis-jobs", "kube-dns", ["dns", "dns-tcp"]],
+    ["redis", "kube-dns", ["dns", "dns-tcp"]],
 ];
 
 /** `needed`, with port names resolved against the destination's container ports. */
