@@ -189,13 +189,17 @@ rebalance() {
         die "redis-cli --cluster rebalance failed; the next run finishes any slot it left half-moved"
 }
 
-# Makes node $1 (address) a replica of master id $2, and waits until it says so.
+# Makes node $1 (address) a replica of master id $2, and waits until it says so and, when $3 (an
+# address) is given, until node $3 sees it so too: the next decision reads the cluster from there.
 make_replica() {
     _reply=$(cli "$1" CLUSTER REPLICATE "$2")
     [ "$_reply" = OK ] || die "CLUSTER REPLICATE $2 on $1 failed: $_reply"
+    _id=$(cli "$1" CLUSTER MYID)
     _until=$(($(date +%s) + 30))
-    until [ "$(info_field "$1" replication role)" = slave ]; do
+    until [ "$(info_field "$1" replication role)" = slave ] &&
+        [ "$(cli "$1" CLUSTER NODES | awk '$3 ~ /myself/ { print $4 }')" = "$2" ] &&
+        { [ -z "${3:-}" ] || [ "$(node_field "$(topology "$3")" "$_id" 5)" = "$2" ]; }; do
         [ "$(date +%s)" -lt "$_until" ] || die "node $1 did not become a replica of $2"
-        sleep 1
+        sleep 0.2
     done
 }

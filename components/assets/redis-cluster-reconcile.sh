@@ -154,7 +154,7 @@ place_replicas() {
         [ "$(node_zone "$view" "$replica")" = - ] || where=" (zone $(node_zone "$view" "$replica") -> $(node_zone "$view" "$master"))"
         log "node #$(node_ordinal "$view" "$replica") replicates #$(node_ordinal "$view" "$master")$where"
         [ -z "$clash" ] || log "WARNING: #$(node_ordinal "$view" "$replica") shares its master's zone: the zones hold no better placement"
-        make_replica "$(node_address "$view" "$replica")" "$master"
+        make_replica "$(node_address "$view" "$replica")" "$master" "$seed"
     done
 }
 

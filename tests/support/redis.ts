@@ -161,7 +161,7 @@ export async function stopRedisNodes(nodes: RedisNode[]): Promise<void> {
         nodes.map(
             (node) =>
                 new Promise<void>((resolve) => {
-                    if (node.process.exitCode !== null) {
+                    if (node.process.exitCode !== null || node.process.signalCode !== null) {
                         return resolve();
                     }
                     node.process.once("exit", () => resolve());
@@ -469,4 +469,29 @@ export async function restartAllAtOnce(cluster: PodCluster, timeoutMs: number): 
 export function shippedRedisConfig(stack: string): string {
     const values = Object.fromEntries(Object.entries(stackConfig(stack)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
     return redisConfig(parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) }).redis);
+}
+
+/**
+ * A stand-in cluster DNS for the scripts (STANDIN_HOSTS_FILE_FOR_TESTS): a hosts file with `names`
+ * (name -> address) and, when `answers`, the canary name the scripts check the DNS with.
+ * Returns the environment that points the scripts at it.
+ */
+export function standinDns(names: Record<string, string> = {}, answers = true): Record<string, string> {
+    const dir = mkdtempSync(path.join(tmpdir(), "standin-dns-"));
+    const file = path.join(dir, "hosts");
+    const lines = Object.entries(names).map(([name, address]) => `${address} ${name}`);
+    if (answers) {
+        lines.push(`10.96.0.1 ${PodCluster.canary}`);
+    }
+    writeFileSync(file, lines.join("\n") + "\n");
+    return { STANDIN_HOSTS_FILE_FOR_TESTS: file, REDIS_DNS_CANARY: PodCluster.canary };
+}
+
+/** Runs the shipped probe script (components/assets/redis-probe.sh) in `mode`, as the kubelet does. */
+export function probe(mode: "startup" | "liveness" | "readiness", env: Record<string, string>): SpawnSyncReturns<string> {
+    return spawnSync("sh", [path.join(projectRoot, "components", "assets", redisScripts.probe), mode], {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", REDISCLI_AUTH: testPassword, ...env },
+        encoding: "utf8",
+        timeout: 10000,
+    });
 }
