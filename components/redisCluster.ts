@@ -80,7 +80,7 @@ function readScript(file: string): string {
     return readFileSync(path.join(__dirname, "assets", file), "utf8");
 }
 
-/** redis.conf for every node; the start script appends the password and the pod IP. */
+/** redis.conf for every node; the start script appends the password, the pod IP and the announced hostname. */
 export function redisConfig(settings: RedisSettings): string {
     const maxmemory = Math.floor((parseBytes(settings.resources.limits.memory) ?? 0) * maxmemoryShare);
     return [
@@ -106,7 +106,9 @@ export function redisConfig(settings: RedisSettings): string {
  * A Redis Cluster: StatefulSet in cluster mode, headless Service, generated password, and two
  * maintenance Jobs that keep every slot served when `settings.nodes` changes: scale-in (before the
  * StatefulSet update) drains the nodes a smaller cluster leaves out, reconcile (after it) forms the
- * cluster or joins new nodes and rebalances.
+ * cluster or joins new nodes, rebalances and places replicas by zone. Each node's start script
+ * refreshes its peers' addresses from their stable names, so the cluster comes back after every pod
+ * restarted at once on new IPs.
  */
 export class RedisCluster extends pulumi.ComponentResource {
     /** Connection details for clients. */

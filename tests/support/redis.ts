@@ -236,18 +236,22 @@ export class PodCluster {
         private readonly prefix: string,
         readonly port: number,
         private readonly template: string,
+        private readonly nodeTimeoutMs: number | undefined,
     ) {
         this.hostsFile = path.join(root, "hosts");
     }
 
-    /** Creates `count` nodes (not started yet). `zones[i]` is node i's zone. */
-    static async create(count: number, template: string, zones: (string | undefined)[] = []): Promise<PodCluster> {
+    /**
+     * Creates `count` nodes (not started yet). `zones[i]` is node i's zone. `nodeTimeoutMs` overrides
+     * the shipped cluster-node-timeout (2000 by default: short, for fast tests; undefined keeps the shipped one).
+     */
+    static async create(count: number, template: string, zones: (string | undefined)[] = [], nodeTimeoutMs: number | undefined = 2000): Promise<PodCluster> {
         requireBinary("redis-server");
         requireBinary("redis-cli");
         const root = mkdtempSync(path.join(tmpdir(), "redis-pods-"));
         // A random 127.a.b.0/24 per cluster: no collision with other tests' loopback listeners.
         const prefix = `127.${10 + Math.floor(Math.random() * 240)}.${10 + Math.floor(Math.random() * 240)}.`;
-        const cluster = new PodCluster(root, prefix, await freePort(), template);
+        const cluster = new PodCluster(root, prefix, await freePort(), template, nodeTimeoutMs);
         for (let i = 0; i < count; i++) {
             const dir = path.join(root, `data-${i}`);
             mkdirSync(dir);
@@ -297,7 +301,7 @@ export class PodCluster {
                     .replace(/^cluster-config-file \/data\/nodes\.conf$/m, `cluster-config-file ${path.join(node.dir, "nodes.conf")}`),
                 `bind ${node.ip}`,
                 `port ${this.port}`,
-                "cluster-node-timeout 2000",
+                ...(this.nodeTimeoutMs === undefined ? [] : [`cluster-node-timeout ${this.nodeTimeoutMs}`]),
                 "repl-diskless-sync-delay 0",
                 "",
             ].join("\n"),
