@@ -83,6 +83,26 @@ describe("Redis Cluster nodes restarting, against real redis-server processes on
             assert.deepStrictEqual(unreadable(node), []);
         });
 
+        it("a peer that nodes.conf knows without an address (noaddr) gets its address from DNS and is dialled again", async () => {
+            const node = cluster.nodes[0];
+            const peer = cluster.nodes[1];
+            await cluster.stop(node);
+            const file = path.join(node.dir, "nodes.conf");
+            // As Redis writes a peer whose address it lost: no IP, port 0, flagged noaddr.
+            writeFileSync(
+                file,
+                readFileSync(file, "utf8").replace(/^(\S+) \S+?(,redis-cluster-1\S*) (\S+) /m, (_, id, host, flags) => `${id} :0@0${host} ${flags},noaddr `),
+            );
+            assert.match(readFileSync(file, "utf8"), /:0@0,redis-cluster-1 \S*noaddr/);
+            await cluster.start(node);
+            const line = redisCli(node.address, "CLUSTER", "NODES")
+                .split("\n")
+                .find((l) => l.includes(",redis-cluster-1"))!;
+            assert.ok(line.includes(` ${peer.address}@`), line);
+            assert.doesNotMatch(line, /noaddr/);
+            await cluster.waitHealthy(60000);
+        });
+
         it("a node whose nodes.conf is missing rejoins as itself, from the copy saved at its previous start", async () => {
             const node = cluster.nodes[3];
             const id = nodeId(node);

@@ -140,6 +140,8 @@ if [ -s "$nodes_conf" ]; then
                     if (p == 0) p = port
                     if (cport == 0) cport = p + 10000
                     $2 = ip[host] ":" p "@" cport rest
+                    # Redis never dials a peer flagged noaddr: with an address from DNS, it has one.
+                    sub(/,noaddr/, "", $3)
                 }
             }
             { print }' "$nodes_conf" >"$nodes_conf.tmp"
