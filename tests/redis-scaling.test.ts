@@ -210,6 +210,11 @@ describe("Redis Cluster scaling scripts, against real redis-server processes", f
             assert.strictEqual(redisCli(addedReplica, "CLUSTER", "FAILOVER"), "OK");
             await waitUntil(() => redisCli(addedReplica, "INFO", "replication").includes("role:master"), "the added replica took over");
             const stayingReplica = base.find((n) => redisCli(n, "INFO", "replication").includes("role:slave"))!;
+            // It replicates only a node it knows as a master: wait for the failover to reach it by gossip.
+            await waitUntil(
+                () => clusterNodes(stayingReplica).find((v) => v.address === addedReplica.address)?.role === "master",
+                "the staying replica knows the added one as a master",
+            );
             assert.strictEqual(redisCli(stayingReplica, "CLUSTER", "REPLICATE", idOf(addedReplica)), "OK");
             await waitUntil(() => shape(base[0]).view.find((v) => v.address === stayingReplica.address)?.masterId === idOf(addedReplica), "the staying replica follows a leaving master");
             // An interrupted migration leaves a slot half-moved; the script finishes it first.

@@ -180,6 +180,28 @@ wait_converged() {
     done
 }
 
+# Promotes replica $1 (address; id $2) over its master with CLUSTER FAILOVER (the master hands over,
+# no key moves), and waits until node $3 (address) sees it hold slots. A replica still syncing (just
+# attached to this master) cannot take over: it waits for the link first, and asks again when a
+# manual failover timed out (Redis gives one a few seconds). $4 deadline (epoch s).
+fail_over() {
+    until [ "$(info_field "$1" replication master_link_status)" = up ]; do
+        [ "$(date +%s)" -lt "$4" ] || die "replica $1 did not sync with its master within ${WAIT_SECONDS}s"
+        sleep 1
+    done
+    while :; do
+        _reply=$(cli "$1" CLUSTER FAILOVER)
+        [ "$_reply" = OK ] || die "CLUSTER FAILOVER on $1 failed: $_reply"
+        _retry=$(($(date +%s) + 15))
+        until [ "$(info_field "$1" replication role)" = master ] && [ "$(node_field "$(topology "$3")" "$2" 6)" -gt 0 ]; do
+            [ "$(date +%s)" -lt "$4" ] || die "replica $1 did not take over within ${WAIT_SECONDS}s"
+            [ "$(date +%s)" -lt "$_retry" ] || continue 2
+            sleep 1
+        done
+        return 0
+    done
+}
+
 # Moves slots with redis-cli --cluster rebalance from seed $1; further arguments are passed on
 # (--cluster-weight <id>=0 drains a master, --cluster-use-empty-masters fills new ones).
 rebalance() {

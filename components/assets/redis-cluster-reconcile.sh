@@ -84,12 +84,17 @@ layout_ok() {
 replica_plan() {
     printf '%s\n' "$1" | awk -v targets="$2" -v r="$REPLICAS" '
         function clash(x, m) { return zone[x] != "-" && zone[x] == zone[m] }
+        # A master for x in another zone: one with room first (its current master first), and only
+        # then one whose replica can move on to another master in turn, so nothing moves needlessly.
         function attach(x,    i, m, k, y) {
+            for (i = 0; i <= nt; i++) {
+                m = (i == 0) ? cur[x] : t[i]
+                if ((m in isTarget) && !(m in seen) && !clash(x, m) && load[m] < r) { seen[m] = 1; assign[x] = m; load[m]++; return 1 }
+            }
             for (i = 0; i <= nt; i++) {
                 m = (i == 0) ? cur[x] : t[i]
                 if (!(m in isTarget) || (m in seen) || clash(x, m)) continue
                 seen[m] = 1
-                if (load[m] < r) { assign[x] = m; load[m]++; return 1 }
                 for (k = 1; k <= nc; k++) {
                     y = cand[k]
                     if ((y in assign) && assign[y] == m && attach(y)) { assign[x] = m; return 1 }
@@ -170,11 +175,9 @@ spread_masters() {
         address=$(node_address "$view" "$heir")
         log "failing over #$(node_ordinal "$view" "$old") (zone $(node_zone "$view" "$old")) to its replica #$(node_ordinal "$view" "$heir") (zone $(node_zone "$view" "$heir")), to spread the masters over the zones"
         wait_converged "$address" "$total" "$replicas_expected" "$deadline"
-        reply=$(cli "$address" CLUSTER FAILOVER)
-        [ "$reply" = OK ] || die "CLUSTER FAILOVER on $address failed: $reply"
-        until [ "$(info_field "$address" replication role)" = master ] && [ "$(node_field "$(topology "$seed")" "$heir" 6)" -gt 0 ] &&
-            [ "$(node_field "$(topology "$seed")" "$old" 4)" = replica ]; do
-            [ "$(date +%s)" -lt "$deadline" ] || die "replica $address did not take over within ${WAIT_SECONDS}s"
+        fail_over "$address" "$heir" "$seed" "$deadline"
+        until [ "$(node_field "$(topology "$seed")" "$old" 4)" = replica ]; do
+            [ "$(date +%s)" -lt "$deadline" ] || die "#$(node_ordinal "$view" "$old") did not turn into a replica of #$(node_ordinal "$view" "$heir") within ${WAIT_SECONDS}s"
             sleep 1
         done
         place_replicas "$(topology "$seed" | awk '$4 == "master" && $6 > 0 { printf "%s ", $1 }')"

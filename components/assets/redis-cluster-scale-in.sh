@@ -87,12 +87,7 @@ for id in $(leaving_slot_masters); do
     [ -n "$heir" ] || continue
     address=$(node_address "$view" "$heir")
     log "failing over #$(node_ordinal "$view" "$id") to its replica #$(node_ordinal "$view" "$heir")"
-    reply=$(cli "$address" CLUSTER FAILOVER)
-    [ "$reply" = OK ] || die "CLUSTER FAILOVER on $address failed: $reply"
-    until [ "$(info_field "$address" replication role)" = master ] && [ "$(node_field "$(topology "$seed")" "$heir" 6)" -gt 0 ]; do
-        [ "$(date +%s)" -lt "$deadline" ] || die "replica $address did not take over within ${WAIT_SECONDS}s"
-        sleep 1
-    done
+    fail_over "$address" "$heir" "$seed" "$deadline"
     view=$(topology "$seed")
 done
 
