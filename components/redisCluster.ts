@@ -9,7 +9,7 @@ import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs } from "../lib/
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { redisExporterContainer, redisExporterPort } from "../lib/exporters";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
-import { names, statefulPodHost } from "../lib/names";
+import { names, serviceHost, statefulPodHost } from "../lib/names";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { parseBytes } from "../lib/quantity";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
@@ -299,7 +299,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                         // Empty before Kubernetes 1.35 (no PodTopologyLabels admission) or without zones.
                                         { name: "REDIS_ZONE", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${zoneLabel}']` } } },
                                         // Peers resolve as <pod>.<domain> through the headless Service, ready or not.
-                                        { name: "REDIS_PEER_DOMAIN", value: pulumi.interpolate`${headless.metadata.name}.${args.namespace}.svc.cluster.local` },
+                                        { name: "REDIS_PEER_DOMAIN", value: pulumi.all([headless.metadata.name, args.namespace]).apply(([svc, ns]) => serviceHost(svc, ns)) },
                                         { name: "REDIS_PEER_WAIT_SECONDS", value: String(peerWaitSeconds) },
                                         { name: "REDIS_PORT", value: String(redisPort) },
                                         dnsCanaryEnv,

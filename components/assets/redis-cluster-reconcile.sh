@@ -2,7 +2,9 @@
 # Forms the Redis Cluster once every node answers, or brings an existing one to REDIS_NODES: new
 # nodes join, the cluster gets exactly nodes / (1 + REDIS_REPLICAS) masters holding slots, each with
 # REDIS_REPLICAS replicas, and the slots are spread evenly (redis-cli --cluster rebalance moves keys
-# with their slots, so every slot stays served). A cluster already in that shape is left alone.
+# with their slots, so every slot stays served). Where the nodes announce their zones, each replica
+# follows a master in another zone and the masters spread over the zones (failovers, no key moves).
+# A cluster already in that shape is left alone.
 #
 # It never removes a node: nodes above the desired count are drained and removed by
 # redis-cluster-scale-in.sh before the StatefulSet shrinks. Runs in the reconcile Job after the
@@ -13,6 +15,7 @@
 #   REDIS_REPLICAS  replicas per master (0 with a single node)
 #   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
+#   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 set -eu
 LOG_TAG=reconcile
 # shellcheck source=redis-cluster-lib.sh

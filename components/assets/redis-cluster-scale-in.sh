@@ -19,6 +19,7 @@
 #   REDIS_REPLICAS  desired replicas per master (0 with a single node)
 #   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
+#   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 set -eu
 LOG_TAG=scale-in
 # shellcheck source=redis-cluster-lib.sh
