@@ -115,6 +115,19 @@ describe("Redis probe script, against real redis-server processes", function () 
         }
     });
 
+    it("readiness on the local stack's single node: ready alone before the Job gives it every slot, and after", async () => {
+        const nodes = await startRedisNodes(1);
+        const env = { REDIS_PROBE_HOST: "127.0.0.1", REDIS_PORT: String(nodes[0].port) };
+        try {
+            assert.strictEqual(probe("readiness", env).status, 0);
+            assert.strictEqual(runAsset(redisScripts.reconcile, { REDIS_NODES: nodes[0].address, REDIS_REPLICAS: "0", WAIT_SECONDS: "30" }).status, 0);
+            await until(() => clusterInfo(nodes[0]).cluster_state === "ok", "the single node owns every slot");
+            assert.strictEqual(probe("readiness", env).status, 0);
+        } finally {
+            await stopRedisNodes(nodes);
+        }
+    });
+
     it("rejects an unknown mode", () => {
         const result = probe("sideways" as any, { REDIS_PROBE_HOST: "127.0.0.1", REDIS_PORT: "1" });
         assert.strictEqual(result.status, 2);
