@@ -245,6 +245,8 @@ export interface Settings {
     /** Scheduled PostgreSQL backups; undefined when postgresBackupSchedule is empty. */
     readonly postgresBackup?: PostgresBackupSettings;
     readonly redis: RedisSettings;
+    /** PriorityClass created for PostgreSQL and Redis (cluster-scoped: unique on the cluster); undefined: none. */
+    readonly dataPriorityClassName?: string;
     readonly ingress: IngressSettings;
     readonly network: NetworkSettings;
     /** Cluster add-ons installed by this stack; off where the platform provides them. */
@@ -300,6 +302,7 @@ export const scalarSettings = {
     redisReplicasPerMaster: { type: "integer", default: 1 },
     redisStorageSize: { type: "string", default: "10Gi" },
     redisStorageClass: { type: "string", default: "" },
+    dataPriorityClassName: { type: "string", default: "" },
     ingressEnabled: { type: "boolean", default: true },
     ingressHost: { type: "string", default: "" },
     ingressClassName: { type: "string", default: "nginx" },
@@ -414,6 +417,7 @@ export function parseSettings(source: ConfigSource): Settings {
     const postgres = readPostgres(r);
     const postgresBackup = readPostgresBackup(r, environment);
     const redis = readRedis(r, environment);
+    const dataPriorityClassName = readDataPriorityClass(r);
     const ingress = readIngress(r, deployed);
     const network = readNetwork(r);
     const addons = readAddons(r, ingress);
@@ -448,6 +452,7 @@ export function parseSettings(source: ConfigSource): Settings {
         postgres: postgres as PostgresSettings,
         postgresBackup,
         redis: redis as RedisSettings,
+        dataPriorityClassName,
         ingress: { ...ingress, tls: { ...tls, http01Solvers } } as IngressSettings,
         network,
         addons,
@@ -612,6 +617,20 @@ function readBackupObjectStore(r: Reader, environment: Environment | undefined):
         r.problem("postgresBackupS3Egress", r.string("postgresBackupS3Egress"), `at least one entry on port ${endpointPort}, the port of postgresBackupS3Endpoint`);
     }
     return { endpoint: endpointText.replace(/\/+$/, ""), bucket, prefix, region: region!, credentialsSecret, egress, clientImage: clientImage! };
+}
+
+/** The data stores' PriorityClass name: a DNS subdomain outside the reserved system- prefix; empty is none. */
+function readDataPriorityClass(r: Reader): string | undefined {
+    const name = r.string("dataPriorityClassName");
+    if (!name) {
+        return undefined;
+    }
+    if (!dnsSubdomain.test(name)) {
+        r.problem("dataPriorityClassName", name, "a DNS subdomain name (lower-case letters, digits, '-' and '.'), or empty for none");
+    } else if (name.startsWith("system-")) {
+        r.problem("dataPriorityClassName", name, "a name that does not start with system- (Kubernetes reserves that prefix)");
+    }
+    return name;
 }
 
 function readRedis(r: Reader, environment: Environment | undefined): Partial<RedisSettings> {

@@ -9,6 +9,7 @@ import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
 import { PostgresBackup } from "./components/postgresBackup";
+import { DataPriorityClass } from "./components/priorityClass";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings } from "./config";
@@ -40,10 +41,15 @@ const namespace = new RestrictedNamespace("namespace", { name: settings.namespac
 const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
 const workload = { namespace: defaultDeny.namespace, instance: settings.stack };
 
+// The data stores outrank the API when the cluster is full (staging, production); cluster-scoped.
+const dataPriority = settings.dataPriorityClassName
+    ? new DataPriorityClass("data-priority", { className: settings.dataPriorityClassName, instance: settings.stack }, { provider })
+    : undefined;
+
 const exporters = settings.monitoring.exporters;
 const postgres = new Postgres(
     "postgres",
-    { ...workload, settings: settings.postgres, protectData: settings.protectData, exporter: exporters && { image: exporters.postgresImage } },
+    { ...workload, settings: settings.postgres, protectData: settings.protectData, exporter: exporters && { image: exporters.postgresImage }, priorityClassName: dataPriority?.className },
     { provider },
 );
 // Scheduled backups of every database, on their own volume (and in object storage when configured).
@@ -56,7 +62,7 @@ const postgresBackup =
     );
 const redis = new RedisCluster(
     "redis-cluster",
-    { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage } },
+    { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage }, priorityClassName: dataPriority?.className },
     { provider },
 );
 const api = new Api(

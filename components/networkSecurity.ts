@@ -116,9 +116,11 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             { from: redisMaintenance, to: redis, ports: args.redis.serving },
             // Replication on the data port, gossip and failover on the cluster bus.
             { from: redis, to: redis, ports: args.redis.peer },
-            // Both resolve service and pod names; PostgreSQL and Redis nodes connect to addresses only.
+            // These resolve service and pod names (a Redis node its peers' pod names at start, to find
+            // them at their new IPs after they all restarted); PostgreSQL connects to nothing.
             { from: api, to: dns, ports: dnsPorts },
             { from: redisMaintenance, to: dns, ports: dnsPorts },
+            { from: redis, to: dns, ports: dnsPorts },
             ...args.settings.apiExternalEgress.map((d) => ({ from: api, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("external", d.port)] })),
             // Backups (and the list and restore Jobs built from them): the database, names, the object store.
             ...(backup

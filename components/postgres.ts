@@ -43,6 +43,8 @@ export interface PostgresArgs extends NamespacedArgs {
     protectData: boolean;
     /** A postgres_exporter sidecar from this image; undefined runs none. */
     exporter?: { image: string };
+    /** PriorityClass of the PostgreSQL pod (the data stores' class); undefined leaves the cluster's default. */
+    priorityClassName?: pulumi.Input<string>;
 }
 
 /**
@@ -143,6 +145,7 @@ export class Postgres extends pulumi.ComponentResource {
                         spec: {
                             serviceAccountName: serviceAccount.metadata.name,
                             automountServiceAccountToken: false,
+                            priorityClassName: args.priorityClassName,
                             securityContext: restrictedPodSecurityContext(postgresUid),
                             // Time for a clean shutdown checkpoint before SIGKILL.
                             terminationGracePeriodSeconds: 60,

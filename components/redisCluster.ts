@@ -1,7 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { createHash } from "crypto";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { RedisSettings } from "../config";
@@ -9,7 +8,7 @@ import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs, statefulSetOpt
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { redisExporterContainer, redisExporterPort } from "../lib/exporters";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
-import { names, statefulPodHost } from "../lib/names";
+import { contentName, names, serviceHost, statefulPodHost } from "../lib/names";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { parseBytes } from "../lib/quantity";
 import { withEphemeralStorage } from "../lib/resources";
@@ -27,6 +26,19 @@ const maintenanceUid = 10003;
 
 /** How long a maintenance Job (moving slots with their keys) may run. */
 const maintenanceDeadlineSeconds = 3600;
+
+/** How long a node may take to start: waiting for its peers' names, then loading its AOF/RDB (startupProbe). */
+export const redisStartupBudgetSeconds = 600;
+const startupProbePeriodSeconds = 5;
+
+/** How long the start script waits for every peer's name to resolve before leaving the rest to gossip. */
+const peerWaitSeconds = 30;
+
+/** A name every healthy cluster DNS answers: "a pod name does not resolve" means "no such pod" only while it does. */
+export const dnsCanary = "kubernetes.default.svc.cluster.local";
+
+/** The node label the scheduler spreads the nodes over and Kubernetes >= 1.35 copies onto each pod (PodTopologyLabels). */
+export const zoneLabel = "topology.kubernetes.io/zone";
 
 /** Share of the container's memory limit given to data; the rest covers fork copy-on-write and buffers. */
 const maxmemoryShare = 0.75;
@@ -47,21 +59,30 @@ export interface RedisClusterArgs extends NamespacedArgs {
     protectData: boolean;
     /** A redis_exporter sidecar on every node, from this image; undefined runs none. */
     exporter?: { image: string };
+    /** PriorityClass of the Redis pods (the data stores' class); undefined leaves the cluster's default. */
+    priorityClassName?: pulumi.Input<string>;
 }
 
-/** Scripts shipped to the pods in a ConfigMap; the tests run the same files. */
+/** Scripts shipped to the pods and Jobs in ConfigMaps; the tests run the same files. */
 export const redisScripts = {
     start: "redis-start.sh",
+    probe: "redis-probe.sh",
+    resolve: "redis-resolve.sh",
     reconcile: "redis-cluster-reconcile.sh",
     scaleIn: "redis-cluster-scale-in.sh",
     lib: "redis-cluster-lib.sh",
 } as const;
 
+/** What the Redis pods run (and what their ConfigMap's content name covers): the start script and what it sources, the probes. */
+export const redisPodScripts = [redisScripts.start, redisScripts.resolve, redisScripts.probe] as const;
+/** What the maintenance Jobs run: a change to these re-runs the Jobs and restarts no node. */
+export const redisJobScripts = [redisScripts.reconcile, redisScripts.scaleIn, redisScripts.lib, redisScripts.resolve] as const;
+
 function readScript(file: string): string {
     return readFileSync(path.join(__dirname, "assets", file), "utf8");
 }
 
-/** redis.conf for every node; the start script appends the password and the pod IP. */
+/** redis.conf for every node; the start script appends the password, the pod IP and the announced hostname. */
 export function redisConfig(settings: RedisSettings): string {
     const maxmemory = Math.floor((parseBytes(settings.resources.limits.memory) ?? 0) * maxmemoryShare);
     return [
@@ -87,7 +108,9 @@ export function redisConfig(settings: RedisSettings): string {
  * A Redis Cluster: StatefulSet in cluster mode, headless Service, generated password, and two
  * maintenance Jobs that keep every slot served when `settings.nodes` changes: scale-in (before the
  * StatefulSet update) drains the nodes a smaller cluster leaves out, reconcile (after it) forms the
- * cluster or joins new nodes and rebalances.
+ * cluster or joins new nodes, rebalances and places replicas by zone. Each node's start script
+ * refreshes its peers' addresses from their stable names, so the cluster comes back after every pod
+ * restarted at once on new IPs.
  */
 export class RedisCluster extends pulumi.ComponentResource {
     /** Connection details for clients. */
@@ -139,10 +162,16 @@ export class RedisCluster extends pulumi.ComponentResource {
             dataOptions(this, args.protectData),
         );
 
-        const scripts = Object.fromEntries(Object.values(redisScripts).map((file) => [file, readScript(file)]));
-        const configData = { "redis.conf": redisConfig(s), ...scripts };
-        const configChecksum = createHash("sha256").update(JSON.stringify(configData)).digest("hex");
-        const configMap = new k8s.core.v1.ConfigMap(n.configMap, { metadata: meta(n.configMap), data: configData }, { parent: this });
+        // Two ConfigMaps, each named for its content and immutable (like the API's): the pods' template
+        // changes (and the nodes restart, one at a time) only when what the pods run changes, and a Job
+        // script change only replaces the Jobs. A new name is created before the old one goes, so no
+        // change replaces the StatefulSet the way a fixed-name ConfigMap's delete-before-create would.
+        const podData: Record<string, string> = { "redis.conf": redisConfig(s), ...Object.fromEntries(redisPodScripts.map((f) => [f, readScript(f)])) };
+        const jobData: Record<string, string> = Object.fromEntries(redisJobScripts.map((f) => [f, readScript(f)]));
+        const contentNamed = (base: string, data: Record<string, string>) =>
+            new k8s.core.v1.ConfigMap(base, { metadata: { ...meta(base), name: contentName(base, data) }, immutable: true, data }, { parent: this });
+        const configMap = contentNamed(n.configMap, podData);
+        const jobScripts = contentNamed(n.jobScriptsConfigMap, jobData);
 
         const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
 
@@ -162,8 +191,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         );
 
         const passwordEnv = (envName: string) => ({ name: envName, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "password" } } });
-        const ping = { exec: { command: ["sh", "-c", `redis-cli -h 127.0.0.1 -p ${redisPort} ping | grep -q PONG`] } };
-        const scriptsVolume = { name: "scripts", configMap: { name: configMap.metadata.name, defaultMode: 0o555 } };
+        const probe = (mode: "startup" | "liveness" | "readiness") => ({ exec: { command: ["sh", `/scripts/${redisScripts.probe}`, mode] } });
+        const dnsCanaryEnv = { name: "REDIS_DNS_CANARY", value: dnsCanary };
         const nodeAddresses = args.namespace.apply((ns) =>
             Array.from({ length: s.nodes }, (_, i) => `${statefulPodHost(n.statefulSet, i, n.headlessService, ns)}:${redisPort}`),
         );
@@ -186,7 +215,6 @@ export class RedisCluster extends pulumi.ComponentResource {
                         template: {
                             metadata: {
                                 labels: standardLabels(maintenanceIdentity),
-                                annotations: { "healthcare.example.com/config-checksum": configChecksum },
                             },
                             spec: {
                                 restartPolicy: "OnFailure",
@@ -203,6 +231,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                             { name: "REDIS_NODES", value: nodeAddresses.apply((a) => a.join(" ")) },
                                             { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
                                             { name: "WAIT_SECONDS", value: "300" },
+                                            dnsCanaryEnv,
                                             passwordEnv("REDISCLI_AUTH"),
                                         ],
                                         resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
@@ -210,7 +239,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                         volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
                                     },
                                 ],
-                                volumes: [scriptsVolume],
+                                volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }],
                             },
                         },
                     },
@@ -234,11 +263,18 @@ export class RedisCluster extends pulumi.ComponentResource {
                     selector: { matchLabels: podSelector },
                     persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
                     template: {
-                        metadata: { labels, annotations: { "healthcare.example.com/config-checksum": configChecksum } },
+                        metadata: { labels },
                         spec: {
                             serviceAccountName: serviceAccount.metadata.name,
                             automountServiceAccountToken: false,
+                            priorityClassName: args.priorityClassName,
                             securityContext: restrictedPodSecurityContext(redisUid),
+                            // Across zones when the cluster has them (the reconcile Job then keeps each
+                            // replica out of its master's zone); ScheduleAnyway: fewer zones than
+                            // nodes, or a full zone, still schedules.
+                            topologySpreadConstraints: [
+                                { maxSkew: 1, topologyKey: zoneLabel, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: podSelector } },
+                            ],
                             affinity: {
                                 // Preferred, not required: a cluster with fewer hosts than nodes still schedules.
                                 podAntiAffinity: {
@@ -264,13 +300,28 @@ export class RedisCluster extends pulumi.ComponentResource {
                                         { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
                                         // Announced as the node's hostname: the maintenance scripts tell ordinals by it.
                                         { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                                        // Empty before Kubernetes 1.35 (no PodTopologyLabels admission) or without zones.
+                                        { name: "REDIS_ZONE", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${zoneLabel}']` } } },
+                                        // Peers resolve as <pod>.<domain> through the headless Service, ready or not.
+                                        { name: "REDIS_PEER_DOMAIN", value: pulumi.all([headless.metadata.name, args.namespace]).apply(([svc, ns]) => serviceHost(svc, ns)) },
+                                        { name: "REDIS_PEER_WAIT_SECONDS", value: String(peerWaitSeconds) },
+                                        { name: "REDIS_PORT", value: String(redisPort) },
+                                        dnsCanaryEnv,
                                     ],
                                     // The run volume is memory-backed: only logs count as ephemeral storage.
                                     resources: withEphemeralStorage(s.resources),
                                     securityContext: restrictedContainerSecurityContext(),
-                                    // Ready means "answers": the cluster is formed only once every node is up.
-                                    readinessProbe: { ...ping, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
-                                    livenessProbe: { ...ping, initialDelaySeconds: 15, periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
+                                    // Loading a large AOF/RDB answers -LOADING: the startup budget covers it, liveness waits.
+                                    startupProbe: {
+                                        ...probe("startup"),
+                                        periodSeconds: startupProbePeriodSeconds,
+                                        timeoutSeconds: 5,
+                                        failureThreshold: redisStartupBudgetSeconds / startupProbePeriodSeconds,
+                                    },
+                                    // Any reply is alive (-LOADING, -BUSY included); only silence restarts the node.
+                                    livenessProbe: { ...probe("liveness"), periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
+                                    // cluster_state:ok and, on a replica, its link up: a rolling restart waits for each node to rejoin.
+                                    readinessProbe: { ...probe("readiness"), periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
                                     volumeMounts: [
                                         { name: n.volumeClaim, mountPath: "/data" },
                                         { name: "config", mountPath: "/etc/redis" },
@@ -284,7 +335,10 @@ export class RedisCluster extends pulumi.ComponentResource {
                             ],
                             volumes: [
                                 { name: "config", configMap: { name: configMap.metadata.name, items: [{ key: "redis.conf", path: "redis.conf" }] } },
-                                scriptsVolume,
+                                {
+                                    name: "scripts",
+                                    configMap: { name: configMap.metadata.name, defaultMode: 0o555, items: redisPodScripts.map((f) => ({ key: f, path: f })) },
+                                },
                                 { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
                             ],
                         },

@@ -39,7 +39,10 @@ export const names = {
         headlessService: "redis-cluster-headless",
         serviceAccount: "redis-cluster",
         secret: "redis-credentials",
+        /** What the pods run: redis.conf, the start and probe scripts. */
         configMap: "redis-cluster-config",
+        /** What the maintenance Jobs run: a change here re-runs the Jobs without restarting a node. */
+        jobScriptsConfigMap: "redis-cluster-job-scripts",
         /** Forms the cluster or brings it to the desired shape, after the StatefulSet update. */
         reconcileJob: "redis-cluster-reconcile",
         /** Drains the nodes a smaller cluster leaves out, before the StatefulSet update. */

@@ -158,6 +158,11 @@ describe("bad input is rejected before anything is registered", () => {
         await expectRejected("staging", { postgresVersion: "17" }, "healthcare-backend:postgresVersion = \"17\"", "an exact PostgreSQL version");
     });
 
+    it("a data PriorityClass name that is not a DNS subdomain, or takes the reserved system- prefix", async () => {
+        await expectRejected("staging", { dataPriorityClassName: "Data_Stores" }, "healthcare-backend:dataPriorityClassName = \"Data_Stores\"", "a DNS subdomain name");
+        await expectRejected("production", { dataPriorityClassName: "system-data" }, "healthcare-backend:dataPriorityClassName = \"system-data\"", "does not start with system-");
+    });
+
     it("lists every problem in one message", async () => {
         const message = await expectRejected(
             "production",

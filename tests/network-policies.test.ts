@@ -57,10 +57,12 @@ const needed = (needs: Needs): [from: string, to: string, ports: string[]][] => 
     ["redis-jobs", "redis", ["redis"]],
     // Nodes replicate over the data port and gossip over the cluster bus.
     ["redis", "redis", ["redis", "cluster-bus"]],
-    // The two that resolve names, over UDP and TCP, to the cluster DNS only.
+    // Those that resolve names, over UDP and TCP, to the cluster DNS only.
     ...needs.dns.flatMap((dns): [string, string, string[]][] => [
         ["api", dns, ["dns", "dns-tcp"]],
         ["redis-jobs", dns, ["dns", "dns-tcp"]],
+        // Redis nodes: their peers' pod names at start.
+        ["redis", dns, ["dns", "dns-tcp"]],
         // The backup pods (and the list and restore Jobs npm run ops builds from them), where backups
         // run: names (the database's Service, the object store's endpoint).
         ["pg-backup", dns, ["dns", "dns-tcp"]],

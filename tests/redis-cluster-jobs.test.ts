@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { readFileSync } from "fs";
 import * as path from "path";
-import { redisConfig, redisScripts } from "../components/redisCluster";
+import { redisConfig, redisJobScripts, redisPodScripts, redisScripts, redisStartupBudgetSeconds } from "../components/redisCluster";
 import { ProgramRun, runStack } from "../tools/mockProgram";
 import { projectRoot, stackConfig } from "../tools/stackConfig";
 
@@ -53,18 +53,120 @@ describe("RedisCluster scaling in Pulumi's order", () => {
             assert.strictEqual(Number(job.metadata.annotations["pulumi.com/timeoutSeconds"]), job.spec.activeDeadlineSeconds + 60);
             assert.strictEqual(job.spec.template.spec.securityContext.runAsNonRoot, true);
         }
-        const data = run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-config").inputs.data;
-        for (const file of Object.values(redisScripts)) {
-            assert.strictEqual(data[file], readFileSync(path.join(projectRoot, "components", "assets", file), "utf8"), file);
+        const jobData = run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-job-scripts").inputs.data;
+        assert.deepStrictEqual(Object.keys(jobData).sort(), [...redisJobScripts].sort());
+        for (const file of redisJobScripts) {
+            assert.strictEqual(jobData[file], readFileSync(path.join(projectRoot, "components", "assets", file), "utf8"), file);
+        }
+        for (const name of ["redis-cluster-scale-in", "redis-cluster-reconcile"]) {
+            const volumes = run.get(JOB, name).inputs.spec.template.spec.volumes;
+            assert.deepStrictEqual(volumes.map((v: any) => v.configMap.name), [run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-job-scripts").inputs.metadata.name], `${name} mounts the Jobs' scripts only`);
         }
     });
 
-    it("has every node announce its pod name and keep the replica layout to the Jobs", () => {
+    it("mounts only what the pods run into the pods: redis.conf, the start script with what it sources, the probe script", () => {
+        const data = run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-config").inputs.data;
+        assert.deepStrictEqual(Object.keys(data).sort(), ["redis.conf", ...redisPodScripts].sort());
+        for (const file of redisPodScripts) {
+            assert.strictEqual(data[file], readFileSync(path.join(projectRoot, "components", "assets", file), "utf8"), file);
+        }
+        // What the start script sources is shipped next to it.
+        for (const sourced of readFileSync(path.join(projectRoot, "components", "assets", redisScripts.start), "utf8").matchAll(/^\. "\$\(dirname "\$0"\)\/(\S+)"$/gm)) {
+            assert.ok((redisPodScripts as readonly string[]).includes(sourced[1]), `${sourced[1]} is mounted`);
+        }
+        const volumes = run.get(STATEFUL_SET, "redis-cluster").inputs.spec.template.spec.volumes.filter((v: any) => v.configMap);
+        const podConfigMap = run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-config").inputs;
+        assert.match(podConfigMap.metadata.name, /^redis-cluster-config-[a-f0-9]{10}$/, "named for its content");
+        assert.strictEqual(podConfigMap.immutable, true);
+        assert.deepStrictEqual(volumes.map((v: any) => v.configMap.name), [podConfigMap.metadata.name, podConfigMap.metadata.name]);
+    });
+
+    it("has every node announce its pod name and zone, find its peers by their stable names, and keep the replica layout to the Jobs", () => {
         const redis = run.get(STATEFUL_SET, "redis-cluster").inputs.spec.template.spec.containers.find((c: any) => c.name === "redis");
-        assert.deepStrictEqual(redis.env.find((e: any) => e.name === "POD_NAME").valueFrom, { fieldRef: { fieldPath: "metadata.name" } });
-        assert.match(readFileSync(path.join(projectRoot, "components", "assets", redisScripts.start), "utf8"), /cluster-announce-hostname %s\\n' "\$POD_NAME"/);
+        const env = Object.fromEntries(redis.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+        assert.deepStrictEqual(env.POD_NAME, { fieldRef: { fieldPath: "metadata.name" } });
+        // Kubernetes >= 1.35 copies the node's zone label onto the pod (PodTopologyLabels admission).
+        assert.deepStrictEqual(env.REDIS_ZONE, { fieldRef: { fieldPath: "metadata.labels['topology.kubernetes.io/zone']" } });
+        assert.strictEqual(env.REDIS_PEER_DOMAIN, "redis-cluster-headless.healthcare-backend.svc.cluster.local");
+        assert.strictEqual(env.REDIS_DNS_CANARY, "kubernetes.default.svc.cluster.local");
+        assert.ok(!("STANDIN_HOSTS_FILE_FOR_TESTS" in env), "the test stand-in for the DNS is never set in the pods");
         const config = run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-config").inputs.data["redis.conf"];
         assert.strictEqual(config, redisConfig({ resources: { limits: { memory: "2Gi" } } } as any));
         assert.match(config, /^cluster-allow-replica-migration no$/m);
+        // The start script's defaults are where the shipped config keeps the data.
+        assert.match(config, /^dir \/data$/m);
+        assert.match(config, /^cluster-config-file \/data\/nodes\.conf$/m);
+        for (const name of ["redis-cluster-scale-in", "redis-cluster-reconcile"]) {
+            const jobEnv = run.get(JOB, name).inputs.spec.template.spec.containers[0].env;
+            assert.strictEqual(jobEnv.find((e: any) => e.name === "REDIS_DNS_CANARY").value, "kubernetes.default.svc.cluster.local", name);
+        }
+    });
+
+    it("probes each node with the shipped probe script: a startup budget for loading, liveness on any reply, readiness on a joined cluster", () => {
+        const redis = run.get(STATEFUL_SET, "redis-cluster").inputs.spec.template.spec.containers.find((c: any) => c.name === "redis");
+        assert.deepStrictEqual(redis.startupProbe.exec.command, ["sh", `/scripts/${redisScripts.probe}`, "startup"]);
+        assert.deepStrictEqual(redis.livenessProbe.exec.command, ["sh", `/scripts/${redisScripts.probe}`, "liveness"]);
+        assert.deepStrictEqual(redis.readinessProbe.exec.command, ["sh", `/scripts/${redisScripts.probe}`, "readiness"]);
+        assert.strictEqual(redis.startupProbe.periodSeconds * redis.startupProbe.failureThreshold, redisStartupBudgetSeconds);
+        assert.ok(redisStartupBudgetSeconds >= 300, "a large AOF has minutes to load");
+        assert.strictEqual(redis.livenessProbe.initialDelaySeconds, undefined, "the startup probe, not a guessed delay, holds liveness back");
+    });
+
+    it("spreads the nodes over zones without refusing to schedule, and gives them the data stores' PriorityClass", () => {
+        const spec = run.get(STATEFUL_SET, "redis-cluster").inputs.spec.template.spec;
+        assert.deepStrictEqual(spec.topologySpreadConstraints, [
+            {
+                maxSkew: 1,
+                topologyKey: "topology.kubernetes.io/zone",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: { matchLabels: { "app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/instance": "production", "app.kubernetes.io/component": "cache" } },
+            },
+        ]);
+        assert.strictEqual(spec.priorityClassName, "healthcare-backend-production-data");
+    });
+});
+
+describe("RedisCluster ConfigMaps: what a script edit rolls", function () {
+    this.timeout(120000);
+
+    /** Runs the production stack with one shipped asset edited as it is read. */
+    async function runWithEdited(file: string): Promise<ProgramRun> {
+        const target = path.join(projectRoot, "components", "assets", file);
+        // The CommonJS module object the component reads through (not an import namespace, whose members are read-only).
+        const fsModule = require("fs");
+        const original = fsModule.readFileSync;
+        fsModule.readFileSync = (p: unknown, ...rest: unknown[]) => {
+            const content = original.call(fsModule, p, ...rest);
+            return typeof p === "string" && path.resolve(p) === target ? `${content}\n# edited\n` : content;
+        };
+        try {
+            return await runStack(stackConfig("production"), "production");
+        } finally {
+            fsModule.readFileSync = original;
+        }
+    }
+
+    const podTemplate = (run: ProgramRun) => JSON.stringify(run.get(STATEFUL_SET, "redis-cluster").inputs.spec.template);
+    const jobTemplate = (run: ProgramRun, name: string) => JSON.stringify(run.get(JOB, name).inputs.spec.template);
+
+    let shipped: ProgramRun;
+    before(async () => {
+        shipped = await runStack(stackConfig("production"), "production");
+    });
+
+    it("editing a Job script re-runs the Jobs and leaves the StatefulSet's pod template alone: no node restarts", async () => {
+        for (const file of [redisScripts.reconcile, redisScripts.scaleIn, redisScripts.lib]) {
+            const edited = await runWithEdited(file);
+            assert.strictEqual(podTemplate(edited), podTemplate(shipped), `${file}: the pod template is unchanged`);
+            assert.notStrictEqual(jobTemplate(edited, "redis-cluster-reconcile"), jobTemplate(shipped, "redis-cluster-reconcile"), `${file}: the reconcile Job changes`);
+            assert.notStrictEqual(jobTemplate(edited, "redis-cluster-scale-in"), jobTemplate(shipped, "redis-cluster-scale-in"), `${file}: the scale-in Job changes`);
+        }
+    });
+
+    it("editing what the pods run rolls the pods", async () => {
+        for (const file of redisPodScripts) {
+            const edited = await runWithEdited(file);
+            assert.notStrictEqual(podTemplate(edited), podTemplate(shipped), `${file}: the pod template changes`);
+        }
     });
 });

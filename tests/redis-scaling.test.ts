@@ -3,7 +3,7 @@ import { spawn } from "child_process";
 import * as path from "path";
 import { redisScripts } from "../components/redisCluster";
 import { projectRoot } from "../tools/stackConfig";
-import { clusterInfo, clusterNodes, RedisNode, redisCli, runAsset, startRedisNodes, stopRedisNodes, testPassword } from "./support/redis";
+import { clusterInfo, clusterNodes, RedisNode, redisCli, runAsset, standinDns, startRedisNodes, stopRedisNodes, testPassword } from "./support/redis";
 
 /**
  * The scale-in script (before the StatefulSet update) and the reconcile script (after it) run for
@@ -210,6 +210,11 @@ describe("Redis Cluster scaling scripts, against real redis-server processes", f
             assert.strictEqual(redisCli(addedReplica, "CLUSTER", "FAILOVER"), "OK");
             await waitUntil(() => redisCli(addedReplica, "INFO", "replication").includes("role:master"), "the added replica took over");
             const stayingReplica = base.find((n) => redisCli(n, "INFO", "replication").includes("role:slave"))!;
+            // It replicates only a node it knows as a master: wait for the failover to reach it by gossip.
+            await waitUntil(
+                () => clusterNodes(stayingReplica).find((v) => v.address === addedReplica.address)?.role === "master",
+                "the staying replica knows the added one as a master",
+            );
             assert.strictEqual(redisCli(stayingReplica, "CLUSTER", "REPLICATE", idOf(addedReplica)), "OK");
             await waitUntil(() => shape(base[0]).view.find((v) => v.address === stayingReplica.address)?.masterId === idOf(addedReplica), "the staying replica follows a leaving master");
             // An interrupted migration leaves a slot half-moved; the script finishes it first.
@@ -321,11 +326,22 @@ describe("Redis Cluster scaling scripts, against real redis-server processes", f
         }
     });
 
-    it("scale-in on a fresh install: no pod name resolves yet, so it exits at once without waiting", () => {
-        const unresolvable = ["redis-cluster-0", "redis-cluster-1", "redis-cluster-2"].map((n) => `${n}.redis-cluster-headless.invalid:6379`);
-        const result = runAsset(redisScripts.scaleIn, { REDIS_NODES: unresolvable.join(" "), REDIS_REPLICAS: "0", WAIT_SECONDS: "300" });
+    const freshNames = ["redis-cluster-0", "redis-cluster-1", "redis-cluster-2"].map((n) => `${n}.redis-cluster-headless.test.svc.cluster.local:6379`);
+
+    it("scale-in on a fresh install: no pod name resolves yet while the DNS answers, so it exits at once without waiting", () => {
+        const result = runAsset(redisScripts.scaleIn, { REDIS_NODES: freshNames.join(" "), REDIS_REPLICAS: "0", WAIT_SECONDS: "300", ...standinDns() });
         assert.strictEqual(result.status, 0, result.stderr);
         assert.match(result.stdout, /no node of the cluster exists yet: nothing to drain/);
+    });
+
+    it("scale-in fails loudly, and drains nothing, when the cluster DNS does not answer: cannot resolve is not does not exist", () => {
+        const result = runAsset(redisScripts.scaleIn, { REDIS_NODES: freshNames.join(" "), REDIS_REPLICAS: "0", WAIT_SECONDS: "300", ...standinDns({}, false) });
+        assert.notStrictEqual(result.status, 0);
+        assert.match(
+            result.stderr,
+            /cannot resolve redis-cluster-0\.redis-cluster-headless\.test\.svc\.cluster\.local: the cluster DNS does not answer \(kubernetes\.default\.svc\.cluster\.local does not resolve\)/,
+        );
+        assert.doesNotMatch(result.stdout, /nothing to drain/);
     });
 
     it("scale-in refuses a topology that cannot form a cluster before touching any node", () => {

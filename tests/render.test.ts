@@ -13,7 +13,8 @@ import { projectRoot, ShippedStack, shippedStacks } from "../tools/stackConfig";
  * The objects each shipped stack applies, by kind. A feature that adds objects (autoscalers,
  * budgets, monitoring, network policies, add-ons) adds its kinds here, for the stacks that turn it on.
  */
-const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 2, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
+// ConfigMaps: the API's, the Redis pods' and the Redis Jobs' (two, so that a Job script change restarts no node).
+const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 3, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
 // Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
 const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
 // Scheduled PostgreSQL backups (staging, production): the CronJob, its volume, scripts, ServiceAccount and NetworkPolicy.
@@ -25,13 +26,14 @@ const expectedKinds: Record<ShippedStack, Record<string, number>> = {
     // Redis node leave nothing a budget could protect; it takes no scheduled backups.
     local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1 },
     // Let's Encrypt over HTTP-01: one more policy admits the ingress controller to cert-manager's solver pods.
-    staging: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6 }),
-    production: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6 }),
+    // Staging and production give the data stores a PriorityClass (dataPriorityClassName).
+    staging: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
+    production: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
 const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };
 /** Objects without a namespace. */
-const clusterScoped = ["Namespace", "ClusterIssuer"];
+const clusterScoped = ["Namespace", "ClusterIssuer", "PriorityClass"];
 
 const countKinds = (rendering: Rendering) => {
     const counts: Record<string, number> = {};
@@ -64,7 +66,8 @@ describe("render", () => {
             });
 
             it("orders them for applying: the namespace first, every object after what it waits for", () => {
-                assert.strictEqual(rendering.objects[0].kind, "Namespace");
+                // Helm's order: a PriorityClass (cluster-scoped, waits for nothing) may come before the namespace.
+                assert.strictEqual(rendering.objects.filter((o) => o.kind !== "PriorityClass")[0].kind, "Namespace");
                 const position = new Map(rendering.items.map((item, i) => ["object" in item ? item.object.source : item.release.source, i] as const));
                 const byKey = new Map([...position.keys()].map((s) => [resourceKey(s.type, s.name), s]));
                 for (const [source, index] of position) {

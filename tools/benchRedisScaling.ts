@@ -5,7 +5,7 @@
  * `npm run bench:redis`.
  */
 import { redisScripts } from "../components/redisCluster";
-import { RedisNode, redisCli, runAsset, startRedisNodes, stopRedisNodes } from "../tests/support/redis";
+import { RedisNode, redisCli, runAsset, standinDns, startRedisNodes, stopRedisNodes } from "../tests/support/redis";
 
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 
@@ -29,8 +29,10 @@ const report = (what: string, samples: number[]) =>
     console.log(`${what.padEnd(58)} median ${median(samples).toFixed(0).padStart(6)} ms  (${samples.length} runs: ${samples.map((s) => s.toFixed(0)).join(", ")})`);
 
 async function main(): Promise<void> {
-    const fresh = ["redis-cluster-0", "redis-cluster-1", "redis-cluster-2"].map((n) => `${n}.redis-cluster-headless.invalid:6379`);
-    report("scale-in, fresh install (no pod resolves)", Array.from({ length: runs }, () => timed(redisScripts.scaleIn, env(fresh, 0))));
+    const fresh = ["redis-cluster-0", "redis-cluster-1", "redis-cluster-2"].map((n) => `${n}.redis-cluster-headless.test.svc.cluster.local:6379`);
+    // The stand-in DNS answers (its canary resolves) but holds no pod: a fresh install.
+    const dns = standinDns();
+    report("scale-in, fresh install (no pod resolves)", Array.from({ length: runs }, () => timed(redisScripts.scaleIn, { ...env(fresh, 0), ...dns })));
 
     const base = await startRedisNodes(6);
     const added: RedisNode[] = [];

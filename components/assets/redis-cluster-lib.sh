@@ -1,14 +1,19 @@
 # Functions shared by the Redis Cluster maintenance scripts (reconcile, scale-in). Sourced, never
-# run on its own. Every node announces its pod name (cluster-announce-hostname, see redis-start.sh),
-# so CLUSTER NODES tells each node's StatefulSet ordinal: that, not an IP address, says which nodes
-# stay and which leave.
+# run on its own. Every node announces its pod name, followed by its zone when the pod knows it
+# (cluster-announce-hostname redis-cluster-3 or redis-cluster-3.eu-west-1a, see redis-start.sh), so
+# CLUSTER NODES tells each node's StatefulSet ordinal and zone: the ordinal, not an IP address, says
+# which nodes stay and which leave; the zone keeps a replica away from its master.
 #
 # Environment:
 #   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
+#   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 
 LOG_TAG=${LOG_TAG:-redis-cluster}
 log() { printf '[%s] %s\n' "$LOG_TAG" "$*"; }
 die() { printf '[%s] ERROR: %s\n' "$LOG_TAG" "$*" >&2; exit 1; }
+
+# shellcheck source=redis-resolve.sh
+. "$(dirname "$0")/redis-resolve.sh"
 
 # Slots Redis Cluster distributes; rebalancing leaves each master within this share (%) of its part.
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -39,17 +44,23 @@ info_field() { cli "$1" INFO "$2" | sed -n "s/^$3://p"; }
 
 is_ip() { case "$(host_of "$1")" in *[!0-9.]*) return 1 ;; *) return 0 ;; esac; }
 
-# The IP of a host name, or nothing when it does not resolve (a pod that does not exist).
-lookup() { getent hosts "$(host_of "$1")" 2>/dev/null | awk 'NR == 1 { print $1 }'; }
+# Sets _ip to the address of node $1 (host:port), or to nothing when its name does not resolve: the
+# pod does not exist. Dies when the cluster DNS does not answer at all, since "cannot resolve" must
+# never pass for "does not exist". Call it directly, not in $(...): a die there would only end the subshell.
+lookup() {
+    _ip=$(lookup_ip "$(host_of "$1")")
+    [ -n "$_ip" ] || dns_answers || die "cannot resolve $(host_of "$1"): $(dns_failure)"
+}
 
-# CLUSTER MEET and redis-cli --cluster take IP addresses only: resolve pod DNS names first.
+# CLUSTER MEET and redis-cli --cluster take IP addresses only: resolve pod DNS names first. Prints
+# ip:port; use it only in plain assignments (addr=$(resolve ...)), so that set -e ends the script when it fails.
 resolve() {
     if is_ip "$1"; then
         printf '%s' "$1"
         return
     fi
-    _ip=$(lookup "$1")
-    [ -n "$_ip" ] || die "cannot resolve $(host_of "$1")"
+    lookup "$1"
+    [ -n "$_ip" ] || die "cannot resolve $(host_of "$1"): no such pod"
     printf '%s:%s' "$_ip" "$(port_of "$1")"
 }
 
@@ -67,15 +78,19 @@ wait_ping() {
 }
 
 # The cluster as node $1 sees it, one line per node, sorted by ordinal:
-#   <id> <ip:port> <ordinal or -> <master|replica|other> <master id or -> <slots> <flags>
-# The ordinal is the trailing number of the announced hostname (redis-cluster-3 -> 3).
+#   <id> <ip:port> <ordinal or -> <master|replica|other> <master id or -> <slots> <flags> <zone or ->
+# The announced hostname is <pod name>[.<zone>]; the ordinal is the pod name's trailing number
+# (redis-cluster-3.eu-west-1a -> 3, zone eu-west-1a).
 topology() {
     cli "$1" CLUSTER NODES | awk '
         NF >= 8 {
             addr = $2; host = ""
             i = index(addr, ","); if (i > 0) { host = substr(addr, i + 1); addr = substr(addr, 1, i - 1) }
             j = index(addr, "@"); if (j > 0) addr = substr(addr, 1, j - 1)
-            ordinal = "-"; if (match(host, /-[0-9]+$/)) ordinal = substr(host, RSTART + 1)
+            zone = "-"; pod = host
+            d = index(host, "."); if (d > 0) { zone = substr(host, d + 1); pod = substr(host, 1, d - 1) }
+            if (zone == "") zone = "-"
+            ordinal = "-"; if (match(pod, /-[0-9]+$/)) ordinal = substr(pod, RSTART + 1)
             role = "other"; if ($3 ~ /master/) role = "master"; else if ($3 ~ /slave/) role = "replica"
             slots = 0
             for (k = 9; k <= NF; k++) {
@@ -83,7 +98,7 @@ topology() {
                 n = split($k, range, "-")
                 slots += (n == 2) ? range[2] - range[1] + 1 : 1
             }
-            print $1, addr, ordinal, role, $4, slots, $3
+            print $1, addr, ordinal, role, $4, slots, $3, zone
         }' | sort -k3,3n
 }
 
@@ -104,6 +119,7 @@ unnamed_nodes() {
 node_field() { printf '%s\n' "$1" | awk -v id="$2" -v f="$3" '$1 == id { print $f }'; }
 node_address() { node_field "$1" "$2" 2; }
 node_ordinal() { node_field "$1" "$2" 3; }
+node_zone() { node_field "$1" "$2" 8; }
 # Ids of the replicas of master $2.
 replicas_of() { printf '%s\n' "$1" | awk -v id="$2" '$4 == "replica" && $5 == id { print $1 }'; }
 
@@ -164,6 +180,28 @@ wait_converged() {
     done
 }
 
+# Promotes replica $1 (address; id $2) over its master with CLUSTER FAILOVER (the master hands over,
+# no key moves), and waits until node $3 (address) sees it hold slots. A replica still syncing (just
+# attached to this master) cannot take over: it waits for the link first, and asks again when a
+# manual failover timed out (Redis gives one a few seconds). $4 deadline (epoch s).
+fail_over() {
+    until [ "$(info_field "$1" replication master_link_status)" = up ]; do
+        [ "$(date +%s)" -lt "$4" ] || die "replica $1 did not sync with its master within ${WAIT_SECONDS}s"
+        sleep 1
+    done
+    while :; do
+        _reply=$(cli "$1" CLUSTER FAILOVER)
+        [ "$_reply" = OK ] || die "CLUSTER FAILOVER on $1 failed: $_reply"
+        _retry=$(($(date +%s) + 15))
+        until [ "$(info_field "$1" replication role)" = master ] && [ "$(node_field "$(topology "$3")" "$2" 6)" -gt 0 ]; do
+            [ "$(date +%s)" -lt "$4" ] || die "replica $1 did not take over within ${WAIT_SECONDS}s"
+            [ "$(date +%s)" -lt "$_retry" ] || continue 2
+            sleep 1
+        done
+        return 0
+    done
+}
+
 # Moves slots with redis-cli --cluster rebalance from seed $1; further arguments are passed on
 # (--cluster-weight <id>=0 drains a master, --cluster-use-empty-masters fills new ones).
 rebalance() {
@@ -173,13 +211,17 @@ rebalance() {
         die "redis-cli --cluster rebalance failed; the next run finishes any slot it left half-moved"
 }
 
-# Makes node $1 (address) a replica of master id $2, and waits until it says so.
+# Makes node $1 (address) a replica of master id $2, and waits until it says so and, when $3 (an
+# address) is given, until node $3 sees it so too: the next decision reads the cluster from there.
 make_replica() {
     _reply=$(cli "$1" CLUSTER REPLICATE "$2")
     [ "$_reply" = OK ] || die "CLUSTER REPLICATE $2 on $1 failed: $_reply"
+    _id=$(cli "$1" CLUSTER MYID)
     _until=$(($(date +%s) + 30))
-    until [ "$(info_field "$1" replication role)" = slave ]; do
+    until [ "$(info_field "$1" replication role)" = slave ] &&
+        [ "$(cli "$1" CLUSTER NODES | awk '$3 ~ /myself/ { print $4 }')" = "$2" ] &&
+        { [ -z "${3:-}" ] || [ "$(node_field "$(topology "$3")" "$_id" 5)" = "$2" ]; }; do
         [ "$(date +%s)" -lt "$_until" ] || die "node $1 did not become a replica of $2"
-        sleep 1
+        sleep 0.2
     done
 }

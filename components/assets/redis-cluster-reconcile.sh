@@ -2,7 +2,9 @@
 # Forms the Redis Cluster once every node answers, or brings an existing one to REDIS_NODES: new
 # nodes join, the cluster gets exactly nodes / (1 + REDIS_REPLICAS) masters holding slots, each with
 # REDIS_REPLICAS replicas, and the slots are spread evenly (redis-cli --cluster rebalance moves keys
-# with their slots, so every slot stays served). A cluster already in that shape is left alone.
+# with their slots, so every slot stays served). Where the nodes announce their zones, each replica
+# follows a master in another zone and the masters spread over the zones (failovers, no key moves).
+# A cluster already in that shape is left alone.
 #
 # It never removes a node: nodes above the desired count are drained and removed by
 # redis-cluster-scale-in.sh before the StatefulSet shrinks. Runs in the reconcile Job after the
@@ -13,6 +15,7 @@
 #   REDIS_REPLICAS  replicas per master (0 with a single node)
 #   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
+#   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 set -eu
 LOG_TAG=reconcile
 # shellcheck source=redis-cluster-lib.sh
@@ -74,8 +77,126 @@ layout_ok() {
         }'
 }
 
+# Which nodes must (re)attach to which target master, one "<replica id> <master id> [same-zone]" per
+# line, for the topology $1 and the space-separated target master ids $2: every node that is not a
+# target replicates one, REPLICAS per target. Replicas already following a target in another zone
+# stay; the others get a master in another zone than theirs, moving a staying replica along when
+# that frees one (an augmenting path: the most pairs across zones that the zones allow). Only when
+# no such place is left does a node share its master's zone ("same-zone"). Nodes without a known
+# zone (pods without the topology.kubernetes.io/zone label) clash with none.
+replica_plan() {
+    printf '%s\n' "$1" | awk -v targets="$2" -v r="$REPLICAS" '
+        function clash(x, m) { return zone[x] != "-" && zone[x] == zone[m] }
+        # A master for x in another zone: one with room first (its current master first), and only
+        # then one whose replica can move on to another master in turn, so nothing moves needlessly.
+        function attach(x,    i, m, k, y) {
+            for (i = 0; i <= nt; i++) {
+                m = (i == 0) ? cur[x] : t[i]
+                if ((m in isTarget) && !(m in seen) && !clash(x, m) && load[m] < r) { seen[m] = 1; assign[x] = m; load[m]++; return 1 }
+            }
+            for (i = 0; i <= nt; i++) {
+                m = (i == 0) ? cur[x] : t[i]
+                if (!(m in isTarget) || (m in seen) || clash(x, m)) continue
+                seen[m] = 1
+                for (k = 1; k <= nc; k++) {
+                    y = cand[k]
+                    if ((y in assign) && assign[y] == m && attach(y)) { assign[x] = m; return 1 }
+                }
+            }
+            return 0
+        }
+        BEGIN { nt = split(targets, t, " "); for (i = 1; i <= nt; i++) { isTarget[t[i]] = 1; load[t[i]] = 0 } }
+        NF >= 8 { id[NR] = $1; role[$1] = $4; cur[$1] = $5; zone[$1] = $8 }
+        END {
+            # Replicas first, so that a drained master moves only after its replicas found a new master.
+            for (i = 1; i <= NR; i++) { x = id[i]; if (x != "" && !(x in isTarget) && role[x] == "replica") cand[++nc] = x }
+            for (i = 1; i <= NR; i++) { x = id[i]; if (x != "" && !(x in isTarget) && role[x] != "replica") cand[++nc] = x }
+            for (k = 1; k <= nc; k++) {
+                x = cand[k]; m = cur[x]
+                if (role[x] == "replica" && (m in isTarget) && !clash(x, m) && load[m] < r) { assign[x] = m; load[m]++ }
+            }
+            for (k = 1; k <= nc; k++) { x = cand[k]; if (!(x in assign)) { split("", seen); attach(x) } }
+            for (k = 1; k <= nc; k++) {
+                x = cand[k]
+                if (x in assign) continue
+                m = ""
+                if ((cur[x] in isTarget) && load[cur[x]] < r) m = cur[x]
+                for (i = 1; m == "" && i <= nt; i++) if (load[t[i]] < r) m = t[i]
+                if (m != "") { assign[x] = m; load[m]++ }
+            }
+            for (k = 1; k <= nc; k++) {
+                x = cand[k]
+                if (!(x in assign) || (role[x] == "replica" && cur[x] == assign[x])) continue
+                print x, assign[x], (clash(x, assign[x]) ? "same-zone" : "")
+            }
+        }'
+}
+
+# The replica to fail over (CLUSTER FAILOVER swaps it with its master, moving no key) so that the
+# slot-holding masters spread over the zones, or nothing. A zone holding most masters would take the
+# cluster down with it: their replicas elsewhere cannot be promoted without a majority of masters.
+# It picks a replica whose zone has at least two masters fewer than its master's.
+spread_plan() {
+    printf '%s\n' "$1" | awk '
+        NF >= 8 { id[NR] = $1; role[$1] = $4; master[$1] = $5; slots[$1] = $6; zone[$1] = $8 }
+        NF >= 8 && $4 == "master" && $6 > 0 && $8 != "-" { held[$8]++ }
+        END {
+            best = ""; gain = 1
+            for (i = 1; i <= NR; i++) {
+                x = id[i]; m = master[x]
+                if (x == "" || role[x] != "replica" || zone[x] == "-" || !(m in zone) || zone[m] == "-" || slots[m] == 0) continue
+                g = held[zone[m]] - held[zone[x]]
+                if (g > gain) { gain = g; best = x }
+            }
+            if (best != "") print best
+        }'
+}
+
+# Attaches every node that is not one of the target masters ($1, ids) to one, as replica_plan says.
+place_replicas() {
+    view=$(topology "$seed")
+    plan=$(replica_plan "$view" "$1")
+    printf '%s\n' "$plan" | while read -r replica master clash; do
+        [ -n "$replica" ] || continue
+        where=""
+        [ "$(node_zone "$view" "$replica")" = - ] || where=" (zone $(node_zone "$view" "$replica") -> $(node_zone "$view" "$master"))"
+        log "node #$(node_ordinal "$view" "$replica") replicates #$(node_ordinal "$view" "$master")$where"
+        [ -z "$clash" ] || log "WARNING: #$(node_ordinal "$view" "$replica") shares its master's zone: the zones hold no better placement"
+        make_replica "$(node_address "$view" "$replica")" "$master" "$seed"
+    done
+}
+
+# Fails replicas over until the masters are spread over the zones (see spread_plan), re-placing the
+# replicas after each swap (the other replicas of a swapped master follow the new one).
+spread_masters() {
+    _rounds=0
+    while [ "$_rounds" -lt "$total" ]; do
+        view=$(topology "$seed")
+        heir=$(spread_plan "$view")
+        [ -n "$heir" ] || return 0
+        old=$(node_field "$view" "$heir" 5)
+        address=$(node_address "$view" "$heir")
+        log "failing over #$(node_ordinal "$view" "$old") (zone $(node_zone "$view" "$old")) to its replica #$(node_ordinal "$view" "$heir") (zone $(node_zone "$view" "$heir")), to spread the masters over the zones"
+        wait_converged "$address" "$total" "$replicas_expected" "$deadline"
+        fail_over "$address" "$heir" "$seed" "$deadline"
+        until [ "$(node_field "$(topology "$seed")" "$old" 4)" = replica ]; do
+            [ "$(date +%s)" -lt "$deadline" ] || die "#$(node_ordinal "$view" "$old") did not turn into a replica of #$(node_ordinal "$view" "$heir") within ${WAIT_SECONDS}s"
+            sleep 1
+        done
+        place_replicas "$(topology "$seed" | awk '$4 == "master" && $6 > 0 { printf "%s ", $1 }')"
+        _rounds=$((_rounds + 1))
+    done
+}
+
 if [ -z "$seed" ]; then
     form_cluster
+    if [ "$total" -gt 1 ] && [ "$REPLICAS" -gt 0 ]; then
+        # redis-cli --cluster create pairs nodes by address only: place the replicas by zone.
+        seed=${REDIS_NODES%% *}
+        wait_agreement "$REDIS_NODES" "$total" "$deadline"
+        place_replicas "$(topology "$seed" | awk '$4 == "master" && $6 > 0 { printf "%s ", $1 }')"
+        spread_masters
+    fi
 else
     seed_addr=$(resolve "$seed")
     unnamed=$(unnamed_nodes "$seed" "$deadline")
@@ -92,7 +213,9 @@ $(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
         sleep 1
     done
     view=$(topology "$seed")
-    if [ "$(printf '%s\n' "$view" | wc -l | tr -d ' ')" -eq "$total" ] && layout_ok "$view" && [ "$(cluster_info "$seed" cluster_state)" = ok ]; then
+    if [ "$(printf '%s\n' "$view" | wc -l | tr -d ' ')" -eq "$total" ] && layout_ok "$view" && [ "$(cluster_info "$seed" cluster_state)" = ok ] &&
+        [ -z "$(replica_plan "$view" "$(printf '%s\n' "$view" | awk '$4 == "master" && $6 > 0 { printf "%s ", $1 }')")" ] &&
+        [ -z "$(spread_plan "$view")" ]; then
         log "cluster already formed: $total nodes, state ok; nothing to do"
         exit 0
     fi
@@ -163,29 +286,10 @@ $(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
         view=$(topology "$seed")
     fi
 
-    # 3. Every other node is a replica: keep those already following a target (up to REPLICAS each),
-    #    then hand out the rest (replicas first, so a drained master's replicas move before it does).
-    plan=$(printf '%s\n' "$view" | awk -v targets="$targets" -v r="$REPLICAS" '
-        BEGIN { n = split(targets, t, " "); for (i = 1; i <= n; i++) isTarget[t[i]] = 1 }
-        { id[NR] = $1; role[$1] = $4; master[$1] = $5 }
-        END {
-            for (i = 1; i <= NR; i++) {
-                x = id[i]
-                if (role[x] == "replica" && (master[x] in isTarget) && have[master[x]] < r) { have[master[x]]++; kept[x] = 1 }
-            }
-            np = 0
-            for (i = 1; i <= NR; i++) { x = id[i]; if (!(x in isTarget) && !(x in kept) && role[x] == "replica") pool[++np] = x }
-            for (i = 1; i <= NR; i++) { x = id[i]; if (!(x in isTarget) && !(x in kept) && role[x] != "replica") pool[++np] = x }
-            p = 0
-            for (k = 1; k <= r; k++)
-                for (i = 1; i <= n; i++)
-                    if (have[t[i]] < k && p < np) { p++; print pool[p], t[i]; have[t[i]]++ }
-        }')
-    printf '%s\n' "$plan" | while read -r replica master; do
-        [ -n "$replica" ] || continue
-        log "node #$(node_ordinal "$view" "$replica") replicates #$(node_ordinal "$view" "$master")"
-        make_replica "$(node_address "$view" "$replica")" "$master"
-    done
+    # 3. Every other node is a replica of a target, away from its master's zone where zones are known;
+    #    masters spread over the zones.
+    place_replicas "$targets"
+    spread_masters
 
     # 4. Spread the slots evenly over the masters, new (empty) ones included.
     wait_agreement "$REDIS_NODES" "$total" "$deadline"
@@ -194,7 +298,7 @@ fi
 
 log "waiting for every node to see the whole cluster, and every replica to sync"
 wait_converged "$REDIS_NODES" "$total" "$replicas_expected" "$deadline"
-first=${REDIS_NODES%% *}
-check=$(redis-cli --cluster check "$(resolve "$first")" 2>&1 | tr -d '\r') || die "cluster check failed:
+first=$(resolve "${REDIS_NODES%% *}")
+check=$(redis-cli --cluster check "$first" 2>&1 | tr -d '\r') || die "cluster check failed:
 $check"
 log "cluster formed: $total node(s), $masters master(s) with $REPLICAS replica(s) each, all $TOTAL_SLOTS slots covered"

@@ -9,7 +9,8 @@
 #   4. every staying node forgets the leaving ones, which are then reset so they cannot rejoin.
 # The reconcile Job that runs after the StatefulSet update restores the replica layout.
 #
-# A fast no-op when nothing exists yet (fresh install: no pod name resolves) and when no node is
+# A fast no-op when nothing exists yet (fresh install: no pod name resolves, while the cluster DNS
+# answers; a DNS that does not answer fails the Job, never passes for "nothing exists") and when no node is
 # above the desired count (every scale-out, every unrelated update). Runs in the scale-in Job and,
 # unchanged, in the tests against local redis-server processes.
 #
@@ -18,6 +19,7 @@
 #   REDIS_REPLICAS  desired replicas per master (0 with a single node)
 #   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
+#   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 set -eu
 LOG_TAG=scale-in
 # shellcheck source=redis-cluster-lib.sh
@@ -26,12 +28,16 @@ LOG_TAG=scale-in
 read_desired_topology
 deadline=$(($(date +%s) + WAIT_SECONDS))
 
-# A seed: a desired node that exists and belongs to a formed cluster. Desired nodes that do not
-# resolve do not exist yet (a scale-out, or a fresh install when none does).
+# A seed: a desired node that exists and belongs to a formed cluster. Desired nodes whose names do
+# not resolve while the cluster DNS answers do not exist yet (a scale-out, or a fresh install when
+# none does); when the DNS does not answer at all, lookup fails the Job instead.
 seed=""
 existing=0
 for node in $REDIS_NODES; do
-    is_ip "$node" || [ -n "$(lookup "$node")" ] || continue
+    if ! is_ip "$node"; then
+        lookup "$node"
+        [ -n "$_ip" ] || continue
+    fi
     existing=$((existing + 1))
     wait_ping "$node" "$deadline"
     if [ "$(cluster_info "$node" cluster_known_nodes)" -gt 1 ] || [ "$(cluster_info "$node" cluster_slots_assigned)" -gt 0 ]; then
@@ -82,12 +88,7 @@ for id in $(leaving_slot_masters); do
     [ -n "$heir" ] || continue
     address=$(node_address "$view" "$heir")
     log "failing over #$(node_ordinal "$view" "$id") to its replica #$(node_ordinal "$view" "$heir")"
-    reply=$(cli "$address" CLUSTER FAILOVER)
-    [ "$reply" = OK ] || die "CLUSTER FAILOVER on $address failed: $reply"
-    until [ "$(info_field "$address" replication role)" = master ] && [ "$(node_field "$(topology "$seed")" "$heir" 6)" -gt 0 ]; do
-        [ "$(date +%s)" -lt "$deadline" ] || die "replica $address did not take over within ${WAIT_SECONDS}s"
-        sleep 1
-    done
+    fail_over "$address" "$heir" "$seed" "$deadline"
     view=$(topology "$seed")
 done
 

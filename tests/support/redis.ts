@@ -1,9 +1,12 @@
+import * as assert from "assert";
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from "child_process";
-import { mkdtempSync, rmSync } from "fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import * as net from "net";
 import { tmpdir } from "os";
 import * as path from "path";
-import { projectRoot } from "../../tools/stackConfig";
+import { redisConfig, redisScripts } from "../../components/redisCluster";
+import { parseSettings } from "../../config";
+import { projectRoot, stackConfig } from "../../tools/stackConfig";
 
 /** One real redis-server process in cluster mode on loopback. */
 export interface RedisNode {
@@ -158,7 +161,7 @@ export async function stopRedisNodes(nodes: RedisNode[]): Promise<void> {
         nodes.map(
             (node) =>
                 new Promise<void>((resolve) => {
-                    if (node.process.exitCode !== null) {
+                    if (node.process.exitCode !== null || node.process.signalCode !== null) {
                         return resolve();
                     }
                     node.process.once("exit", () => resolve());
@@ -179,5 +182,320 @@ export function runAsset(script: string, env: Record<string, string>, timeoutMs 
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin", REDISCLI_AUTH: testPassword, ...env },
         encoding: "utf8",
         timeout: timeoutMs,
+    });
+}
+
+/** Runs one of the shipped scripts with `sh` in the background, as a pod runs its command. */
+export function spawnAsset(script: string, env: Record<string, string>): ChildProcess {
+    return spawn("sh", [path.join(projectRoot, "components", "assets", script)], {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+    });
+}
+
+/** One Redis node run the way a pod runs it: the shipped start script, on a loopback address of its own. */
+export interface PodNode {
+    /** StatefulSet ordinal: the pod is redis-cluster-<ordinal>. */
+    ordinal: number;
+    /** The pod's current IP (a new one each time the test "reschedules" it). */
+    ip: string;
+    /** ip:port. */
+    address: string;
+    /** The node's volume (/data in the pod). */
+    dir: string;
+    /** The node's zone (the pod's topology.kubernetes.io/zone label); undefined: unknown. */
+    zone?: string;
+    /** The running start script (then redis-server, which it execs), if any. */
+    process?: ChildProcess;
+    /** What the start script and redis-server printed, over every start. */
+    output: string;
+}
+
+/**
+ * A StatefulSet's worth of Redis nodes on loopback, each started by the shipped start script
+ * (components/assets/redis-start.sh) with the shipped redis.conf, on an address of its own
+ * (127.<a>.<b>.<n>): the tests restart them on new addresses, as rescheduled pods get new IPs. The
+ * cluster DNS is a stand-in: a hosts file (STANDIN_HOSTS_FILE_FOR_TESTS) that maps each running
+ * node's stable name, redis-cluster-<ordinal>.<domain>, to its current address, plus the DNS canary.
+ */
+export class PodCluster {
+    /** The headless Service's domain in the stand-in DNS. */
+    static readonly domain = "redis-cluster-headless.test.svc.cluster.local";
+    /** The canary name the scripts check the DNS with. */
+    static readonly canary = "kubernetes.default.svc.cluster.local";
+    readonly nodes: PodNode[] = [];
+    readonly hostsFile: string;
+    /** Names left out of the stand-in DNS (pods whose record is not published yet). */
+    readonly unpublished = new Set<number>();
+    /** The DNS canary answers. */
+    dnsAnswers = true;
+    private nextHost = 1;
+
+    private constructor(
+        readonly root: string,
+        private readonly prefix: string,
+        readonly port: number,
+        private readonly template: string,
+        private readonly nodeTimeoutMs: number | undefined,
+    ) {
+        this.hostsFile = path.join(root, "hosts");
+    }
+
+    /**
+     * Creates `count` nodes (not started yet). `zones[i]` is node i's zone. `nodeTimeoutMs` overrides
+     * the shipped cluster-node-timeout (2000 by default: short, for fast tests; undefined keeps the shipped one).
+     */
+    static async create(count: number, template: string, zones: (string | undefined)[] = [], nodeTimeoutMs: number | undefined = 2000): Promise<PodCluster> {
+        requireBinary("redis-server");
+        requireBinary("redis-cli");
+        const root = mkdtempSync(path.join(tmpdir(), "redis-pods-"));
+        // A random 127.a.b.0/24 per cluster: no collision with other tests' loopback listeners.
+        const prefix = `127.${10 + Math.floor(Math.random() * 240)}.${10 + Math.floor(Math.random() * 240)}.`;
+        const cluster = new PodCluster(root, prefix, await freePort(), template, nodeTimeoutMs);
+        for (let i = 0; i < count; i++) {
+            const dir = path.join(root, `data-${i}`);
+            mkdirSync(dir);
+            const ip = cluster.newIp();
+            cluster.nodes.push({ ordinal: i, ip, address: `${ip}:${cluster.port}`, dir, zone: zones[i], output: "" });
+        }
+        cluster.publish();
+        return cluster;
+    }
+
+    /** A loopback address no node of this cluster has used yet. */
+    newIp(): string {
+        if (this.nextHost > 254) {
+            throw new Error("out of loopback addresses for this cluster");
+        }
+        return `${this.prefix}${this.nextHost++}`;
+    }
+
+    /** Gives node `i` a new address, as a rescheduled pod gets a new IP (the node must be stopped). */
+    move(node: PodNode): void {
+        assert.ok(!node.process, `redis-cluster-${node.ordinal} is stopped before it moves`);
+        node.ip = this.newIp();
+        node.address = `${node.ip}:${this.port}`;
+        this.publish();
+    }
+
+    /** Writes the stand-in DNS: every published node's stable name at its current address, and the canary. */
+    publish(): void {
+        const lines = this.nodes.filter((n) => !this.unpublished.has(n.ordinal)).map((n) => `${n.ip} redis-cluster-${n.ordinal}.${PodCluster.domain}`);
+        if (this.dnsAnswers) {
+            lines.push(`10.96.0.1 ${PodCluster.canary}`);
+        }
+        writeFileSync(this.hostsFile, lines.join("\n") + "\n");
+    }
+
+    /** The environment the StatefulSet gives the start script, with the stand-ins for the pod and the DNS. */
+    podEnv(node: PodNode, extra: Record<string, string> = {}): Record<string, string> {
+        const template = path.join(this.root, `redis-${node.ordinal}.conf`);
+        // The shipped redis.conf with the node's own directory for /data, then what only loopback
+        // tests need: an address per node, the cluster's port, short timeouts (a later line wins).
+        writeFileSync(
+            template,
+            [
+                this.template
+                    .trimEnd()
+                    .replace(/^dir \/data$/m, `dir ${node.dir}`)
+                    .replace(/^cluster-config-file \/data\/nodes\.conf$/m, `cluster-config-file ${path.join(node.dir, "nodes.conf")}`),
+                `bind ${node.ip}`,
+                `port ${this.port}`,
+                ...(this.nodeTimeoutMs === undefined ? [] : [`cluster-node-timeout ${this.nodeTimeoutMs}`]),
+                "repl-diskless-sync-delay 0",
+                "",
+            ].join("\n"),
+        );
+        const runDir = path.join(this.root, `run-${node.ordinal}`);
+        mkdirSync(runDir, { recursive: true });
+        return {
+            REDIS_PASSWORD: testPassword,
+            POD_IP: node.ip,
+            POD_NAME: `redis-cluster-${node.ordinal}`,
+            REDIS_ZONE: node.zone ?? "",
+            REDIS_PEER_DOMAIN: PodCluster.domain,
+            REDIS_PEER_WAIT_SECONDS: "5",
+            REDIS_PORT: String(this.port),
+            REDIS_DATA_DIR: node.dir,
+            REDIS_RUN_DIR: runDir,
+            REDIS_CONFIG_TEMPLATE: template,
+            REDIS_DNS_CANARY: PodCluster.canary,
+            STANDIN_HOSTS_FILE_FOR_TESTS: this.hostsFile,
+            ...extra,
+        };
+    }
+
+    /**
+     * Starts node `node` with the start script and waits until redis-server answers, or fails with
+     * what the script printed when it exits first.
+     */
+    async start(node: PodNode, extra: Record<string, string> = {}): Promise<void> {
+        assert.ok(!node.process, `redis-cluster-${node.ordinal} is not running yet`);
+        const child = spawnAsset(redisScripts.start, this.podEnv(node, extra));
+        node.process = child;
+        const collect = (d: Buffer) => (node.output += d.toString());
+        child.stdout!.on("data", collect);
+        child.stderr!.on("data", collect);
+        let exited: number | null | undefined;
+        child.once("exit", (code) => {
+            exited = code;
+            node.process = undefined;
+        });
+        const deadline = Date.now() + 30000;
+        while (Date.now() < deadline) {
+            if (exited !== undefined) {
+                throw new StartFailed(node, exited);
+            }
+            const reply = redisCli(node.address, "PING");
+            if (reply !== "" && !reply.startsWith("Could not connect")) {
+                return;
+            }
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        throw new Error(`redis-cluster-${node.ordinal} did not answer within 30 s:\n${node.output}`);
+    }
+
+    /** Runs the start script for `node` to its end (it fails before exec'ing redis-server). */
+    async startExpectingFailure(node: PodNode, extra: Record<string, string> = {}): Promise<{ status: number | null; output: string }> {
+        try {
+            await this.start(node, extra);
+        } catch (error) {
+            if (error instanceof StartFailed) {
+                return { status: error.status, output: error.output };
+            }
+            throw error;
+        }
+        await this.stop(node);
+        throw new Error(`redis-cluster-${node.ordinal} started, but was expected to refuse:\n${node.output}`);
+    }
+
+    /** Stops a node: SIGTERM, as the kubelet stops a pod (redis-server saves and exits). */
+    async stop(node: PodNode, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+        const child = node.process;
+        if (!child) {
+            return;
+        }
+        await new Promise<void>((resolve) => {
+            child.once("exit", () => resolve());
+            child.kill(signal);
+        });
+        node.process = undefined;
+    }
+
+    /** Stops every node at once. */
+    async stopAll(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+        await Promise.all(this.nodes.map((n) => this.stop(n, signal)));
+    }
+
+    /** Stops everything and removes the nodes' data. */
+    async destroy(): Promise<void> {
+        await this.stopAll("SIGKILL");
+        rmSync(this.root, { recursive: true, force: true });
+        taken.delete(this.port);
+        taken.delete(this.port + 10000);
+    }
+
+    /** The reconcile/scale-in environment for these nodes (addresses, as the Job resolves names first). */
+    jobEnv(replicas: number, extra: Record<string, string> = {}): Record<string, string> {
+        return {
+            REDIS_NODES: this.nodes.map((n) => n.address).join(" "),
+            REDIS_REPLICAS: String(replicas),
+            WAIT_SECONDS: "60",
+            REDIS_DNS_CANARY: PodCluster.canary,
+            STANDIN_HOSTS_FILE_FOR_TESTS: this.hostsFile,
+            ...extra,
+        };
+    }
+
+    /** What is still wrong with the cluster (every node sees state ok, all slots ok, every node, replicas linked), or nothing. */
+    problems(): string[] {
+        const problems: string[] = [];
+        for (const node of this.nodes) {
+            const info = Object.fromEntries(
+                redisCli(node.address, "CLUSTER", "INFO")
+                    .split("\n")
+                    .filter((l) => l.includes(":"))
+                    .map((l) => l.split(":", 2) as [string, string]),
+            );
+            if (info.cluster_state !== "ok" || info.cluster_slots_ok !== "16384" || info.cluster_known_nodes !== String(this.nodes.length)) {
+                problems.push(`redis-cluster-${node.ordinal}: state ${info.cluster_state}, ${info.cluster_slots_ok} slots ok, ${info.cluster_known_nodes} nodes known`);
+            }
+            const replication = redisCli(node.address, "INFO", "replication");
+            if (replication.includes("role:slave") && !replication.includes("master_link_status:up")) {
+                problems.push(`redis-cluster-${node.ordinal}: replica not linked to its master`);
+            }
+        }
+        return problems;
+    }
+
+    /** Polls until `problems()` is empty; returns the milliseconds it took, or throws after `timeoutMs`. */
+    async waitHealthy(timeoutMs: number, since = Date.now()): Promise<number> {
+        let last: string[] = [];
+        while (Date.now() - since < timeoutMs) {
+            last = this.problems();
+            if (last.length === 0) {
+                return Date.now() - since;
+            }
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`the cluster was not healthy within ${timeoutMs} ms:\n${last.join("\n")}`);
+    }
+}
+
+/** The start script exited instead of exec'ing a serving redis-server. */
+export class StartFailed extends Error {
+    readonly output: string;
+    constructor(
+        node: PodNode,
+        readonly status: number | null,
+    ) {
+        super(`the start script of redis-cluster-${node.ordinal} exited with ${status}:\n${node.output.split("\n").slice(-30).join("\n")}`);
+        this.output = node.output;
+    }
+}
+
+/**
+ * Stops every node of a formed cluster at once, moves each to a new address, starts them all
+ * again together and returns how long, from the first start, until every node sees the cluster ok
+ * with all 16384 slots served and every replica linked; fails after `timeoutMs`.
+ */
+export async function restartAllAtOnce(cluster: PodCluster, timeoutMs: number): Promise<number> {
+    await cluster.stopAll();
+    for (const node of cluster.nodes) {
+        cluster.move(node);
+    }
+    const started = Date.now();
+    await Promise.all(cluster.nodes.map((n) => cluster.start(n)));
+    return cluster.waitHealthy(timeoutMs, started);
+}
+
+/** The redis.conf a shipped stack gives its nodes (components/redisCluster.ts redisConfig). */
+export function shippedRedisConfig(stack: string): string {
+    const values = Object.fromEntries(Object.entries(stackConfig(stack)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
+    return redisConfig(parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) }).redis);
+}
+
+/**
+ * A stand-in cluster DNS for the scripts (STANDIN_HOSTS_FILE_FOR_TESTS): a hosts file with `names`
+ * (name -> address) and, when `answers`, the canary name the scripts check the DNS with.
+ * Returns the environment that points the scripts at it.
+ */
+export function standinDns(names: Record<string, string> = {}, answers = true): Record<string, string> {
+    const dir = mkdtempSync(path.join(tmpdir(), "standin-dns-"));
+    const file = path.join(dir, "hosts");
+    const lines = Object.entries(names).map(([name, address]) => `${address} ${name}`);
+    if (answers) {
+        lines.push(`10.96.0.1 ${PodCluster.canary}`);
+    }
+    writeFileSync(file, lines.join("\n") + "\n");
+    return { STANDIN_HOSTS_FILE_FOR_TESTS: file, REDIS_DNS_CANARY: PodCluster.canary };
+}
+
+/** Runs the shipped probe script (components/assets/redis-probe.sh) in `mode`, as the kubelet does. */
+export function probe(mode: "startup" | "liveness" | "readiness", env: Record<string, string>): SpawnSyncReturns<string> {
+    return spawnSync("sh", [path.join(projectRoot, "components", "assets", redisScripts.probe), mode], {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", REDISCLI_AUTH: testPassword, ...env },
+        encoding: "utf8",
+        timeout: 10000,
     });
 }
