@@ -296,7 +296,7 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
 
         it("sends DNS where the settings say: CoreDNS pods by default, NodeLocal DNSCache's address when listed, and nowhere else", async () => {
             const dnsFlows = (flows: string[]) => flows.filter((f) => / -> (kube-dns|node-local-dns|fake-dns) /.test(f));
-            const resolvers = (dns: string) => ["api", "redis-jobs"].flatMap((from) => [`${from} -> ${dns} 53/TCP`, `${from} -> ${dns} 53/UDP`]);
+            const resolvers = (dns: string) => ["api", "redis", "redis-jobs"].flatMap((from) => [`${from} -> ${dns} 53/TCP`, `${from} -> ${dns} 53/UDP`]);
             // The default reaches CoreDNS only: on a NodeLocal DNSCache cluster every lookup would fail.
             const byDefault = await flowsWith({});
             assert.deepStrictEqual(dnsFlows(byDefault.flows), resolvers("kube-dns"));
