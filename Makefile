@@ -1,4 +1,4 @@
-# The seed's make targets, backed by the Pulumi stack (tools/ops/cli.ts). STACK defaults to local;
+# The seed's make targets, backed by the Pulumi stack (cli/ops/cli.ts). STACK defaults to local;
 # e.g. `make k8s-local-status STACK=staging`. README "Everyday commands" maps old to new.
 STACK ?= local
 OPS = npm run --silent ops -- --stack $(STACK)

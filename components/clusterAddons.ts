@@ -162,7 +162,7 @@ function chartValues(key: AddonKey, local: boolean, adapterRules: readonly Prome
                     ingressClassResource: { name: "nginx", enabled: true, default: false },
                     ...(local
                         ? {
-                              // The node's ports 80/443 (kind maps host port 8088 to 80: kind-config.yaml); the
+                              // The node's ports 80/443 (kind maps host port 8088 to 80: cli/ops/kind-config.yaml); the
                               // published address lets Pulumi's Ingress await finish.
                               hostPort: { enabled: true },
                               // The old pod holds the node's ports until it is gone: a surge pod could never

@@ -2,7 +2,7 @@ import type { scalarSettings, Settings } from "../config";
 
 /**
  * The settings that make up a release: what staging tested and promotion carries to production
- * unchanged (tools/promotion.ts). The image, the contract the image serves (ports, probe paths) and
+ * unchanged (cli/promote/promotion.ts). The image, the contract the image serves (ports, probe paths) and
  * the data-store versions it was tested with. Everything else (replica ranges, sizes, storage,
  * hosts, TLS, contexts, add-ons) belongs to the environment and never travels.
  */

@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { CapturedResource, ProgramRun, runStack } from "../tools/mockProgram";
-import { ShippedStack, shippedStacks, stackConfig } from "../tools/stackConfig";
+import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
+import { ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
 const VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler";

@@ -3,14 +3,14 @@
  * load profiles, the command line and the chart.
  */
 import * as assert from "assert";
-import { parseCapacityArgs, seedClaimText, timeToCapacityText } from "../tools/capacity";
-import { readAutoscaler } from "../tools/capacity/hpaSpec";
+import { parseCapacityArgs, seedClaimText, timeToCapacityText } from "../cli/capacity";
+import { readAutoscaler } from "../analysis/capacity/hpaSpec";
 import { parseQuantity } from "../lib/quantity";
-import { averageLoad, csvProfile, excessOver, loadAt, LoadModel, rampProfile, simulate, spikeProfile, stepProfile } from "../tools/capacity/simulation";
-import { findApiHpa, readHpaManifest, seedHpaManifest, stackAutoscaler } from "../tools/capacity/stackHpa";
-import { plotSimulation } from "../tools/capacity/svgPlot";
-import { ProgramRun } from "../tools/mockProgram";
-import { shippedStacks, stackConfig } from "../tools/stackConfig";
+import { averageLoad, csvProfile, excessOver, loadAt, LoadModel, rampProfile, simulate, spikeProfile, stepProfile } from "../analysis/capacity/simulation";
+import { findApiHpa, readHpaManifest, seedHpaManifest, stackAutoscaler } from "../analysis/capacity/stackHpa";
+import { plotSimulation } from "../analysis/capacity/svgPlot";
+import { ProgramRun } from "../harness/mockProgram";
+import { shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const requests: LoadModel[] = [{ type: "Pods", metric: "http_requests_per_second", perRequest: 1 }];
 const seed = (stack: string) => readHpaManifest(seedHpaManifest(stack));

@@ -4,9 +4,9 @@ import { addonCharts, ClusterAddons, plannedCharts } from "../components/cluster
 import { PrometheusAdapterRule } from "../components/monitoring";
 import { AddonSettings, SettingsError } from "../config";
 import { releaseConfig, releaseKeys } from "../lib/release";
-import { ProgramRun, runProgram, runStack } from "../tools/mockProgram";
-import { stackSettings } from "../tools/ops/workspace";
-import { readStackFile, shippedStacks, stackConfig } from "../tools/stackConfig";
+import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
+import { stackSettings } from "../cli/ops/workspace";
+import { readStackFile, shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const release = "kubernetes:helm.sh/v3:Release";
 

@@ -2,8 +2,8 @@ import * as assert from "assert";
 import { dataLayout } from "../components/postgres";
 import { redisConfig } from "../components/redisCluster";
 import { parseSettings, Settings } from "../config";
-import { ProgramRun, runStack } from "../tools/mockProgram";
-import { stackConfig } from "../tools/stackConfig";
+import { ProgramRun, runStack } from "../harness/mockProgram";
+import { stackConfig } from "../harness/stackConfig";
 
 function settingsOf(stack: string): Settings {
     const values = Object.fromEntries(Object.entries(stackConfig(stack)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));

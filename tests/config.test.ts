@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { parseSettings } from "../config";
-import { runProgram } from "../tools/mockProgram";
-import { stackConfig } from "../tools/stackConfig";
+import { runProgram } from "../harness/mockProgram";
+import { stackConfig } from "../harness/stackConfig";
 
 /**
  * Runs the real program with the stack file plus `overrides` and asserts that it stops before

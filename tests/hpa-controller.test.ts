@@ -7,8 +7,8 @@
  *   where the docs simplify (a policy's period), the expected values follow the code and say so.
  */
 import * as assert from "assert";
-import { HorizontalController, isWithinTolerance, plainMetricReplicas, utilizationReplicas } from "../tools/capacity/hpaController";
-import { readAutoscaler } from "../tools/capacity/hpaSpec";
+import { HorizontalController, isWithinTolerance, plainMetricReplicas, utilizationReplicas } from "../analysis/capacity/hpaController";
+import { readAutoscaler } from "../analysis/capacity/hpaSpec";
 
 const tolerance = 0.1;
 

@@ -1,6 +1,6 @@
 /**
  * Least privilege beyond Pod Security `restricted`, on every pod template of every shipped stack
- * (found by shape, tools/podTemplates.ts): processes that own no data run under their own uid, yet
+ * (found by shape, analysis/podTemplates.ts): processes that own no data run under their own uid, yet
  * still read the Secret files mounted for them; and every container declares the ephemeral storage
  * it may use, so that no pod can fill a node's disk.
  */
@@ -8,10 +8,10 @@ import * as assert from "assert";
 import { exporterContainerName } from "../lib/exporters";
 import { parseBytes } from "../lib/quantity";
 import { withEphemeralStorage } from "../lib/resources";
-import { runStack } from "../tools/mockProgram";
-import { PodTemplate, podTemplates } from "../tools/podTemplates";
-import { shippedStacks, stackConfig } from "../tools/stackConfig";
-import { canRead, processIdentity, volumeFiles } from "../tools/volumeAccess";
+import { runStack } from "../harness/mockProgram";
+import { PodTemplate, podTemplates } from "../analysis/podTemplates";
+import { shippedStacks, stackConfig } from "../harness/stackConfig";
+import { canRead, processIdentity, volumeFiles } from "../analysis/volumeAccess";
 
 /** The uid of the data stores' official images, which owns their data directories. */
 const dataOwnerUid = 999;

@@ -11,9 +11,9 @@ import {
     scanPolicies,
     SchemaFinding,
     validateSchemas,
-} from "../tools/checks/manifestChecks";
-import { renderStack, writeRendering } from "../tools/render";
-import { projectRoot, shippedStacks } from "../tools/stackConfig";
+} from "../cli/checks/manifestChecks";
+import { renderStack, writeRendering } from "../cli/render";
+import { projectRoot, shippedStacks } from "../harness/stackConfig";
 
 const fixture = (name: string) => path.join(projectRoot, "tests", "fixtures", "manifests", name);
 const problemsOf = (failed: SchemaFinding[], against?: string) => failed.filter((f) => !against || f.against === against).map((f) => f.problem).join("\n");

@@ -5,8 +5,8 @@ import * as path from "path";
 import { parse } from "yaml";
 import { alertingRules, prometheusAdapterRules, recordingRules } from "../components/monitoring";
 import { apiMetrics, hpaMetrics, recordedMetrics } from "../lib/metrics";
-import { CapturedResource, ProgramRun, runStack } from "../tools/mockProgram";
-import { projectRoot, stackConfig } from "../tools/stackConfig";
+import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
+import { projectRoot, stackConfig } from "../harness/stackConfig";
 
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";

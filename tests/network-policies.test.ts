@@ -1,7 +1,7 @@
 /**
  * What the program's NetworkPolicies allow, per shipped stack, computed with the evaluator in
- * tools/reachability.ts (unit-tested on its own) over the program's real pod templates and a cast of
- * pods around them (tools/reachabilityMatrix.ts). The expectation below is written by hand from what
+ * analysis/network/reachability.ts (unit-tested on its own) over the program's real pod templates and a cast of
+ * pods around them (analysis/network/reachabilityMatrix.ts). The expectation below is written by hand from what
  * the application needs; everything else among the roles must be denied.
  */
 import * as assert from "assert";
@@ -9,10 +9,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { NetworkSecurity, NetworkSecurityArgs } from "../components/networkSecurity";
 import { ComponentArgsError } from "../lib/args";
 import { tcp } from "../lib/endpoints";
-import { ProgramRun, runStack } from "../tools/mockProgram";
-import { NetworkPolicy } from "../tools/reachability";
-import { allowedFlows, Matrix, reachabilityMatrix, renderMatrix, Universe, universeOf } from "../tools/reachabilityMatrix";
-import { shippedStacks, stackConfig } from "../tools/stackConfig";
+import { ProgramRun, runStack } from "../harness/mockProgram";
+import { NetworkPolicy } from "../analysis/network/reachability";
+import { allowedFlows, Matrix, reachabilityMatrix, renderMatrix, Universe, universeOf } from "../analysis/network/reachabilityMatrix";
+import { shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const namespace = "healthcare-backend";
 const policyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy";

@@ -7,11 +7,11 @@ import * as assert from "assert";
 import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { main } from "../tools/ops/cli";
-import { UsageError } from "../tools/ops/exec";
-import { runStack } from "../tools/mockProgram";
-import { restrictedViolations } from "../tools/podSecurity";
-import { stackConfig } from "../tools/stackConfig";
+import { main } from "../cli/ops/cli";
+import { UsageError } from "../cli/ops/exec";
+import { runStack } from "../harness/mockProgram";
+import { restrictedViolations } from "../analysis/podSecurity";
+import { stackConfig } from "../harness/stackConfig";
 import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
 
 const objectStore = {

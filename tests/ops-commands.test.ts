@@ -2,9 +2,9 @@ import * as assert from "assert";
 import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { main } from "../tools/ops/cli";
-import { previousImage } from "../tools/ops/commands";
-import { addonUrns, stackSettings } from "../tools/ops/workspace";
+import { main } from "../cli/ops/cli";
+import { previousImage } from "../cli/ops/commands";
+import { addonUrns, stackSettings } from "../cli/ops/workspace";
 import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
 
 const line = (c: RecordedCall) => [c.tool, ...c.args].join(" ");

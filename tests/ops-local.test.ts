@@ -1,22 +1,24 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
 import { addonCharts } from "../components/clusterAddons";
-import { main } from "../tools/ops/cli";
-import { UsageError } from "../tools/ops/exec";
-import { standinImageTag } from "../tools/ops/workspace";
-import { runStack } from "../tools/mockProgram";
-import { projectRoot, readStackFile, stackConfig } from "../tools/stackConfig";
+import { main } from "../cli/ops/cli";
+import { UsageError } from "../cli/ops/exec";
+import { kindConfigFile } from "../cli/ops/local";
+import { standinImageTag } from "../cli/ops/workspace";
+import { runStack } from "../harness/mockProgram";
+import { projectRoot, readStackFile, stackConfig } from "../harness/stackConfig";
 import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
 
-/** A project folder for one test: the real app/ and kind-config.yaml, its own .pulumi-state/. */
+/** A project folder for one test: the real app/ and cli/ops/kind-config.yaml, its own .pulumi-state/. */
 function projectCopy(): string {
     const root = mkdtempSync(path.join(tmpdir(), "ops-project-"));
     symlinkSync(path.join(projectRoot, "app"), path.join(root, "app"));
-    symlinkSync(path.join(projectRoot, "kind-config.yaml"), path.join(root, "kind-config.yaml"));
+    mkdirSync(path.join(root, "cli", "ops"), { recursive: true });
+    symlinkSync(path.join(projectRoot, kindConfigFile), path.join(root, kindConfigFile));
     return root;
 }
 
@@ -46,7 +48,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         const releaseTargets = (c: RecordedCall) => c.args.filter((_, i) => c.args[i - 1] === "--target");
         const sequence = calls.map(line);
 
-        assert.ok(sequence.includes(`kind create cluster --name healthcare --config ${path.join(root, "kind-config.yaml")} --wait 120s`), sequence.join("\n"));
+        assert.ok(sequence.includes(`kind create cluster --name healthcare --config ${path.join(root, kindConfigFile)} --wait 120s`), sequence.join("\n"));
         assert.ok(sequence.includes("pulumi stack init local --non-interactive --secrets-provider passphrase"));
         assert.ok(sequence.includes(`docker build --tag ${image} ${path.join(root, "app")}`));
         assert.ok(sequence.includes(`kind load docker-image ${image} --name healthcare`));
@@ -101,7 +103,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
 
     it("names every missing tool at once, from the CLI with exit status 1", () => {
         standins = createStandins(freshMachine(), ["docker"]);
-        const cli = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(projectRoot, "tools/ops/cli.ts"), "up"], {
+        const cli = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(projectRoot, "cli/ops/cli.ts"), "up"], {
             env: { PATH: standins.bin },
             cwd: projectRoot,
             encoding: "utf8",
@@ -159,7 +161,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
 
 describe("local stack files", () => {
     it("kind-config.yaml creates the cluster Pulumi.local.yaml targets and maps host port 8088 to the ingress", () => {
-        const kind = parse(readFileSync(path.join(projectRoot, "kind-config.yaml"), "utf8"));
+        const kind = parse(readFileSync(path.join(projectRoot, kindConfigFile), "utf8"));
         assert.strictEqual(`kind-${kind.name}`, readStackFile("local")["healthcare-backend:kubeContext"]);
         const mappings = kind.nodes[0].extraPortMappings;
         assert.deepStrictEqual(
@@ -179,7 +181,7 @@ describe("local stack files", () => {
     });
 
     it("the add-on URNs the local command targets are the URNs the program registers", async () => {
-        const { addonUrns, stackSettings } = require("../tools/ops/workspace") as typeof import("../tools/ops/workspace");
+        const { addonUrns, stackSettings } = require("../cli/ops/workspace") as typeof import("../cli/ops/workspace");
         const run = await runStack(stackConfig("local"), "local");
         const registered = new Set(run.resources.map((r) => r.urn));
         const urns = addonUrns({ project: "healthcare-backend", stack: "local", settings: stackSettings("local") });

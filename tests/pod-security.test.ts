@@ -6,10 +6,10 @@
 import * as assert from "assert";
 import { podSecurityLevel } from "../components/restrictedNamespace";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../lib/security";
-import { CapturedResource, runStack } from "../tools/mockProgram";
-import { restrictedViolations } from "../tools/podSecurity";
-import { podTemplates } from "../tools/podTemplates";
-import { shippedStacks, stackConfig } from "../tools/stackConfig";
+import { CapturedResource, runStack } from "../harness/mockProgram";
+import { restrictedViolations } from "../analysis/podSecurity";
+import { podTemplates } from "../analysis/podTemplates";
+import { shippedStacks, stackConfig } from "../harness/stackConfig";
 
 /** A compliant template built from lib/security.ts, as the components build theirs. */
 function compliant(): { metadata: { annotations: Record<string, string> }; spec: any } {

@@ -9,8 +9,8 @@ import { spawnSync, SpawnSyncReturns } from "child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { parseBackupListing } from "../tools/ops/backups";
-import { projectRoot } from "../tools/stackConfig";
+import { parseBackupListing } from "../cli/ops/backups";
+import { projectRoot } from "../harness/stackConfig";
 import { PostgresServer, startPostgres } from "./support/postgres";
 import { S3Server, startS3Server } from "./support/s3";
 

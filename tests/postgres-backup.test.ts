@@ -6,8 +6,8 @@
  */
 import * as assert from "assert";
 import { longestGapSeconds, parseCron } from "../lib/cron";
-import { ProgramRun, runProgram, runStack } from "../tools/mockProgram";
-import { stackConfig } from "../tools/stackConfig";
+import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
+import { stackConfig } from "../harness/stackConfig";
 
 const CRONJOB = "kubernetes:batch/v1:CronJob";
 const PVC = "kubernetes:core/v1:PersistentVolumeClaim";

@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import { DataPriorityClass, dataPriorityValue } from "../components/priorityClass";
 import { ComponentArgsError } from "../lib/args";
-import { ProgramRun, runStack } from "../tools/mockProgram";
-import { ShippedStack, shippedStacks, stackConfig } from "../tools/stackConfig";
+import { ProgramRun, runStack } from "../harness/mockProgram";
+import { ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass";
 const podSpecs = (run: ProgramRun) =>

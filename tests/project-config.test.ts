@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { objectSettings, scalarSettings } from "../config";
-import { readProject, readStackFile, shippedStacks } from "../tools/stackConfig";
+import { readProject, readStackFile, shippedStacks } from "../harness/stackConfig";
 
 describe("Pulumi.yaml and the settings module agree", () => {
     const project = readProject();

@@ -4,10 +4,10 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
 import { releaseConfig } from "../lib/release";
-import { stackSettings } from "../tools/ops/workspace";
-import { ChangeSummary, promote, PromotionRefused, PromotionStack, StackOperation } from "../tools/promotion";
-import { projectRoot, readStackFile } from "../tools/stackConfig";
-import { removeStackFileValue, setStackFileValue, stackFileConfig } from "../tools/stackFile";
+import { stackSettings } from "../cli/ops/workspace";
+import { ChangeSummary, promote, PromotionRefused, PromotionStack, StackOperation } from "../cli/promote/promotion";
+import { projectRoot, readStackFile } from "../harness/stackConfig";
+import { removeStackFileValue, setStackFileValue, stackFileConfig } from "../cli/promote/stackFile";
 
 const digest = `sha256:${"c".repeat(64)}`;
 
@@ -177,7 +177,7 @@ function lineDiff(before: string, after: string): { removed: string[]; added: st
 }
 
 describe("promotion edits the target's stack file in place", () => {
-    /** Production as a file: a copy of the shipped Pulumi.production.yaml, edited the way tools/promote.ts edits it. */
+    /** Production as a file: a copy of the shipped Pulumi.production.yaml, edited the way cli/promote/promote.ts edits it. */
     function productionFile(): { file: string; stack: FakeStack } {
         const file = path.join(mkdtempSync(path.join(tmpdir(), "promotion-")), "Pulumi.production.yaml");
         copyFileSync(path.join(projectRoot, "Pulumi.production.yaml"), file);

@@ -4,7 +4,7 @@
  * networking.k8s.io/v1 API reference ("API").
  */
 import * as assert from "assert";
-import { Endpoint, Namespace, NetworkPolicy, Reachability, selectorMatches } from "../tools/reachability";
+import { Endpoint, Namespace, NetworkPolicy, Reachability, selectorMatches } from "../analysis/network/reachability";
 
 const namespaces: Namespace[] = [{ name: "shop", labels: { team: "shop" } }, { name: "tools", labels: { team: "ops", user: "alice" } }, { name: "kube-system" }];
 

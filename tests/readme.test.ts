@@ -2,9 +2,9 @@ import * as assert from "assert";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { names } from "../lib/names";
-import { ProgramRun, runStack } from "../tools/mockProgram";
-import { readmeWithTable } from "../tools/settingsTable";
-import { projectRoot, shippedStacks, stackConfig } from "../tools/stackConfig";
+import { ProgramRun, runStack } from "../harness/mockProgram";
+import { readmeWithTable } from "../cli/settingsTable";
+import { projectRoot, shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const readme = () => readFileSync(path.join(projectRoot, "README.md"), "utf8");
 

@@ -2,8 +2,8 @@ import * as assert from "assert";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { redisConfig, redisJobScripts, redisPodScripts, redisScripts, redisStartupBudgetSeconds } from "../components/redisCluster";
-import { ProgramRun, runStack } from "../tools/mockProgram";
-import { projectRoot, stackConfig } from "../tools/stackConfig";
+import { ProgramRun, runStack } from "../harness/mockProgram";
+import { projectRoot, stackConfig } from "../harness/stackConfig";
 
 const JOB = "kubernetes:batch/v1:Job";
 const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { spawn } from "child_process";
 import * as path from "path";
 import { redisScripts } from "../components/redisCluster";
-import { projectRoot } from "../tools/stackConfig";
+import { projectRoot } from "../harness/stackConfig";
 import { clusterInfo, clusterNodes, RedisNode, redisCli, runAsset, standinDns, startRedisNodes, stopRedisNodes, testPassword } from "./support/redis";
 
 /**

@@ -5,9 +5,9 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
-import { CapturedResource } from "../tools/mockProgram";
-import { releasesFolder, Rendering, renderResources, renderStack, resourceKey, secretPlaceholder, toYaml, writeRendering } from "../tools/render";
-import { projectRoot, ShippedStack, shippedStacks } from "../tools/stackConfig";
+import { CapturedResource } from "../harness/mockProgram";
+import { releasesFolder, Rendering, renderResources, renderStack, resourceKey, secretPlaceholder, toYaml, writeRendering } from "../cli/render";
+import { projectRoot, ShippedStack, shippedStacks } from "../harness/stackConfig";
 
 /**
  * The objects each shipped stack applies, by kind. A feature that adds objects (autoscalers,
@@ -192,7 +192,7 @@ describe("render", () => {
     it("runs as npm run render -- --stack <name> --out <dir>, and names the stacks when given another", () => {
         const out = mkdtempSync(path.join(tmpdir(), "render-cli-"));
         const cli = (...args: string[]) =>
-            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/render.ts", ...args], { cwd: projectRoot, encoding: "utf8" });
+            spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "cli/render.ts", ...args], { cwd: projectRoot, encoding: "utf8" });
         const ok = cli("--stack", "production", "--out", out);
         assert.strictEqual(ok.status, 0, ok.stderr);
         const objects = Object.values(expectedKinds.production).reduce((a, b) => a + b, 0);

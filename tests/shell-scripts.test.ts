@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { postgresBackupScripts } from "../components/postgresBackup";
 import { redisJobScripts, redisPodScripts, redisScripts } from "../components/redisCluster";
-import { projectRoot } from "../tools/stackConfig";
+import { projectRoot } from "../harness/stackConfig";
 
 const assets = path.join(projectRoot, "components", "assets");
 

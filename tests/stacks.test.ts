@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { mockPassword, ProgramRun, runStack, unwrapSecret } from "../tools/mockProgram";
-import { ShippedStack, shippedStacks, stackConfig } from "../tools/stackConfig";
+import { mockPassword, ProgramRun, runStack, unwrapSecret } from "../harness/mockProgram";
+import { ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
 
 /** The seed's numbers per stack (../shared/seed/kubernetes-autoscaling-summary.md), and staging's documented sizes. */
 const expected: Record<

@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import { names } from "../../lib/names";
-import { ControlPlane } from "../../tools/e2e/controlPlane";
-import { OperationResult, Step } from "../../tools/e2e/engine";
-import { ShippedStack } from "../../tools/stackConfig";
+import { ControlPlane } from "../../harness/engine/controlPlane";
+import { OperationResult, Step } from "../../harness/engine/engine";
+import { ShippedStack } from "../../harness/stackConfig";
 import { describeStep, eventually, getObject } from "./support";
 
 /** A day-2 change: config set, then checked on the cluster after `up`. */

@@ -1,11 +1,11 @@
 import * as assert from "assert";
 import * as path from "path";
 import { names } from "../../lib/names";
-import { ControlPlane, startControlPlane } from "../../tools/e2e/controlPlane";
-import { EngineStack, engineFolder, localWithoutAddons, OperationResult, workloadReplacements } from "../../tools/e2e/engine";
-import { ensureToolchain, Toolchain } from "../../tools/e2e/toolchain";
-import { shippedStacks, ShippedStack } from "../../tools/stackConfig";
-import { stackSettings } from "../../tools/ops/workspace";
+import { ControlPlane, startControlPlane } from "../../harness/engine/controlPlane";
+import { EngineStack, engineFolder, localWithoutAddons, OperationResult, workloadReplacements } from "../../harness/engine/engine";
+import { ensureToolchain, Toolchain } from "../../harness/engine/toolchain";
+import { shippedStacks, ShippedStack } from "../../harness/stackConfig";
+import { stackSettings } from "../../cli/ops/workspace";
 import { dayTwoChanges } from "./dayTwo";
 import { clusterObjectsOf, crdFiles, describeStep, eventually, getObject, objectsIn, record } from "./support";
 

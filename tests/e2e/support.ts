@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from "fs";
 import * as path from "path";
-import { ControlPlane } from "../../tools/e2e/controlPlane";
-import { describeChanges, OperationResult, Step } from "../../tools/e2e/engine";
-import { projectRoot } from "../../tools/stackConfig";
+import { ControlPlane } from "../../harness/engine/controlPlane";
+import { describeChanges, OperationResult, Step } from "../../harness/engine/engine";
+import { projectRoot } from "../../harness/stackConfig";
 
 /** One row of the e2e's table: stack, step, seconds, changes. */
 export interface E2eRow {
@@ -12,7 +12,7 @@ export interface E2eRow {
     changes: string;
 }
 
-/** Rows recorded by this process's e2e run, printed at the end by tools/e2e/cli.ts. */
+/** Rows recorded by this process's e2e run, printed at the end by cli/e2e.ts. */
 export const e2eRows: E2eRow[] = [];
 
 /** Records an engine operation in the table and returns it. */

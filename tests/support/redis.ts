@@ -6,7 +6,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { redisConfig, redisScripts } from "../../components/redisCluster";
 import { parseSettings } from "../../config";
-import { projectRoot, stackConfig } from "../../tools/stackConfig";
+import { projectRoot, stackConfig } from "../../harness/stackConfig";
 
 /** One real redis-server process in cluster mode on loopback. */
 export interface RedisNode {

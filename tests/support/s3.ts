@@ -4,11 +4,11 @@ import * as net from "net";
 import { tmpdir } from "os";
 import * as path from "path";
 import { scalarSettings } from "../../config";
-import { projectRoot } from "../../tools/stackConfig";
+import { projectRoot } from "../../harness/stackConfig";
 
 /**
  * A real S3-compatible server for the backup tests: moto's server (PyPI `moto[s3]`, pinned with hashes
- * in tools/checks/s3server-requirements.txt and installed into .tools/s3server by npm run
+ * in cli/checks/s3server-requirements.txt and installed into .tools/s3server by npm run
  * setup:checks), and the S3 client the backup pods run: rclone, the version of the image the program
  * ships (postgresBackupS3ClientImage), built from the Go module proxy by .ci/run.
  */

@@ -1,0 +1,225 @@
+/**
+ * Which connections the program's NetworkPolicies allow, as a matrix of roles: the program's own pods
+ * (taken from the pod templates it registers) and a cast of pods outside it, labelled as their
+ * upstream charts label them. Used by the reachability tests and the README's flow table.
+ */
+import { ProgramRun } from "../../harness/mockProgram";
+import { podTemplates } from "../podTemplates";
+import { ContainerPort, Endpoint, Namespace, NetworkPolicy, Protocol, Reachability } from "./reachability";
+
+/** The program's pods, by their `app.kubernetes.io/component` label. */
+export const roleByComponent: Record<string, string> = {
+    api: "api",
+    database: "postgres",
+    cache: "redis",
+    "cache-maintenance": "redis-jobs",
+    "database-backup": "pg-backup",
+};
+
+/** A role and the pods that play it. */
+export interface Role {
+    name: string;
+    /** What it stands for, for the printed legend. */
+    description: string;
+    pods: Endpoint[];
+}
+
+/** Pods of a role outside the program, two of each so that a role can be tried against itself. */
+interface Outsider {
+    name: string;
+    description: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    ports?: ContainerPort[];
+    /** A fixed address (a host-network server); otherwise one from the pod network, or the internet's range without a namespace. */
+    ip?: string;
+}
+
+/**
+ * The cast around the program. Labels are those of the upstream manifests (ingress-nginx chart,
+ * prometheus-operator, CoreDNS, cert-manager's HTTP-01 solver pods).
+ */
+function outsiders(namespace: string): Outsider[] {
+    const tcp = (name: string, containerPort: number): ContainerPort => ({ name, containerPort, protocol: "TCP" });
+    return [
+        {
+            name: "random-pod",
+            description: `any other pod in ${namespace}, labelled as part of the application`,
+            namespace,
+            labels: { "app.kubernetes.io/name": "debug-shell", "app.kubernetes.io/part-of": "healthcare-backend" },
+            ports: [tcp("http", 8080)],
+        },
+        { name: "other-ns", description: "a pod in another namespace", namespace: "billing", labels: { "app.kubernetes.io/name": "billing" }, ports: [tcp("http", 8080)] },
+        {
+            name: "ingress-ctl",
+            description: "ingress-nginx controller (namespace ingress-nginx)",
+            namespace: "ingress-nginx",
+            labels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx", "app.kubernetes.io/component": "controller" },
+            ports: [tcp("http", 80), tcp("https", 443), tcp("metrics", 10254), tcp("webhook", 8443)],
+        },
+        {
+            name: "ingress-job",
+            description: "ingress-nginx admission-webhook Job: same namespace and name label, not the controller",
+            namespace: "ingress-nginx",
+            labels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx", "app.kubernetes.io/component": "admission-webhook" },
+        },
+        {
+            name: "prometheus",
+            description: "Prometheus of kube-prometheus-stack (namespace monitoring, pod labels set by prometheus-operator)",
+            namespace: "monitoring",
+            labels: {
+                "app.kubernetes.io/name": "prometheus",
+                "app.kubernetes.io/managed-by": "prometheus-operator",
+                "app.kubernetes.io/instance": "kube-prometheus-stack-prometheus",
+                prometheus: "kube-prometheus-stack-prometheus",
+                "operator.prometheus.io/name": "kube-prometheus-stack-prometheus",
+                "operator.prometheus.io/shard": "0",
+            },
+            ports: [tcp("http-web", 9090)],
+        },
+        {
+            name: "alertmanager",
+            description: "Alertmanager: namespace monitoring, not Prometheus",
+            namespace: "monitoring",
+            labels: { "app.kubernetes.io/name": "alertmanager", "app.kubernetes.io/managed-by": "prometheus-operator" },
+            ports: [tcp("http-web", 9093)],
+        },
+        {
+            name: "fake-prom",
+            description: "a pod labelled app.kubernetes.io/name=prometheus in another namespace",
+            namespace: "billing",
+            labels: { "app.kubernetes.io/name": "prometheus" },
+        },
+        {
+            name: "kube-dns",
+            description: "CoreDNS (namespace kube-system, k8s-app=kube-dns)",
+            namespace: "kube-system",
+            labels: { "k8s-app": "kube-dns" },
+            ports: [
+                { name: "dns", containerPort: 53, protocol: "UDP" },
+                { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
+                tcp("metrics", 9153),
+            ],
+        },
+        {
+            name: "fake-dns",
+            description: "a pod labelled k8s-app=kube-dns in another namespace",
+            namespace: "billing",
+            labels: { "k8s-app": "kube-dns" },
+            ports: [{ name: "dns", containerPort: 53, protocol: "UDP" }, tcp("dns-tcp", 53)],
+        },
+        {
+            name: "acme-solver",
+            description: `cert-manager's HTTP-01 solver pod in ${namespace} (labels and port of cert-manager's pkg/issuer/acme/http)`,
+            namespace,
+            labels: { "acme.cert-manager.io/http01-solver": "true", "acme.cert-manager.io/http-domain": "1234567890", "acme.cert-manager.io/http-token": "0987654321" },
+            ports: [tcp("http", 8089)],
+        },
+        {
+            // Host-network pods: policies see the node-local address, which no pod selector matches.
+            name: "node-local-dns",
+            description: "NodeLocal DNSCache on the pod's node, listening on 169.254.20.10",
+            ip: "169.254.20.10",
+            ports: [
+                { name: "dns", containerPort: 53, protocol: "UDP" },
+                { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
+            ],
+        },
+        { name: "internet", description: "a host outside the cluster (203.0.113.0/24)" },
+    ];
+}
+
+/** Roles, namespaces and the ports tried between every pair. */
+export interface Universe {
+    /** The namespace the program's policies govern. */
+    namespace: string;
+    namespaces: Namespace[];
+    roles: Role[];
+    /** Every (port, protocol) tried: every container port of the universe, over TCP and UDP, and 22, 80 and 443. */
+    probes: { port: number; protocol: Protocol }[];
+}
+
+/** The program's pods (every pod template it registers) and the cast around them. */
+export function universeOf(run: ProgramRun, namespace: string): Universe {
+    let nextIp = 1;
+    const podIp = () => `10.244.${Math.floor(nextIp / 250)}.${(nextIp++ % 250) + 1}`;
+    const externalIp = () => `203.0.113.${nextIp++ % 250}`;
+    const roles = new Map<string, Role>();
+    const add = (name: string, description: string, make: (instance: string) => Endpoint) => {
+        const role = roles.get(name) ?? { name, description: "", pods: [] };
+        role.description = role.description ? `${role.description}, ${description}` : description;
+        roles.set(name, role);
+        role.pods.push(make("a"), make("b"));
+    };
+
+    for (const template of podTemplates(run.resources)) {
+        const component = template.metadata.labels?.["app.kubernetes.io/component"] ?? "";
+        const role = roleByComponent[component];
+        if (!role) {
+            throw new Error(`${template.owner}: pod component "${component}" has no role in the reachability matrix; add it to roleByComponent and to the expected matrix`);
+        }
+        const ports = [...(template.spec.initContainers ?? []), ...template.spec.containers].flatMap((c: any) => c.ports ?? []);
+        add(role, template.owner, (i) => ({ name: `${template.owner}#${i}`, namespace: template.namespace, labels: template.metadata.labels, ports, ip: podIp() }));
+    }
+    for (const o of outsiders(namespace)) {
+        add(o.name, o.description, (i) => ({ name: `${o.name}#${i}`, namespace: o.namespace, labels: o.labels, ports: o.ports, ip: o.ip ?? (o.namespace ? podIp() : externalIp()) }));
+    }
+
+    const allRoles = [...roles.values()];
+    const namespaces = [...new Set(allRoles.flatMap((r) => r.pods.map((p) => p.namespace)).filter((n): n is string => n !== undefined))].map((name) => ({ name }));
+    const numbers = new Set<number>([22, 80, 443, ...allRoles.flatMap((r) => r.pods.flatMap((p) => (p.ports ?? []).map((c) => c.containerPort)))]);
+    const probes = [...numbers].sort((a, b) => a - b).flatMap((port) => (["TCP", "UDP"] as const).map((protocol) => ({ port, protocol })));
+    return { namespace, namespaces, roles: allRoles, probes };
+}
+
+/** Allowed ports (`6379/TCP`) from one role to another; undefined where no policy of the program has a say. */
+export type Matrix = Map<string, Map<string, string[] | undefined>>;
+
+/**
+ * The matrix under `policies`. A pair is governed when either end is in the program's namespace; every
+ * pod of a role must agree with the others, or the roles are ill-defined and this throws.
+ */
+export function reachabilityMatrix(universe: Universe, policies: readonly NetworkPolicy[]): Matrix {
+    const model = new Reachability(universe.namespaces, policies);
+    const matrix: Matrix = new Map();
+    for (const from of universe.roles) {
+        const row = new Map<string, string[] | undefined>();
+        matrix.set(from.name, row);
+        for (const to of universe.roles) {
+            const governed = [...from.pods, ...to.pods].some((p) => p.namespace === universe.namespace);
+            if (!governed) {
+                row.set(to.name, undefined);
+                continue;
+            }
+            let cell: string[] | undefined;
+            for (const source of from.pods) {
+                for (const destination of to.pods.filter((p) => p !== source)) {
+                    const allowed = universe.probes.filter((p) => model.check(source, destination, p.port, p.protocol).allowed).map((p) => `${p.port}/${p.protocol}`);
+                    if (cell && cell.join() !== allowed.join()) {
+                        throw new Error(`pods of ${from.name} -> ${to.name} disagree: ${cell.join(" ")} vs ${allowed.join(" ")} (${source.name} -> ${destination.name})`);
+                    }
+                    cell = allowed;
+                }
+            }
+            row.set(to.name, cell ?? []);
+        }
+    }
+    return matrix;
+}
+
+/** Every allowed governed connection as `from -> to port/PROTOCOL`, sorted. */
+export function allowedFlows(matrix: Matrix): string[] {
+    return [...matrix].flatMap(([from, row]) => [...row].flatMap(([to, ports]) => (ports ?? []).map((p) => `${from} -> ${to} ${p}`))).sort();
+}
+
+/** The matrix as a text grid: rows are sources, columns destinations; `-` nothing allowed, `·` not governed by the program. */
+export function renderMatrix(universe: Universe, matrix: Matrix): string {
+    const names = universe.roles.map((r) => r.name);
+    const cell = (ports: string[] | undefined) => (ports === undefined ? "·" : ports.length === 0 ? "-" : ports.map((p) => p.replace("/TCP", "").replace("/UDP", "u")).join(","));
+    const rows = names.map((from) => [from, ...names.map((to) => cell(matrix.get(from)!.get(to)))]);
+    const header = ["from \\ to", ...names];
+    const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => r[i].length)));
+    const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+    const legend = universe.roles.map((r) => `  ${r.name.padEnd(widths[0])}  ${r.description}`);
+    return [line(header), ...rows.map(line), "", "ports are TCP unless marked u (UDP); - nothing allowed; · neither end in " + universe.namespace, ...legend].join("\n");
+}

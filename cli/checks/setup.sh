@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Installs the manifest checkers into .tools/ (`npm run setup:checks`; .ci/run calls it):
+#  - .tools/venv: kubernetes-validate (the Kubernetes API's JSON schemas, strict variants) and
+#    checkov, from PyPI, every package pinned with its hashes in cli/checks/requirements.txt
+#    (regenerate from requirements.in with pip-compile, see README);
+#  - .tools/crds: the CustomResourceDefinitions of the custom resources the program may create,
+#    from the Go modules that ship them, pinned below with their hashes, through the Go module proxy;
+#  - .tools/s3server: moto's S3 server, the real S3-compatible server the PostgreSQL backup tests
+#    upload to, every package pinned with its hashes in cli/checks/s3server-requirements.txt;
+#  - rclone, the S3 client of the backup pods, at the version of their image
+#    (postgresBackupS3ClientImage's default in Pulumi.yaml), from the Go module proxy into
+#    $(go env GOPATH)/bin (a cold build takes several minutes).
+# Each part is skipped when .tools already holds exactly what its pins describe.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+
+# <module>@<version> <its go.sum hash (h1:)> <file in the module>...
+crd_sources=(
+    "github.com/prometheus-operator/prometheus-operator@v0.85.0 h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s= example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
+    "k8s.io/autoscaler/vertical-pod-autoscaler@v1.8.1 h1:Pe8bV1wozN4gOKO1rleiIY5alIyAXN+DnXDbXQcL4fI= deploy/vpa-v1-crd-gen.yaml"
+    "github.com/cert-manager/cert-manager@v1.19.1 h1:Txh8L/nLWTDcb7ZnXuXbTe15BxQnLbLirXmbNk0fGgY= deploy/crds/cert-manager.io_clusterissuers.yaml"
+)
+
+started=$(date +%s)
+
+requirements="$root/cli/checks/requirements.txt"
+venv="$tools/venv"
+stamp="$venv/.requirements.sha256"
+wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
+if [ -x "$venv/bin/checkov" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    echo "setup:checks: $venv is up to date"
+else
+    echo "setup:checks: creating $venv (kubernetes-validate, checkov)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --require-hashes --no-deps -r "$requirements"
+    echo "$wanted" >"$stamp"
+fi
+
+crds="$tools/crds"
+crd_stamp="$crds/.sources"
+if [ -d "$crds" ] && [ "$(cat "$crd_stamp" 2>/dev/null)" = "${crd_sources[*]}" ]; then
+    echo "setup:checks: $crds is up to date"
+else
+    command -v go >/dev/null 2>&1 || { echo "setup:checks: the Go toolchain is needed to fetch CRDs from the Go module proxy" >&2; exit 1; }
+    echo "setup:checks: fetching CRDs into $crds"
+    rm -rf "$crds"
+    mkdir -p "$crds"
+    for source in "${crd_sources[@]}"; do
+        read -r module sum files <<<"$source"
+        # Outside any Go module, `go mod download` only fetches, checked against the Go checksum
+        # database; the pinned hash must match as well.
+        read -r dir got < <(cd "$tools" && go mod download -json "$module" | "$venv/bin/python" -c 'import json,sys; m=json.load(sys.stdin); print(m.get("Dir", ""), m.get("Sum", m.get("Error", "")))')
+        if [ "$got" != "$sum" ]; then
+            echo "setup:checks: $module has hash ${got:-none}, expected $sum" >&2
+            exit 1
+        fi
+        for file in $files; do
+            cp "$dir/$file" "$crds/$(basename "$file")"
+        done
+    done
+    echo "${crd_sources[*]}" >"$crd_stamp"
+fi
+
+s3requirements="$root/cli/checks/s3server-requirements.txt"
+s3venv="$tools/s3server"
+s3stamp="$s3venv/.requirements.sha256"
+s3wanted=$(sha256sum "$s3requirements" | cut -d' ' -f1)
+if [ -x "$s3venv/bin/moto_server" ] && [ "$(cat "$s3stamp" 2>/dev/null)" = "$s3wanted" ]; then
+    echo "setup:checks: $s3venv is up to date"
+else
+    echo "setup:checks: creating $s3venv (moto's S3 server)"
+    rm -rf "$s3venv"
+    python3 -m venv "$s3venv"
+    "$s3venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --require-hashes --no-deps -r "$s3requirements"
+    echo "$s3wanted" >"$s3stamp"
+fi
+
+# The version the backup pods' image runs: rclone/rclone:<version> in Pulumi.yaml.
+rclone_version=$(sed -n 's|^ *default: rclone/rclone:\([0-9][0-9.]*\)$|\1|p' "$root/Pulumi.yaml")
+[ -n "$rclone_version" ] || { echo "setup:checks: no rclone/rclone:<version> default in Pulumi.yaml" >&2; exit 1; }
+gobin="$(go env GOPATH)/bin"
+installed_rclone=$("$gobin/rclone" version 2>/dev/null | sed -n 1p || true)
+if [ "$installed_rclone" = "rclone v$rclone_version" ] || [ "$installed_rclone" = "rclone v$rclone_version-DEV" ]; then
+    echo "setup:checks: rclone $rclone_version is installed"
+else
+    echo "setup:checks: go install github.com/rclone/rclone@v$rclone_version"
+    go install "github.com/rclone/rclone@v$rclone_version"
+fi
+
+echo "setup:checks: ready in $(($(date +%s) - started)) s"

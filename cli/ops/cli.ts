@@ -1,0 +1,170 @@
+import { readSync } from "fs";
+import { readProject, projectRoot } from "../../harness/stackConfig";
+import { backupNow, BackupOptions, overwriteProductionFlag, restoreBackup, showBackups } from "./backups";
+import { access, logs, restart, rollback, scale, setImage, shell, status, stop, useBackend } from "./commands";
+import { CommandError, processRunner, UsageError } from "./exec";
+import { buildStandin, deployStandin, ensureCluster, localDown, localTools, localUp, requireTools } from "./local";
+import { kubeContext, OpsContext, stackSettings, standinImageTag } from "./workspace";
+
+/** `npm run ops -- <command> [args] [--stack <name>]`; the Makefile maps the seed's targets onto these. */
+const usage = `usage: npm run ops -- <command> [arguments] [--stack <name>]   (stack: local unless given)
+
+  up                     the whole local set-up (npm run local): cluster, state, stack, image, deploy
+  down [--keep-cluster]  destroy the stack's resources and delete the kind cluster (npm run local:down)
+  kind-create            create the kind cluster from kind-config.yaml (when absent)
+  kind-delete            delete the kind cluster
+  build                  build the stand-in API image and load it into the cluster
+  deploy                 point the stack at the built stand-in image and pulumi up (add-ons first)
+  access                 where the API answers (kind: http://localhost:8088), else port-forward 8088
+  status                 pods, HPA, PDB and VPA
+  logs                   follow the API pods' logs
+  shell                  a shell in an API pod
+  restart                rolling restart of the API
+  scale <n>              keep at least n API pods (apiMinReplicas, at most apiMaxReplicas), pulumi up
+  image --tag <t> [--digest sha256:...] [--repository <r>]   deploy another API image (config + pulumi up)
+  rollback               back to the previous API image from the stack's history, pulumi up
+  stop                   destroy the application; cluster add-ons stay
+  backup                 take a PostgreSQL backup now (a Job from the backup CronJob); says where it went
+  backups                the stack's PostgreSQL backups, with sizes and ages
+  restore <backup> [--yes] [--i-understand-this-overwrites-production]
+                         restore a backup over the stack's databases, after confirmation (--yes for scripts;
+                         production also needs --i-understand-this-overwrites-production)`;
+
+function option(args: string[], name: string): string | undefined {
+    const at = args.indexOf(name);
+    if (at < 0) {
+        return undefined;
+    }
+    const value = args[at + 1];
+    if (value === undefined || value.startsWith("--")) {
+        throw new UsageError(`${name} needs a value`);
+    }
+    args.splice(at, 2);
+    return value;
+}
+
+export interface MainOptions {
+    env?: NodeJS.ProcessEnv;
+    say?: (line: string) => void;
+    /** Where app/, kind-config.yaml and .pulumi-state/ are (tests use a scratch folder). */
+    root?: string;
+    /** Config values over the stack file's, as `pulumi config set` would make them (tests). */
+    overrides?: Record<string, unknown>;
+    /** Clock, polling pause and questions of the backup commands (tests answer for the user). */
+    backup?: Partial<BackupOptions>;
+}
+
+/** One line from the terminal, or undefined when stdin is not one (scripts must say --yes). */
+function askTerminal(question: string): string | undefined {
+    if (!process.stdin.isTTY) {
+        return undefined;
+    }
+    process.stdout.write(question);
+    const buffer = Buffer.alloc(1);
+    let line = "";
+    while (readSync(0, buffer, 0, 1, null) === 1 && buffer[0] !== 10) {
+        line += buffer.toString("utf8");
+    }
+    return line;
+}
+
+/** Runs one command. */
+export function main(argv: string[], options: MainOptions = {}): void {
+    const { env = process.env, say = (l: string) => console.log(l), root = projectRoot, overrides = {} } = options;
+    const args = [...argv];
+    const stack = option(args, "--stack") ?? "local";
+    const flags = ["--keep-cluster", "--yes", overwriteProductionFlag];
+    const keepCluster = args.includes("--keep-cluster");
+    const [command, ...rest] = args.filter((a) => !flags.includes(a));
+    if (!command || command === "help" || command === "--help") {
+        say(usage);
+        return;
+    }
+    const ctx: OpsContext = {
+        root,
+        project: readProject().name,
+        stack,
+        settings: stackSettings(stack, overrides),
+        runner: processRunner({ ...env, PULUMI_SKIP_UPDATE_CHECK: "true" }, root),
+        say,
+    };
+    const needs = (...tools: string[]) => requireTools(ctx.runner, tools);
+    const backupOptions: BackupOptions = { now: () => new Date(), pollMs: 2000, ask: askTerminal, ...options.backup };
+    switch (command) {
+        case "up":
+            return localUp(ctx);
+        case "down":
+            return localDown(ctx, keepCluster);
+        case "kind-create":
+            needs("kind", "kubectl");
+            return ensureCluster(ctx);
+        case "kind-delete":
+            needs("kind");
+            ctx.runner.run("kind", ["delete", "cluster", "--name", kubeContext(ctx).replace(/^kind-/, "")]);
+            return;
+        case "build":
+            needs(...localTools(kubeContext(ctx)).filter((t) => t !== "pulumi"));
+            buildStandin(ctx);
+            return;
+        case "deploy": {
+            needs("pulumi");
+            useBackend(ctx);
+            // The tag `build` gave the current sources; deploy does not rebuild.
+            return deployStandin(ctx, standinImageTag(ctx.root));
+        }
+        case "access":
+            needs("kubectl");
+            return access(ctx);
+        case "status":
+            needs("kubectl");
+            return status(ctx);
+        case "logs":
+            needs("kubectl");
+            return logs(ctx);
+        case "shell":
+            needs("kubectl");
+            return shell(ctx);
+        case "restart":
+            needs("kubectl");
+            return restart(ctx);
+        case "scale":
+            needs("pulumi");
+            return scale(ctx, rest[0]);
+        case "image": {
+            needs("pulumi");
+            const tag = option(rest, "--tag");
+            const digest = option(rest, "--digest");
+            const repository = option(rest, "--repository");
+            return setImage(ctx, { tag, digest, repository });
+        }
+        case "rollback":
+            needs("pulumi");
+            return rollback(ctx);
+        case "stop":
+            needs("pulumi");
+            return stop(ctx);
+        case "backup":
+            needs("kubectl");
+            return backupNow(ctx, backupOptions);
+        case "backups":
+            needs("kubectl");
+            return showBackups(ctx, backupOptions);
+        case "restore":
+            needs("kubectl");
+            return restoreBackup(ctx, backupOptions, rest[0], { yes: args.includes("--yes"), overwriteProduction: args.includes(overwriteProductionFlag) });
+        default:
+            throw new UsageError(`unknown command ${command}\n\n${usage}`);
+    }
+}
+
+if (require.main === module) {
+    try {
+        main(process.argv.slice(2));
+    } catch (error) {
+        if (error instanceof UsageError || error instanceof CommandError) {
+            console.error(`error: ${error.message}`);
+            process.exit(1);
+        }
+        throw error;
+    }
+}

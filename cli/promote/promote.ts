@@ -1,0 +1,71 @@
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { inlineProgram } from "../../harness/mockProgram";
+import * as path from "path";
+import { projectRoot, readProject } from "../../harness/stackConfig";
+import { ChangeSummary, promote, PromotionRefused, PromotionStack } from "./promotion";
+import { stackFileConfig } from "./stackFile";
+
+/**
+ * `npm run promote -- [--from staging] [--to production] [--yes]`: promotes what the source stack
+ * runs to the target through the Automation API (the Pulumi CLI must be installed and logged in to
+ * the stacks' backend). Without --yes it stops after production's preview.
+ */
+
+/**
+ * Binds a stack of the Automation API to the promotion interface. Config is read and written in the
+ * stack file itself (cli/promote/stackFile.ts), not with `pulumi config set`, which would rewrite the whole
+ * file: the promotion's diff shows exactly the keys it changes. The CLI reads the edited file.
+ */
+export function automationStack(stack: Stack, project: string, stackFile = path.join(projectRoot, `Pulumi.${stack.name.split("/").pop()}.yaml`)): PromotionStack {
+    const config = stackFileConfig(stackFile, project);
+    const summary = (counts: Record<string, number | undefined> | undefined): ChangeSummary =>
+        Object.fromEntries(Object.entries(counts ?? {}).map(([k, v]) => [k, v ?? 0]));
+    return {
+        name: stack.name,
+        async history(limit) {
+            const entries = await stack.history(limit, 1);
+            return entries.map((e) => ({ kind: e.kind, result: e.result, startTime: e.startTime }));
+        },
+        async outputs() {
+            const outputs = await stack.outputs();
+            return Object.fromEntries(Object.entries(outputs).filter(([, o]) => !o.secret).map(([k, o]) => [k, o.value]));
+        },
+        async preview({ refresh }) {
+            const result = await stack.preview({ refresh, onOutput: (text) => process.stdout.write(text) });
+            return summary(result.changeSummary);
+        },
+        getConfig: config.getConfig,
+        setConfig: config.setConfig,
+        removeConfig: config.removeConfig,
+        async up() {
+            const result = await stack.up({ onOutput: (text) => process.stdout.write(text) });
+            return summary(result.summary.resourceChanges);
+        },
+    };
+}
+
+function option(args: string[], name: string, fallback: string): string {
+    const at = args.indexOf(name);
+    return at >= 0 && args[at + 1] ? args[at + 1] : fallback;
+}
+
+async function main(args: string[]): Promise<void> {
+    const from = option(args, "--from", "staging");
+    const to = option(args, "--to", "production");
+    const project = readProject().name;
+    // The project's program inline: preview and up need only the pulumi CLI, no Node.js language host.
+    const select = (stackName: string) => LocalWorkspace.selectStack({ stackName, projectName: project, program: inlineProgram() }, { workDir: projectRoot });
+    const [source, target] = await Promise.all([select(from), select(to)]);
+    const result = await promote(automationStack(source, project), automationStack(target, project), {
+        deploy: args.includes("--yes"),
+        say: (line) => console.log(line),
+    });
+    console.log(result.deployed ? `${to} deployed` : `${to} previewed; nothing deployed`);
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).catch((error: Error) => {
+        console.error(error instanceof PromotionRefused ? `promotion refused: ${error.message}` : error);
+        process.exit(1);
+    });
+}

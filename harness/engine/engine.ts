@@ -1,0 +1,234 @@
+import { EngineEvent, LocalWorkspace, OpMap, OpType, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "fs";
+import * as os from "os";
+import * as path from "path";
+import { defaultProgramModule, inlineProgram } from "../mockProgram";
+import { projectRoot, readProject } from "../stackConfig";
+import { Toolchain } from "./toolchain";
+
+/**
+ * The real Pulumi engine for the e2e and the sandbox: the CLI from the toolchain runs the project's
+ * own program (index.ts) as an Automation API inline program, so no Node.js language host is
+ * needed. Everything lives in a private folder: the stack files (copies: config changes made here
+ * never touch the repository's), a file state backend, and a PULUMI_HOME whose plugins are the
+ * toolchain's kubernetes provider and the e2e's stand-in random provider.
+ */
+
+export interface EngineOptions {
+    readonly toolchain: Toolchain;
+    /** Private folder for the work dir, the state and PULUMI_HOME. */
+    readonly dir: string;
+    /** KUBECONFIG for the provider (the control plane's: its contexts carry the stacks' names). */
+    readonly kubeconfig: string;
+    /** The program to run; default the project's index.ts. */
+    readonly programModule?: string;
+    /** Folder of the file state backend, when stacks share one (the sandbox); default a private one. */
+    readonly stateDir?: string;
+}
+
+/** One resource step the engine planned or took. */
+export interface Step {
+    readonly op: OpType;
+    readonly urn: string;
+    readonly type: string;
+    /** Properties whose change forces a replacement, for replace steps. */
+    readonly keys?: readonly string[];
+    /** When the step started, on the operation's event counter (for ordering checks). */
+    readonly started: number;
+    /** When the step finished (outputs or failure), on the same counter. */
+    finished?: number;
+}
+
+export interface OperationResult {
+    readonly seconds: number;
+    /** Counts per operation (`same`, `create`, `update`, `replace`, ...). */
+    readonly changes: OpMap;
+    /** Every resource step, in the order the engine started them. */
+    readonly steps: readonly Step[];
+}
+
+/** The changes (not `same`, not reads), as `create 12, update 1`; `none` when nothing changes. */
+export function describeChanges(changes: OpMap): string {
+    const entries = Object.entries(changes).filter(([op, n]) => op !== "same" && op !== "read" && (n ?? 0) > 0);
+    return entries.length === 0 ? "none" : entries.map(([op, n]) => `${op} ${n}`).join(", ");
+}
+
+/** Steps that replace a Deployment or a StatefulSet: each one is an outage of that workload. */
+export function workloadReplacements(steps: readonly Step[]): Step[] {
+    const workload = /^kubernetes:apps\/v1:(Deployment|StatefulSet)$/;
+    return steps.filter((s) => workload.test(s.type) && ["replace", "create-replacement", "delete-replaced"].includes(s.op));
+}
+
+/**
+ * The local stack without its Helm add-ons: charts cannot be fetched here, so the e2e and the
+ * sandbox apply the CRDs the add-ons would bring instead.
+ */
+export const localWithoutAddons = {
+    installMetricsServer: false,
+    installVpa: false,
+    installPrometheusStack: false,
+    installIngressNginx: false,
+    installCertManager: false,
+    selfSignedClusterIssuer: "",
+} as const;
+
+/** Passphrase of the e2e's throwaway state (its own backend in a temporary folder). */
+const e2ePassphrase = "e2e-throwaway-state";
+
+/** Installs the toolchain's provider and the stand-in random provider as the versions the npm SDKs ask for. */
+function installPlugins(pulumiHome: string, toolchain: Toolchain): void {
+    const plugins = path.join(pulumiHome, "plugins");
+    const kubernetes = path.join(plugins, `resource-kubernetes-v${toolchain.kubernetesProviderVersion}`);
+    mkdirSync(kubernetes, { recursive: true });
+    symlinkSync(toolchain.kubernetesProvider, path.join(kubernetes, "pulumi-resource-kubernetes"));
+    const randomVersion = require("@pulumi/random/package.json").version as string;
+    const random = path.join(plugins, `resource-random-v${randomVersion}`);
+    mkdirSync(random, { recursive: true });
+    const launcher = path.join(random, "pulumi-resource-random");
+    const tsNode = require.resolve("ts-node/register/transpile-only");
+    const standin = path.join(__dirname, "standinRandomProvider.ts");
+    // The e2e's STAND-IN random provider (harness/engine/standinRandomProvider.ts), never installed elsewhere.
+    const project = path.join(projectRoot, "tsconfig.json");
+    writeFileSync(launcher, `#!/bin/sh\nTS_NODE_PROJECT="${project}" exec "${process.execPath}" -r "${tsNode}" "${standin}" "$@"\n`);
+    chmodSync(launcher, 0o755);
+}
+
+/** A stack of the project on the real engine; config changes go to a private copy of its stack file. */
+export class EngineStack {
+    private constructor(
+        readonly name: string,
+        readonly stack: Stack,
+        private readonly programModule: string,
+    ) {}
+
+    static async create(stackName: string, options: EngineOptions): Promise<EngineStack> {
+        const dir = mkdtempSync(path.join(options.dir, `${stackName}-`));
+        const workDir = path.join(dir, "project");
+        const pulumiHome = path.join(dir, "pulumi-home");
+        const state = options.stateDir ?? path.join(dir, "state");
+        for (const folder of [workDir, pulumiHome, state]) {
+            mkdirSync(folder, { recursive: true });
+        }
+        copyFileSync(path.join(projectRoot, "Pulumi.yaml"), path.join(workDir, "Pulumi.yaml"));
+        copyFileSync(path.join(projectRoot, `Pulumi.${stackName}.yaml`), path.join(workDir, `Pulumi.${stackName}.yaml`));
+        installPlugins(pulumiHome, options.toolchain);
+
+        const programModule = options.programModule ?? defaultProgramModule;
+        // The inline program runs in this process, and the kubernetes SDK takes KUBECONFIG from its
+        // environment into the provider's inputs: the same as the CLI's, or a later preview from a
+        // shell with KUBECONFIG set (the sandbox's env.sh) would see the provider change.
+        process.env.KUBECONFIG = options.kubeconfig;
+        const command = await PulumiCommand.get({ root: path.dirname(path.dirname(options.toolchain.pulumi)), skipVersionCheck: false });
+        const workspace = await LocalWorkspace.create({
+            workDir,
+            pulumiHome,
+            pulumiCommand: command,
+            envVars: {
+                PULUMI_BACKEND_URL: `file://${state}`,
+                PULUMI_CONFIG_PASSPHRASE: e2ePassphrase,
+                KUBECONFIG: options.kubeconfig,
+                PULUMI_SKIP_UPDATE_CHECK: "true",
+                PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+                PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
+                PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+            },
+            program: inlineProgram(programModule),
+        });
+        const stack = await Stack.createOrSelect(stackName, workspace);
+        return new EngineStack(stackName, stack, programModule);
+    }
+
+    /** Sets config values (keys without the project prefix; objects as JSON) in the private stack file. */
+    async setConfig(values: Record<string, string | number | boolean | object>): Promise<void> {
+        const project = readProject().name;
+        for (const [key, value] of Object.entries(values)) {
+            const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+            await this.stack.setConfig(`${project}:${key}`, { value: text });
+        }
+    }
+
+    async preview(): Promise<OperationResult> {
+        return this.timed((onEvent) => this.stack.preview({ onEvent, diff: false }).then((r) => r.changeSummary));
+    }
+
+    async up(): Promise<OperationResult> {
+        return this.timed((onEvent) => this.stack.up({ onEvent }).then((r) => r.summary.resourceChanges ?? {}));
+    }
+
+    async destroy(): Promise<OperationResult> {
+        return this.timed((onEvent) => this.stack.destroy({ onEvent }).then((r) => r.summary.resourceChanges ?? {}));
+    }
+
+    /** Clears `protect` on every resource, as `pulumi state unprotect --all` does; returns how many were protected. */
+    async unprotectAll(): Promise<number> {
+        return this.unprotect(() => true);
+    }
+
+    /** Clears `protect` on the resources whose URN `select` picks, as `pulumi state unprotect <urn>` does. */
+    async unprotect(select: (urn: string) => boolean): Promise<number> {
+        const deployment = await this.stack.exportStack();
+        const resources = (deployment.deployment?.resources ?? []) as Array<{ urn: string; protect?: boolean }>;
+        const unprotected = resources.filter((r) => r.protect && select(r.urn));
+        for (const resource of unprotected) {
+            delete resource.protect;
+        }
+        await this.stack.importStack(deployment);
+        return unprotected.length;
+    }
+
+    /** Whether the resource with this URN suffix (`::<name>` of its type) is protected in the state. */
+    async isProtected(type: string, name: string): Promise<boolean> {
+        const deployment = await this.stack.exportStack();
+        const resources = (deployment.deployment?.resources ?? []) as Array<{ urn: string; type: string; protect?: boolean }>;
+        return resources.some((r) => r.type === type && r.urn.endsWith(`::${name}`) && r.protect === true);
+    }
+
+    /** URNs in the stack's state. */
+    async stateUrns(): Promise<string[]> {
+        const deployment = await this.stack.exportStack();
+        return ((deployment.deployment?.resources ?? []) as Array<{ urn: string }>).map((r) => r.urn);
+    }
+
+    async outputs(): Promise<Record<string, unknown>> {
+        const outputs = await this.stack.outputs();
+        return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
+    }
+
+    get program(): string {
+        return this.programModule;
+    }
+
+    /** The private work dir (Pulumi.yaml and the stack file), PULUMI_HOME and the environment the CLI gets. */
+    get workspace(): LocalWorkspace {
+        return this.stack.workspace as LocalWorkspace;
+    }
+
+    private async timed(operation: (onEvent: (event: EngineEvent) => void) => Promise<OpMap>): Promise<OperationResult> {
+        const steps: Step[] = [];
+        const byUrn = new Map<string, Step>();
+        let sequence = 0;
+        const onEvent = (event: EngineEvent) => {
+            const pre = event.resourcePreEvent?.metadata;
+            if (pre) {
+                const step: Step = { op: pre.op, urn: pre.urn, type: pre.type, keys: pre.keys, started: ++sequence };
+                steps.push(step);
+                byUrn.set(`${pre.op}:${pre.urn}`, step);
+            }
+            const done = event.resOutputsEvent?.metadata ?? event.resOpFailedEvent?.metadata;
+            if (done) {
+                const step = byUrn.get(`${done.op}:${done.urn}`);
+                if (step) {
+                    step.finished = ++sequence;
+                }
+            }
+        };
+        const started = process.hrtime.bigint();
+        const changes = await operation(onEvent);
+        return { seconds: Number(process.hrtime.bigint() - started) / 1e9, changes, steps };
+    }
+}
+
+/** A private folder for one e2e or sandbox run. */
+export function engineFolder(prefix: string): string {
+    return mkdtempSync(path.join(os.tmpdir(), `healthcare-${prefix}-`));
+}
