@@ -13,7 +13,7 @@ import { DataPriorityClass } from "./components/priorityClass";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings } from "./config";
-import { releaseConfig } from "./lib/release";
+import { releaseConfig } from "./config/release";
 
 // Validates everything before the first resource is registered.
 const settings = loadSettings();

@@ -3,7 +3,7 @@ import * as assert from "assert";
 import { addonCharts, ClusterAddons, plannedCharts } from "../components/clusterAddons";
 import { PrometheusAdapterRule } from "../components/monitoring";
 import { AddonSettings, SettingsError } from "../config";
-import { releaseConfig, releaseKeys } from "../lib/release";
+import { releaseConfig, releaseKeys } from "../config/release";
 import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { stackSettings } from "../cli/ops/workspace";
 import { readStackFile, shippedStacks, stackConfig } from "../harness/stackConfig";

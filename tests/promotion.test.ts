@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
-import { releaseConfig } from "../lib/release";
+import { releaseConfig } from "../config/release";
 import { stackSettings } from "../cli/ops/workspace";
 import { ChangeSummary, promote, PromotionRefused, PromotionStack, StackOperation } from "../cli/promote/promotion";
 import { projectRoot, readStackFile } from "../harness/stackConfig";

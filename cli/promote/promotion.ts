@@ -1,5 +1,5 @@
 import { scalarSettings } from "../../config";
-import { ReleaseKey, releaseKeys } from "../../lib/release";
+import { ReleaseKey, releaseKeys } from "../../config/release";
 
 /**
  * Promotion of what staging runs to production, as decisions over a small workspace interface so
@@ -110,7 +110,7 @@ export async function promote(source: PromotionStack, target: PromotionStack, op
 
     const changed: PromotionResult["changed"] = {};
     for (const key of releaseKeys) {
-        // An unset key has the project's declared default (Pulumi.yaml), which config.ts mirrors.
+        // An unset key has the project's declared default (Pulumi.yaml), which config/declarations.ts mirrors.
         const from = (await target.getConfig(key)) ?? String(scalarSettings[key].default);
         const to = release[key];
         if (from === to) {

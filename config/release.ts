@@ -1,4 +1,5 @@
-import type { scalarSettings, Settings } from "../config";
+import type { scalarSettings } from "./declarations";
+import type { Settings } from "./index";
 
 /**
  * The settings that make up a release: what staging tested and promotion carries to production

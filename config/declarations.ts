@@ -1,0 +1,100 @@
+/**
+ * Every setting the program reads. Scalar settings are declared (type, description, default) in
+ * Pulumi.yaml; `scalarSettings` mirrors those declarations and a test keeps the two in step.
+ * Structured settings (resources) cannot be declared there and live in each Pulumi.<stack>.yaml.
+ */
+
+export type ScalarSpec =
+    | { readonly type: "string"; readonly default: string }
+    | { readonly type: "integer"; readonly default: number }
+    | { readonly type: "boolean"; readonly default: boolean };
+
+/** Every scalar setting with its type and default, exactly as declared in Pulumi.yaml. */
+export const scalarSettings = {
+    environment: { type: "string", default: "production" },
+    namespace: { type: "string", default: "healthcare-backend" },
+    kubeContext: { type: "string", default: "" },
+    kubeconfig: { type: "string", default: "" },
+    protectData: { type: "boolean", default: true },
+    apiImageRepository: { type: "string", default: "" },
+    apiImageTag: { type: "string", default: "" },
+    apiImageDigest: { type: "string", default: "" },
+    apiImagePullPolicy: { type: "string", default: "IfNotPresent" },
+    apiPort: { type: "integer", default: 8080 },
+    apiMetricsPort: { type: "integer", default: 9090 },
+    apiHealthPort: { type: "integer", default: 8081 },
+    apiHealthPath: { type: "string", default: "/healthz" },
+    apiReadyPath: { type: "string", default: "/readyz" },
+    apiMinReplicas: { type: "integer", default: 10 },
+    apiMaxReplicas: { type: "integer", default: 100 },
+    postgresImageRepository: { type: "string", default: "postgres" },
+    postgresVersion: { type: "string", default: "17.6" },
+    postgresDatabase: { type: "string", default: "healthcare" },
+    postgresUser: { type: "string", default: "healthcare" },
+    postgresStorageSize: { type: "string", default: "100Gi" },
+    postgresStorageClass: { type: "string", default: "" },
+    // PostgreSQL backups (components/postgresBackup.ts).
+    postgresBackupSchedule: { type: "string", default: "0 2 * * *" },
+    postgresBackupRetention: { type: "integer", default: 14 },
+    postgresBackupStorageSize: { type: "string", default: "100Gi" },
+    postgresBackupStorageClass: { type: "string", default: "" },
+    postgresBackupS3Endpoint: { type: "string", default: "" },
+    postgresBackupS3Bucket: { type: "string", default: "" },
+    postgresBackupS3Prefix: { type: "string", default: "" },
+    postgresBackupS3Region: { type: "string", default: "us-east-1" },
+    postgresBackupS3CredentialsSecret: { type: "string", default: "" },
+    postgresBackupS3Egress: { type: "string", default: "" },
+    postgresBackupS3ClientImage: { type: "string", default: "rclone/rclone:1.75.1" },
+    redisImageRepository: { type: "string", default: "redis" },
+    redisVersion: { type: "string", default: "8.2.3" },
+    redisNodes: { type: "integer", default: 6 },
+    redisReplicasPerMaster: { type: "integer", default: 1 },
+    redisStorageSize: { type: "string", default: "10Gi" },
+    redisStorageClass: { type: "string", default: "" },
+    dataPriorityClassName: { type: "string", default: "" },
+    ingressEnabled: { type: "boolean", default: true },
+    ingressHost: { type: "string", default: "" },
+    ingressClassName: { type: "string", default: "nginx" },
+    ingressTlsEnabled: { type: "boolean", default: true },
+    ingressTlsSecretName: { type: "string", default: "healthcare-api-tls" },
+    ingressClusterIssuer: { type: "string", default: "" },
+    ingressAcmeChallenge: { type: "string", default: "http01" },
+    ingressSkipAwait: { type: "boolean", default: false },
+    // Network security
+    ingressControllerNamespace: { type: "string", default: "ingress-nginx" },
+    ingressControllerPodSelector: { type: "string", default: "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller" },
+    prometheusNamespace: { type: "string", default: "monitoring" },
+    prometheusPodSelector: { type: "string", default: "app.kubernetes.io/name=prometheus" },
+    apiExternalEgress: { type: "string", default: "" },
+    clusterDnsNamespace: { type: "string", default: "kube-system" },
+    clusterDnsPodSelector: { type: "string", default: "k8s-app=kube-dns" },
+    clusterDnsCidrs: { type: "string", default: "" },
+    // Cluster add-ons (components/clusterAddons.ts): off unless the stack installs them.
+    installMetricsServer: { type: "boolean", default: false },
+    installVpa: { type: "boolean", default: false },
+    installPrometheusStack: { type: "boolean", default: false },
+    installIngressNginx: { type: "boolean", default: false },
+    installCertManager: { type: "boolean", default: false },
+    selfSignedClusterIssuer: { type: "string", default: "" },
+    // Autoscaling, availability and monitoring.
+    apiHpaEnabled: { type: "boolean", default: true },
+    apiHpaCustomMetrics: { type: "boolean", default: true },
+    apiPdbMinAvailable: { type: "integer", default: 2 },
+    vpaEnabled: { type: "boolean", default: true },
+    vpaApiMode: { type: "string", default: "Off" },
+    vpaPostgresMode: { type: "string", default: "Initial" },
+    vpaRedisMode: { type: "string", default: "Initial" },
+    vpaEvictSingleReplica: { type: "boolean", default: false },
+    monitoringEnabled: { type: "boolean", default: true },
+    monitoringSelectorLabel: { type: "string", default: "" },
+    metricsExportersEnabled: { type: "boolean", default: true },
+    postgresExporterImage: { type: "string", default: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1" },
+    redisExporterImage: { type: "string", default: "oliver006/redis_exporter:v1.91.1" },
+} as const satisfies Record<string, ScalarSpec>;
+
+export type ScalarKey = keyof typeof scalarSettings;
+
+/** Structured settings, set in each stack file (Pulumi.yaml cannot declare objects). */
+export const objectSettings = ["apiResources", "postgresResources", "redisResources"] as const;
+
+export type ObjectKey = (typeof objectSettings)[number];

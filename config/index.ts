@@ -1,0 +1,137 @@
+import * as pulumi from "@pulumi/pulumi";
+import { AddonSettings, readAddons } from "./addons";
+import { ApiSettings, readApi } from "./api";
+import { AutoscalingSettings, readAutoscaling } from "./autoscaling";
+import { ClusterSettings, readDataPriorityClass } from "./cluster";
+import { Environment, environments } from "./common";
+import { objectSettings, scalarSettings } from "./declarations";
+import { IngressSettings, readIngress } from "./ingress";
+import { MonitoringSettings, readMonitoring } from "./monitoring";
+import { NetworkSettings, readNetwork } from "./network";
+import { PostgresBackupSettings, PostgresSettings, readPostgres, readPostgresBackup } from "./postgres";
+import { ConfigSource, deepFreeze, dnsLabel, Reader, SettingsError, suggestion } from "./reader";
+import { readRedis, RedisSettings } from "./redis";
+
+/**
+ * The stack's configuration, read once and validated as a whole. Components receive the typed,
+ * read-only `Settings` as args and never read `pulumi.Config` themselves. One module per area
+ * (api, postgres, redis, ingress, network, addons, autoscaling, monitoring, cluster) holds its types
+ * and its reader; `declarations` lists every setting, `reader` reads raw values and collects problems.
+ */
+
+export * from "./addons";
+export * from "./api";
+export * from "./autoscaling";
+export * from "./cluster";
+export * from "./common";
+export * from "./declarations";
+export * from "./ingress";
+export * from "./monitoring";
+export * from "./network";
+export * from "./postgres";
+export { ConfigSource, SettingsError } from "./reader";
+export * from "./redis";
+
+export interface Settings {
+    readonly project: string;
+    readonly stack: string;
+    readonly environment: Environment;
+    readonly namespace: string;
+    readonly cluster: ClusterSettings;
+    /** Protect stateful resources from deletion and replacement, and keep them when removed from the program. */
+    readonly protectData: boolean;
+    readonly api: ApiSettings;
+    readonly postgres: PostgresSettings;
+    /** Scheduled PostgreSQL backups; undefined when postgresBackupSchedule is empty. */
+    readonly postgresBackup?: PostgresBackupSettings;
+    readonly redis: RedisSettings;
+    /** PriorityClass created for PostgreSQL and Redis (cluster-scoped: unique on the cluster); undefined: none. */
+    readonly dataPriorityClassName?: string;
+    readonly ingress: IngressSettings;
+    readonly network: NetworkSettings;
+    /** Cluster add-ons installed by this stack; off where the platform provides them. */
+    readonly addons: AddonSettings;
+    readonly autoscaling: AutoscalingSettings;
+    readonly monitoring: MonitoringSettings;
+}
+
+/** Reads and validates the running stack's configuration. */
+export function loadSettings(): Settings {
+    const config = new pulumi.Config();
+    const project = pulumi.getProject();
+    const prefix = `${project}:`;
+    return parseSettings({
+        project,
+        stack: pulumi.getStack(),
+        get: (key) => config.get(key),
+        keys: () =>
+            Object.keys(pulumi.runtime.allConfig())
+                .filter((k) => k.startsWith(prefix))
+                .map((k) => k.slice(prefix.length)),
+    });
+}
+
+/** Validates raw settings from `source`; throws a `SettingsError` listing every problem. */
+export function parseSettings(source: ConfigSource): Settings {
+    const r = new Reader(source);
+
+    const environment = r.oneOf("environment", environments);
+    if (environment && environments.includes(source.stack as Environment) && environment !== source.stack) {
+        r.problem("environment", environment, `"${source.stack}" for the stack named ${source.stack}, or a stack of another name`);
+    }
+    const deployed = environment === "staging" || environment === "production";
+
+    const namespace = r.matching("namespace", dnsLabel, "a DNS label (lower-case letters, digits and '-', at most 63)");
+    const kubeContext = r.string("kubeContext") || undefined;
+    if (!kubeContext && deployed) {
+        r.problem("kubeContext", "", `the kubeconfig context of the ${environment} cluster: a ${environment} stack never uses whatever context is current`);
+    }
+    const kubeconfigText = r.string("kubeconfig");
+
+    const api = readApi(r, environment);
+    const postgres = readPostgres(r);
+    const postgresBackup = readPostgresBackup(r, environment);
+    const redis = readRedis(r, environment);
+    const dataPriorityClassName = readDataPriorityClass(r);
+    const ingress = readIngress(r, deployed);
+    const network = readNetwork(r);
+    const addons = readAddons(r, ingress);
+    const tls = ingress.tls!;
+    // This stack's own self-signed issuer is not ACME: it starts no solver pod.
+    const acmeIssuer = tls.clusterIssuer !== undefined && tls.clusterIssuer !== addons.selfSignedIssuer;
+    const http01Solvers = !!(ingress.enabled && tls.enabled && acmeIssuer && tls.acmeChallenge === "http01");
+    const monitoring = readMonitoring(r);
+    const autoscaling = readAutoscaling(r, api, redis, monitoring);
+
+    for (const key of source.keys()) {
+        if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
+            const known = [...Object.keys(scalarSettings), ...objectSettings];
+            r.problem(key, source.get(key) ?? "", `a known setting${suggestion(key, known)}`, "is not a setting of this program");
+        }
+    }
+
+    if (r.problems.length > 0) {
+        throw new SettingsError(source.stack, r.problems);
+    }
+    return deepFreeze({
+        project: source.project,
+        stack: source.stack,
+        environment: environment!,
+        namespace: namespace!,
+        cluster: {
+            context: kubeContext,
+            kubeconfig: kubeconfigText ? pulumi.secret(kubeconfigText) : undefined,
+        },
+        protectData: r.boolean("protectData")!,
+        api: api as ApiSettings,
+        postgres: postgres as PostgresSettings,
+        postgresBackup,
+        redis: redis as RedisSettings,
+        dataPriorityClassName,
+        ingress: { ...ingress, tls: { ...tls, http01Solvers } } as IngressSettings,
+        network,
+        addons,
+        autoscaling,
+        monitoring,
+    });
+}

@@ -1,0 +1,36 @@
+import { parseLabelSelector } from "../lib/labels";
+import { Reader } from "./reader";
+
+/** Monitoring: the Prometheus Operator objects and the exporter sidecars. */
+
+export interface MonitoringSettings {
+    /** ServiceMonitors and the PrometheusRule (CRDs monitoring.coreos.com/v1 of the Prometheus Operator). */
+    readonly enabled: boolean;
+    /** Labels the cluster's Prometheus selects ServiceMonitors and PrometheusRules by. */
+    readonly selectorLabels: Readonly<Record<string, string>>;
+    /** Exporter sidecars for PostgreSQL and Redis; undefined when off. */
+    readonly exporters?: { readonly postgresImage: string; readonly redisImage: string };
+}
+
+export function readMonitoring(r: Reader): MonitoringSettings {
+    const enabled = r.boolean("monitoringEnabled");
+    const label = r.string("monitoringSelectorLabel");
+    // The same key=value grammar as the network selectors, limited to one label.
+    const parsed = parseLabelSelector(label);
+    const selectorLabels = "labels" in parsed ? parsed.labels : {};
+    if ("problem" in parsed || Object.keys(selectorLabels).length > 1) {
+        r.problem(
+            "monitoringSelectorLabel",
+            label,
+            "empty, or one label as key=value that the cluster's Prometheus selects rules and monitors by (kube-prometheus-stack: release=<its release name>)",
+        );
+    }
+    const exporters = r.boolean("metricsExportersEnabled");
+    const postgresImage = r.pinnedImage("postgresExporterImage");
+    const redisImage = r.pinnedImage("redisExporterImage");
+    return {
+        enabled: enabled!,
+        selectorLabels,
+        exporters: exporters ? { postgresImage: postgresImage!, redisImage: redisImage! } : undefined,
+    };
+}

@@ -1,0 +1,149 @@
+import { longestGapSeconds, parseCron } from "../lib/cron";
+import { ComputeResources, Environment, StorageSettings } from "./common";
+import { ExternalDestination, readExternalEgress } from "./network";
+import { dnsSubdomain, imageRepository, Reader, sqlIdentifier } from "./reader";
+
+/** PostgreSQL's settings and its scheduled backups'. */
+
+export interface PostgresSettings {
+    readonly image: string;
+    /** Exact server version (`17.6`), also the image tag. */
+    readonly version: string;
+    readonly majorVersion: number;
+    readonly database: string;
+    readonly user: string;
+    readonly storage: StorageSettings;
+    readonly resources: ComputeResources;
+}
+
+/** S3-compatible object storage the backups are copied to. */
+export interface BackupObjectStoreSettings {
+    /** Endpoint URL (https://host[:port]). */
+    readonly endpoint: string;
+    readonly bucket: string;
+    /** Key prefix inside the bucket, without leading or trailing slash; may be empty. */
+    readonly prefix: string;
+    /** Signing region (us-east-1 for most S3-compatible servers). */
+    readonly region: string;
+    /** Secret in the namespace with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (created outside the program). */
+    readonly credentialsSecret: string;
+    /** Where the endpoint's addresses are: the backup pods' only way out besides PostgreSQL and DNS. */
+    readonly egress: readonly ExternalDestination[];
+    /** The S3 client image (rclone), pinned. */
+    readonly clientImage: string;
+}
+
+/** Scheduled logical backups of PostgreSQL (components/postgresBackup.ts). */
+export interface PostgresBackupSettings {
+    /** Cron schedule, UTC. */
+    readonly schedule: string;
+    /** Longest time between two scheduled runs, in seconds: the missing-backup alert fires after 1.5 times this. */
+    readonly longestGapSeconds: number;
+    /** Complete backups kept, on the volume and in object storage each. */
+    readonly retention: number;
+    /** The backup volume. */
+    readonly storage: StorageSettings;
+    /** Copies in object storage; undefined keeps backups on the volume only. */
+    readonly objectStore?: BackupObjectStoreSettings;
+}
+
+export function readPostgres(r: Reader): Partial<PostgresSettings> {
+    const repository = r.matching("postgresImageRepository", imageRepository, "an image repository without tag, e.g. postgres");
+    const version = r.matching(
+        "postgresVersion",
+        /^\d+\.\d+(-[a-z0-9.]+)?$/,
+        "an exact PostgreSQL version such as 17.6 (a bare major like 17 moves under a running database)",
+    );
+    return {
+        image: `${repository}:${version}`,
+        version,
+        majorVersion: version ? Number.parseInt(version, 10) : undefined,
+        database: r.matching("postgresDatabase", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)"),
+        user: r.matching("postgresUser", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)"),
+        storage: r.storage("postgresStorageSize", "postgresStorageClass"),
+        resources: r.resources("postgresResources"),
+    };
+}
+
+export function readPostgresBackup(r: Reader, environment: Environment | undefined): PostgresBackupSettings | undefined {
+    const schedule = r.string("postgresBackupSchedule");
+    const retention = r.integer("postgresBackupRetention", 1, 1000);
+    const storage = r.storage("postgresBackupStorageSize", "postgresBackupStorageClass");
+    const objectStore = readBackupObjectStore(r, environment);
+    if (schedule === "") {
+        if (environment === "production") {
+            r.problem("postgresBackupSchedule", "", "a cron schedule in production, such as 0 2 * * * (daily at 02:00 UTC): the database is one instance and its volume its only copy");
+        }
+        if (objectStore) {
+            r.problem("postgresBackupS3Bucket", objectStore.bucket, "empty while postgresBackupSchedule is empty: without a schedule there is no backup Job to upload anything");
+        }
+        return undefined;
+    }
+    const parsed = parseCron(schedule);
+    const gap = "schedule" in parsed ? longestGapSeconds(parsed.schedule) : undefined;
+    if ("problem" in parsed) {
+        r.problem("postgresBackupSchedule", schedule, `a cron schedule (minute hour day-of-month month day-of-week, UTC) such as 0 2 * * *, or empty for no backups (${parsed.problem})`);
+    } else if (gap === undefined) {
+        r.problem("postgresBackupSchedule", schedule, "a schedule that runs at least twice in two years");
+    }
+    return { schedule, longestGapSeconds: gap!, retention: retention!, storage, objectStore };
+}
+
+const s3Keys = ["postgresBackupS3Endpoint", "postgresBackupS3CredentialsSecret", "postgresBackupS3Egress"] as const;
+
+/** Object storage for the backups: on when a bucket is named, and then complete (endpoint, credentials Secret, egress). */
+export function readBackupObjectStore(r: Reader, environment: Environment | undefined): BackupObjectStoreSettings | undefined {
+    const bucket = r.string("postgresBackupS3Bucket");
+    const clientImage = r.pinnedImage("postgresBackupS3ClientImage");
+    if (bucket === "") {
+        for (const key of s3Keys) {
+            if (r.string(key) !== "") {
+                r.problem(key, r.string(key), "empty while postgresBackupS3Bucket is empty (object storage is off), or name the bucket too");
+            }
+        }
+        return undefined;
+    }
+    // S3 bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes("..") || /^\d+\.\d+\.\d+\.\d+$/.test(bucket)) {
+        r.problem("postgresBackupS3Bucket", bucket, "an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens");
+    }
+    const endpointText = r.string("postgresBackupS3Endpoint");
+    let endpointPort: number | undefined;
+    let endpoint: URL | undefined;
+    try {
+        endpoint = new URL(endpointText);
+    } catch {
+        endpoint = undefined;
+    }
+    // Patient data leaves the cluster here: plain HTTP only for a local stack.
+    const schemes = environment === "local" ? ["https:", "http:"] : ["https:"];
+    if (!endpoint || !schemes.includes(endpoint.protocol) || endpoint.pathname !== "/" || endpoint.search || endpoint.username || endpoint.password) {
+        r.problem(
+            "postgresBackupS3Endpoint",
+            endpointText,
+            `the object store's endpoint URL, ${environment === "local" ? "http(s)" : "https"}://host[:port] without a path, e.g. https://s3.eu-central-1.amazonaws.com`,
+        );
+    } else {
+        endpointPort = endpoint.port ? Number(endpoint.port) : endpoint.protocol === "https:" ? 443 : 80;
+    }
+    const prefix = r.string("postgresBackupS3Prefix").replace(/^\/+|\/+$/g, "");
+    if (!/^[A-Za-z0-9._/-]*$/.test(prefix) || prefix.split("/").some((part) => part === "." || part === "..")) {
+        r.problem("postgresBackupS3Prefix", prefix, "a key prefix of letters, digits and . _ - / (e.g. healthcare/production), or empty");
+    }
+    const region = r.matching("postgresBackupS3Region", /^[a-z0-9-]{2,32}$/, "a region name such as us-east-1 (what S3-compatible servers other than AWS expect)");
+    const credentialsSecret = r.string("postgresBackupS3CredentialsSecret");
+    if (!dnsSubdomain.test(credentialsSecret)) {
+        r.problem(
+            "postgresBackupS3CredentialsSecret",
+            credentialsSecret,
+            "the name of a Secret in the stack's namespace with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never the keys themselves)",
+        );
+    }
+    const egress = readExternalEgress(r, "postgresBackupS3Egress");
+    if (egress.length === 0 && r.string("postgresBackupS3Egress") === "") {
+        r.problem("postgresBackupS3Egress", "", "the object store's addresses as CIDR:port entries (the backup pods' NetworkPolicy opens only these), e.g. 203.0.113.0/24:443");
+    } else if (endpointPort !== undefined && egress.length > 0 && !egress.some((d) => d.port === endpointPort)) {
+        r.problem("postgresBackupS3Egress", r.string("postgresBackupS3Egress"), `at least one entry on port ${endpointPort}, the port of postgresBackupS3Endpoint`);
+    }
+    return { endpoint: endpointText.replace(/\/+$/, ""), bucket, prefix, region: region!, credentialsSecret, egress, clientImage: clientImage! };
+}
