@@ -36,6 +36,12 @@ provider_version=$(node -p "require('$root/node_modules/@pulumi/kubernetes/packa
 
 log() { printf 'toolchain: %s\n' "$*" >&2; }
 
+# Cold, fetch every wrapper module's dependencies in the background while the first builds compile:
+# downloading is network-bound, compiling CPU-bound. go's module cache is safe to share.
+if [ ! -f "$cache/toolchain.json" ]; then
+    (for dir in "$modules"/*/; do (cd "$dir" && go mod download) || true; done) >"$cache/prefetch.log" 2>&1 &
+fi
+
 # The stamp of a part: everything that shapes its binary.
 stamp_of() { { go version; printf '%s\n' "$@"; } | sha256sum | cut -d' ' -f1; }
 fresh() { # fresh <name> <stamp> <file>...: the part is built from exactly these inputs
