@@ -50,8 +50,10 @@ export async function dryRunStacks(
                         { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
                     );
                 for (const result of [apply(namespaces, false), apply(others, true)]) {
-                    findings.push(...problemsIn(result.stderr, version, stack));
-                    if (result.status !== 0 && !/error/i.test(result.stderr)) {
+                    const found = problemsIn(result.stderr, version, stack);
+                    findings.push(...found);
+                    if (result.status !== 0 && !found.some((f) => f.where !== "pod template")) {
+                        // kubectl failed in a way the parser does not know: report all it said.
                         findings.push({ version, stack, where: "kubectl", problem: `exit ${result.status}: ${result.stderr.trim()}` });
                     }
                 }
@@ -70,10 +72,13 @@ export async function dryRunStacks(
 export function problemsIn(stderr: string, version: string, stack: string): DryRunFinding[] {
     const findings: DryRunFinding[] = [];
     for (const line of stderr.split("\n")) {
-        const error = /^Error from server.*?(?:for: "([^"]+)")?: (.*)$/.exec(line);
+        // `Error from server (Invalid): ...` (with `for: "<file>"` from some kubectl versions), or the
+        // server-side apply form `The Service "x" is invalid: ...`.
+        const error = /^Error from server \([^)]*\): (?:.*?for: "([^"]+)": )?(.*)$/.exec(line) ?? /^()(The \S+ "[^"]+" is invalid: .*)$/.exec(line);
         const warning = /^Warning: (would violate PodSecurity.*)$/.exec(line);
         if (error) {
-            findings.push({ version, stack, where: error[1] ? path.basename(error[1]) : "?", problem: error[2] });
+            const object = /^(?:The )?(\S+ "[^"]+")/.exec(error[2])?.[1];
+            findings.push({ version, stack, where: error[1] ? path.basename(error[1]) : (object ?? "kubectl"), problem: error[2] });
         } else if (warning) {
             findings.push({ version, stack, where: "pod template", problem: warning[1] });
         } else if (/^error:/.test(line)) {
