@@ -1,5 +1,5 @@
 # The seed's make targets, backed by the Pulumi stack (cli/ops/cli.ts). STACK defaults to local;
-# e.g. `make k8s-local-status STACK=staging`. README "Everyday commands" maps old to new.
+# e.g. `make k8s-local-status STACK=staging`. docs/local-stack.md "Everyday commands" maps old to new.
 STACK ?= local
 OPS = npm run --silent ops -- --stack $(STACK)
 

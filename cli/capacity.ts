@@ -227,8 +227,8 @@ function report(stack: string, options: CapacityOptions, hpa: StackAutoscaler, s
     return lines.join("\n");
 }
 
-/** The README's table: each stack's 10x spike (or the given profile) per start-up delay. */
-async function summary(options: CapacityOptions): Promise<{ text: string; failed: number }> {
+/** docs/capacity-and-benchmarks.md's table: each stack's 10x spike (or the given profile) per start-up delay. */
+export async function summary(options: CapacityOptions, autoscalerOf: (stack: string, manifest?: string) => Promise<StackAutoscaler> = stackAutoscaler): Promise<{ text: string; failed: number }> {
     const lines = [
         "| Stack | HPA replicas | Load: base -> peak (req/s) | Pod start-up | Time to capacity | Requests above capacity | Peak capacity (req/s) |",
         "|---|---|---|---|---|---|---|",
@@ -237,7 +237,7 @@ async function summary(options: CapacityOptions): Promise<{ text: string; failed
     let failed = 0;
     for (const stack of shippedStacks) {
         try {
-            const hpa = await stackAutoscaler(stack, options.hpa?.replace("{stack}", stack));
+            const hpa = await autoscalerOf(stack, options.hpa?.replace("{stack}", stack));
             sources.add(hpa.source.replace(stack, "{stack}"));
             for (const startup of options.startup) {
                 const { result, base } = run(options, hpa, startup);

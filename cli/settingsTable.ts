@@ -1,6 +1,7 @@
 /**
- * Writes the README's settings table from Pulumi.yaml (declarations, defaults) and the three stack
- * files (per-stack values), so the table cannot drift: `npm run docs:settings`; a test checks it.
+ * Writes the settings table of docs/settings.md from Pulumi.yaml (declarations, defaults) and the
+ * three stack files (per-stack values), so the table cannot drift: `npm run docs:settings`; a test
+ * (tests/docs.test.ts) checks it.
  */
 import { readFileSync, writeFileSync } from "fs";
 import * as path from "path";
@@ -38,18 +39,20 @@ export function settingsTable(): string {
     return [header, rule, ...rows, ...structured].join("\n");
 }
 
-/** README.md with the table between the markers replaced. */
-export function readmeWithTable(readme: string): string {
-    const start = readme.indexOf(startMarker);
-    const end = readme.indexOf(endMarker);
+/** The page that holds the table, between the markers. */
+export const settingsPage = path.join(projectRoot, "docs", "settings.md");
+
+/** `page` (the text of docs/settings.md) with the table between the markers replaced. */
+export function withSettingsTable(page: string): string {
+    const start = page.indexOf(startMarker);
+    const end = page.indexOf(endMarker);
     if (start < 0 || end < start) {
-        throw new Error(`README.md lacks the markers ${startMarker} ... ${endMarker}`);
+        throw new Error(`${path.relative(projectRoot, settingsPage)} lacks the markers ${startMarker} ... ${endMarker}`);
     }
-    return `${readme.slice(0, start + startMarker.length)}\n${settingsTable()}\n${readme.slice(end)}`;
+    return `${page.slice(0, start + startMarker.length)}\n${settingsTable()}\n${page.slice(end)}`;
 }
 
 if (require.main === module) {
-    const file = path.join(projectRoot, "README.md");
-    writeFileSync(file, readmeWithTable(readFileSync(file, "utf8")));
-    console.log("README.md settings table updated");
+    writeFileSync(settingsPage, withSettingsTable(readFileSync(settingsPage, "utf8")));
+    console.log(`${path.relative(projectRoot, settingsPage)}: settings table updated`);
 }

@@ -7,7 +7,7 @@ import { checkArgs } from "../lib/args";
 export interface RequiredCrd {
     /** `<plural>.<group>`, the CRD's metadata.name. */
     readonly name: string;
-    /** Which setting asks for objects of its kind (for messages and the README). */
+    /** Which setting asks for objects of its kind (for messages and the docs). */
     readonly neededBy: string;
 }
 

@@ -39,7 +39,7 @@ export function dataOptions(parent: pulumi.Resource, protectData: boolean): pulu
  * Resource options for a data store's StatefulSet: protected, but not `retainOnDelete`. That option
  * also skips the provider's delete when the StatefulSet is replaced, and a fixed-name replacement
  * then collides with the old object. Deleted with the orphaning policy (`dataAnnotations`), the old
- * StatefulSet leaves its pods and claims to the new one, which adopts them: README runbook
+ * StatefulSet leaves its pods and claims to the new one, which adopts them: the runbook in docs/postgres.md,
  * "Replacing a protected StatefulSet".
  */
 export function statefulSetOptions(parent: pulumi.Resource, protectData: boolean): pulumi.CustomResourceOptions {

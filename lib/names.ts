@@ -2,7 +2,7 @@ import { createHash } from "crypto";
 
 /**
  * The stable `metadata.name` of every object the program creates. Other components, the
- * operations scripts and the README refer to objects by these names, so they live in one place.
+ * operations scripts and the docs refer to objects by these names, so they live in one place.
  */
 export const names = {
     api: {

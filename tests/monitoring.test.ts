@@ -220,11 +220,12 @@ describe("monitoring", () => {
         }
     });
 
-    it("the README documents the same prometheus-adapter rules, for platforms that run their own adapter", () => {
-        const readme = readFileSync(path.join(projectRoot, "README.md"), "utf8");
-        const section = readme.slice(readme.indexOf("### prometheus-adapter rules"));
-        const block = /```yaml\n([\s\S]*?)```/.exec(section);
-        assert.ok(block, "the README has the rules as YAML");
+    it("docs/monitoring.md documents the same prometheus-adapter rules, for platforms that run their own adapter", () => {
+        const page = readFileSync(path.join(projectRoot, "docs", "monitoring.md"), "utf8");
+        const start = page.indexOf("\n## prometheus-adapter rules\n");
+        assert.ok(start >= 0, "docs/monitoring.md has the section");
+        const block = /```yaml\n([\s\S]*?)```/.exec(page.slice(start));
+        assert.ok(block, "docs/monitoring.md has the rules as YAML");
         assert.deepStrictEqual(parse(block[1]).rules.custom, prometheusAdapterRules());
     });
 

@@ -139,7 +139,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
 
     it("on Docker Desktop: no kind, no image load (same engine), the context must exist", () => {
         standins = createStandins({ ...freshMachine(), kubeContexts: ["docker-desktop"] }, ["docker", "pulumi", "kubectl"]);
-        // The README's switch: pulumi config set kubeContext docker-desktop --stack local.
+        // The documented switch (docs/local-stack.md): pulumi config set kubeContext docker-desktop --stack local.
         main(["up"], { env: { PATH: standins.bin }, say: (l) => output.push(l), root, overrides: { kubeContext: "docker-desktop" } });
         const sequence = standins.calls().map(line);
         assert.ok(!sequence.some((l) => l.startsWith("kind ")));

@@ -65,7 +65,11 @@ export interface StackAutoscaler {
  * `manifest` instead when given.
  */
 export async function stackAutoscaler(stack: string, manifest?: string, overrides: Record<string, unknown> = {}): Promise<StackAutoscaler> {
-    const run = await runStack(stackConfig(stack, overrides), stack);
+    return runAutoscaler(await runStack(stackConfig(stack, overrides), stack), stack, manifest);
+}
+
+/** The same, from a program run already made (the docs test shares its runs). */
+export function runAutoscaler(run: ProgramRun, stack: string, manifest?: string): StackAutoscaler {
     const cpuRequestMillicores = apiCpuRequest(run);
     if (manifest) {
         return { autoscaler: readHpaManifest(manifest), source: manifest, cpuRequestMillicores };

@@ -1,7 +1,7 @@
 /**
  * Which connections the program's NetworkPolicies allow, as a matrix of roles: the program's own pods
  * (taken from the pod templates it registers) and a cast of pods outside it, labelled as their
- * upstream charts label them. Used by the reachability tests and the README's flow table.
+ * upstream charts label them. Used by the reachability tests and the docs' pictures (cli/reachabilitySvg.ts).
  */
 import { ProgramRun } from "../../harness/mockProgram";
 import { podTemplates } from "../podTemplates";

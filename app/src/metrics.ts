@@ -4,7 +4,7 @@ import { CheckResult, reminderQueue, Store } from "./store";
 
 /**
  * The metrics the cluster's autoscaling and alerting read: the contract in lib/metrics.ts (`apiMetrics`)
- * of the Pulumi program, whose recording rules turn them into the HPA's metrics (README "Monitoring"):
+ * of the Pulumi program, whose recording rules turn them into the HPA's metrics (docs/monitoring.md):
  * - `http_requests_total{method,route,code}`: the source of `http_requests_per_second`, per pod;
  * - `healthcare_active_appointments`: active appointments, cluster-wide (every pod reports the same
  *   value; `active_appointments_count` divides it among the API pods);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: how long the program takes to load and evaluate per shipped stack on Pulumi's
  * mocks, and how long the test suite takes; each sample in a fresh Node process, so that module
- * loading is counted. Prints a Markdown table (median and min–max over the runs) for the README.
+ * loading is counted. Prints a Markdown table (median and min–max over the runs) for docs/capacity-and-benchmarks.md.
  *
  *   npm run bench [-- --runs 5] [--test-runs 3] [--stacks local,production] [--skip-tests]
  *

@@ -10,7 +10,7 @@ import { parse, parseAllDocuments } from "yaml";
 import { projectRoot } from "../../harness/stackConfig";
 
 /**
- * Kubernetes versions every object is validated against: the oldest the README supports, so that
+ * Kubernetes versions every object is validated against: the oldest the project supports (README), so that
  * no newer field slips in, and the newest whose schemas kubernetes-validate ships.
  */
 export const kubernetesVersions = ["1.29.0", "1.37.0"] as const;

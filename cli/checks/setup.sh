@@ -2,7 +2,7 @@
 # Installs the manifest checkers into .tools/ (`npm run setup:checks`; .ci/run calls it):
 #  - .tools/venv: kubernetes-validate (the Kubernetes API's JSON schemas, strict variants) and
 #    checkov, from PyPI, every package pinned with its hashes in cli/checks/requirements.txt
-#    (regenerate from requirements.in with pip-compile, see README);
+#    (regenerate from requirements.in with pip-compile, see docs/manifests-and-checks.md);
 #  - .tools/crds: the CustomResourceDefinitions of the custom resources the program may create,
 #    from the Go modules that ship them, pinned below with their hashes, through the Go module proxy;
 #  - .tools/s3server: moto's S3 server, the real S3-compatible server the PostgreSQL backup tests

@@ -23,7 +23,7 @@ export function status(ctx: OpsContext): void {
     const target = kubectlTarget(ctx);
     ctx.runner.run("kubectl", [...target, "get", "pods,hpa,pdb", "-o", "wide"]);
     const vpa = ctx.runner.capture("kubectl", [...target, "get", "vpa"]);
-    ctx.say(vpa.status === 0 ? vpa.stdout.trimEnd() : "VerticalPodAutoscalers: none (the VPA CRD is not installed; set installVpa, or see README)");
+    ctx.say(vpa.status === 0 ? vpa.stdout.trimEnd() : "VerticalPodAutoscalers: none (the VPA CRD is not installed; set installVpa, or see docs/autoscaling.md)");
 }
 
 /** Follows the API container's logs of every API pod. */

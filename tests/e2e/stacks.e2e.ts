@@ -192,7 +192,7 @@ describe("e2e: the real engine against a real API server", function () {
 
             if (stackName === "staging") {
                 it("runbook: grows PostgreSQL's volume by replacing its protected StatefulSet; the pod and its claim carry on", async function () {
-                    // README "Replacing a protected StatefulSet", steps 1-4, as an operator runs them.
+                    // docs/postgres.md "Replacing a protected StatefulSet", steps 1-4, as an operator runs them.
                     const ns = namespace();
                     const pod = getObject(cluster, "pod", "postgres-0", ns);
                     const claim = getObject(cluster, "pvc", "data-postgres-0", ns);
