@@ -4,7 +4,8 @@ import { ApiSettings, IngressSettings } from "../config";
 import { checkArgs, NamespacedArgs } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
-import { contentName, names } from "../lib/names";
+import { contentNamedConfigMap } from "../lib/configMap";
+import { names } from "../lib/names";
 import { withEphemeralStorage } from "../lib/resources";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
@@ -81,13 +82,8 @@ export class Api extends pulumi.ComponentResource {
             DATABASE_NAME: args.database.database,
             REDIS_CLUSTER_NODES: seedNodes.join(","),
         }));
-        // Named for its content and immutable: a settings change creates a new ConfigMap, the pod
-        // template's reference to it changes and the pods roll in place; the old one goes after.
-        const configMap = new k8s.core.v1.ConfigMap(
-            n.configMap,
-            { metadata: { ...meta(n.configMap), name: configData.apply((d) => contentName(n.configMap, d)) }, immutable: true, data: configData },
-            { parent: this },
-        );
+        // Named for its content: a settings change rolls the pods in place (lib/configMap.ts).
+        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), configData, this);
 
         const secretEnv = (envName: string, secretName: pulumi.Output<string>, key: string) => ({
             name: envName,

@@ -4,6 +4,7 @@ import { readFileSync } from "fs";
 import * as path from "path";
 import { PostgresBackupSettings } from "../config";
 import { checkArgs, dataOptions, NamespacedArgs } from "../lib/args";
+import { contentNamedConfigMap } from "../lib/configMap";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names } from "../lib/names";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
@@ -101,11 +102,8 @@ export class PostgresBackup extends pulumi.ComponentResource {
             },
             dataOptions(this, args.protectData),
         );
-        const configMap = new k8s.core.v1.ConfigMap(
-            n.configMap,
-            { metadata: meta(n.configMap), data: Object.fromEntries(Object.values(postgresBackupScripts).map((file) => [file, readScript(file)])) },
-            { parent: this },
-        );
+        // Named for its content (lib/configMap.ts): a script change updates the CronJob in place.
+        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), Object.fromEntries(Object.values(postgresBackupScripts).map((file) => [file, readScript(file)])), this);
         const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
 
         const common = [

@@ -8,7 +8,8 @@ import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs, statefulSetOpt
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { redisExporterContainer, redisExporterPort } from "../lib/exporters";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
-import { contentName, names, serviceHost, statefulPodHost } from "../lib/names";
+import { contentNamedConfigMap } from "../lib/configMap";
+import { names, serviceHost, statefulPodHost } from "../lib/names";
 import { ScaleTarget } from "../lib/scaleTarget";
 import { parseBytes } from "../lib/quantity";
 import { withEphemeralStorage } from "../lib/resources";
@@ -162,16 +163,14 @@ export class RedisCluster extends pulumi.ComponentResource {
             dataOptions(this, args.protectData),
         );
 
-        // Two ConfigMaps, each named for its content and immutable (like the API's): the pods' template
+        // Two ConfigMaps, each named for its content (lib/configMap.ts): the pods' template
         // changes (and the nodes restart, one at a time) only when what the pods run changes, and a Job
         // script change only replaces the Jobs. A new name is created before the old one goes, so no
         // change replaces the StatefulSet the way a fixed-name ConfigMap's delete-before-create would.
         const podData: Record<string, string> = { "redis.conf": redisConfig(s), ...Object.fromEntries(redisPodScripts.map((f) => [f, readScript(f)])) };
         const jobData: Record<string, string> = Object.fromEntries(redisJobScripts.map((f) => [f, readScript(f)]));
-        const contentNamed = (base: string, data: Record<string, string>) =>
-            new k8s.core.v1.ConfigMap(base, { metadata: { ...meta(base), name: contentName(base, data) }, immutable: true, data }, { parent: this });
-        const configMap = contentNamed(n.configMap, podData);
-        const jobScripts = contentNamed(n.jobScriptsConfigMap, jobData);
+        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), podData, this);
+        const jobScripts = contentNamedConfigMap(n.jobScriptsConfigMap, meta(n.jobScriptsConfigMap), jobData, this);
 
         const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
 

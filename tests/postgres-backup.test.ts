@@ -62,7 +62,10 @@ describe("PostgreSQL backups", function () {
                 const volumes = Object.fromEntries(pod.volumes.map((v: any) => [v.name, v]));
                 assert.deepStrictEqual(volumes["postgres-credentials"].secret, { secretName: "postgres-credentials", defaultMode: 0o440 });
                 assert.deepStrictEqual(volumes.backups.persistentVolumeClaim, { claimName: "postgres-backups" });
-                assert.deepStrictEqual(volumes.scripts.configMap, { name: "postgres-backup-scripts", defaultMode: 0o555 });
+                const scriptsConfigMap = run.get("kubernetes:core/v1:ConfigMap", "postgres-backup-scripts").inputs;
+                assert.match(scriptsConfigMap.metadata.name, /^postgres-backup-scripts-[a-f0-9]{10}$/, "named for its content");
+                assert.strictEqual(scriptsConfigMap.immutable, true);
+                assert.deepStrictEqual(volumes.scripts.configMap, { name: scriptsConfigMap.metadata.name, defaultMode: 0o555 });
 
                 const claim = run.get(PVC, "postgres-backups");
                 assert.strictEqual(claim.inputs.spec.resources.requests.storage, size);

@@ -1,4 +1,4 @@
-// Wrapper module pinning go.etcd.io/etcd/server/v3 v3.6.16 for the e2e control plane (tools/e2e/toolchain.sh).
+// Wrapper module pinning go.etcd.io/etcd/server/v3 v3.6.16 for the e2e control plane (harness/engine/toolchain.sh).
 module healthcare-backend/e2e/etcd
 
 go 1.26.0

@@ -1,6 +1,6 @@
 // The kubernetes provider module's own go.mod (v4.0.0-20260115033456-f47bc2d6f199, the v4.25.0 commit)
 // without its `replace .../sdk/v4 => ../sdk` (not in the module zip): the SDK comes from the proxy at
-// v4.24.0. tools/e2e/toolchain.sh builds a copy of the module with this file and go.sum.
+// v4.24.0. harness/engine/toolchain.sh builds a copy of the module with this file and go.sum.
 module github.com/pulumi/pulumi-kubernetes/provider/v4
 
 go 1.24.7

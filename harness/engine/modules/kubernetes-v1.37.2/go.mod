@@ -1,5 +1,5 @@
 // Wrapper module pinning Kubernetes v1.37.2's kube-apiserver kube-controller-manager kube-scheduler kubectl for the e2e control plane.
-// Written by tools/e2e/pin-kubernetes.sh; k8s.io/kubernetes replaces its staging modules with
+// Written by harness/engine/pin-kubernetes.sh; k8s.io/kubernetes replaces its staging modules with
 // ./staging paths, which a dependency cannot use, so each is pinned to v0.37.2 here.
 module healthcare-backend/e2e/kubernetes-v1.37.2
 

@@ -1,4 +1,4 @@
-// Wrapper module pinning sigs.k8s.io/kwok v0.8.0 for the e2e control plane (tools/e2e/toolchain.sh).
+// Wrapper module pinning sigs.k8s.io/kwok v0.8.0 for the e2e control plane (harness/engine/toolchain.sh).
 module healthcare-backend/e2e/kwok
 
 go 1.26.0

@@ -1,4 +1,4 @@
-// Wrapper module that pins the Pulumi CLI the e2e runs (tools/e2e/toolchain.sh builds cmd/pulumi
+// Wrapper module that pins the Pulumi CLI the e2e runs (harness/engine/toolchain.sh builds cmd/pulumi
 // from it). v3.248.0 matches @pulumi/pulumi in package.json.
 module healthcare-backend/e2e/pulumi
 
