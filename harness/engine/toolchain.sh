@@ -61,7 +61,7 @@ build_wrapper() {
     log "$name: building $* (go build in ${dir#"$root"/})"
     local started=$SECONDS
     mkdir -p "$(dirname "${outputs[0]}")"
-    (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$out" "$@")
+    (cd "$dir" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -ldflags "$ldflags" -o "$out" "$@")
     built "$name" "$want"
     log "$name: built in $((SECONDS - started)) s"
 }
@@ -94,9 +94,9 @@ else
     rm -rf "$work" && mkdir -p "$(dirname "$work")" && cp -r "$src" "$work" && chmod -R u+w "$work"
     cp "$provider_dir/go.mod" "$provider_dir/go.sum" "$work/"
     log "provider: generating schema embeds (VERSION=$provider_version go run generate.go)"
-    (cd "$work/cmd/pulumi-resource-kubernetes" && GOFLAGS=-mod=readonly VERSION="$provider_version" go run generate.go)
+    (cd "$work/cmd/pulumi-resource-kubernetes" && GOFLAGS="-mod=readonly -buildvcs=false" VERSION="$provider_version" go run generate.go)
     log "provider: building"
-    (cd "$work" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$provider_ldflags" -o "$bin/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes)
+    (cd "$work" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -ldflags "$provider_ldflags" -o "$bin/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes)
     built provider "$want"
     log "provider: built in $((SECONDS - started)) s"
 fi
