@@ -103,6 +103,20 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
             },
         },
         {
+            title: "PostgreSQL resources and the ingress host change in place",
+            step: "postgres resources, ingress host",
+            config: {
+                postgresResources: JSON.stringify({ requests: { cpu: "2000m", memory: "8Gi" }, limits: { cpu: "6000m", memory: "24Gi" } }),
+                ingressHost: "api2.healthcare.example.com",
+            },
+            async check({ cluster, namespace }) {
+                const postgres = getObject(cluster, "statefulset", names.postgres.statefulSet, namespace);
+                assert.strictEqual(postgres.spec.template.spec.containers.find((c: any) => c.name === names.postgres.container).resources.limits.memory, "24Gi");
+                assert.ok(postgres.metadata.generation > 1, "updated, not re-created");
+                assert.strictEqual(getObject(cluster, "ingress", names.api.ingress, namespace).spec.rules[0].host, "api2.healthcare.example.com");
+            },
+        },
+        {
             title: "apiPort 8080 -> 8000: the container, Service and NetworkPolicy follow, in place",
             step: "apiPort 8000",
             config: { apiPort: 8000 },
