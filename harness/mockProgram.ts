@@ -48,8 +48,37 @@ const isInside = (folder: string, file: string) => {
     return relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative);
 };
 
+/**
+ * ts-node (when it runs this process) transpiles a module each time it is required, and every run
+ * requires the program's modules afresh: remember what it made of each source text, so that a
+ * module is transpiled once per process however often it is evaluated. Output is keyed by file and
+ * source, so an edited file is transpiled again.
+ */
+function rememberTranspiledModules(): void {
+    const tsNode = (process as unknown as Record<symbol, { compile?: (code: string, fileName: string, lineOffset?: number) => string } | undefined>)[
+        Symbol.for("ts-node.register.instance")
+    ];
+    const compile = tsNode?.compile;
+    if (!tsNode || !compile || (compile as { remembers?: boolean }).remembers) {
+        return;
+    }
+    const transpiled = new Map<string, { code: string; output: string }>();
+    const remembering = (code: string, fileName: string, lineOffset = 0) => {
+        const key = `${fileName}:${lineOffset}`;
+        const known = transpiled.get(key);
+        if (known?.code === code) {
+            return known.output;
+        }
+        const output = compile.call(tsNode, code, fileName, lineOffset);
+        transpiled.set(key, { code, output });
+        return output;
+    };
+    tsNode.compile = Object.assign(remembering, { remembers: true });
+}
+
 /** Forgets the program's own modules so that the next `require` evaluates the program afresh. */
 export function forgetProgramModules(programModule: string): void {
+    rememberTranspiledModules();
     const programRoot = path.dirname(programModule);
     for (const id of Object.keys(require.cache)) {
         const isProgram = isInside(programRoot, id) && !id.split(path.sep).includes("node_modules");
@@ -91,16 +120,108 @@ async function resolve(value: unknown): Promise<unknown> {
     return value;
 }
 
+/** What `runProgram` returns: the run, or the error the program threw and what it registered before. */
+export interface ProgramOutcome {
+    run?: ProgramRun;
+    error?: Error;
+    resources: CapturedResource[];
+}
+
+/**
+ * Successful runs of this process by config, stack and program, with the project files each read
+ * (its modules, the assets it embeds) and their text. The program is deterministic: the same config
+ * and files give the same registrations (names and values come from them, passwords from the mocks).
+ * Every test file runs the shipped stacks, so one run per config serves them all; a file read
+ * differently now (edited, or a test's stand-in for `fs.readFileSync`) runs the program afresh. The
+ * runs are frozen so that no test can change what another one reads.
+ */
+const successfulRuns = new Map<string, { outcome: ProgramOutcome; reads: Map<string, string> }>();
+
+/** The CommonJS `fs` module object, whose `readFileSync` the program, Node's loader and tests share. */
+const fsModule: typeof import("fs") = require("fs");
+
+/** Project files, not dependencies: what a run's outcome may depend on besides its config. */
+const isProjectFile = (file: string) => isInside(toolingRoot, file) && !file.split(path.sep).includes("node_modules");
+
+/** Runs `body`, recording the text of every project file read through `fs.readFileSync` meanwhile. */
+async function recordingReads<T>(reads: Map<string, string>, body: () => Promise<T>): Promise<T> {
+    const readFileSync = fsModule.readFileSync;
+    fsModule.readFileSync = function (this: unknown, file: unknown, ...rest: unknown[]) {
+        const content = (readFileSync as (...args: unknown[]) => string | Buffer).call(this, file, ...rest);
+        if (typeof file === "string" && isProjectFile(path.resolve(file))) {
+            reads.set(path.resolve(file), content.toString());
+        }
+        return content;
+    } as typeof fsModule.readFileSync;
+    try {
+        return await body();
+    } finally {
+        fsModule.readFileSync = readFileSync;
+    }
+}
+
+/** Whether every file a run read still reads the same. */
+function readsTheSame(reads: Map<string, string>): boolean {
+    for (const [file, text] of reads) {
+        try {
+            if (fsModule.readFileSync(file, "utf8") !== text) {
+                return false;
+            }
+        } catch {
+            return false;
+        }
+    }
+    return true;
+}
+
+/** Freezes plain objects and arrays, deeply; leaves class instances (Outputs, errors) alone. */
+function freezePlain<T>(value: T): T {
+    if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+        const prototype = Object.getPrototypeOf(value);
+        if (Array.isArray(value) || prototype === Object.prototype || prototype === null) {
+            Object.freeze(value);
+            for (const child of Object.values(value)) {
+                freezePlain(child);
+            }
+        }
+    }
+    return value;
+}
+
 /**
  * Runs the real program (index.ts) in-process on Pulumi's mocks with `config`, like `pulumi up`
  * without a cluster: not a preview, so every `apply` runs. Throws what the program throws.
- * `programModule` is the entry point to load (default: the program next to this tooling).
+ * `programModule` is the entry point to load (default: the program next to this tooling). A config
+ * this process has already run successfully gets that run again (frozen: read it, never change it).
  */
-export async function runProgram(
-    config: ConfigMap,
-    stack = "test",
-    programModule = defaultProgramModule,
-): Promise<{ run?: ProgramRun; error?: Error; resources: CapturedResource[] }> {
+export async function runProgram(config: ConfigMap, stack = "test", programModule = defaultProgramModule): Promise<ProgramOutcome> {
+    const key = JSON.stringify([programModule, stack, Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+    const known = successfulRuns.get(key);
+    if (known && readsTheSame(known.reads)) {
+        return known.outcome;
+    }
+    // Pulumi records a stack trace for every promise and resource it makes (debugging aids the
+    // mocks never read); ts-node's source-mapped formatting of them was a third of a run's time.
+    // Format them plainly during the run: a stack read later (an error's) is source-mapped as usual.
+    const prepareStackTrace = Error.prepareStackTrace;
+    // (Node formats stacks itself when no prepareStackTrace is set; the typings say it is always one.)
+    delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+    let outcome: ProgramOutcome;
+    const reads = new Map<string, string>();
+    try {
+        outcome = await recordingReads(reads, () => evaluateProgram(config, stack, programModule));
+    } finally {
+        Error.prepareStackTrace = prepareStackTrace;
+    }
+    if (outcome.run) {
+        freezePlain(outcome.resources);
+        freezePlain(outcome.run.outputs);
+        successfulRuns.set(key, { outcome: Object.freeze(outcome), reads });
+    }
+    return outcome;
+}
+
+async function evaluateProgram(config: ConfigMap, stack: string, programModule: string): Promise<ProgramOutcome> {
     const resources: CapturedResource[] = [];
     const optionsByResource = new Map<string, CapturedResource["options"]>();
     await pulumi.runtime.setMocks(
@@ -143,7 +264,7 @@ export async function runProgram(
     for (const resource of resources) {
         resource.urn = urns.get(`${resource.type}::${resource.name}`);
     }
-    const run: ProgramRun = {
+    const run: ProgramRun = Object.freeze<ProgramRun>({
         resources,
         outputs,
         ofType: (type) => resources.filter((r) => r.type === type),
@@ -155,7 +276,7 @@ export async function runProgram(
             }
             return found;
         },
-    };
+    });
     return { run, resources };
 }
 
