@@ -60,7 +60,7 @@ async function main(): Promise<void> {
         program = path.join(projectRoot, "index.ts");
     }
     const ready = performance.now();
-    const run = await runStack(stackConfig(args.stack), args.stack, program);
+    const run = await runStack(stackConfig(args.stack), args.stack, program, { asPulumiUp: true });
     const done = performance.now();
     const sample = {
         stack: args.stack,
