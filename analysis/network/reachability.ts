@@ -114,9 +114,19 @@ export function selectorMatches(selector: LabelSelector, labels: Record<string, 
     return byLabels && byExpressions;
 }
 
-/** The Kubernetes model of which connections a set of NetworkPolicies allows. */
+/** The rules of one side that admit a pair by their peers, before their ports are looked at. */
+type SideRules = { isolated: false } | { isolated: true; rules: { name: string; ports?: NetworkPolicyPort[] }[] };
+
+/**
+ * The Kubernetes model of which connections a set of NetworkPolicies allows. Which policies select
+ * a pod and which rules' peers match do not depend on the port, and a matrix asks about the same
+ * pairs on every port: they are worked out once per pair. Policies and endpoints must therefore not
+ * change while a model is in use.
+ */
 export class Reachability {
     private readonly namespaces: Map<string, Record<string, string>>;
+    /** Each pair's egress (source side) and ingress (destination side) rules whose peers match. */
+    private readonly pairs = new Map<Endpoint, Map<Endpoint, { egress: SideRules; ingress: SideRules }>>();
 
     constructor(
         namespaces: readonly Namespace[],
@@ -132,44 +142,50 @@ export class Reachability {
         if (source === destination) {
             return { allowed: true, egress: { isolated: false }, ingress: { isolated: false } };
         }
-        const egress = this.side(source, "Egress", (policy) =>
-            (policy.spec.egress ?? []).flatMap((rule, i) =>
-                this.ruleMatches(policy, rule.to, rule.ports, destination, destination, port, protocol) ? [`${policy.metadata.name} egress[${i}]`] : [],
-            ),
-        );
-        const ingress = this.side(destination, "Ingress", (policy) =>
-            (policy.spec.ingress ?? []).flatMap((rule, i) =>
-                this.ruleMatches(policy, rule.from, rule.ports, source, destination, port, protocol) ? [`${policy.metadata.name} ingress[${i}]`] : [],
-            ),
-        );
+        const pair = this.pair(source, destination);
+        // A rule allows traffic that matches both its peers and its ports; an absent or empty list matches everything.
+        const onPort = (side: SideRules): SideVerdict =>
+            side.isolated
+                ? { isolated: true, allowedBy: side.rules.filter((r) => !r.ports || r.ports.length === 0 || r.ports.some((p) => portMatches(p, destination, port, protocol))).map((r) => r.name) }
+                : { isolated: false };
+        const egress = onPort(pair.egress);
+        const ingress = onPort(pair.ingress);
         const allows = (side: SideVerdict) => !side.isolated || side.allowedBy.length > 0;
         return { allowed: allows(egress) && allows(ingress), egress, ingress };
     }
 
+    private pair(source: Endpoint, destination: Endpoint): { egress: SideRules; ingress: SideRules } {
+        const bySource = this.pairs.get(source) ?? new Map<Endpoint, { egress: SideRules; ingress: SideRules }>();
+        this.pairs.set(source, bySource);
+        let pair = bySource.get(destination);
+        if (!pair) {
+            pair = {
+                egress: this.side(source, "Egress", (policy) =>
+                    (policy.spec.egress ?? []).flatMap((rule, i) => (this.peersMatch(policy, rule.to, destination) ? [{ name: `${policy.metadata.name} egress[${i}]`, ports: rule.ports }] : [])),
+                ),
+                ingress: this.side(destination, "Ingress", (policy) =>
+                    (policy.spec.ingress ?? []).flatMap((rule, i) => (this.peersMatch(policy, rule.from, source) ? [{ name: `${policy.metadata.name} ingress[${i}]`, ports: rule.ports }] : [])),
+                ),
+            };
+            bySource.set(destination, pair);
+        }
+        return pair;
+    }
+
     /** An endpoint outside the cluster, or a pod no policy of this direction selects, is unrestricted. */
-    private side(pod: Endpoint, type: "Ingress" | "Egress", allowedBy: (policy: NetworkPolicy) => string[]): SideVerdict {
+    private side(pod: Endpoint, type: "Ingress" | "Egress", rules: (policy: NetworkPolicy) => { name: string; ports?: NetworkPolicyPort[] }[]): SideRules {
         if (pod.namespace === undefined) {
             return { isolated: false };
         }
         const selecting = this.policies.filter(
             (p) => p.metadata.namespace === pod.namespace && policyTypes(p).includes(type) && selectorMatches(p.spec.podSelector, pod.labels),
         );
-        return selecting.length === 0 ? { isolated: false } : { isolated: true, allowedBy: selecting.flatMap(allowedBy) };
+        return selecting.length === 0 ? { isolated: false } : { isolated: true, rules: selecting.flatMap(rules) };
     }
 
-    /** A rule allows traffic that matches both its peers and its ports; an absent or empty list matches everything. */
-    private ruleMatches(
-        policy: NetworkPolicy,
-        peers: NetworkPolicyPeer[] | undefined,
-        ports: NetworkPolicyPort[] | undefined,
-        other: Endpoint,
-        destination: Endpoint,
-        port: number,
-        protocol: Protocol,
-    ): boolean {
-        const peerOk = !peers || peers.length === 0 || peers.some((peer) => this.peerMatches(policy, peer, other));
-        const portOk = !ports || ports.length === 0 || ports.some((p) => portMatches(p, destination, port, protocol));
-        return peerOk && portOk;
+    /** An absent or empty peer list matches everything. */
+    private peersMatch(policy: NetworkPolicy, peers: NetworkPolicyPeer[] | undefined, other: Endpoint): boolean {
+        return !peers || peers.length === 0 || peers.some((peer) => this.peerMatches(policy, peer, other));
     }
 
     private peerMatches(policy: NetworkPolicy, peer: NetworkPolicyPeer, endpoint: Endpoint): boolean {
