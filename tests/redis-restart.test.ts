@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as path from "path";
 import { redisScripts } from "../components/redisCluster";
-import { PodCluster, PodNode, redisCli, restartAllAtOnce, runAsset, shippedRedisConfig } from "./support/redis";
+import { PodCluster, PodNode, redisCli, redisCliCluster, restartAllAtOnce, runAsset, shippedRedisConfig } from "./support/redis";
 
 /**
  * The start script (components/assets/redis-start.sh) on real redis-server processes, each node on
@@ -14,13 +14,13 @@ const valueOf = (key: string) => `value-of-${key}`;
 const keys = Array.from({ length: 200 }, (_, i) => `patient:${i}:{${i % 61}}`);
 
 function writeKeys(node: PodNode): void {
-    for (const key of keys) {
-        assert.strictEqual(redisCli(node.address, "-c", "SET", key, valueOf(key)), "OK", key);
-    }
+    const replies = redisCliCluster(node.address, keys.map((key) => ["SET", key, valueOf(key)]));
+    assert.deepStrictEqual(keys.filter((_, i) => replies[i] !== "OK"), [], "every SET answered OK");
 }
 
 function unreadable(node: PodNode): string[] {
-    return keys.filter((key) => redisCli(node.address, "-c", "GET", key) !== valueOf(key));
+    const replies = redisCliCluster(node.address, keys.map((key) => ["GET", key]));
+    return keys.filter((key, i) => replies[i] !== valueOf(key));
 }
 
 const nodeId = (node: PodNode) => redisCli(node.address, "CLUSTER", "MYID");

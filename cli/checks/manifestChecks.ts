@@ -52,13 +52,25 @@ export interface SchemaFinding {
     problem: string;
 }
 
+/** What schema validation found: how many checks ran and which failed, in all and per file. */
+export interface SchemaReport {
+    checked: number;
+    failed: SchemaFinding[];
+    /** The same figures for one of the files validated. */
+    forFile(file: string): { checked: number; failed: SchemaFinding[] };
+}
+
 /** Validates every object in `files` against the API schemas of `kubernetesVersions` and the CRDs. */
-export function validateSchemas(files: readonly string[]): { checked: number; failed: SchemaFinding[] } {
+export function validateSchemas(files: readonly string[]): SchemaReport {
     assertChecksInstalled();
     const versions = kubernetesVersions.flatMap((v) => ["--kubernetes-version", v]);
     const out = run(python, [schemaValidator, ...versions, "--crds", crdDir, "--json", ...files], [0, 1]);
-    const report = JSON.parse(out) as { checked: number; failed: SchemaFinding[] };
-    return { checked: report.checked, failed: report.failed };
+    const report = JSON.parse(out) as { checked: number; failed: SchemaFinding[]; results: { file: string }[] };
+    return {
+        checked: report.checked,
+        failed: report.failed,
+        forFile: (file) => ({ checked: report.results.filter((r) => r.file === file).length, failed: report.failed.filter((f) => f.file === file) }),
+    };
 }
 
 /** One failed checkov check. */

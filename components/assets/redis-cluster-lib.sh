@@ -9,6 +9,10 @@
 #   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 
 LOG_TAG=${LOG_TAG:-redis-cluster}
+# How long a wait sleeps between checks: a Job checks each second; tests of the scripts, which start
+# real nodes on loopback, check more often (POLL_SECONDS=0.1) so that they do not idle.
+POLL_SECONDS=${POLL_SECONDS:-1}
+pause() { sleep "$POLL_SECONDS"; }
 log() { printf '[%s] %s\n' "$LOG_TAG" "$*"; }
 die() { printf '[%s] ERROR: %s\n' "$LOG_TAG" "$*" >&2; exit 1; }
 
@@ -73,7 +77,7 @@ wait_ping() {
             *WRONGPASS* | *NOAUTH* | *"invalid password"*) die "node $1 refused the password: $_reply" ;;
         esac
         [ "$(date +%s)" -lt "$2" ] || die "node $1 did not answer PING within ${WAIT_SECONDS}s (last reply: ${_reply:-none})"
-        sleep 1
+        pause
     done
 }
 
@@ -111,7 +115,7 @@ unnamed_nodes() {
             printf '%s' "$_unnamed"
             return
         fi
-        sleep 1
+        pause
     done
 }
 
@@ -157,7 +161,7 @@ wait_agreement() {
         until [ "$(cluster_info "$_node" cluster_known_nodes)" = "$2" ] && [ "$(cluster_info "$_node" cluster_state)" = ok ] &&
             ! cli "$_node" CLUSTER NODES | grep -q handshake; do
             [ "$(date +%s)" -lt "$3" ] || die "node $_node did not agree on $2 nodes with state ok within ${WAIT_SECONDS}s"
-            sleep 1
+            pause
         done
     done
 }
@@ -169,12 +173,12 @@ wait_converged() {
         until [ "$(cluster_info "$_node" cluster_state)" = ok ] && [ "$(cluster_info "$_node" cluster_known_nodes)" = "$2" ] &&
             [ "$(cli "$_node" CLUSTER NODES | awk '$3 ~ /slave/' | wc -l | tr -d ' ')" = "$3" ]; do
             [ "$(date +%s)" -lt "$4" ] || die "node $_node did not see $2 nodes with $3 replicas and state ok within ${WAIT_SECONDS}s"
-            sleep 1
+            pause
         done
         if [ "$(info_field "$_node" replication role)" = slave ]; then
             until [ "$(info_field "$_node" replication master_link_status)" = up ]; do
                 [ "$(date +%s)" -lt "$4" ] || die "replica $_node did not sync with its master within ${WAIT_SECONDS}s"
-                sleep 1
+                pause
             done
         fi
     done
@@ -187,7 +191,7 @@ wait_converged() {
 fail_over() {
     until [ "$(info_field "$1" replication master_link_status)" = up ]; do
         [ "$(date +%s)" -lt "$4" ] || die "replica $1 did not sync with its master within ${WAIT_SECONDS}s"
-        sleep 1
+        pause
     done
     while :; do
         _reply=$(cli "$1" CLUSTER FAILOVER)
@@ -196,7 +200,7 @@ fail_over() {
         until [ "$(info_field "$1" replication role)" = master ] && [ "$(node_field "$(topology "$3")" "$2" 6)" -gt 0 ]; do
             [ "$(date +%s)" -lt "$4" ] || die "replica $1 did not take over within ${WAIT_SECONDS}s"
             [ "$(date +%s)" -lt "$_retry" ] || continue 2
-            sleep 1
+            pause
         done
         return 0
     done

@@ -15,6 +15,7 @@
 #   REDIS_REPLICAS  replicas per master (0 with a single node)
 #   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
+#   POLL_SECONDS    how long a wait sleeps between checks (default 1)
 #   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 set -eu
 LOG_TAG=reconcile
@@ -181,7 +182,7 @@ spread_masters() {
         fail_over "$address" "$heir" "$seed" "$deadline"
         until [ "$(node_field "$(topology "$seed")" "$old" 4)" = replica ]; do
             [ "$(date +%s)" -lt "$deadline" ] || die "#$(node_ordinal "$view" "$old") did not turn into a replica of #$(node_ordinal "$view" "$heir") within ${WAIT_SECONDS}s"
-            sleep 1
+            pause
         done
         place_replicas "$(topology "$seed" | awk '$4 == "master" && $6 > 0 { printf "%s ", $1 }')"
         _rounds=$((_rounds + 1))
@@ -210,7 +211,7 @@ else
     until [ -z "$(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')" ]; do
         [ "$(date +%s)" -lt "$deadline" ] || die "the cluster still flags failed nodes after ${WAIT_SECONDS}s:
 $(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
-        sleep 1
+        pause
     done
     view=$(topology "$seed")
     if [ "$(printf '%s\n' "$view" | wc -l | tr -d ' ')" -eq "$total" ] && layout_ok "$view" && [ "$(cluster_info "$seed" cluster_state)" = ok ] &&
@@ -240,7 +241,7 @@ $(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
     for node in $joined; do
         until [ "$(cluster_info "$node" cluster_known_nodes)" = "$total" ] && [ -z "$(topology "$seed" | awk '$7 ~ /handshake|noaddr/')" ]; do
             [ "$(date +%s)" -lt "$deadline" ] || die "node $node did not learn all $total nodes within ${WAIT_SECONDS}s"
-            sleep 1
+            pause
         done
     done
     view=$(topology "$seed")
@@ -279,7 +280,7 @@ $(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
             [ "$reply" = OK ] || die "CLUSTER MEET from $address failed: $reply"
             until [ "$(cluster_info "$address" cluster_known_nodes)" = "$total" ]; do
                 [ "$(date +%s)" -lt "$deadline" ] || die "node $address did not rejoin within ${WAIT_SECONDS}s"
-                sleep 1
+                pause
             done
             targets="$targets$(cli "$address" CLUSTER MYID) "
         done

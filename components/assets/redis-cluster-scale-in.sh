@@ -19,6 +19,7 @@
 #   REDIS_REPLICAS  desired replicas per master (0 with a single node)
 #   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
+#   POLL_SECONDS    how long a wait sleeps between checks (default 1)
 #   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 set -eu
 LOG_TAG=scale-in
@@ -150,7 +151,7 @@ log "waiting for the $remaining remaining node(s) to agree"
 for address in $staying; do
     until [ "$(cluster_info "$address" cluster_known_nodes)" = "$remaining" ] && [ "$(cluster_info "$address" cluster_state)" = ok ]; do
         [ "$(date +%s)" -lt "$deadline" ] || die "node $address did not settle on $remaining nodes within ${WAIT_SECONDS}s"
-        sleep 1
+        pause
     done
 done
 check=$(redis-cli --cluster check "$seed_addr" 2>&1 | tr -d '\r') || die "cluster check failed after draining:

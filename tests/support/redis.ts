@@ -62,6 +62,29 @@ export function redisCli(node: RedisNode | string, ...args: string[]): string {
     return (result.stdout ?? "").replace(/\r/g, "").trim();
 }
 
+/**
+ * Runs `commands` through one `redis-cli -c` (following MOVED redirects) that reads them from
+ * stdin: one process for many keys instead of one each. Returns each command's one-line reply, in
+ * order. Arguments must not contain spaces or quotes.
+ */
+export function redisCliCluster(node: RedisNode | string, commands: string[][]): string[] {
+    const address = typeof node === "string" ? node : node.address;
+    const [host, port] = [address.slice(0, address.lastIndexOf(":")), address.slice(address.lastIndexOf(":") + 1)];
+    const result = spawnSync("redis-cli", ["-h", host, "-p", port, "-c"], {
+        env: { ...process.env, REDISCLI_AUTH: testPassword },
+        input: commands.map((c) => c.join(" ")).join("\n") + "\n",
+        encoding: "utf8",
+    });
+    const replies = (result.stdout ?? "")
+        .replace(/\r/g, "")
+        .split("\n")
+        .filter((line) => line !== "" && !line.startsWith("-> Redirected"));
+    if (replies.length !== commands.length) {
+        throw new Error(`redis-cli answered ${replies.length} of ${commands.length} commands: ${result.stderr}${replies.slice(-3).join(" / ")}`);
+    }
+    return replies;
+}
+
 /** CLUSTER INFO of a node as a map. */
 export function clusterInfo(node: RedisNode): Record<string, string> {
     return Object.fromEntries(
@@ -176,10 +199,13 @@ export async function stopRedisNodes(nodes: RedisNode[]): Promise<void> {
     }
 }
 
+/** Env every script run gets in tests: waits check ten times a second (a Job checks each second). */
+export const scriptEnv = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", POLL_SECONDS: "0.1" });
+
 /** Runs one of the shipped scripts (components/assets) with `sh`, as the pods do. */
 export function runAsset(script: string, env: Record<string, string>, timeoutMs = 120000): SpawnSyncReturns<string> {
     return spawnSync("sh", [path.join(projectRoot, "components", "assets", script)], {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", REDISCLI_AUTH: testPassword, ...env },
+        env: { ...scriptEnv(), REDISCLI_AUTH: testPassword, ...env },
         encoding: "utf8",
         timeout: timeoutMs,
     });
@@ -188,7 +214,7 @@ export function runAsset(script: string, env: Record<string, string>, timeoutMs 
 /** Runs one of the shipped scripts with `sh` in the background, as a pod runs its command. */
 export function spawnAsset(script: string, env: Record<string, string>): ChildProcess {
     return spawn("sh", [path.join(projectRoot, "components", "assets", script)], {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+        env: { ...scriptEnv(), ...env },
         stdio: ["ignore", "pipe", "pipe"],
     });
 }
