@@ -101,18 +101,6 @@ export function inlineProgram(programModule = defaultProgramModule): () => Promi
     };
 }
 
-/**
- * Resources registered on the mocks by every run in this process, kept on `globalThis` so that the
- * source and the compiled copy of this module count together (read by the benchmark).
- */
-const registeredCounter = Symbol.for("healthcare-backend/mockProgram/registered");
-const processWide = globalThis as unknown as Record<symbol, number | undefined>;
-
-/** How many resources every run in this process has registered on the mocks. */
-export function registeredResourceCount(): number {
-    return processWide[registeredCounter] ?? 0;
-}
-
 async function resolve(value: unknown): Promise<unknown> {
     if (pulumi.Output.isInstance(value)) {
         return new Promise((done) => (value as pulumi.Output<unknown>).apply((v) => done(v)));
@@ -241,7 +229,6 @@ async function evaluateProgram(config: ConfigMap, stack: string, programModule: 
             newResource(args: pulumi.runtime.MockResourceArgs) {
                 const options = optionsByResource.get(`${args.type}::${args.name}`) ?? { protect: false, retainOnDelete: false, ignoreChanges: [], dependsOn: [] };
                 resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider ?? "", custom: args.custom ?? false, options, read: args.id || undefined });
-                processWide[registeredCounter] = registeredResourceCount() + 1;
                 const state = { ...args.inputs };
                 if (args.type === "random:index/randomPassword:RandomPassword") {
                     state.result = mockPassword(args.name);

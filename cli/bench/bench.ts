@@ -3,7 +3,7 @@
  * mocks, and how long the test suite takes; each sample in a fresh Node process, so that module
  * loading is counted. Prints a Markdown table (median and min–max over the runs) for docs/capacity-and-benchmarks.md.
  *
- *   npm run bench [-- --runs 5] [--test-runs 3] [--stacks local,production] [--skip-tests]
+ *   npm run bench [-- --runs 5] [--test-runs 3] [--stacks local,production] [--skip-tests | --tests-only]
  *
  * The test suite runs fewer times by default: one run takes a minute or more on 2 cores.
  *
@@ -12,14 +12,14 @@
  *   pulumi up (ts)     index.ts through ts-node registered as `pulumi up` registers it, with the
  *                      project's tsconfig as it is (transpile-only: tsconfig "ts-node" section)
  *   type-checked (ts)  the same with PULUMI_NODEJS_TRANSPILE_ONLY=false
- * Test suite rows: npm test's two steps (tsc --noEmit, then mocha on ts-node transpile-only), their
- * sum, and mocha on the compiled tests (bin/tests).
+ * Test suite rows: npm test's two steps (tsc --noEmit, then mocha with the arguments package.json
+ * gives it: files in parallel workers) and their sum; CPU counts every process a step started.
  *
  * Samples of all rows are interleaved run by run, so that a burst of load on a shared machine
  * spreads over the rows instead of landing on one.
  */
 import { spawnSync } from "child_process";
-import { mkdtempSync, readFileSync, rmSync } from "fs";
+import { readFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
@@ -71,8 +71,10 @@ function parseOptions(argv: string[]): Options {
             }
         } else if (flag === "--skip-tests") {
             options.tests = false;
+        } else if (flag === "--tests-only") {
+            options.stacks = [];
         } else {
-            throw new Error(`unknown option ${flag}; expected --runs N, --test-runs N, --stacks a,b or --skip-tests`);
+            throw new Error(`unknown option ${flag}; expected --runs N, --test-runs N, --stacks a,b, --skip-tests or --tests-only`);
         }
     }
     return options;
@@ -108,12 +110,31 @@ function evaluateStack(stack: string, typescript: boolean, env: NodeJS.ProcessEn
     return { wallMs, cpuMs: sample.cpuMs, resources: sample.resources, typeChecked: sample.typeChecked };
 }
 
-/** Runs mocha with the probe that reports resources registered and CPU time. */
-function mocha(args: string[], probeFile: string): Sample {
-    const mochaBin = require.resolve("mocha/bin/mocha.js", { paths: [projectRoot] });
-    const { wallMs } = node([mochaBin, ...args, "--require", compiled("testSuiteProbe.js")], childEnvironment({ BENCH_PROBE_FILE: probeFile }));
-    const probe = JSON.parse(readFileSync(probeFile, "utf8"));
-    return { wallMs, cpuMs: probe.cpuMs, resources: probe.resources };
+/**
+ * CPU time (user + system) of this process's waited-for children and their waited-for descendants
+ * (mocha's workers, the redis-server and PostgreSQL processes the tests start), from /proc (Linux).
+ */
+function childrenCpuMs(): number {
+    const fields = readFileSync("/proc/self/stat", "utf8").replace(/^.*\) /, "").split(" ");
+    // After "pid (comm) ": field 3 is the state; cutime and cstime are fields 16 and 17, in clock ticks (100 per second).
+    return (Number(fields[16 - 3]) + Number(fields[17 - 3])) * 10;
+}
+
+/** Runs `node <args>` like `node`, adding the CPU time of everything it started. */
+function measured(args: string[]): Sample {
+    const cpuBefore = childrenCpuMs();
+    const { wallMs } = node(args, childEnvironment());
+    return { wallMs, cpuMs: childrenCpuMs() - cpuBefore };
+}
+
+/** mocha's arguments in `npm test` (package.json: `npm run typecheck && mocha <arguments>`). */
+function npmTestMochaArgs(): string[] {
+    const script: string = JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")).scripts.test;
+    const args = /&& mocha (.*)$/.exec(script)?.[1];
+    if (args === undefined) {
+        throw new Error(`package.json's test script is not "npm run typecheck && mocha ...": ${script}`);
+    }
+    return (args.match(/"[^"]*"|\S+/g) ?? []).map((a) => a.replace(/^"(.*)"$/, "$1"));
 }
 
 function measure(options: Options): Row[] {
@@ -133,38 +154,27 @@ function measure(options: Options): Row[] {
         plan.push(() => ts.samples.push(evaluateStack(stack, true, childEnvironment())));
         plan.push(() => checked.samples.push(evaluateStack(stack, true, childEnvironment({ PULUMI_NODEJS_TRANSPILE_ONLY: "false" }))));
     }
-    const scratch = mkdtempSync(path.join(os.tmpdir(), "healthcare-bench-"));
     if (options.tests) {
-        const mocharc = JSON.parse(readFileSync(path.join(projectRoot, ".mocharc.json"), "utf8")) as { timeout: number };
-        // The files `npm test` names (package.json), compiled.
-        const testSpec = /mocha "([^"]+)"/.exec(JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")).scripts.test)?.[1] ?? "tests/**/*.test.ts";
-        const compiledSpecs = [path.join("bin", testSpec.replace(/\.ts$/, ".js"))];
         const typecheck = row("test suite", "`npm test` step 1: tsc --noEmit");
-        const mochaTs = row("test suite", "`npm test` step 2: mocha, ts-node transpile-only");
+        const mochaTs = row("test suite", "`npm test` step 2: mocha " + npmTestMochaArgs().join(" "));
         const npmTest = row("test suite", "`npm test` (both steps)");
-        const mochaJs = row("test suite", "mocha on the compiled tests (bin/tests)");
         testPlan.push(() => {
-            const tsc = node([require.resolve("typescript/bin/tsc", { paths: [projectRoot] }), "--noEmit", "-p", "."], childEnvironment());
-            const tests = mocha([], path.join(scratch, "ts.json"));
-            typecheck.samples.push({ wallMs: tsc.wallMs });
+            const tsc = measured([require.resolve("typescript/bin/tsc", { paths: [projectRoot] }), "--noEmit", "-p", "."]);
+            const tests = measured([require.resolve("mocha/bin/mocha.js", { paths: [projectRoot] }), ...npmTestMochaArgs()]);
+            typecheck.samples.push(tsc);
             mochaTs.samples.push(tests);
-            npmTest.samples.push({ wallMs: tsc.wallMs + tests.wallMs, resources: tests.resources });
+            npmTest.samples.push({ wallMs: tsc.wallMs + tests.wallMs, cpuMs: (tsc.cpuMs ?? 0) + (tests.cpuMs ?? 0) });
         });
-        testPlan.push(() => mochaJs.samples.push(mocha(["--no-config", "--timeout", String(mocharc.timeout), ...compiledSpecs], path.join(scratch, "js.json"))));
     }
-    try {
-        const runs = Math.max(options.runs, options.tests ? options.testRuns : 0);
-        for (let run = 1; run <= runs; run++) {
-            process.stderr.write(`run ${run}/${runs}\n`);
-            if (run <= options.runs) {
-                plan.forEach((step) => step());
-            }
-            if (run <= options.testRuns) {
-                testPlan.forEach((step) => step());
-            }
+    const runs = Math.max(options.stacks.length > 0 ? options.runs : 0, options.tests ? options.testRuns : 0);
+    for (let run = 1; run <= runs; run++) {
+        process.stderr.write(`run ${run}/${runs}\n`);
+        if (run <= options.runs) {
+            plan.forEach((step) => step());
         }
-    } finally {
-        rmSync(scratch, { recursive: true, force: true });
+        if (run <= options.testRuns) {
+            testPlan.forEach((step) => step());
+        }
     }
     return rows;
 }
