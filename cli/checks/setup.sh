@@ -25,19 +25,25 @@ crd_sources=(
 
 started=$(date +%s)
 
-requirements="$root/cli/checks/requirements.txt"
-venv="$tools/venv"
-stamp="$venv/.requirements.sha256"
-wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
-if [ -x "$venv/bin/checkov" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
-    echo "setup:checks: $venv is up to date"
-else
-    echo "setup:checks: creating $venv (kubernetes-validate, checkov)"
+# Creates venv $2 from the hash-pinned requirements file $1, unless it already holds exactly those
+# (its program $3 is there and its stamp matches the file); $4 says what it holds.
+pinned_venv() {
+    local requirements="$1" venv="$2" program="$3" what="$4"
+    local stamp="$venv/.requirements.sha256" wanted
+    wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [ -x "$venv/bin/$program" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+        echo "setup:checks: $venv is up to date"
+        return
+    fi
+    echo "setup:checks: creating $venv ($what)"
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --require-hashes --no-deps -r "$requirements"
     echo "$wanted" >"$stamp"
-fi
+}
+
+venv="$tools/venv"
+pinned_venv "$root/cli/checks/requirements.txt" "$venv" checkov "kubernetes-validate, checkov"
 
 crds="$tools/crds"
 crd_stamp="$crds/.sources"
@@ -64,19 +70,7 @@ else
     echo "${crd_sources[*]}" >"$crd_stamp"
 fi
 
-s3requirements="$root/cli/checks/s3server-requirements.txt"
-s3venv="$tools/s3server"
-s3stamp="$s3venv/.requirements.sha256"
-s3wanted=$(sha256sum "$s3requirements" | cut -d' ' -f1)
-if [ -x "$s3venv/bin/moto_server" ] && [ "$(cat "$s3stamp" 2>/dev/null)" = "$s3wanted" ]; then
-    echo "setup:checks: $s3venv is up to date"
-else
-    echo "setup:checks: creating $s3venv (moto's S3 server)"
-    rm -rf "$s3venv"
-    python3 -m venv "$s3venv"
-    "$s3venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --require-hashes --no-deps -r "$s3requirements"
-    echo "$s3wanted" >"$s3stamp"
-fi
+pinned_venv "$root/cli/checks/s3server-requirements.txt" "$tools/s3server" moto_server "moto's S3 server"
 
 # The version the backup pods' image runs: rclone/rclone:<version> in Pulumi.yaml.
 rclone_version=$(sed -n 's|^ *default: rclone/rclone:\([0-9][0-9.]*\)$|\1|p' "$root/Pulumi.yaml")

@@ -3,6 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import * as net from "net";
 import { tmpdir } from "os";
 import * as path from "path";
+import { stopProcess } from "./processes";
 
 /**
  * A real PostgreSQL server on loopback for the backup and restore tests, set up as the official image
@@ -141,14 +142,8 @@ export async function startPostgres(options: { user?: string; password?: string;
         env,
         sql,
         async stop() {
-            await new Promise<void>((resolve) => {
-                if (server.exitCode !== null || server.signalCode !== null) {
-                    return resolve();
-                }
-                server.once("exit", () => resolve());
-                // Fast shutdown: roll back, close connections, stop.
-                server.kill("SIGINT");
-            });
+            // Fast shutdown: roll back, close connections, stop.
+            await stopProcess(server, "SIGINT");
             rmSync(dir, { recursive: true, force: true });
         },
     };

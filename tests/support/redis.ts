@@ -7,6 +7,7 @@ import * as path from "path";
 import { redisConfig, redisScripts } from "../../components/redisCluster";
 import { parseSettings } from "../../config";
 import { projectRoot, stackConfig } from "../../harness/stackConfig";
+import { stopProcess } from "./processes";
 
 /** One real redis-server process in cluster mode on loopback. */
 export interface RedisNode {
@@ -181,16 +182,7 @@ export async function startRedisNodes(count: number, firstOrdinal = 0): Promise<
 /** Stops the nodes and removes their data. */
 export async function stopRedisNodes(nodes: RedisNode[]): Promise<void> {
     await Promise.all(
-        nodes.map(
-            (node) =>
-                new Promise<void>((resolve) => {
-                    if (node.process.exitCode !== null || node.process.signalCode !== null) {
-                        return resolve();
-                    }
-                    node.process.once("exit", () => resolve());
-                    node.process.kill("SIGKILL");
-                }),
-        ),
+        nodes.map((node) => stopProcess(node.process, "SIGKILL")),
     );
     for (const node of nodes) {
         rmSync(node.dir, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { scalarSettings } from "../../config";
 import { projectRoot } from "../../harness/stackConfig";
+import { stopProcess } from "./processes";
 
 /**
  * A real S3-compatible server for the backup tests: moto's server (PyPI `moto[s3]`, pinned with hashes
@@ -124,13 +125,7 @@ export async function startS3Server(): Promise<S3Server> {
                 .filter(Boolean)
                 .sort(),
         async stop() {
-            await new Promise<void>((resolve) => {
-                if (server.exitCode !== null || server.signalCode !== null) {
-                    return resolve();
-                }
-                server.once("exit", () => resolve());
-                server.kill("SIGTERM");
-            });
+            await stopProcess(server, "SIGTERM");
             rmSync(credentialsDir, { recursive: true, force: true });
         },
     };
