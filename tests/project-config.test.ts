@@ -1,6 +1,8 @@
 import * as assert from "assert";
+import { readdirSync, readFileSync } from "fs";
+import * as path from "path";
 import { objectSettings, scalarSettings } from "../config";
-import { readProject, readStackFile, shippedStacks } from "../harness/stackConfig";
+import { projectRoot, readProject, readStackFile, shippedStacks } from "../harness/stackConfig";
 
 describe("Pulumi.yaml and the settings module agree", () => {
     const project = readProject();
@@ -35,4 +37,22 @@ describe("Pulumi.yaml and the settings module agree", () => {
             }
         });
     }
+});
+
+describe("npm test", () => {
+    // package.json lists the files in an order (the real-Redis files first, they take longest);
+    // a file no pattern matches would silently never run, one two patterns match would run twice.
+    it("runs every test file exactly once", () => {
+        const script: string = JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")).scripts.test;
+        const patterns = [...script.matchAll(/"(tests\/[^"]+)"/g)].map((m) => m[1]);
+        assert.ok(patterns.length > 0, `test patterns in ${script}`);
+        // The glob forms used there: `*` (no slash) and `[!x]`.
+        const toRegExp = (glob: string) =>
+            new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\[!/g, "[^").replace(/\*/g, "[^/]*")}$`);
+        const files = readdirSync(path.join(projectRoot, "tests"))
+            .filter((f) => f.endsWith(".test.ts"))
+            .map((f) => `tests/${f}`);
+        const matchedBy = files.map((file) => ({ file, count: patterns.filter((p) => toRegExp(p).test(file)).length }));
+        assert.deepStrictEqual(matchedBy.filter((m) => m.count !== 1), []);
+    });
 });
