@@ -158,7 +158,12 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
             stdio: "ignore",
         });
         try {
-            await new Promise((r) => setTimeout(r, 500));
+            // The restore must meet the connection: wait until the server runs the client's query.
+            const deadline = Date.now() + 10000;
+            while (pg.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'") !== "1") {
+                assert.ok(Date.now() < deadline, "the client's connection appears in pg_stat_activity within 10 s");
+                await new Promise((r) => setTimeout(r, 50));
+            }
             ok(run("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: name }, [name]), "restore");
         } finally {
             client.kill("SIGKILL");
