@@ -366,9 +366,6 @@ export class PodCluster {
             }
             const reply = redisCli(node.address, "PING");
             if (reply !== "" && !reply.startsWith("Could not connect")) {
-                // What the script printed before it exec'd redis-server is in the pipe, but the event
-                // loop has not read it while PING ran synchronously: one turn of the loop reads it.
-                await new Promise((r) => setImmediate(r));
                 return;
             }
             await new Promise((r) => setTimeout(r, 50));
