@@ -52,11 +52,16 @@ async function freePort(): Promise<number> {
     throw new Error("no free port pair found for redis-server");
 }
 
+/** redis-cli's `-h <host> -p <port>` for a node or a host:port address. */
+function cliTarget(node: RedisNode | string): string[] {
+    const address = typeof node === "string" ? node : node.address;
+    const colon = address.lastIndexOf(":");
+    return ["-h", address.slice(0, colon), "-p", address.slice(colon + 1)];
+}
+
 /** Runs redis-cli against a node, authenticated through REDISCLI_AUTH. */
 export function redisCli(node: RedisNode | string, ...args: string[]): string {
-    const address = typeof node === "string" ? node : node.address;
-    const [host, port] = [address.slice(0, address.lastIndexOf(":")), address.slice(address.lastIndexOf(":") + 1)];
-    const result = spawnSync("redis-cli", ["-h", host, "-p", port, ...args], {
+    const result = spawnSync("redis-cli", [...cliTarget(node), ...args], {
         env: { ...process.env, REDISCLI_AUTH: testPassword },
         encoding: "utf8",
     });
@@ -69,9 +74,7 @@ export function redisCli(node: RedisNode | string, ...args: string[]): string {
  * order. Arguments must not contain spaces or quotes.
  */
 export function redisCliCluster(node: RedisNode | string, commands: string[][]): string[] {
-    const address = typeof node === "string" ? node : node.address;
-    const [host, port] = [address.slice(0, address.lastIndexOf(":")), address.slice(address.lastIndexOf(":") + 1)];
-    const result = spawnSync("redis-cli", ["-h", host, "-p", port, "-c"], {
+    const result = spawnSync("redis-cli", [...cliTarget(node), "-c"], {
         env: { ...process.env, REDISCLI_AUTH: testPassword },
         input: commands.map((c) => c.join(" ")).join("\n") + "\n",
         encoding: "utf8",
