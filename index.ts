@@ -5,6 +5,7 @@ import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
 import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
 import { ClusterPrerequisites, requiredCrds } from "./components/clusterPrerequisites";
 import { DefaultDeny } from "./components/defaultDeny";
+import { KubernetesApiEndpoints } from "./components/kubernetesApiEndpoints";
 import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
@@ -47,19 +48,29 @@ const dataPriority = settings.dataPriorityClassName
     : undefined;
 
 const exporters = settings.monitoring.exporters;
+const onStatefulSet = settings.postgres.engine === "statefulset";
 const postgres = new Postgres(
     "postgres",
-    { ...workload, settings: settings.postgres, protectData: settings.protectData, exporter: exporters && { image: exporters.postgresImage }, priorityClassName: dataPriority?.className },
+    {
+        ...workload,
+        settings: settings.postgres,
+        backup: onStatefulSet ? undefined : settings.postgresBackup,
+        protectData: settings.protectData,
+        exporter: onStatefulSet && exporters ? { image: exporters.postgresImage } : undefined,
+        priorityClassName: dataPriority?.className,
+    },
     { provider },
 );
-// Scheduled backups of every database, on their own volume (and in object storage when configured).
+// The statefulset engine's scheduled backups: dumps on their own volume (and in object storage when
+// configured). CloudNativePG backs up continuously itself.
 const postgresBackup =
-    settings.postgresBackup &&
-    new PostgresBackup(
-        "postgres-backup",
-        { ...workload, settings: settings.postgresBackup, postgresImage: settings.postgres.image, database: postgres.connection, protectData: settings.protectData },
-        { provider },
-    );
+    onStatefulSet && settings.postgresBackup
+        ? new PostgresBackup(
+              "postgres-backup",
+              { ...workload, settings: settings.postgresBackup, postgresImage: settings.postgres.image, database: postgres.connection, protectData: settings.protectData },
+              { provider },
+          )
+        : undefined;
 const redis = new RedisCluster(
     "redis-cluster",
     { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage }, priorityClassName: dataPriority?.className },
@@ -78,6 +89,9 @@ const api = new Api(
     { provider },
 );
 
+// CloudNativePG's instance managers reach the API server: its addresses, read from the cluster.
+const kubernetesApi = postgres.topology.operatorManaged ? new KubernetesApiEndpoints("kubernetes-api", { endpointSlice: "default/kubernetes" }, { provider }) : undefined;
+
 // Exactly the connections the workloads above need, on top of the default deny.
 const networkSecurity = new NetworkSecurity(
     "network-security",
@@ -85,7 +99,9 @@ const networkSecurity = new NetworkSecurity(
         namespace: workload.namespace,
         instance: settings.stack,
         api: api.endpoints,
-        postgres: postgres.endpoints,
+        postgres: postgres.topology,
+        kubernetesApi: kubernetesApi?.destinations,
+        postgresObjectStore: onStatefulSet ? [] : settings.postgresBackup?.objectStore?.egress ?? [],
         redis: redis.endpoints,
         redisMaintenance: redis.maintenanceSelector,
         postgresBackup: postgresBackup && { podSelector: postgresBackup.podSelector, objectStore: settings.postgresBackup?.objectStore?.egress ?? [] },

@@ -89,8 +89,8 @@ export function parseSettings(source: ConfigSource): Settings {
     const kubeconfigText = r.string("kubeconfig");
 
     const api = readApi(r, environment);
-    const postgres = readPostgres(r);
-    const postgresBackup = readPostgresBackup(r, environment);
+    const postgres = readPostgres(r, environment, api);
+    const postgresBackup = readPostgresBackup(r, environment, postgres.engine);
     const redis = readRedis(r, environment);
     const dataPriorityClassName = readDataPriorityClass(r);
     const ingress = readIngress(r, deployed);
