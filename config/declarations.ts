@@ -40,7 +40,6 @@ export const scalarSettings = {
     postgresStorageClass: { type: "string", default: "" },
     postgresWalStorageSize: { type: "string", default: "" },
     postgresPoolerInstances: { type: "integer", default: 2 },
-    postgresMigration: { type: "string", default: "" },
     cloudNativePgOperatorNamespace: { type: "string", default: "cnpg-system" },
     cloudNativePgOperatorPodSelector: { type: "string", default: "app.kubernetes.io/name=cloudnative-pg" },
     // PostgreSQL backups (components/postgresBackup.ts).

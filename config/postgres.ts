@@ -11,9 +11,6 @@ export type PostgresEngine = "statefulset" | "cloudnative-pg";
 
 export const postgresEngines: readonly PostgresEngine[] = ["statefulset", "cloudnative-pg"];
 
-/** How a cloudnative-pg Cluster gets its first data from a stack that ran the StatefulSet engine. */
-export type PostgresMigration = "import";
-
 /** PgBouncer between the API and PostgreSQL (cloudnative-pg's Pooler, transaction mode). */
 export interface PoolerSettings {
     /** PgBouncer pods. */
@@ -42,8 +39,6 @@ export interface PostgresSettings {
     readonly maxConnections: number;
     /** The API's pooler; undefined: the API connects to PostgreSQL directly. */
     readonly pooler?: PoolerSettings;
-    /** Set while a cloudnative-pg stack takes its data from the StatefulSet it replaces. */
-    readonly migration?: PostgresMigration;
 }
 
 /** S3-compatible object storage the backups are copied to. */
@@ -107,10 +102,6 @@ export function readPostgres(r: Reader, environment: Environment | undefined, ap
             r.problem("postgresWalStorageSize", walSize, "empty with postgresEngine statefulset (a WAL volume of its own needs cloudnative-pg)");
         }
     }
-    const migration = r.oneOf("postgresMigration", ["", "import"] as const);
-    if (migration === "import" && engine !== "cloudnative-pg") {
-        r.problem("postgresMigration", migration, "empty with postgresEngine statefulset: import moves a StatefulSet's data into a cloudnative-pg Cluster");
-    }
     const poolerInstances = r.integer("postgresPoolerInstances", 0, 10);
     if (engine === "statefulset" && poolerInstances !== undefined && poolerInstances > 0) {
         r.problem("postgresPoolerInstances", poolerInstances, "0 with postgresEngine statefulset (the pooler is cloudnative-pg's)");
@@ -134,7 +125,6 @@ export function readPostgres(r: Reader, environment: Environment | undefined, ap
         resources: r.resources("postgresResources"),
         maxConnections: sized?.maxConnections,
         pooler: sized?.pooler,
-        migration: migration || undefined,
     };
 }
 

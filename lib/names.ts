@@ -31,8 +31,6 @@ export const names = {
         pooler: "postgres-pooler",
         objectStore: "postgres-backups",
         scheduledBackup: "postgres-backup",
-        /** The StatefulSet engine's server, as the import bootstrap names it. */
-        importSource: "statefulset",
     },
     // Scheduled backups (components/postgresBackup.ts); npm run ops -- backup/backups/restore use these.
     postgresBackup: {

@@ -100,20 +100,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
 
     const poolerHost = (ns: string) => serviceHost(n.pooler, ns);
     const clusterName = n.cluster;
-    // The import bootstrap reads the StatefulSet engine's server as its superuser (the application
-    // role there): a one-off copy, after which postgresMigration goes back to empty.
-    const legacy = names.postgres;
-    const bootstrap =
-        s.migration === "import"
-            ? {
-                  initdb: {
-                      database: s.database,
-                      owner: s.user,
-                      secret: { name: appSecret.metadata.name },
-                      import: { type: "microservice", databases: [s.database], source: { externalCluster: n.importSource } },
-                  },
-              }
-            : { initdb: { database: s.database, owner: s.user, secret: { name: appSecret.metadata.name } } };
+    const bootstrap = { initdb: { database: s.database, owner: s.user, secret: { name: appSecret.metadata.name } } };
     const cluster = new k8s.apiextensions.CustomResource(
         clusterName,
         {
@@ -134,17 +121,6 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                 // The superuser has no password and no remote login; the operator reaches it locally.
                 enableSuperuserAccess: false,
                 bootstrap,
-                ...(s.migration === "import"
-                    ? {
-                          externalClusters: [
-                              {
-                                  name: n.importSource,
-                                  connectionParameters: { host: args.namespace.apply((ns) => serviceHost(legacy.service, ns)), user: s.user, dbname: s.database, sslmode: "disable" },
-                                  password: { name: legacy.secret, key: "password" },
-                              },
-                          ],
-                      }
-                    : {}),
                 storage: { size: s.storage.size, storageClass: s.storage.className },
                 ...(s.walStorage ? { walStorage: { size: s.walStorage.size, storageClass: s.walStorage.className } } : {}),
                 resources: s.resources,
