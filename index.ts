@@ -4,6 +4,7 @@ import { Api } from "./components/api";
 import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
 import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
 import { ClusterPrerequisites, requiredCrds } from "./components/clusterPrerequisites";
+import { DataChangeGuard, DataFacts } from "./components/dataChangeGuard";
 import { DefaultDeny } from "./components/defaultDeny";
 import { KubernetesApiEndpoints } from "./components/kubernetesApiEndpoints";
 import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
@@ -19,11 +20,26 @@ import { releaseConfig } from "./config/release";
 // Validates everything before the first resource is registered.
 const settings = loadSettings();
 
-// An explicit provider: the stack deploys to the context its config names, never to whatever is current.
-const provider = new k8s.Provider("kubernetes", {
-    context: settings.cluster.context,
-    kubeconfig: settings.cluster.kubeconfig,
+// What the stack's data is in, compared with its last deployment's before anything is created (every
+// object needs the provider, which waits for this): a change the data cannot survive (an engine
+// switch, a major version the engine cannot upgrade to, a protected backup volume going) fails the preview.
+const facts: DataFacts = {
+    postgresEngine: settings.postgres.engine,
+    postgresMajorVersion: settings.postgres.majorVersion,
+    postgresBackupVolume: settings.postgres.engine === "statefulset" && settings.postgresBackup !== undefined,
+};
+const dataGuard = new DataChangeGuard("data-change-guard", {
+    stackName: `${pulumi.getOrganization()}/${settings.project}/${settings.stack}`,
+    facts,
+    rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume },
 });
+
+// An explicit provider: the stack deploys to the context its config names, never to whatever is current.
+const provider = new k8s.Provider(
+    "kubernetes",
+    { context: settings.cluster.context, kubeconfig: settings.cluster.kubeconfig },
+    { dependsOn: [dataGuard.checked] },
+);
 
 // Cluster add-ons the stack installs (Helm releases; none where the platform provides them). Objects
 // that need their CRDs wait for them; prometheus-adapter serves the HPA's custom metrics by these rules.
@@ -132,10 +148,24 @@ if (settings.monitoring.enabled) {
             namespace: workload.namespace,
             settings: settings.monitoring,
             api: api.endpoints,
-            postgres: postgres.endpoints,
+            // The statefulset engine: the exporter's Service and the backup CronJob; CloudNativePG: the
+            // instances' and the pooler's PodMonitors, and its object-storage backups' schedule.
+            postgres:
+                settings.postgres.engine === "statefulset"
+                    ? {
+                          engine: "statefulset",
+                          servers: postgres.endpoints,
+                          backup: postgresBackup && { cronJob: postgresBackup.cronJobName, longestGapSeconds: settings.postgresBackup!.longestGapSeconds },
+                      }
+                    : {
+                          engine: "cloudnative-pg",
+                          servers: postgres.endpoints,
+                          pooler: postgres.topology.pooler,
+                          instances: settings.postgres.instances,
+                          backup: settings.postgresBackup && { longestGapSeconds: settings.postgresBackup.longestGapSeconds },
+                      },
             redis: redis.endpoints,
             apiHpa: autoscaling.apiHpaName,
-            postgresBackup: postgresBackup && { cronJob: postgresBackup.cronJobName, longestGapSeconds: settings.postgresBackup!.longestGapSeconds },
             crdInstallers: addons.readyFor,
         },
         { provider },
@@ -143,6 +173,8 @@ if (settings.monitoring.enabled) {
 }
 
 export const environment = settings.environment;
+/** Read back by the next run's DataChangeGuard. */
+export const dataFacts = facts;
 export const kubeContext = settings.cluster.context ?? "(current context)";
 export const namespaceName = namespace.name;
 export const apiUrl = api.url ?? "(ingress disabled)";

@@ -48,6 +48,7 @@ export const scalarSettings = {
     postgresBackupStorageSize: { type: "string", default: "100Gi" },
     postgresBackupStorageClass: { type: "string", default: "" },
     postgresBackupInClusterOnly: { type: "boolean", default: false },
+    postgresBackupVolumeRelease: { type: "boolean", default: false },
     postgresBackupS3Endpoint: { type: "string", default: "" },
     postgresBackupS3Bucket: { type: "string", default: "" },
     postgresBackupS3Prefix: { type: "string", default: "" },

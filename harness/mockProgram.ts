@@ -195,6 +195,8 @@ export interface RunOptions {
      * time one run as `pulumi up` would take it. Default: plain formatting, and earlier runs reused.
      */
     asPulumiUp?: boolean;
+    /** The stack's outputs from its last deployment, as a StackReference to itself reads them; default: none (a new stack). */
+    lastOutputs?: Record<string, unknown>;
 }
 
 /**
@@ -204,7 +206,7 @@ export interface RunOptions {
  * this process has already run successfully gets that run again (frozen: read it, never change it).
  */
 export async function runProgram(config: ConfigMap, stack = "test", programModule = defaultProgramModule, options: RunOptions = {}): Promise<ProgramOutcome> {
-    const key = JSON.stringify([programModule, stack, Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+    const key = JSON.stringify([programModule, stack, Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), options.lastOutputs ?? null]);
     const known = successfulRuns.get(key);
     if (known && !options.asPulumiUp && readsTheSame(known.reads)) {
         return known.outcome;
@@ -220,7 +222,7 @@ export async function runProgram(config: ConfigMap, stack = "test", programModul
     let outcome: ProgramOutcome;
     const reads = new Map<string, string>();
     try {
-        outcome = await recordingReads(reads, () => evaluateProgram(config, stack, programModule));
+        outcome = await recordingReads(reads, () => evaluateProgram(config, stack, programModule, options.lastOutputs ?? {}));
     } finally {
         Error.prepareStackTrace = prepareStackTrace;
     }
@@ -232,7 +234,7 @@ export async function runProgram(config: ConfigMap, stack = "test", programModul
     return outcome;
 }
 
-async function evaluateProgram(config: ConfigMap, stack: string, programModule: string): Promise<ProgramOutcome> {
+async function evaluateProgram(config: ConfigMap, stack: string, programModule: string, lastOutputs: Record<string, unknown>): Promise<ProgramOutcome> {
     const resources: CapturedResource[] = [];
     const optionsByResource = new Map<string, CapturedResource["options"]>();
     await pulumi.runtime.setMocks(
@@ -248,6 +250,10 @@ async function evaluateProgram(config: ConfigMap, stack: string, programModule: 
                 if (args.id && args.type in clusterReads) {
                     Object.assign(state, clusterReads[args.type](args.id));
                 }
+                // The stack reading its own last deployment (DataChangeGuard).
+                if (args.type === "pulumi:pulumi:StackReference") {
+                    state.outputs = lastOutputs;
+                }
                 return { id: `${args.name}-id`, state };
             },
             call(args: pulumi.runtime.MockCallArgs) {
@@ -257,6 +263,8 @@ async function evaluateProgram(config: ConfigMap, stack: string, programModule: 
         readProject().name,
         stack,
         false,
+        // What the file backend names it: the stack reads itself as organization/<project>/<stack>.
+        "organization",
     );
     const urns = new Map<string, string>();
     recordResourceOptions(optionsByResource, urns);
@@ -271,10 +279,17 @@ async function evaluateProgram(config: ConfigMap, stack: string, programModule: 
         return { error: error as Error, resources };
     }
     const outputs: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(program)) {
-        outputs[key] = await resolve(value);
+    const failed = await programFailure(
+        (async () => {
+            for (const [key, value] of Object.entries(program)) {
+                outputs[key] = await resolve(value);
+            }
+            await waitForRegistrations();
+        })(),
+    );
+    if (failed) {
+        return { error: failed, resources };
     }
-    await waitForRegistrations();
     for (const resource of resources) {
         resource.urn = urns.get(`${resource.type}::${resource.name}`);
     }
@@ -328,6 +343,30 @@ function recordResourceOptions(into: Map<string, CapturedResource["options"]>, u
 }
 
 /** Waits until every resource registration the program started has reached the mocks. */
+/**
+ * Waits for the program's outputs and registrations (`completion`), unless the program fails first: an error thrown in an `apply` that a
+ * registration waits on (DataChangeGuard's refusal) rejects no promise the program holds, and the
+ * registrations behind it never finish. The real engine stops the program on such an unhandled
+ * rejection; here it is the run's error. Mocha's own handler is set aside meanwhile.
+ */
+async function programFailure(completion: Promise<void>): Promise<Error | undefined> {
+    const others = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    let onFailure: (reason: unknown) => void = () => undefined;
+    const failure = new Promise<Error>((done) => {
+        onFailure = (reason) => done(reason instanceof Error ? reason : new Error(String(reason)));
+    });
+    process.on("unhandledRejection", onFailure);
+    try {
+        return await Promise.race([completion.then(() => undefined), failure]);
+    } finally {
+        process.removeListener("unhandledRejection", onFailure);
+        for (const listener of others) {
+            process.on("unhandledRejection", listener);
+        }
+    }
+}
+
 async function waitForRegistrations(): Promise<void> {
     // `waitForRPCs` is the SDK's own drain of outstanding registrations (what `disconnect` awaits).
     const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };

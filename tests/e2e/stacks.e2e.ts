@@ -201,6 +201,19 @@ describe("e2e: the real engine against a real API server", function () {
                 });
             }
 
+            it("refuses, at preview, a change its data cannot survive (read from the stack's own last outputs); nothing changes", async function () {
+                // The major version the engine cannot reach: a downgrade on CloudNativePG, any change on the StatefulSet.
+                const settings = stackSettings(stackName);
+                const major = settings.postgres.majorVersion;
+                const version = settings.postgres.engine === "cloudnative-pg" ? `${major - 1}.10` : `${major + 1}.1`;
+                await stack.setConfig({ postgresVersion: version });
+                const expected = settings.postgres.engine === "cloudnative-pg" ? new RegExp(`a downgrade from ${major}`) : new RegExp(`a major-version change from ${major}`);
+                await failsWith(stack.preview(), expected);
+                await failsWith(stack.up(), expected);
+                await stack.setConfig({ postgresVersion: settings.postgres.version });
+                assertNoChanges(record(stackName, "preview (after the refusal)", await stack.preview()));
+            });
+
             if (stackSettings(stackName).postgres.engine === "statefulset" && stackSettings(stackName).protectData) {
                 it("runbook: grows PostgreSQL's volume by replacing its protected StatefulSet; the pod and its claim carry on", async function () {
                     // docs/postgres.md "Replacing a protected StatefulSet", steps 1-4, as an operator runs them.
