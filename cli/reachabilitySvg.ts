@@ -1,13 +1,13 @@
 /**
  * Draws what each shipped stack's NetworkPolicies allow into docs/reachability-<stack>.svg, from the
- * program's real policies and pod templates on Pulumi's mocks (the same matrix the network tests
- * assert): `npm run docs:reachability`. A test (tests/docs.test.ts) fails when a committed picture
+ * program's real policies and pod templates, and the pods CloudNativePG runs for its Cluster and
+ * Pooler, on Pulumi's mocks (the same matrix the network tests assert): `npm run docs:reachability`. A test (tests/docs.test.ts) fails when a committed picture
  * differs from what this produces.
  */
 import { writeFileSync } from "fs";
 import * as path from "path";
 import { plotMatrix } from "../analysis/network/matrixSvg";
-import { reachabilityMatrix, roleByComponent, universeOf } from "../analysis/network/reachabilityMatrix";
+import { programRoles, reachabilityMatrix, stackHosts, universeOf } from "../analysis/network/reachabilityMatrix";
 import { NetworkPolicy } from "../analysis/network/reachability";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { projectRoot, readProject, shippedStacks, stackConfig } from "../harness/stackConfig";
@@ -20,12 +20,12 @@ export async function reachabilitySvg(stack: (typeof shippedStacks)[number], run
     const config = stackConfig(stack);
     run ??= await runStack(config, stack);
     const namespace = config[`${readProject().name}:namespace`];
-    const universe = universeOf(run, namespace);
+    const universe = universeOf(run, namespace, { hosts: stackHosts(config, stack) });
     const policies = run.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((r) => r.inputs as NetworkPolicy);
     return plotMatrix(universe, reachabilityMatrix(universe, policies), {
         title: `Stack ${stack}: what the NetworkPolicies allow (rows: from, columns: to)`,
-        subtitle: `Computed from the program's policies and pod templates (analysis/network/reachability.ts); regenerate with npm run docs:reachability`,
-        programRoles: Object.values(roleByComponent),
+        subtitle: `Computed from the program's policies, pod templates and the pods its operator runs (analysis/network/reachability.ts); regenerate with npm run docs:reachability`,
+        programRoles,
     });
 }
 

@@ -16,6 +16,15 @@ export const dnsPorts: readonly NamedPort[] = [
 /** The label the API server puts on every namespace (Kubernetes >= 1.22): selects a namespace by its name. */
 export const namespaceNameLabel = "kubernetes.io/metadata.name";
 
+/**
+ * CloudNativePG's Job pods (initdb at bootstrap, join for each new standby, major-upgrade, import):
+ * they carry `cnpg.io/cluster` and `cnpg.io/jobRole`, not `cnpg.io/podRole` (pkg/specs/jobs.go of
+ * 1.30.1), so the servers' policy does not select them. The join Job copies the primary with
+ * pg_basebackup through the `<cluster>-rw` Service, and each of them reads the Cluster and its
+ * Secrets from the API server.
+ */
+export const cloudNativePgJobs = { clusterLabel: "cnpg.io/cluster", jobRoleLabel: "cnpg.io/jobRole" } as const;
+
 /** cert-manager's label on the pods that answer HTTP-01 challenges (pkg/issuer/acme/http), and their port. */
 export const acmeHttp01Solver = { podLabels: { "acme.cert-manager.io/http01-solver": "true" }, port: tcp("acme-http01", 8089) } as const;
 
@@ -48,7 +57,10 @@ interface Workload {
     readonly kind: "workload";
     /** The policy's metadata.name. */
     readonly policy: string;
+    /** `matchLabels`. */
     readonly podSelector: Readonly<Record<string, string>>;
+    /** Label keys the pods must also carry, whatever their value (`matchExpressions` with `Exists`). */
+    readonly labelKeys?: readonly string[];
 }
 /** Where a connection goes: the stack's pods, pods in another namespace, addresses outside the cluster, or any of several. */
 type Destination =
@@ -78,11 +90,16 @@ export class NetworkSecurity extends pulumi.ComponentResource {
     constructor(name: string, args: NetworkSecurityArgs, opts?: pulumi.ComponentResourceOptions) {
         super("healthcare:security:NetworkSecurity", name, {}, opts);
         const n = names.networkPolicy;
-        const workload = (policy: string, podSelector: Readonly<Record<string, string>>): Workload => ({ kind: "workload", policy, podSelector });
+        const workload = (policy: string, podSelector: Readonly<Record<string, string>>, labelKeys?: readonly string[]): Workload => ({ kind: "workload", policy, podSelector, labelKeys });
         const api = workload(n.api, args.api.podSelector);
         const db = args.postgres;
         const postgres = workload(n.postgres, db.servers.podSelector);
         const pooler = db.pooler && workload(n.postgresPooler, db.pooler.podSelector);
+        // The operator's Job pods of the same Cluster (cloudNativePgJobs): not servers, yet they need the
+        // primary and the API server. Without a policy of their own the default deny cuts them off, and
+        // the Cluster never initialises (initdb) nor gains a standby (join).
+        const clusterName = db.servers.podSelector[cloudNativePgJobs.clusterLabel];
+        const jobs = db.operatorManaged && clusterName ? workload(`${n.postgres}-jobs`, { [cloudNativePgJobs.clusterLabel]: clusterName }, [cloudNativePgJobs.jobRoleLabel]) : undefined;
         // What the API and the backups connect to: the pooler, or the server itself.
         const postgresEntry = pooler ?? postgres;
         const redis = workload(n.redis, args.redis.podSelector);
@@ -90,7 +107,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         // cert-manager creates and deletes the solver pods; this policy only admits their one caller.
         const acmeSolver = workload(n.acmeHttp01Solver, acmeHttp01Solver.podLabels);
         const backup = args.postgresBackup && workload(n.postgresBackup, args.postgresBackup.podSelector);
-        const workloads = [api, postgres, ...(pooler ? [pooler] : []), redis, redisMaintenance, acmeSolver, ...(backup ? [backup] : [])];
+        const workloads = [api, postgres, ...(pooler ? [pooler] : []), ...(jobs ? [jobs] : []), redis, redisMaintenance, acmeSolver, ...(backup ? [backup] : [])];
         const endpoints = new Map<Workload, WorkloadEndpoints>([
             [api, args.api],
             [postgres, db.servers],
@@ -100,7 +117,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         checkArgs("NetworkSecurity", name, [
             ...workloads.map((w) => Object.keys(w.podSelector).length === 0 && `${w.policy}: the pod selector is empty, which would select every pod of the namespace`),
             ...workloads.flatMap((a) =>
-                workloads.map((b) => a !== b && selects(a.podSelector, b.podSelector) && `${a.policy}: its pod selector also selects the pods of ${b.policy}`),
+                workloads.map((b) => a !== b && selects(a, b) && `${a.policy}: its pod selector also selects the pods of ${b.policy}`),
             ),
             ...[...endpoints.values()].flatMap((e) =>
                 [...e.serving, ...e.peer, ...e.metrics, ...e.health].map(
@@ -108,6 +125,9 @@ export class NetworkSecurity extends pulumi.ComponentResource {
                 ),
             ),
             db.operatorManaged && !args.kubernetesApi && "kubernetesApi is missing: the operator-managed PostgreSQL pods must reach the API server",
+            db.operatorManaged &&
+                !clusterName &&
+                `postgres.servers.podSelector ${JSON.stringify(db.servers.podSelector)} has no ${cloudNativePgJobs.clusterLabel}: the operator's Job pods cannot be selected`,
         ]);
 
         const ingressController: Destination = { kind: "peer", peer: args.settings.ingressController };
@@ -128,6 +148,8 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             { from: postgres, to: postgres, ports: db.servers.peer },
             // The operator asks each instance manager for its state.
             ...(db.operatorManaged ? [{ from: operator, to: postgres, ports: db.operatorPorts }] : []),
+            // The join Job copies the primary (pg_basebackup) before a standby starts.
+            ...(jobs ? [{ from: jobs, to: postgres, ports: db.servers.serving }] : []),
             // Cluster clients follow MOVED redirects to every node, so they reach every node's data port.
             { from: api, to: redis, ports: args.redis.serving },
             { from: redisMaintenance, to: redis, ports: args.redis.serving },
@@ -139,7 +161,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             { from: api, to: dns, ports: dnsPorts },
             { from: redisMaintenance, to: dns, ports: dnsPorts },
             { from: redis, to: dns, ports: dnsPorts },
-            ...(db.operatorManaged ? [postgres, ...(pooler ? [pooler] : [])].map((w) => ({ from: w, to: dns, ports: dnsPorts })) : []),
+            ...(db.operatorManaged ? [postgres, ...(pooler ? [pooler] : []), ...(jobs ? [jobs] : [])].map((w) => ({ from: w, to: dns, ports: dnsPorts })) : []),
             ...args.postgresObjectStore.map((d) => ({ from: postgres, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("object-store", d.port)] })),
             ...args.settings.apiExternalEgress.map((d) => ({ from: api, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("external", d.port)] })),
             // Backups (and the list and restore Jobs built from them): the database, names, the object store.
@@ -168,7 +190,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
                         labels: standardLabels({ name: w.policy, component: "network-policy", instance: args.instance }),
                     },
                     spec: {
-                        podSelector: { matchLabels: { ...w.podSelector } },
+                        podSelector: labelSelector(w),
                         policyTypes: [...(ingress.length > 0 ? ["Ingress"] : []), ...(egress.length > 0 ? ["Egress"] : [])],
                         ingress: ingress.length > 0 ? ingress : undefined,
                         egress: egress.length > 0 ? egress : undefined,
@@ -178,17 +200,17 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             );
             this.policyNames.push(w.policy);
         }
-        // The instance managers (servers and PgBouncer) talk to the API server: its addresses are read
-        // from the cluster, so this egress is a policy of its own, built once they are known.
+        // The instance managers (servers, PgBouncer and the operator's Jobs) talk to the API server: its
+        // addresses are read from the cluster, so this egress is a policy of its own, built once they are known.
         if (db.operatorManaged && args.kubernetesApi) {
-            for (const w of [postgres, ...(pooler ? [pooler] : [])]) {
+            for (const w of [postgres, ...(pooler ? [pooler] : []), ...(jobs ? [jobs] : [])]) {
                 const policy = `${w.policy}-kubernetes-api`;
                 new k8s.networking.v1.NetworkPolicy(
                     policy,
                     {
                         metadata: { name: policy, namespace: args.namespace, labels: standardLabels({ name: policy, component: "network-policy", instance: args.instance }) },
                         spec: {
-                            podSelector: { matchLabels: { ...w.podSelector } },
+                            podSelector: labelSelector(w),
                             policyTypes: ["Egress"],
                             egress: args.kubernetesApi.apply((destinations) =>
                                 destinations.map((d) => ({ to: [{ ipBlock: { cidr: d.cidr } }], ports: [{ protocol: "TCP", port: d.port }] })),
@@ -204,9 +226,18 @@ export class NetworkSecurity extends pulumi.ComponentResource {
     }
 }
 
-/** Whether a `matchLabels` selector `selector` matches every pod that carries the labels `labels`. */
-function selects(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
-    return Object.entries(selector).every(([k, v]) => labels[k] === v);
+/** Whether `a`'s selector matches every pod that `b`'s selects, as far as their labels and label keys tell. */
+function selects(a: Workload, b: Workload): boolean {
+    const keys = new Set([...Object.keys(b.podSelector), ...(b.labelKeys ?? [])]);
+    return Object.entries(a.podSelector).every(([k, v]) => b.podSelector[k] === v) && (a.labelKeys ?? []).every((k) => keys.has(k));
+}
+
+/** A workload's pod selector: its labels, and the keys it needs whatever their value. */
+function labelSelector(w: Workload): k8s.types.input.meta.v1.LabelSelector {
+    return {
+        matchLabels: { ...w.podSelector },
+        ...(w.labelKeys?.length ? { matchExpressions: w.labelKeys.map((key) => ({ key, operator: "Exists" })) } : {}),
+    };
 }
 
 /** The DNS servers: the cluster DNS pods and/or the addresses of servers no pod selector matches. */
@@ -219,7 +250,7 @@ function dnsDestination(dns: DnsPeers): Destination {
 function peers(party: Destination): k8s.types.input.networking.v1.NetworkPolicyPeer[] {
     switch (party.kind) {
         case "workload":
-            return [{ podSelector: { matchLabels: { ...party.podSelector } } }];
+            return [{ podSelector: labelSelector(party) }];
         case "peer":
             return [
                 {

@@ -1,6 +1,6 @@
 /**
- * Least privilege beyond Pod Security `restricted`, on every pod template of every shipped stack
- * (found by shape, analysis/podTemplates.ts): processes that own no data run under their own uid, yet
+ * Least privilege beyond Pod Security `restricted`, on every pod template of every shipped stack and of
+ * staging on the statefulset engine (found by shape, analysis/podTemplates.ts): processes that own no data run under their own uid, yet
  * still read the Secret files mounted for them; and every container declares the ephemeral storage
  * it may use, so that no pod can fill a node's disk.
  */
@@ -70,13 +70,37 @@ function unreadableMounts(template: Pick<PodTemplate, "owner" | "spec">): string
     return unreadable;
 }
 
+/** Staging's shape on the statefulset engine: one server on a StatefulSet with its exporter sidecar, backups by the CronJob. */
+const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
+
+/**
+ * Every shipped stack, and staging on the statefulset engine. CloudNativePG's pods (staging and
+ * production) are the operator's: the program renders none of their containers (the Pooler's partial
+ * template has none), so the PostgreSQL StatefulSet and its exporter are checked where that engine runs.
+ */
+const cases = [
+    ...shippedStacks.map((stack) => ({ title: `Pulumi.${stack}.yaml`, stack, overrides: {} as Record<string, unknown> })),
+    { title: "Pulumi.staging.yaml on the statefulset engine", stack: "staging", overrides: statefulSetEngine },
+];
+
 describe("least privilege on every pod template", () => {
-    for (const stack of shippedStacks) {
-        describe(`Pulumi.${stack}.yaml`, () => {
+    for (const { title, stack, overrides } of cases) {
+        describe(title, () => {
             let templates: PodTemplate[];
+            const config = stackConfig(stack, overrides);
+            const onStatefulSet = config["healthcare-backend:postgresEngine"] === "statefulset";
+            // The exporter sidecars: Redis's always, PostgreSQL's on the statefulset engine (CloudNativePG's instances export their own).
+            const exporters = ["StatefulSet/redis-cluster", ...(onStatefulSet ? ["StatefulSet/postgres"] : [])];
             before(async () => {
-                templates = podTemplates((await runStack(stackConfig(stack), stack)).resources);
+                templates = podTemplates((await runStack(config, stack)).resources);
                 assert.ok(templates.length >= 5, `${templates.length} pod templates`);
+            });
+
+            it(onStatefulSet ? "renders the PostgreSQL StatefulSet" : "renders no PostgreSQL container: the operator runs them (the Pooler's template adds none)", () => {
+                assert.strictEqual(templates.some((t) => t.owner === "StatefulSet/postgres"), onStatefulSet);
+                for (const t of templates.filter((t) => t.owner.startsWith("Pooler/"))) {
+                    assert.deepStrictEqual(containersOf(t.spec), [], t.owner);
+                }
             });
 
             it("runs every container as an explicit non-root uid and gid", () => {
@@ -107,7 +131,11 @@ describe("least privilege on every pod template", () => {
                 }
                 // The sidecars and Jobs this is about are there, each with its own uid.
                 assert.ok(seen.some((s) => s.startsWith("Job:") && !s.endsWith(`=${dataOwnerUid}`)), seen.join(" "));
-                assert.ok(seen.filter((s) => s.includes(`:${exporterContainerName}=`)).length === 2, seen.join(" "));
+                assert.deepStrictEqual(
+                    templates.filter((t) => containersOf(t.spec).some((c) => c.name === exporterContainerName)).map((t) => t.owner).sort(),
+                    [...exporters].sort(),
+                );
+                assert.ok(seen.filter((s) => s.includes(`:${exporterContainerName}=`)).length === exporters.length, seen.join(" "));
             });
 
             it("mounts no persistent volume into a sidecar that owns no data", () => {
@@ -121,6 +149,9 @@ describe("least privilege on every pod template", () => {
 
             it("lets every container read the Secret and ConfigMap files it mounts (the exporters through the pod's fsGroup)", () => {
                 assert.deepStrictEqual(templates.flatMap(unreadableMounts), []);
+                if (!onStatefulSet) {
+                    return;
+                }
                 // Not vacuous: the PostgreSQL exporter reads its credentials from files under another uid than the files' group.
                 const postgres = templates.find((t) => t.owner === "StatefulSet/postgres")!;
                 const exporter = postgres.spec.containers.find((c: any) => c.name === exporterContainerName);

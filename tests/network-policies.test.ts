@@ -1,24 +1,29 @@
 /**
  * What the program's NetworkPolicies allow, per shipped stack, computed with the evaluator in
- * analysis/network/reachability.ts (unit-tested on its own) over the program's real pod templates and a cast of
- * pods around them (analysis/network/reachabilityMatrix.ts). The expectation below is written by hand from what
- * the application needs; everything else among the roles must be denied.
+ * analysis/network/reachability.ts (unit-tested on its own) over the program's real pod templates, the
+ * pods CloudNativePG runs for the program's Cluster and Pooler (analysis/network/operatorPods.ts), and a
+ * cast of pods and hosts around them (analysis/network/reachabilityMatrix.ts). The expectation below is
+ * written by hand from what the application needs; everything else among the roles must be denied.
  */
 import * as assert from "assert";
+import { isDeepStrictEqual } from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { NetworkSecurity, NetworkSecurityArgs } from "../components/networkSecurity";
 import { ComponentArgsError } from "../lib/args";
 import { tcp } from "../lib/endpoints";
-import { ProgramRun, runStack } from "../harness/mockProgram";
+import { mockApiServer, ProgramRun, runStack } from "../harness/mockProgram";
 import { NetworkPolicy } from "../analysis/network/reachability";
-import { allowedFlows, Matrix, reachabilityMatrix, renderMatrix, Universe, universeOf } from "../analysis/network/reachabilityMatrix";
+import { allowedFlows, Matrix, reachabilityMatrix, renderMatrix, stackHosts, Universe, universeOf } from "../analysis/network/reachabilityMatrix";
 import { shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const namespace = "healthcare-backend";
 const policyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 
-/** Every source outside the namespace: the seed opens the API's health port to all of them. */
-const outsideSources = ["other-ns", "ingress-ctl", "ingress-job", "prometheus", "alertmanager", "fake-prom", "kube-dns", "fake-dns", "node-local-dns", "internet"];
+/** Every role outside the namespace (pods elsewhere, hosts outside the cluster): the seed opens the API's health port to all of them. */
+const outsideSources = (universe: Universe) => universe.roles.filter((r) => r.pods.every((p) => p.namespace !== namespace)).map((r) => r.name);
+
+/** The stack on the statefulset engine with scheduled backups: staging's shape, one server, no operator. */
+const statefulSetStaging = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 /** What a stack's raw config (as `pulumi up` hands it over) says about the connections that depend on settings. */
 interface Needs {
@@ -26,39 +31,52 @@ interface Needs {
     acmeSolver: boolean;
     /** The DNS roles the resolving pods query. */
     dns: string[];
+    /** PostgreSQL is a CloudNativePG Cluster (the operator runs its instances, Jobs and PgBouncer) rather than one StatefulSet. */
+    cloudNativePg: boolean;
+    /** The API connects through PgBouncer (a Pooler). */
+    pooler: boolean;
+    /** The roles of the object store's hosts (postgresBackupS3Egress), one per entry. */
+    objectStores: string[];
 }
 
-function needsOf(config: Record<string, string>): Needs {
+function needsOf(config: Record<string, string>, stack: string): Needs {
     const get = (key: string) => config[`healthcare-backend:${key}`] ?? "";
     const issuer = get("ingressClusterIssuer");
+    const cloudNativePg = get("postgresEngine") === "cloudnative-pg";
     return {
         // TLS through an ACME issuer (not the stack's own self-signed one) that uses HTTP-01.
         acmeSolver: get("ingressEnabled") === "true" && get("ingressTlsEnabled") === "true" && issuer !== "" && issuer !== get("selfSignedClusterIssuer") && get("ingressAcmeChallenge") === "http01",
         dns: [...(get("clusterDnsNamespace") === "kube-system" && get("clusterDnsPodSelector") === "k8s-app=kube-dns" ? ["kube-dns"] : []), ...(get("clusterDnsCidrs") === "169.254.20.10/32" ? ["node-local-dns"] : [])],
+        cloudNativePg,
+        pooler: cloudNativePg && Number(get("postgresPoolerInstances")) > 0,
+        objectStores: stackHosts(config, stack).map((h) => h.name),
     };
 }
+
+type Need = [from: string, to: string, ports: string[]];
 
 /**
  * The connections the application needs, by the destination's port names. When a workload gains a
  * metrics port (exporter sidecars), add `["prometheus", "<workload>", ["<port name>"]]` here.
  */
-const needed = (needs: Needs): [from: string, to: string, ports: string[]][] => [
+const needed = (needs: Needs, outside: string[]): Need[] => [
     // Patients and clinics reach the API only through the ingress controller.
     ["ingress-ctl", "api", ["http"]],
-    // Prometheus scrapes the metrics ports (the API's, the PostgreSQL and Redis exporters') and nothing else.
+    // Prometheus scrapes the metrics ports (the API's, PostgreSQL's and PgBouncer's, the Redis exporter's) and nothing else.
     ["prometheus", "api", ["metrics"]],
     ["prometheus", "postgres", ["metrics"]],
+    ...(needs.pooler ? [["prometheus", "pg-pooler", ["metrics"]] as Need] : []),
     ["prometheus", "redis", ["metrics"]],
     // Health checks from anywhere (the seed); pods inside the namespace are held back by their own egress.
-    ...outsideSources.map((source): [string, string, string[]] => [source, "api", ["health"]]),
-    ["api", "postgres", ["postgres"]],
+    ...outside.map((source): Need => [source, "api", ["health"]]),
+    ...(needs.cloudNativePg ? cloudNativePgNeeds(needs) : statefulSetNeeds(needs)),
     // Cluster clients follow MOVED redirects: the API and the maintenance Jobs reach every node's data port.
     ["api", "redis", ["redis"]],
     ["redis-jobs", "redis", ["redis"]],
     // Nodes replicate over the data port and gossip over the cluster bus.
     ["redis", "redis", ["redis", "cluster-bus"]],
     // Those that resolve names, over UDP and TCP, to the cluster DNS only.
-    ...needs.dns.flatMap((dns): [string, string, string[]][] => [
+    ...needs.dns.flatMap((dns): Need[] => [
         ["api", dns, ["dns", "dns-tcp"]],
         ["redis-jobs", dns, ["dns", "dns-tcp"]],
         // Redis nodes: their peers' pod names at start.
@@ -66,18 +84,50 @@ const needed = (needs: Needs): [from: string, to: string, ports: string[]][] => 
         // The backup pods (and the list and restore Jobs npm run ops builds from them), where backups
         // run: names (the database's Service, the object store's endpoint).
         ["pg-backup", dns, ["dns", "dns-tcp"]],
+        // CloudNativePG's instances (the standbys the primary's Service, the plugin the object store's
+        // endpoint), PgBouncer (the primary's Service) and the join Job (the primary's Service).
+        ...(needs.cloudNativePg ? ["postgres", ...(needs.pooler ? ["pg-pooler"] : []), "pg-jobs"].map((from): Need => [from, dns, ["dns", "dns-tcp"]]) : []),
     ]),
     // The ACME server's HTTP-01 request, proxied by the ingress controller to cert-manager's solver pod.
-    ...(needs.acmeSolver ? [["ingress-ctl", "acme-solver", ["http"]] as [string, string, string[]]] : []),
-    ["pg-backup", "postgres", ["postgres"]],
+    ...(needs.acmeSolver ? [["ingress-ctl", "acme-solver", ["http"]] as Need] : []),
 ];
 
-/** Roles a stack may not have: the backup pods exist only where postgresBackupSchedule is set. */
+/** One server on a StatefulSet: only the API and the backup pods reach it, and it reaches nothing. */
+const statefulSetNeeds = (needs: Needs): Need[] => [
+    ["api", "postgres", ["postgres"]],
+    ["pg-backup", "postgres", ["postgres"]],
+    // The dumps go to object storage when the stack names one.
+    ...needs.objectStores.map((store): Need => ["pg-backup", store, [store]]),
+];
+
+/** A CloudNativePG Cluster: PgBouncer in front, instances that replicate, the operator, its Jobs, the API server, object storage. */
+const cloudNativePgNeeds = (needs: Needs): Need[] => [
+    // The API's connections go through PgBouncer, which holds the server connections.
+    ...(needs.pooler
+        ? ([
+              ["api", "pg-pooler", ["pgbouncer"]],
+              ["pg-pooler", "postgres", ["postgresql"]],
+          ] as Need[])
+        : [["api", "postgres", ["postgresql"]] as Need]),
+    // Streaming replication (standbys through the primary's Service), and each instance manager asks
+    // the others' status port (the primary's isolation check).
+    ["postgres", "postgres", ["postgresql", "status"]],
+    // The operator asks each instance manager for its state; it opens no PostgreSQL connection.
+    ["cnpg-operator", "postgres", ["status"]],
+    // The join Job copies the primary with pg_basebackup before a standby starts.
+    ["pg-jobs", "postgres", ["postgresql"]],
+    // Every instance manager (the Barman Cloud sidecar too), PgBouncer's and the Jobs' read the Cluster, Secrets and leases.
+    ...["postgres", ...(needs.pooler ? ["pg-pooler"] : []), "pg-jobs"].map((from): Need => [from, "api-server", ["https"]]),
+    // The plugin in each instance archives WAL and base backups to object storage.
+    ...needs.objectStores.map((store): Need => ["postgres", store, [store]]),
+];
+
+/** Roles a stack may not have: the backup pods exist only on the statefulset engine where postgresBackupSchedule is set. */
 const optionalRoles = ["pg-backup"];
 
 /** `needed`, with port names resolved against the destination's container ports. */
 function expectedFlows(universe: Universe, needs: Needs): string[] {
-    return needed(needs)
+    return needed(needs, outsideSources(universe))
         .filter(([from, to]) => ![from, to].some((role) => optionalRoles.includes(role) && !universe.roles.some((r) => r.name === role)))
         .flatMap(([from, to, portNames]) => {
             const role = universe.roles.find((r) => r.name === to);
@@ -156,20 +206,61 @@ function assertEveryAllowNeeded(universe: Universe, policies: NetworkPolicy[], e
     return lines;
 }
 
+/** The universe of a stack's run: the program's pods, the operator's, the cast, and the hosts its config names. */
+const universeFor = (run: ProgramRun, config: Record<string, string>, stack: string) => universeOf(run, namespace, { hosts: stackHosts(config, stack) });
+
+/** The labels of a role's pods. */
+const labelsOf = (universe: Universe, role: string) => universe.roles.find((r) => r.name === role)?.pods.map((p) => p.labels) ?? [];
+
 describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () => {
     for (const stack of shippedStacks) {
         describe(`Pulumi.${stack}.yaml`, () => {
             let run: ProgramRun;
             let universe: Universe;
-            const needs = needsOf(stackConfig(stack));
+            const config = stackConfig(stack);
+            const needs = needsOf(config, stack);
             before(async () => {
-                run = await runStack(stackConfig(stack), stack);
-                universe = universeOf(run, namespace);
+                run = await runStack(config, stack);
+                universe = universeFor(run, config, stack);
             });
 
-            it(`${stack === "local" ? "has no backup pods (no schedule)" : "has the backup CronJob's pods in the matrix"}`, () => {
-                assert.strictEqual(universe.roles.some((r) => r.name === "pg-backup"), stack !== "local");
-            });
+            if (stack === "local") {
+                it("has one PostgreSQL StatefulSet and no backup pods (no schedule), no operator's pods", () => {
+                    assert.deepStrictEqual(universe.roles.find((r) => r.name === "postgres")?.description, "StatefulSet/postgres");
+                    for (const role of ["pg-backup", "pg-pooler", "pg-jobs", "cnpg-operator", "object-store"]) {
+                        assert.ok(!universe.roles.some((r) => r.name === role), role);
+                    }
+                });
+            } else {
+                it("has the pods CloudNativePG runs for the Cluster and the Pooler (no template of the program's), and no backup CronJob's", () => {
+                    // Labelled as the operator labels them; the policies must not care which instance is the primary.
+                    assert.deepStrictEqual(
+                        labelsOf(universe, "postgres").map((l) => [l!["cnpg.io/cluster"], l!["cnpg.io/podRole"], l!["cnpg.io/instanceRole"]]),
+                        [
+                            ["postgres", "instance", "primary"],
+                            ["postgres", "instance", "replica"],
+                        ],
+                    );
+                    assert.deepStrictEqual(
+                        labelsOf(universe, "pg-pooler").map((l) => [l!["cnpg.io/poolerName"], l!["cnpg.io/cluster"], l!["cnpg.io/podRole"]]),
+                        [
+                            ["postgres-pooler", "postgres", "pooler"],
+                            ["postgres-pooler", "postgres", "pooler"],
+                        ],
+                    );
+                    assert.deepStrictEqual(
+                        labelsOf(universe, "pg-jobs").map((l) => [l!["cnpg.io/cluster"], l!["cnpg.io/jobRole"], l!["cnpg.io/podRole"]]),
+                        [
+                            ["postgres", "initdb", undefined],
+                            ["postgres", "join", undefined],
+                        ],
+                    );
+                    assert.ok(!universe.roles.some((r) => r.name === "pg-backup"));
+                    // The partial template in the Pooler is the operator's to complete: no role of its own.
+                    assert.ok(!universe.roles.some((r) => r.description.includes("Pooler/postgres-pooler") && r.name !== "pg-pooler"));
+                    assert.deepStrictEqual(needs.objectStores, ["object-store"]);
+                });
+            }
 
             it("allows exactly the connections the application needs, and denies every other pair (matrix printed)", () => {
                 const matrix = reachabilityMatrix(universe, policiesOf(run));
@@ -214,11 +305,26 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
 
     describe("settings", () => {
         const flowsWith = async (overrides: Record<string, unknown>, stack = "local") => {
-            const run = await runStack(stackConfig(stack, overrides), stack);
-            const universe = universeOf(run, namespace);
+            const config = stackConfig(stack, overrides);
+            const run = await runStack(config, stack);
+            const universe = universeFor(run, config, stack);
             const policies = policiesOf(run);
-            return { flows: allowedFlows(reachabilityMatrix(universe, policies)), expected: expectedFlows(universe, needsOf(stackConfig(stack, overrides))), policies, universe };
+            return { flows: allowedFlows(reachabilityMatrix(universe, policies)), expected: expectedFlows(universe, needsOf(config, stack)), policies, universe };
         };
+
+        it("runs the backup CronJob's pods on the statefulset engine with a schedule (staging's backups): exactly what they need, each allow needed", async function () {
+            this.timeout(120000);
+            const { flows, expected, policies, universe } = await flowsWith(statefulSetStaging, "staging");
+            assert.ok(universe.roles.some((r) => r.name === "pg-backup" && r.description === "CronJob/postgres-backup"));
+            assert.ok(!universe.roles.some((r) => ["pg-pooler", "pg-jobs", "cnpg-operator"].includes(r.name)), "no operator's pods");
+            assert.deepStrictEqual({ unexpected: flows.filter((f) => !expected.includes(f)), missing: expected.filter((f) => !flows.includes(f)) }, { unexpected: [], missing: [] });
+            for (const flow of ["pg-backup -> postgres 5432/TCP", "pg-backup -> object-store 443/TCP", "pg-backup -> kube-dns 53/UDP"]) {
+                assert.ok(expected.includes(flow), flow);
+            }
+            // The server reaches nothing, the API server included.
+            assert.deepStrictEqual(flows.filter((f) => f.startsWith("postgres -> ")), []);
+            assert.ok(assertEveryAllowNeeded(universe, policies, expected).length >= 20);
+        });
 
         it("lets the API, and nothing else, reach the external destinations apiExternalEgress lists", async () => {
             // The cast's internet hosts are in 203.0.113.0/24.
@@ -231,17 +337,56 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
         });
 
         it("lets the backup pods, and nothing else, reach the object store postgresBackupS3Egress names", async () => {
-            // The cast's internet hosts are in 203.0.113.0/24.
-            const { flows, expected } = await flowsWith({
+            const { flows, expected, universe } = await flowsWith({
                 postgresBackupSchedule: "0 * * * *",
-                postgresBackupS3Endpoint: "https://203.0.113.10",
+                postgresBackupS3Endpoint: "https://192.0.2.10:9000",
                 postgresBackupS3Bucket: "clinic-backups",
                 postgresBackupS3CredentialsSecret: "backup-s3",
-                postgresBackupS3Egress: "203.0.113.0/24:443",
+                postgresBackupS3Egress: "192.0.2.0/24:9000",
             });
-            assert.deepStrictEqual(flows.filter((f) => !expected.includes(f)), ["pg-backup -> internet 443/TCP"]);
+            assert.deepStrictEqual(universe.roles.find((r) => r.name === "object-store")?.pods.map((p) => `${p.ip}:${p.ports![0].containerPort}`), ["192.0.2.10:9000", "192.0.2.10:9000"]);
+            assert.deepStrictEqual(flows.filter((f) => !expected.includes(f)), []);
             assert.deepStrictEqual(expected.filter((f) => !flows.includes(f)), []);
+            assert.deepStrictEqual(
+                flows.filter((f) => / -> object-store /.test(f)),
+                ["pg-backup -> object-store 9000/TCP"],
+            );
             assert.ok(expected.includes("pg-backup -> postgres 5432/TCP"));
+        });
+
+        it("lets CloudNativePG's instances, and nothing else, reach the object store and the API server's address; the operator only on the status port", async () => {
+            const { flows, expected, policies } = await flowsWith({}, "production");
+            assert.deepStrictEqual(flows.filter((f) => / -> object-store /.test(f)), ["postgres -> object-store 443/TCP"]);
+            assert.deepStrictEqual(flows.filter((f) => / -> api-server /.test(f)), [
+                `pg-jobs -> api-server ${mockApiServer.port}/TCP`,
+                `pg-pooler -> api-server ${mockApiServer.port}/TCP`,
+                `postgres -> api-server ${mockApiServer.port}/TCP`,
+            ]);
+            // The operator's code dials the instance manager's status port only (see docs/network-security.md).
+            assert.deepStrictEqual(flows.filter((f) => f.startsWith("cnpg-operator -> ") && !f.startsWith("cnpg-operator -> api ")), ["cnpg-operator -> postgres 8000/TCP"]);
+            for (const lookalike of ["cnpg-plugin", "fake-cnpg", "random-pod", "other-ns"]) {
+                assert.deepStrictEqual(flows.filter((f) => f.startsWith(`${lookalike} -> postgres`) || f.startsWith(`${lookalike} -> pg-`)), [], lookalike);
+            }
+            // The API server's egress sits in policies of its own, built from the addresses read at deploy time.
+            const apiServerPolicies = policies.filter((p) => p.metadata.name.endsWith("-kubernetes-api"));
+            assert.deepStrictEqual(apiServerPolicies.map((p) => p.metadata.name).sort(), ["allow-postgres-jobs-kubernetes-api", "allow-postgres-kubernetes-api", "allow-postgres-pooler-kubernetes-api"]);
+            for (const p of apiServerPolicies) {
+                assert.deepStrictEqual(p.spec.egress, [{ to: [{ ipBlock: { cidr: `${mockApiServer.address}/32` } }], ports: [{ protocol: "TCP", port: mockApiServer.port }] }]);
+            }
+            assert.deepStrictEqual(expected.filter((f) => !flows.includes(f)), []);
+        });
+
+        it("selects the operator's Job pods by cnpg.io/jobRole, which the servers' selector (cnpg.io/podRole=instance) misses", async () => {
+            const { policies } = await flowsWith({}, "staging");
+            const jobs = policies.find((p) => p.metadata.name === "allow-postgres-jobs")!;
+            assert.deepStrictEqual(jobs.spec.podSelector, { matchLabels: { "cnpg.io/cluster": "postgres" }, matchExpressions: [{ key: "cnpg.io/jobRole", operator: "Exists" }] });
+            assert.deepStrictEqual(jobs.spec.policyTypes, ["Egress"]);
+            const servers = policies.find((p) => p.metadata.name === "allow-postgres")!;
+            assert.deepStrictEqual(servers.spec.podSelector, { matchLabels: { "cnpg.io/cluster": "postgres", "cnpg.io/podRole": "instance" } });
+            assert.ok(
+                servers.spec.ingress!.some((r) => isDeepStrictEqual(r, { from: [{ podSelector: jobs.spec.podSelector }], ports: [{ protocol: "TCP", port: 5432 }] })),
+                "the servers admit the Jobs on 5432",
+            );
         });
 
         it("closes the API's http port when there is no Ingress", async () => {
@@ -250,12 +395,16 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             assert.deepStrictEqual(flows.filter((f) => !expected.includes(f)), []);
         });
 
-        it("admits the ingress controller and Prometheus the settings name, not the defaults", async () => {
+        it("admits the ingress controller, Prometheus and the CloudNativePG operator the settings name, not the defaults", async () => {
             const { flows } = await flowsWith({ prometheusNamespace: "observability", ingressControllerPodSelector: "app.kubernetes.io/name=traefik" });
             assert.ok(!flows.some((f) => f.startsWith("prometheus -> api 9090")), "Prometheus in monitoring no longer scrapes");
             assert.ok(!flows.some((f) => f.startsWith("ingress-ctl -> api 8080")), "ingress-nginx no longer reaches the http port");
             const all = await flowsWith({ ingressControllerPodSelector: "" });
             assert.ok(all.flows.includes("ingress-job -> api 8080/TCP"), "an empty pod selector admits every pod of the namespace");
+            const elsewhere = await flowsWith({ cloudNativePgOperatorNamespace: "postgres-operator" }, "staging");
+            assert.ok(!elsewhere.flows.some((f) => f.startsWith("cnpg-operator -> postgres ")), "the operator in cnpg-system no longer reaches the instances");
+            const anyPod = await flowsWith({ cloudNativePgOperatorPodSelector: "" }, "staging");
+            assert.ok(anyPod.flows.includes("cnpg-plugin -> postgres 8000/TCP"), "an empty pod selector admits every pod of cnpg-system");
         });
 
         it("admits the ingress controller, and only it, to cert-manager's HTTP-01 solver pods, only where the issuer starts them", async () => {
@@ -357,6 +506,13 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
 
         it("refuses operator-managed PostgreSQL without the API server's addresses, which its instance managers need", async () => {
             await assert.rejects(construct({ ...base, postgres: { ...base.postgres, operatorManaged: true } }), /kubernetesApi is missing/);
+        });
+
+        it("refuses operator-managed servers whose selector names no cnpg.io/cluster, by which the operator's Job pods are found", async () => {
+            await assert.rejects(
+                construct({ ...base, postgres: { ...base.postgres, operatorManaged: true }, kubernetesApi: pulumi.output([{ cidr: "10.0.0.1/32", port: 6443 }]) }),
+                (e: Error) => e instanceof ComponentArgsError && /has no cnpg\.io\/cluster: the operator's Job pods cannot be selected/.test(e.message) && !/kubernetesApi/.test(e.message),
+            );
         });
     });
 });

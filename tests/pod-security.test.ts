@@ -1,7 +1,9 @@
 /**
- * Pod Security `restricted` on every pod template of every shipped stack, found by shape so that a new
- * kind (CronJob, DaemonSet, a bare Pod) is checked without changing this file; and the checker itself,
- * against templates that break one rule each.
+ * Pod Security `restricted` on every pod template of every shipped stack (and of staging on the
+ * statefulset engine, which renders the PostgreSQL StatefulSet and the backup CronJob), found by shape
+ * so that a new kind (CronJob, DaemonSet, a bare Pod) is checked without changing this file; that the
+ * CloudNativePG resources leave the operator's restricted security contexts alone (it renders those
+ * pods, not the program); and the checker itself, against templates that break one rule each.
  */
 import * as assert from "assert";
 import { podSecurityLevel } from "../components/restrictedNamespace";
@@ -10,6 +12,15 @@ import { CapturedResource, runStack } from "../harness/mockProgram";
 import { restrictedViolations } from "../analysis/podSecurity";
 import { podTemplates } from "../analysis/podTemplates";
 import { shippedStacks, stackConfig } from "../harness/stackConfig";
+
+/** Staging's shape on the statefulset engine: one server on a StatefulSet, backups by the CronJob. */
+const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
+
+/** Every shipped stack, and staging on the statefulset engine (its StatefulSet and backup CronJob). */
+const cases = [
+    ...shippedStacks.map((stack) => ({ title: `Pulumi.${stack}.yaml`, stack, overrides: {} })),
+    { title: "Pulumi.staging.yaml on the statefulset engine", stack: "staging", overrides: statefulSetEngine },
+];
 
 /** A compliant template built from lib/security.ts, as the components build theirs. */
 function compliant(): { metadata: { annotations: Record<string, string> }; spec: any } {
@@ -125,8 +136,10 @@ describe("Pod Security restricted", () => {
     });
 
     it("the backup CronJob complies with object storage on too (an rclone container after the dump), and so do the Jobs npm run ops builds from it", async () => {
+        // The backup CronJob runs with the statefulset engine (CloudNativePG backs up by itself): staging's shape on it.
         const run = await runStack(
             stackConfig("staging", {
+                ...statefulSetEngine,
                 postgresBackupS3Endpoint: "https://s3.example.com",
                 postgresBackupS3Bucket: "clinic-backups",
                 postgresBackupS3CredentialsSecret: "backup-s3",
@@ -139,20 +152,26 @@ describe("Pod Security restricted", () => {
         assert.deepStrictEqual(restrictedViolations(template), []);
     });
 
-    for (const stack of shippedStacks) {
-        it(`Pulumi.${stack}.yaml: every pod template complies, in a namespace that enforces restricted`, async () => {
-            const run = await runStack(stackConfig(stack), stack);
+    for (const { title, stack, overrides } of cases) {
+        it(`${title}: every pod template complies, in a namespace that enforces restricted`, async () => {
+            const config = stackConfig(stack, overrides);
+            const run = await runStack(config, stack);
             const templates = podTemplates(run.resources);
             const owners = templates.map((t) => t.owner);
-            // Local takes no scheduled backups; staging and production run the backup CronJob.
-            const backups = stack === "local" ? [] : ["CronJob/postgres-backup"];
-            for (const expected of ["Deployment/healthcare-api", "StatefulSet/postgres", "StatefulSet/redis-cluster", "Job/redis-cluster-scale-in", "Job/redis-cluster-reconcile", ...backups]) {
+            const get = (key: string) => config[`healthcare-backend:${key}`] ?? "";
+            const onStatefulSet = get("postgresEngine") === "statefulset";
+            // The statefulset engine's server, and its backup CronJob where a schedule is set (local has
+            // none); CloudNativePG's pods are the operator's, of which the program renders only the
+            // Pooler's partial template.
+            const postgres = onStatefulSet ? ["StatefulSet/postgres", ...(get("postgresBackupSchedule") ? ["CronJob/postgres-backup"] : [])] : ["Pooler/postgres-pooler"];
+            for (const expected of ["Deployment/healthcare-api", "StatefulSet/redis-cluster", "Job/redis-cluster-scale-in", "Job/redis-cluster-reconcile", ...postgres]) {
                 assert.ok(owners.includes(expected), `found ${expected} among ${owners.join(", ")}`);
             }
             for (const template of templates) {
                 assert.deepStrictEqual(restrictedViolations(template), [], template.owner);
             }
-            assert.strictEqual(owners.includes("CronJob/postgres-backup"), stack !== "local");
+            assert.strictEqual(owners.includes("CronJob/postgres-backup"), postgres.includes("CronJob/postgres-backup"));
+            assert.strictEqual(owners.includes("StatefulSet/postgres"), onStatefulSet);
 
             const [namespace] = run.ofType("kubernetes:core/v1:Namespace");
             const labels = namespace.inputs.metadata.labels;
@@ -161,6 +180,28 @@ describe("Pod Security restricted", () => {
             assert.strictEqual(labels["pod-security.kubernetes.io/enforce-version"], "latest");
             for (const template of templates) {
                 assert.strictEqual(template.namespace, namespace.inputs.metadata.name, `${template.owner} runs in the enforcing namespace`);
+            }
+        });
+    }
+
+    for (const stack of shippedStacks.filter((s) => stackConfig(s)["healthcare-backend:postgresEngine"] === "cloudnative-pg")) {
+        it(`Pulumi.${stack}.yaml: leaves CloudNativePG's restricted security contexts to the operator (the Cluster and the Pooler override none)`, async () => {
+            // The operator's defaults meet restricted: pod runAsNonRoot, seccomp RuntimeDefault; every container
+            // drops ALL, no privilege escalation, read-only root (pkg/specs/pods.go GetPodSecurityContext,
+            // containers.go GetSecurityContext; pgbouncer/deployments.go). Fields left unset take them.
+            const run = await runStack(stackConfig(stack), stack);
+            const [cluster] = run.ofType("kubernetes:postgresql.cnpg.io/v1:Cluster");
+            assert.ok(cluster, "a Cluster");
+            assert.strictEqual(cluster.inputs.metadata.namespace, run.ofType("kubernetes:core/v1:Namespace")[0].inputs.metadata.name);
+            for (const field of ["podSecurityContext", "securityContext"]) {
+                assert.strictEqual(cluster.inputs.spec[field], undefined, `Cluster spec.${field}`);
+            }
+            assert.ok([undefined, "RuntimeDefault", "Localhost"].includes(cluster.inputs.spec.seccompProfile?.type), "Cluster spec.seccompProfile");
+            for (const pooler of run.ofType("kubernetes:postgresql.cnpg.io/v1:Pooler")) {
+                const spec = pooler.inputs.spec.template.spec;
+                assert.deepStrictEqual(spec.containers, [], `${pooler.name}: no container of the program's beside PgBouncer`);
+                assert.strictEqual(spec.securityContext, undefined, `${pooler.name}: the pod security context is the operator's`);
+                assert.deepStrictEqual(restrictedViolations(pooler.inputs.spec.template), []);
             }
         });
     }

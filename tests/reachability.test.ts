@@ -1,10 +1,14 @@
 /**
  * The NetworkPolicy evaluator against hand-written policies, one semantic rule per test. Quotes are from
  * https://kubernetes.io/docs/concepts/services-networking/network-policies/ ("docs") and the
- * networking.k8s.io/v1 API reference ("API").
+ * networking.k8s.io/v1 API reference ("API"). Then the pods the reachability matrix adds for what an
+ * operator runs (analysis/network/operatorPods.ts), for which the program renders no pod template.
  */
 import * as assert from "assert";
+import { CapturedResource } from "../harness/mockProgram";
+import { operatorWorkloads } from "../analysis/network/operatorPods";
 import { Endpoint, Namespace, NetworkPolicy, Reachability, selectorMatches } from "../analysis/network/reachability";
+import { addressIn } from "../analysis/network/reachabilityMatrix";
 
 const namespaces: Namespace[] = [{ name: "shop", labels: { team: "shop" } }, { name: "tools", labels: { team: "ops", user: "alice" } }, { name: "kube-system" }];
 
@@ -213,5 +217,87 @@ describe("NetworkPolicy evaluator", () => {
         assert.throws(() => new Reachability(namespaces, [both]), /exactly one of ipBlock/);
         const none = policy("none", "shop", { podSelector: {}, ingress: [{ from: [{}] }] });
         assert.throws(() => new Reachability(namespaces, [none]), /exactly one of ipBlock/);
+    });
+});
+
+describe("the pods an operator runs (analysis/network/operatorPods.ts)", () => {
+    const resource = (type: string, name: string, spec: any): CapturedResource => ({
+        type,
+        name,
+        inputs: { metadata: { name, namespace: "shop", labels: { "app.kubernetes.io/managed-by": "pulumi" } }, spec },
+        provider: "",
+        custom: true,
+        options: { protect: false, retainOnDelete: false, ignoreChanges: [], dependsOn: [] },
+    });
+    const cluster = (spec: any) => resource("kubernetes:postgresql.cnpg.io/v1:Cluster", "db", { imageName: "ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie", ...spec });
+    const pooler = resource("kubernetes:postgresql.cnpg.io/v1:Pooler", "db-pooler", {
+        cluster: { name: "db" },
+        template: { metadata: { labels: { "app.kubernetes.io/name": "mine", team: "shop" } }, spec: { containers: [] } },
+    });
+
+    it("labels a Cluster's instances, Jobs and PgBouncer pods as CloudNativePG does, with their container ports", () => {
+        const [instances, jobs, bouncers] = operatorWorkloads([cluster({ instances: 3, inheritedMetadata: { labels: { team: "shop" } } }), pooler]);
+        assert.deepStrictEqual([instances.role, jobs.role, bouncers.role], ["postgres", "pg-jobs", "pg-pooler"]);
+        assert.deepStrictEqual(instances.pods[0].labels, {
+            team: "shop",
+            "cnpg.io/cluster": "db",
+            "cnpg.io/instanceName": "db-1",
+            "cnpg.io/podRole": "instance",
+            "cnpg.io/instanceRole": "primary",
+            role: "primary",
+            "app.kubernetes.io/name": "postgresql",
+            "app.kubernetes.io/instance": "db",
+            "app.kubernetes.io/version": "17",
+            "app.kubernetes.io/component": "database",
+            "app.kubernetes.io/managed-by": "cloudnative-pg",
+        });
+        assert.strictEqual(instances.pods[1].labels["cnpg.io/instanceRole"], "replica");
+        assert.deepStrictEqual(instances.pods[0].ports.map((p) => `${p.name}=${p.containerPort}`), ["postgresql=5432", "metrics=9187", "status=8000"]);
+        // Jobs: the instance's labels without cnpg.io/podRole, and their role.
+        assert.deepStrictEqual(jobs.pods.map((p) => [p.labels["cnpg.io/jobRole"], p.labels["cnpg.io/podRole"], p.labels["cnpg.io/cluster"]]), [
+            ["initdb", undefined, "db"],
+            ["join", undefined, "db"],
+        ]);
+        // PgBouncer: the template's labels, the operator's own over them.
+        assert.deepStrictEqual(bouncers.pods[0].labels, {
+            "app.kubernetes.io/name": "postgresql",
+            team: "shop",
+            "cnpg.io/poolerName": "db-pooler",
+            "cnpg.io/cluster": "db",
+            "cnpg.io/podRole": "pooler",
+            "app.kubernetes.io/instance": "db",
+            "app.kubernetes.io/component": "pooler",
+            "app.kubernetes.io/managed-by": "cloudnative-pg",
+        });
+        assert.deepStrictEqual(bouncers.pods[0].ports.map((p) => `${p.name}=${p.containerPort}`), ["pgbouncer=5432", "metrics=9127"]);
+    });
+
+    it("runs no join Job for a single instance, and an import Job for an import bootstrap", () => {
+        const [, single] = operatorWorkloads([cluster({ instances: 1 })]);
+        assert.deepStrictEqual(single.pods.map((p) => p.labels["cnpg.io/jobRole"]), ["initdb", "initdb"]);
+        const [, imported] = operatorWorkloads([cluster({ instances: 2, bootstrap: { initdb: { import: { type: "microservice" } } } })]);
+        assert.deepStrictEqual(imported.pods.map((p) => p.labels["cnpg.io/jobRole"]), ["import", "join"]);
+        assert.deepStrictEqual(operatorWorkloads([resource("kubernetes:apps/v1:Deployment", "web", { template: { spec: { containers: [] } } })]), []);
+    });
+
+    it("places a host inside each block a stack names", () => {
+        assert.strictEqual(addressIn("198.51.100.0/24"), "198.51.100.10");
+        assert.strictEqual(addressIn("192.0.2.7/32"), "192.0.2.7");
+        assert.strictEqual(addressIn("192.0.2.8/30"), "192.0.2.11");
+        assert.strictEqual(addressIn("2001:db8::/32"), "2001:db8:0:0:0:0:0:a");
+    });
+
+    it("selects the operator's Job pods by a label key with Exists, and not the instances", () => {
+        const initdb = pod("initdb", "shop", { "cnpg.io/cluster": "db", "cnpg.io/jobRole": "initdb" }, "10.0.0.20");
+        const instance = pod("db-1", "shop", { "cnpg.io/cluster": "db", "cnpg.io/podRole": "instance" }, "10.0.0.21", [{ name: "postgresql", containerPort: 5432 }]);
+        const jobsEgress = policy("jobs", "shop", {
+            podSelector: { matchLabels: { "cnpg.io/cluster": "db" }, matchExpressions: [{ key: "cnpg.io/jobRole", operator: "Exists" }] },
+            policyTypes: ["Egress"],
+            egress: [{ to: [{ ipBlock: { cidr: "10.0.0.1/32" } }], ports: [{ port: 6443 }] }],
+        });
+        const apiServer: Endpoint = { name: "api-server", ip: "10.0.0.1" };
+        assert.ok(allowed([jobsEgress], initdb, apiServer, 6443));
+        assert.ok(!allowed([jobsEgress], initdb, instance, 5432), "the Jobs' policy isolates their egress");
+        assert.ok(allowed([jobsEgress], instance, internet, 443), "the instances are not selected by it");
     });
 });

@@ -1,10 +1,15 @@
 /**
  * Which connections the program's NetworkPolicies allow, as a matrix of roles: the program's own pods
- * (taken from the pod templates it registers) and a cast of pods outside it, labelled as their
+ * (taken from the pod templates it registers, and for the custom resources an operator runs, from
+ * those resources: operatorPods.ts) and a cast of pods and hosts outside it, labelled as their
  * upstream charts label them. Used by the reachability tests and the docs' pictures (cli/reachabilitySvg.ts).
  */
-import { ProgramRun } from "../../harness/mockProgram";
+import { parseSettings } from "../../config";
+import { mockApiServer, ProgramRun } from "../../harness/mockProgram";
+import { ConfigMap, readProject } from "../../harness/stackConfig";
+import { parseCidr } from "../../lib/cidr";
 import { podTemplates } from "../podTemplates";
+import { operatorManagedTypes, operatorRoles, operatorWorkloads, runsCloudNativePg } from "./operatorPods";
 import { ContainerPort, Endpoint, Namespace, NetworkPolicy, Protocol, Reachability } from "./reachability";
 
 /** The program's pods, by their `app.kubernetes.io/component` label. */
@@ -15,6 +20,9 @@ export const roleByComponent: Record<string, string> = {
     "cache-maintenance": "redis-jobs",
     "database-backup": "pg-backup",
 };
+
+/** Every role of the program's own pods: templated ones, and those an operator runs for its custom resources. */
+export const programRoles: readonly string[] = [...new Set([...Object.values(roleByComponent), ...Object.values(operatorRoles)])];
 
 /** A role and the pods that play it. */
 export interface Role {
@@ -35,12 +43,88 @@ interface Outsider {
     ip?: string;
 }
 
+/** A host outside the cluster that the stack names by address (the object store of postgresBackupS3Egress). */
+export interface ExternalHost {
+    name: string;
+    description: string;
+    /** The block it sits in, as the stack names it. */
+    cidr: string;
+    /** The one port it listens on. */
+    port: number;
+}
+
+/** What the universe holds beyond the program's resources. */
+export interface UniverseOptions {
+    /** Hosts the stack names by address (stackHosts): one host inside each block, listening on its port. */
+    hosts?: readonly ExternalHost[];
+}
+
+/** An address inside `cidr` (its tenth, or its last when the block is smaller), as text. */
+export function addressIn(cidr: string): string {
+    const block = parseCidr(cidr);
+    if (!block) {
+        throw new Error(`${cidr} is not a CIDR block`);
+    }
+    const width = block.family === 4 ? 32 : 128;
+    const size = 1n << BigInt(width - block.prefix);
+    const value = block.network + (size > 10n ? 10n : size - 1n);
+    if (block.family === 4) {
+        return [24n, 16n, 8n, 0n].map((shift) => ((value >> shift) & 255n).toString()).join(".");
+    }
+    return Array.from({ length: 8 }, (_, i) => ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16)).join(":");
+}
+
+/** The hosts outside the cluster a stack's config names by address: the object store of postgresBackupS3Egress, one host per entry. */
+export function stackHosts(config: ConfigMap, stack: string): ExternalHost[] {
+    const project = readProject().name;
+    const prefix = `${project}:`;
+    const settings = parseSettings({
+        project,
+        stack,
+        get: (key) => config[`${prefix}${key}`],
+        keys: () => Object.keys(config).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)),
+    });
+    const egress = settings.postgresBackup?.objectStore?.egress ?? [];
+    return egress.map((d, i) => ({
+        name: i === 0 ? "object-store" : `object-store-${i + 1}`,
+        description: `the object store postgresBackupS3Egress names: a host in ${d.cidr} on ${d.port}`,
+        cidr: d.cidr,
+        port: d.port,
+    }));
+}
+
 /**
  * The cast around the program. Labels are those of the upstream manifests (ingress-nginx chart,
- * prometheus-operator, CoreDNS, cert-manager's HTTP-01 solver pods).
+ * prometheus-operator, CoreDNS, cert-manager's HTTP-01 solver pods, CloudNativePG's and its Barman
+ * Cloud plugin's release manifests and Helm charts).
  */
-function outsiders(namespace: string): Outsider[] {
+function outsiders(namespace: string, cloudNativePg: boolean, hosts: readonly ExternalHost[]): Outsider[] {
     const tcp = (name: string, containerPort: number): ContainerPort => ({ name, containerPort, protocol: "TCP" });
+    // Where the program runs an operator's custom resources, the operator reaches into the namespace.
+    const operator: Outsider[] = cloudNativePg
+        ? [
+              {
+                  name: "cnpg-operator",
+                  description: "CloudNativePG's operator (namespace cnpg-system, labels of its Helm chart, release cnpg)",
+                  namespace: "cnpg-system",
+                  labels: { "app.kubernetes.io/name": "cloudnative-pg", "app.kubernetes.io/instance": "cnpg" },
+                  ports: [tcp("webhook-server", 9443), tcp("metrics", 8080)],
+              },
+              {
+                  name: "cnpg-plugin",
+                  description: "the Barman Cloud plugin's pod: namespace cnpg-system, not the operator",
+                  namespace: "cnpg-system",
+                  labels: { "app.kubernetes.io/name": "plugin-barman-cloud", "app.kubernetes.io/instance": "plugin-barman-cloud" },
+                  ports: [tcp("grpc", 9090)],
+              },
+              {
+                  name: "fake-cnpg",
+                  description: "a pod labelled app.kubernetes.io/name=cloudnative-pg in another namespace",
+                  namespace: "billing",
+                  labels: { "app.kubernetes.io/name": "cloudnative-pg" },
+              },
+          ]
+        : [];
     return [
         {
             name: "random-pod",
@@ -125,6 +209,15 @@ function outsiders(namespace: string): Outsider[] {
                 { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
             ],
         },
+        ...operator,
+        {
+            // Host-network on the control plane: policies see the address the kubernetes Service forwards to.
+            name: "api-server",
+            description: `the Kubernetes API server, at the address EndpointSlice default/kubernetes lists (${mockApiServer.address}:${mockApiServer.port} on the mocks)`,
+            ip: mockApiServer.address,
+            ports: [tcp("https", mockApiServer.port)],
+        },
+        ...hosts.map((h) => ({ name: h.name, description: h.description, ip: addressIn(h.cidr), ports: [tcp(h.name, h.port)] })),
         { name: "internet", description: "a host outside the cluster (203.0.113.0/24)" },
     ];
 }
@@ -139,8 +232,11 @@ export interface Universe {
     probes: { port: number; protocol: Protocol }[];
 }
 
-/** The program's pods (every pod template it registers) and the cast around them. */
-export function universeOf(run: ProgramRun, namespace: string): Universe {
+/**
+ * The program's pods (every pod template it registers, and the pods an operator runs for its custom
+ * resources) and the cast around them.
+ */
+export function universeOf(run: ProgramRun, namespace: string, options: UniverseOptions = {}): Universe {
     let nextIp = 1;
     const podIp = () => `10.244.${Math.floor(nextIp / 250)}.${(nextIp++ % 250) + 1}`;
     const externalIp = () => `203.0.113.${nextIp++ % 250}`;
@@ -152,7 +248,9 @@ export function universeOf(run: ProgramRun, namespace: string): Universe {
         role.pods.push(make("a"), make("b"));
     };
 
-    for (const template of podTemplates(run.resources)) {
+    // An operator completes its resources' partial templates (the Pooler's) itself: those pods come below.
+    const operatorOwned = new Set(run.resources.filter((r) => operatorManagedTypes.includes(r.type)).map((r) => `${r.type.split(":").pop()}/${r.name}`));
+    for (const template of podTemplates(run.resources).filter((t) => !operatorOwned.has(t.owner))) {
         const component = template.metadata.labels?.["app.kubernetes.io/component"] ?? "";
         const role = roleByComponent[component];
         if (!role) {
@@ -161,7 +259,13 @@ export function universeOf(run: ProgramRun, namespace: string): Universe {
         const ports = [...(template.spec.initContainers ?? []), ...template.spec.containers].flatMap((c: any) => c.ports ?? []);
         add(role, template.owner, (i) => ({ name: `${template.owner}#${i}`, namespace: template.namespace, labels: template.metadata.labels, ports, ip: podIp() }));
     }
-    for (const o of outsiders(namespace)) {
+    for (const w of operatorWorkloads(run.resources)) {
+        add(w.role, w.description, (i) => {
+            const pod = w.pods[i === "a" ? 0 : 1];
+            return { name: `${w.owner}#${i} (${pod.variant})`, namespace: w.namespace, labels: pod.labels, ports: pod.ports, ip: podIp() };
+        });
+    }
+    for (const o of outsiders(namespace, runsCloudNativePg(run.resources), options.hosts ?? [])) {
         add(o.name, o.description, (i) => ({ name: `${o.name}#${i}`, namespace: o.namespace, labels: o.labels, ports: o.ports, ip: o.ip ?? (o.namespace ? podIp() : externalIp()) }));
     }
 
