@@ -31,7 +31,7 @@ const facts: DataFacts = {
 const dataGuard = new DataChangeGuard("data-change-guard", {
     stackName: `${pulumi.getOrganization()}/${settings.project}/${settings.stack}`,
     facts,
-    rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume },
+    rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume, upgradeFromMajor: settings.upgradeFromMajor },
 });
 
 // An explicit provider: the stack deploys to the context its config names, never to whatever is current.

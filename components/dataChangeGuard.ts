@@ -18,6 +18,8 @@ export interface DataChangeRules {
     readonly protectData: boolean;
     /** The stack lets its protected backup volume go (`postgresBackupVolumeRelease`). */
     readonly releaseBackupVolume: boolean;
+    /** The major the data is carried over from by backup and restore on the statefulset engine (`postgresUpgradeFromMajor`); undefined: none. */
+    readonly upgradeFromMajor?: number;
 }
 
 /** The oldest major CloudNativePG upgrades to (its webhook refuses a lower target). */
@@ -41,11 +43,15 @@ export function dataChangeProblems(previous: DataFacts | undefined, next: DataFa
     } else if (previous.postgresMajorVersion !== next.postgresMajorVersion) {
         const from = previous.postgresMajorVersion;
         const to = next.postgresMajorVersion;
-        if (next.postgresEngine === "statefulset") {
+        // The runbook's carry-over (backup, fresh volume, restore), either way: to the new major, or back.
+        const carriedOver = rules.upgradeFromMajor !== undefined && [from, to].includes(rules.upgradeFromMajor);
+        if (next.postgresEngine === "statefulset" && !carriedOver) {
             problems.push(
                 `postgresVersion is PostgreSQL ${to}, a major-version change from ${from} on the statefulset engine: the server would start an empty database beside the old one. ` +
-                    `Upgrade path: docs/postgres.md#major-version-upgrades (back up, then move to cloudnative-pg or restore into a new volume), ${discard}`,
+                    `Upgrade path: docs/postgres.md#major-version-upgrades (back up, set postgresUpgradeFromMajor: ${from}, restore into a fresh volume), ${discard}`,
             );
+        } else if (next.postgresEngine === "statefulset") {
+            // Carried over by the runbook: the start-up guard keeps the server off the old volume meanwhile.
         } else if (to < from) {
             problems.push(`postgresVersion is PostgreSQL ${to}, a downgrade from ${from}: no engine can downgrade data in place; restore a backup of ${to} into a new Cluster instead`);
         } else if (to < cloudNativePgOldestTarget) {

@@ -49,6 +49,7 @@ export const scalarSettings = {
     postgresBackupStorageClass: { type: "string", default: "" },
     postgresBackupInClusterOnly: { type: "boolean", default: false },
     postgresBackupVolumeRelease: { type: "boolean", default: false },
+    postgresUpgradeFromMajor: { type: "integer", default: 0 },
     postgresBackupS3Endpoint: { type: "string", default: "" },
     postgresBackupS3Bucket: { type: "string", default: "" },
     postgresBackupS3Prefix: { type: "string", default: "" },

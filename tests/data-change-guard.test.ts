@@ -26,6 +26,11 @@ describe("data change guard: what the stack's last deployment holds", () => {
             assert.deepStrictEqual(rest, []);
             assert.match(problem, /postgresVersion is PostgreSQL 18, a major-version change from 17 on the statefulset engine/);
             assert.match(problem, /docs\/postgres\.md#major-version-upgrades/);
+            assert.match(problem, /set postgresUpgradeFromMajor: 17/);
+            // The runbook says the data is carried over, to the new major and back.
+            assert.deepStrictEqual(dataChangeProblems(statefulSet17, { ...statefulSet17, postgresMajorVersion: 18 }, { ...open, upgradeFromMajor: 17 }), []);
+            assert.deepStrictEqual(dataChangeProblems({ ...statefulSet17, postgresMajorVersion: 18 }, statefulSet17, { ...open, upgradeFromMajor: 17 }), []);
+            assert.equal(dataChangeProblems(statefulSet17, { ...statefulSet17, postgresMajorVersion: 18 }, { ...open, upgradeFromMajor: 16 }).length, 1, "from another major: refused");
         });
 
         it("refuses what CloudNativePG cannot do: a downgrade, an upgrade to a major below 16", () => {
