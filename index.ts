@@ -53,7 +53,7 @@ const addons = new ClusterAddons(
 // created, so a cluster without them fails the preview instead of a half-done `up`.
 const prerequisites = new ClusterPrerequisites("cluster-prerequisites", { crds: requiredCrds(settings) }, { provider });
 
-const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack }, { provider, dependsOn: prerequisites.checks });
+const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack, protectData: settings.protectData }, { provider, dependsOn: prerequisites.checks });
 // Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
 const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
 const workload = { namespace: defaultDeny.namespace, instance: settings.stack };

@@ -9,6 +9,8 @@ export interface RestrictedNamespaceArgs {
     name: string;
     /** The Pulumi stack that owns it (`app.kubernetes.io/instance`). */
     instance: string;
+    /** Protect it from deletion: deleting a namespace deletes every volume and backup in it. */
+    protectData: boolean;
 }
 
 /** The Pod Security Standard the namespace enforces, audits and warns about. */
@@ -41,7 +43,7 @@ export class RestrictedNamespace extends pulumi.ComponentResource {
                     },
                 },
             },
-            { parent: this },
+            { parent: this, protect: args.protectData },
         );
         this.name = namespace.metadata.name;
         this.registerOutputs({ name: this.name });
