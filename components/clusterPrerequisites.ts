@@ -37,6 +37,10 @@ export function requiredCrds(settings: {
     }
     if (settings.monitoring.enabled && !settings.addons.prometheusStack) {
         crds.push({ name: "servicemonitors.monitoring.coreos.com", neededBy: "monitoringEnabled" }, { name: "prometheusrules.monitoring.coreos.com", neededBy: "monitoringEnabled" });
+        // CloudNativePG's instances and poolers are scraped through PodMonitors (components/monitoring.ts).
+        if (settings.postgres.engine === "cloudnative-pg") {
+            crds.push({ name: "podmonitors.monitoring.coreos.com", neededBy: "monitoringEnabled" });
+        }
     }
     return crds;
 }

@@ -1,6 +1,7 @@
 import { ApiSettings } from "./api";
 import { ScalarKey } from "./declarations";
 import { MonitoringSettings } from "./monitoring";
+import { PostgresSettings } from "./postgres";
 import { Reader } from "./reader";
 import { RedisSettings } from "./redis";
 
@@ -32,7 +33,13 @@ export interface AutoscalingSettings {
     };
 }
 
-export function readAutoscaling(r: Reader, api: Partial<ApiSettings>, redis: Partial<RedisSettings>, monitoring: MonitoringSettings): AutoscalingSettings {
+export function readAutoscaling(
+    r: Reader,
+    api: Partial<ApiSettings>,
+    postgres: Partial<PostgresSettings>,
+    redis: Partial<RedisSettings>,
+    monitoring: MonitoringSettings,
+): AutoscalingSettings {
     const hpaEnabled = r.boolean("apiHpaEnabled");
     const customMetrics = r.boolean("apiHpaCustomMetrics");
     if (hpaEnabled && customMetrics && monitoring.enabled === false) {
@@ -65,8 +72,20 @@ export function readAutoscaling(r: Reader, api: Partial<ApiSettings>, redis: Par
                 `"Off" (recommendations only) while apiHpaEnabled is true: the HPA scales healthcare-api on CPU and memory, and a VPA acting on the same resources fights it`,
             );
         }
+        // CloudNativePG sizes its instances' pods from the Cluster's resources: a VPA that changes them
+        // fights the operator (components/autoscaling.ts refuses it too, but only after the rest of the
+        // stack has registered). Recommendations only.
+        const operatorSized = postgres.engine === "cloudnative-pg";
+        if (operatorSized && modes.postgres !== undefined && modes.postgres !== "Off") {
+            r.problem(
+                "vpaPostgresMode",
+                modes.postgres,
+                `"Off" (recommendations only) with postgresEngine cloudnative-pg: the operator sizes its instances' pods from postgresResources, and a VPA acting on them fights it`,
+            );
+        }
         const singles: Array<[ScalarKey, VpaMode | undefined, string]> = [
-            ["vpaPostgresMode", modes.postgres, "PostgreSQL runs a single pod"],
+            // The statefulset engine's one server (cloudnative-pg is refused above).
+            ...(operatorSized ? [] : [["vpaPostgresMode", modes.postgres, "PostgreSQL runs a single pod"] as [ScalarKey, VpaMode | undefined, string]]),
             ...(redis.nodes === 1 ? [["vpaRedisMode", modes.redis, "the Redis Cluster has a single node (redisNodes = 1)"] as [ScalarKey, VpaMode | undefined, string]] : []),
         ];
         for (const [key, mode, why] of singles) {

@@ -44,6 +44,8 @@ export interface Settings {
     readonly postgres: PostgresSettings;
     /** A change may delete the statefulset engine's protected backup volume. */
     readonly releaseBackupVolume: boolean;
+    /** The major a statefulset-engine upgrade carries the data over from; undefined: none under way. */
+    readonly upgradeFromMajor?: number;
     /** Scheduled PostgreSQL backups; undefined when postgresBackupSchedule is empty. */
     readonly postgresBackup?: PostgresBackupSettings;
     readonly redis: RedisSettings;
@@ -105,6 +107,9 @@ export function parseSettings(source: ConfigSource): Settings {
     const monitoring = readMonitoring(r);
     const autoscaling = readAutoscaling(r, api, postgres, redis, monitoring);
 
+    const releaseBackupVolume = r.boolean("postgresBackupVolumeRelease")!;
+    const upgradeFromMajor = r.integer("postgresUpgradeFromMajor", 0, 99);
+
     for (const key of source.keys()) {
         if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
             const known = [...Object.keys(scalarSettings), ...objectSettings];
@@ -128,7 +133,8 @@ export function parseSettings(source: ConfigSource): Settings {
         api: api as ApiSettings,
         postgres: postgres as PostgresSettings,
         postgresBackup,
-        releaseBackupVolume: r.boolean("postgresBackupVolumeRelease")!,
+        releaseBackupVolume,
+        upgradeFromMajor: upgradeFromMajor || undefined,
         redis: redis as RedisSettings,
         dataPriorityClassName,
         ingress: { ...ingress, tls: { ...tls, http01Solvers } } as IngressSettings,

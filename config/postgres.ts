@@ -150,7 +150,8 @@ function sizeConnections(
             s.engine === "statefulset" ? "postgresEngine" : "postgresPoolerInstances",
             s.engine === "statefulset" ? s.engine : s.poolerInstances,
             `a connection pooler: apiMaxReplicas x apiDatabasePoolSize = ${s.apiMaxReplicas} x ${s.apiPoolSize} = ${apiConnections} connections at the HPA's ceiling, ` +
-                `more than PostgreSQL should serve directly (${directConnectionCeiling}); use postgresEngine cloudnative-pg with postgresPoolerInstances >= 1, or lower those two`,
+                `plus ${reservedConnections} reserved = ${apiConnections + reservedConnections}, more than PostgreSQL should serve directly (${directConnectionCeiling}); ` +
+                `use postgresEngine cloudnative-pg with postgresPoolerInstances >= 1, or lower those two`,
         );
     }
     return { maxConnections: apiConnections + reservedConnections };
@@ -162,8 +163,11 @@ export function readPostgresBackup(r: Reader, environment: Environment | undefin
     const storage = r.storage("postgresBackupStorageSize", "postgresBackupStorageClass");
     const objectStore = readBackupObjectStore(r, environment);
     const inClusterOnly = r.boolean("postgresBackupInClusterOnly");
+    // cloudnative-pg backs up to object storage only: a schedule without a bucket is refused below,
+    // and postgresBackupInClusterOnly (the statefulset engine's volume) would not help it.
+    const operatorBackups = engine === "cloudnative-pg" && schedule !== "";
     // Backups beside the data go with the namespace, the cluster or the account that holds both.
-    if (!objectStore && (environment === "staging" || environment === "production") && inClusterOnly === false) {
+    if (!objectStore && (environment === "staging" || environment === "production") && inClusterOnly === false && !operatorBackups) {
         r.problem(
             "postgresBackupS3Bucket",
             "",
@@ -171,11 +175,12 @@ export function readPostgresBackup(r: Reader, environment: Environment | undefin
                 "or postgresBackupInClusterOnly: true to accept backups that are lost with the cluster",
         );
     }
-    if (!objectStore && engine === "cloudnative-pg" && schedule !== "") {
+    if (!objectStore && operatorBackups) {
         r.problem(
             "postgresBackupS3Bucket",
             "",
-            "a bucket with postgresEngine cloudnative-pg: its base backups and WAL archive go to object storage (Barman Cloud); or postgresBackupSchedule empty for none",
+            "a bucket with postgresEngine cloudnative-pg: its base backups and WAL archive go to object storage (Barman Cloud)" +
+                (environment === "production" ? "" : "; or postgresBackupSchedule empty for none"),
         );
     }
     if (schedule === "") {

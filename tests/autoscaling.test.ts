@@ -1,4 +1,7 @@
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { Autoscaling } from "../components/autoscaling";
+import { ComponentArgsError } from "../lib/args";
 import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
 import { ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
 
@@ -11,14 +14,42 @@ const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
 /** The seed's numbers per stack, and what each stack's cluster provides. */
 const expected: Record<
     ShippedStack,
-    { replicas: [number, number]; customMetrics: boolean; vpa: boolean; monitoring: boolean; apiMinAvailable?: number; redisMaxUnavailable?: number }
+    {
+        replicas: [number, number];
+        customMetrics: boolean;
+        vpa: boolean;
+        monitoring: boolean;
+        apiMinAvailable?: number;
+        redisMaxUnavailable?: number;
+        /** What runs PostgreSQL: a StatefulSet sized by the VPA at pod creation, or a CloudNativePG Cluster whose operator sizes (and budgets) its pods. */
+        postgres: { apiVersion: string; kind: string; vpaMode: string };
+    }
 > = {
     // kind with the add-ons the local stack installs (metrics-server, VPA, Prometheus Operator and
     // adapter); one API pod and one Redis node, so no budget.
-    local: { replicas: [1, 3], customMetrics: true, vpa: true, monitoring: true },
-    staging: { replicas: [3, 20], customMetrics: true, vpa: true, monitoring: true, apiMinAvailable: 2, redisMaxUnavailable: 1 },
-    production: { replicas: [10, 100], customMetrics: true, vpa: true, monitoring: true, apiMinAvailable: 2, redisMaxUnavailable: 1 },
+    local: { replicas: [1, 3], customMetrics: true, vpa: true, monitoring: true, postgres: { apiVersion: "apps/v1", kind: "StatefulSet", vpaMode: "Initial" } },
+    staging: {
+        replicas: [3, 20],
+        customMetrics: true,
+        vpa: true,
+        monitoring: true,
+        apiMinAvailable: 2,
+        redisMaxUnavailable: 1,
+        postgres: { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", vpaMode: "Off" },
+    },
+    production: {
+        replicas: [10, 100],
+        customMetrics: true,
+        vpa: true,
+        monitoring: true,
+        apiMinAvailable: 2,
+        redisMaxUnavailable: 1,
+        postgres: { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", vpaMode: "Off" },
+    },
 };
+
+/** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
+const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 const resourceMetrics = [
     { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } },
@@ -48,9 +79,9 @@ const behavior = {
 };
 /** The seed's VPA bounds. */
 const bounds = {
-    "healthcare-api": { container: "api", min: { cpu: "250m", memory: "512Mi" }, max: { cpu: "4000m", memory: "8Gi" }, kind: "Deployment" },
-    "redis-cluster": { container: "redis", min: { cpu: "100m", memory: "256Mi" }, max: { cpu: "2000m", memory: "4Gi" }, kind: "StatefulSet" },
-    postgres: { container: "postgres", min: { cpu: "500m", memory: "1Gi" }, max: { cpu: "4000m", memory: "16Gi" }, kind: "StatefulSet" },
+    "healthcare-api": { container: "api", min: { cpu: "250m", memory: "512Mi" }, max: { cpu: "4000m", memory: "8Gi" } },
+    "redis-cluster": { container: "redis", min: { cpu: "100m", memory: "256Mi" }, max: { cpu: "2000m", memory: "4Gi" } },
+    postgres: { container: "postgres", min: { cpu: "500m", memory: "1Gi" }, max: { cpu: "4000m", memory: "16Gi" } },
 };
 
 const podCount = (run: ProgramRun, pdb: CapturedResource): number => {
@@ -92,13 +123,19 @@ describe("autoscaling and availability on the shipped stacks", () => {
             });
 
             if (want.vpa) {
-                it("sizes the API (recommendations only), PostgreSQL and Redis (at pod creation) within the seed's bounds", () => {
+                const postgresSizing = want.postgres.vpaMode === "Off" ? "PostgreSQL (recommendations only: the operator sizes its pods)" : "PostgreSQL (at pod creation)";
+                it(`sizes the API (recommendations only), ${postgresSizing} and Redis (at pod creation) within the seed's bounds`, () => {
                     const vpas = run.ofType(VPA);
                     assert.deepStrictEqual(vpas.map((v) => v.name).sort(), ["healthcare-api", "postgres", "redis-cluster"]);
-                    const modes: Record<string, string> = { "healthcare-api": "Off", postgres: "Initial", "redis-cluster": "Initial" };
+                    const modes: Record<string, string> = { "healthcare-api": "Off", postgres: want.postgres.vpaMode, "redis-cluster": "Initial" };
+                    const targets: Record<string, { apiVersion: string; kind: string }> = {
+                        "healthcare-api": { apiVersion: "apps/v1", kind: "Deployment" },
+                        "redis-cluster": { apiVersion: "apps/v1", kind: "StatefulSet" },
+                        postgres: { apiVersion: want.postgres.apiVersion, kind: want.postgres.kind },
+                    };
                     for (const vpa of vpas) {
                         const b = bounds[vpa.name as keyof typeof bounds];
-                        assert.deepStrictEqual(vpa.inputs.spec.targetRef, { apiVersion: "apps/v1", kind: b.kind, name: vpa.name });
+                        assert.deepStrictEqual(vpa.inputs.spec.targetRef, { ...targets[vpa.name], name: vpa.name });
                         // No updatePolicy.minReplicas: nothing here may evict a single pod.
                         assert.deepStrictEqual(vpa.inputs.spec.updatePolicy, { updateMode: modes[vpa.name] }, vpa.name);
                         assert.deepStrictEqual(vpa.inputs.spec.resourcePolicy.containerPolicies, [
@@ -126,7 +163,8 @@ describe("autoscaling and availability on the shipped stacks", () => {
                 });
             }
 
-            it(`budgets disruptions: API ${want.apiMinAvailable ? `at least ${want.apiMinAvailable} available` : "none (one pod)"}, Redis ${want.redisMaxUnavailable ? "one node at a time" : "none (one node)"}, PostgreSQL none (one pod)`, () => {
+            const postgresBudget = want.postgres.kind === "Cluster" ? "PostgreSQL none from the program (the operator keeps its own)" : "PostgreSQL none (one pod)";
+            it(`budgets disruptions: API ${want.apiMinAvailable ? `at least ${want.apiMinAvailable} available` : "none (one pod)"}, Redis ${want.redisMaxUnavailable ? "one node at a time" : "none (one node)"}, ${postgresBudget}`, () => {
                 const byName = Object.fromEntries(run.ofType(PDB).map((p) => [p.name, p.inputs.spec]));
                 const budget = (minAvailable?: number, maxUnavailable?: number) =>
                     minAvailable === undefined && maxUnavailable === undefined ? undefined : { minAvailable, maxUnavailable };
@@ -134,6 +172,9 @@ describe("autoscaling and availability on the shipped stacks", () => {
                 assert.deepStrictEqual(shown(byName["healthcare-api"]), budget(want.apiMinAvailable, undefined));
                 assert.deepStrictEqual(shown(byName["redis-cluster"]), budget(undefined, want.redisMaxUnavailable));
                 assert.strictEqual(byName.postgres, undefined);
+                // No budget of the program's selects the operator's PostgreSQL pods either.
+                assert.ok(!run.ofType(PDB).some((p) => p.inputs.spec.selector.matchLabels["cnpg.io/cluster"] !== undefined));
+                assert.deepStrictEqual(run.ofType(PDB).map((p) => p.name).sort(), ["healthcare-api", "redis-cluster"].filter((n) => byName[n]));
                 for (const spec of Object.values(byName)) {
                     assert.strictEqual(spec.unhealthyPodEvictionPolicy, "AlwaysAllow");
                 }
@@ -186,13 +227,59 @@ describe("autoscaling and availability on the shipped stacks", () => {
             assert.ok(!alerts.includes("HealthcareApiAtMaxReplicas"), alerts.join(", "));
         });
 
-        it("a stack that opts in lets the VPA evict its single PostgreSQL pod, and says so to the updater", async () => {
-            const run = await runStack(stackConfig("production", { vpaPostgresMode: "Recreate", vpaEvictSingleReplica: true }), "production");
+        it("a stack that opts in lets the VPA evict its single PostgreSQL pod (statefulset engine), and says so to the updater", async () => {
+            const run = await runStack(stackConfig("staging", { ...statefulSetEngine, vpaPostgresMode: "Recreate", vpaEvictSingleReplica: true }), "staging");
+            assert.deepStrictEqual(run.get(VPA, "postgres").inputs.spec.targetRef, { apiVersion: "apps/v1", kind: "StatefulSet", name: "postgres" });
             // The updater skips controllers with fewer than 2 pods unless minReplicas says otherwise.
             assert.deepStrictEqual(run.get(VPA, "postgres").inputs.spec.updatePolicy, { updateMode: "Recreate", minReplicas: 1 });
             // The six-node Redis Cluster may be resized one node at a time without any opt-in.
             const redis = await runStack(stackConfig("production", { vpaRedisMode: "Recreate" }), "production");
             assert.deepStrictEqual(redis.get(VPA, "redis-cluster").inputs.spec.updatePolicy, { updateMode: "Recreate" });
+        });
+
+        it("staging on the statefulset engine: PostgreSQL's VPA sizes the StatefulSet's pods at creation, and no budget covers its one pod", async () => {
+            const run = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+            const vpa = run.get(VPA, "postgres").inputs.spec;
+            assert.deepStrictEqual(vpa.targetRef, { apiVersion: "apps/v1", kind: "StatefulSet", name: "postgres" });
+            assert.deepStrictEqual(vpa.updatePolicy, { updateMode: "Initial" });
+            assert.deepStrictEqual(run.ofType(PDB).map((p) => p.name).sort(), ["healthcare-api", "redis-cluster"]);
+        });
+
+        it("the component refuses a VPA that acts on an operator-managed PostgreSQL", async () => {
+            // Mocks from a run (the component registers as any program resource would).
+            await runStack(stackConfig("staging"), "staging");
+            const target = (kind: string, operatorManaged: boolean, min: number) => ({
+                apiVersion: operatorManaged ? "postgresql.cnpg.io/v1" : "apps/v1",
+                kind,
+                name: pulumi.output("postgres"),
+                container: "postgres",
+                podSelector: { "cnpg.io/cluster": "postgres" },
+                replicas: { min, max: min },
+                operatorManaged,
+            });
+            const api = { apiVersion: "apps/v1", kind: "Deployment", name: pulumi.output("healthcare-api"), container: "api", podSelector: { app: "api" }, replicas: { min: 3, max: 20 } };
+            const redis = { apiVersion: "apps/v1", kind: "StatefulSet", name: pulumi.output("redis-cluster"), container: "redis", podSelector: { app: "redis" }, replicas: { min: 6, max: 6 } };
+            const settings = (postgres: string) => ({
+                hpa: { enabled: true, customMetrics: false },
+                apiPdbMinAvailable: 2,
+                vpa: { enabled: true, modes: { api: "Off", postgres, redis: "Initial" }, evictSingleReplica: false },
+            });
+            for (const mode of ["Initial", "Recreate", "InPlaceOrRecreate"]) {
+                assert.throws(
+                    () =>
+                        new Autoscaling(`bad-${mode}`, {
+                            namespace: pulumi.output("healthcare-backend"),
+                            settings: settings(mode) as any,
+                            api,
+                            postgres: target("Cluster", true, 3),
+                            redis,
+                        }),
+                    (e: unknown) =>
+                        e instanceof ComponentArgsError &&
+                        (e as Error).message.includes(`settings.vpa.modes.postgres is ${mode}; it must be Off where an operator sizes PostgreSQL's pods`),
+                    mode,
+                );
+            }
         });
 
         it("a multi-node Redis Cluster on the local stack gets its one-node-at-a-time budget", async () => {

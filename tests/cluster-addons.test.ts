@@ -77,8 +77,44 @@ describe("cluster add-ons", () => {
             assert.deepStrictEqual(values["prometheus-node-exporter"], { hostRootFsMount: { enabled: false } });
         });
 
-        it("exports what it installed", () => {
+        it("exports what it installed: every add-on but the CloudNativePG operator and its plugin (the shipped local stack runs the statefulset engine)", () => {
+            const operator = [addonCharts.cloudNativePg.release, addonCharts.barmanCloudPlugin.release] as string[];
+            assert.deepStrictEqual(
+                run.outputs.clusterAddons,
+                Object.fromEntries(Object.values(addonCharts).filter((c) => !operator.includes(c.release)).map((c) => [c.release, c.version])),
+            );
+        });
+    });
+
+    describe("local stack on the cloudnative-pg engine (installCloudNativePg)", () => {
+        const cloudNativePg = { postgresEngine: "cloudnative-pg", postgresInstances: 1, postgresPoolerInstances: 1, vpaPostgresMode: "Off", installCloudNativePg: true };
+        let run: ProgramRun;
+        before(async () => {
+            run = await runStack(stackConfig("local", cloudNativePg), "local");
+        });
+
+        it("installs the CloudNativePG operator and its Barman Cloud plugin from their official charts, pinned, beside each other in cnpg-system", () => {
+            const installed = ["cloudnative-pg", "plugin-barman-cloud"].map((name) => {
+                const r = run.get(release, name);
+                return [r.name, r.inputs.chart, r.inputs.version, r.inputs.repositoryOpts.repo, r.inputs.namespace, r.inputs.name, r.inputs.createNamespace, r.inputs.values];
+            });
+            assert.deepStrictEqual(installed, [
+                ["cloudnative-pg", "cloudnative-pg", "0.29.0", "https://cloudnative-pg.github.io/charts", "cnpg-system", "cnpg", true, {}],
+                ["plugin-barman-cloud", "plugin-barman-cloud", "0.7.0", "https://cloudnative-pg.github.io/charts", "cnpg-system", "plugin-barman-cloud", true, {}],
+            ]);
             assert.deepStrictEqual(run.outputs.clusterAddons, Object.fromEntries(Object.values(addonCharts).map((c) => [c.release, c.version])));
+            assert.strictEqual(run.ofType(release).length, Object.keys(addonCharts).length);
+        });
+
+        it("plans them last, the plugin after the operator, and needs no CloudNativePG CRD from the platform", () => {
+            const settings: AddonSettings = { metricsServer: false, vpa: false, prometheusStack: false, ingressNginx: false, certManager: true, cloudNativePg: true };
+            assert.deepStrictEqual(plannedCharts(settings).map((c) => c.release), ["cert-manager", "cnpg", "plugin-barman-cloud"]);
+            assert.deepStrictEqual(
+                run.ofType("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition").map((r) => r.read),
+                [],
+                "the stack's own add-ons install every CRD it uses",
+            );
+            assert.strictEqual(run.get("kubernetes:postgresql.cnpg.io/v1:Cluster", "postgres").inputs.spec.instances, 1);
         });
     });
 
@@ -103,6 +139,15 @@ describe("cluster add-ons", () => {
     it("staging with kube-prometheus-stack keeps node-exporter's root mount (real nodes share /)", async () => {
         const run = await runStack(stackConfig("staging", { installPrometheusStack: true }), "staging");
         assert.strictEqual(run.get(release, "kube-prometheus-stack").inputs.values["prometheus-node-exporter"], undefined);
+    });
+
+    it("refuses the CloudNativePG add-on without cert-manager (the plugin's certificates), before registering anything", async () => {
+        const { error, resources } = await runProgram(stackConfig("local", { installCloudNativePg: true, installCertManager: false, selfSignedClusterIssuer: "" }), "local");
+        assert.strictEqual(error?.name, "SettingsError");
+        assert.deepStrictEqual((error as SettingsError).problems, [
+            "healthcare-backend:installCloudNativePg = true is invalid; expected false unless installCertManager is true: the Barman Cloud plugin's certificates come from cert-manager",
+        ]);
+        assert.deepStrictEqual(resources, []);
     });
 
     it("refuses a self-signed issuer without cert-manager, and a foreign IngressClass with ingress-nginx, before registering anything", async () => {
@@ -176,9 +221,32 @@ describe("cluster prerequisites: the CRDs the platform must serve", () => {
             .sort();
 
     for (const stack of ["staging", "production"] as const) {
-        it(`${stack} reads the VPA and Prometheus Operator CRDs before creating the namespace`, async () => {
+        it(`${stack} reads the CloudNativePG, Barman Cloud, VPA and Prometheus Operator CRDs before creating the namespace`, async () => {
             const run = await runStack(stackConfig(stack), stack);
-            assert.deepStrictEqual(readCrds(run), ["prometheusrules.monitoring.coreos.com", "servicemonitors.monitoring.coreos.com", "verticalpodautoscalers.autoscaling.k8s.io"]);
+            assert.deepStrictEqual(readCrds(run), [
+                "clusters.postgresql.cnpg.io",
+                "objectstores.barmancloud.cnpg.io",
+                "podmonitors.monitoring.coreos.com",
+                "poolers.postgresql.cnpg.io",
+                "prometheusrules.monitoring.coreos.com",
+                "scheduledbackups.postgresql.cnpg.io",
+                "servicemonitors.monitoring.coreos.com",
+                "verticalpodautoscalers.autoscaling.k8s.io",
+            ]);
+            // Each read is named for the setting that needs it: the engine prints the name with a failed read.
+            assert.deepStrictEqual(
+                run
+                    .ofType(crdType)
+                    .map((r) => r.name)
+                    .filter((n) => n.includes("cnpg.io"))
+                    .sort(),
+                [
+                    "required-crd-clusters.postgresql.cnpg.io-for-postgresEngine",
+                    "required-crd-objectstores.barmancloud.cnpg.io-for-postgresBackupS3Bucket",
+                    "required-crd-poolers.postgresql.cnpg.io-for-postgresPoolerInstances",
+                    "required-crd-scheduledbackups.postgresql.cnpg.io-for-postgresBackupSchedule",
+                ],
+            );
             // The namespace component waits for the reads; its children (the Namespace, and through it
             // every object of the stack) register only once it has (the e2e shows it on a cluster).
             const namespace = run.get("healthcare:core:RestrictedNamespace", "namespace");
@@ -194,8 +262,26 @@ describe("cluster prerequisites: the CRDs the platform must serve", () => {
     });
 
     it("a stack that turns a feature off needs nothing for it, and needs the CRD once it relies on the platform for it", async () => {
-        const off = await runStack(stackConfig("staging", { vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false }), "staging");
+        const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
+        const off = await runStack(stackConfig("staging", { ...statefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false }), "staging");
         assert.deepStrictEqual(readCrds(off), []);
+        // cloudnative-pg without its pooler or backups needs only the Cluster's CRD.
+        const bare = await runStack(
+            stackConfig("staging", {
+                vpaEnabled: false,
+                monitoringEnabled: false,
+                apiHpaCustomMetrics: false,
+                postgresPoolerInstances: 0,
+                postgresBackupSchedule: "",
+                postgresBackupS3Endpoint: "",
+                postgresBackupS3Bucket: "",
+                postgresBackupS3CredentialsSecret: "",
+                postgresBackupS3Egress: "",
+                postgresBackupInClusterOnly: true,
+            }),
+            "staging",
+        );
+        assert.deepStrictEqual(readCrds(bare), ["clusters.postgresql.cnpg.io"]);
         const platformVpa = await runStack(stackConfig("local", { installVpa: false }), "local");
         assert.deepStrictEqual(readCrds(platformVpa), ["verticalpodautoscalers.autoscaling.k8s.io"]);
     });

@@ -12,6 +12,9 @@ function settingsOf(stack: string): Settings {
 
 const containerOf = (resource: any, name: string) => resource.inputs.spec.template.spec.containers.find((c: any) => c.name === name);
 
+/** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
+const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
+
 describe("Api", () => {
     let run: ProgramRun;
     before(async () => {
@@ -55,20 +58,59 @@ describe("Api", () => {
         assert.strictEqual(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
     });
 
-    it("connects to PostgreSQL and Redis through service names and Secret references", () => {
+    it("connects to PostgreSQL through the pooler with TLS verified against the cluster's CA, and to Redis, through service names and Secret references", () => {
         const config = run.get("kubernetes:core/v1:ConfigMap", "healthcare-api-config").inputs.data;
+        assert.strictEqual(config.DATABASE_HOST, "postgres-pooler.healthcare-backend.svc.cluster.local");
+        assert.strictEqual(config.DATABASE_PORT, "5432");
+        assert.strictEqual(config.DATABASE_NAME, "healthcare");
+        assert.strictEqual(config.DATABASE_POOL_MAX, "10");
+        assert.strictEqual(config.DATABASE_SSL_MODE, "verify-full");
+        assert.strictEqual(config.DATABASE_SSL_ROOT_CERT, "/run/secrets/database-ca/ca.crt");
+        assert.strictEqual(config.REDIS_CLUSTER_NODES.split(",").length, 6);
+        const deployment = run.get("kubernetes:apps/v1:Deployment", "healthcare-api");
+        const api = containerOf(deployment, "api");
+        assert.deepStrictEqual(
+            api.env.map((e: any) => [e.name, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key]),
+            [
+                ["DATABASE_USER", "postgres-app-credentials", "username"],
+                ["DATABASE_PASSWORD", "postgres-app-credentials", "password"],
+                ["REDIS_PASSWORD", "redis-credentials", "password"],
+            ],
+        );
+        // The CA the operator signs the server's (and the pooler's) certificate with, read-only, key ca.crt only.
+        const ca = deployment.inputs.spec.template.spec.volumes.find((v: any) => v.name === "database-ca");
+        assert.deepStrictEqual(ca.secret, { secretName: "postgres-ca", items: [{ key: "ca.crt", path: "ca.crt" }], defaultMode: 0o444 });
+        assert.deepStrictEqual(
+            api.volumeMounts.find((m: any) => m.name === "database-ca"),
+            { name: "database-ca", mountPath: "/run/secrets/database-ca", readOnly: true },
+        );
+    });
+
+    it("on the statefulset engine connects to the server's Service directly, without TLS settings or a CA volume", async () => {
+        const direct = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+        const config = direct.get("kubernetes:core/v1:ConfigMap", "healthcare-api-config").inputs.data;
         assert.strictEqual(config.DATABASE_HOST, "postgres.healthcare-backend.svc.cluster.local");
         assert.strictEqual(config.DATABASE_PORT, "5432");
-        assert.strictEqual(config.REDIS_CLUSTER_NODES.split(",").length, 6);
-        const env = containerOf(run.get("kubernetes:apps/v1:Deployment", "healthcare-api"), "api").env;
+        assert.strictEqual(config.DATABASE_POOL_MAX, "10");
+        assert.strictEqual(config.DATABASE_SSL_MODE, undefined);
+        assert.strictEqual(config.DATABASE_SSL_ROOT_CERT, undefined);
+        const deployment = direct.get("kubernetes:apps/v1:Deployment", "healthcare-api");
+        const api = containerOf(deployment, "api");
         assert.deepStrictEqual(
-            env.map((e: any) => [e.name, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key]),
+            api.env.map((e: any) => [e.name, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key]),
             [
                 ["DATABASE_USER", "postgres-credentials", "username"],
                 ["DATABASE_PASSWORD", "postgres-credentials", "password"],
                 ["REDIS_PASSWORD", "redis-credentials", "password"],
             ],
         );
+        assert.deepStrictEqual(deployment.inputs.spec.template.spec.volumes.map((v: any) => v.name), ["tmp"]);
+        assert.deepStrictEqual(api.volumeMounts.map((m: any) => m.name), ["tmp"]);
+    });
+
+    it("sizes each pod's database pool from apiDatabasePoolSize", async () => {
+        const other = await runStack(stackConfig("staging", { apiDatabasePoolSize: 4 }), "staging");
+        assert.strictEqual(other.get("kubernetes:core/v1:ConfigMap", "healthcare-api-config").inputs.data.DATABASE_POOL_MAX, "4");
     });
 
     it("rolls the pods when a setting in the ConfigMap changes: a new content-named, immutable ConfigMap", async () => {
@@ -107,8 +149,8 @@ describe("Postgres", () => {
         assert.deepStrictEqual(dataLayout(18), { mountPath: "/var/lib/postgresql", pgdata: "/var/lib/postgresql/data" });
     });
 
-    it("runs the pinned official image as uid 999 with writable PGDATA, socket and tmp under a read-only root", async () => {
-        const run = await runStack(stackConfig("production"), "production");
+    it("statefulset engine: runs the pinned official image as uid 999 with writable PGDATA, socket and tmp under a read-only root", async () => {
+        const run = await runStack(stackConfig("staging", statefulSetEngine), "staging");
         const statefulSet = run.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs;
         const pod = statefulSet.spec.template.spec;
         const postgres = containerOf({ inputs: statefulSet }, "postgres");
@@ -138,14 +180,26 @@ describe("Postgres", () => {
         assert.strictEqual(run.get("kubernetes:core/v1:Service", "postgres").inputs.spec.type, "ClusterIP");
     });
 
-    it("uses the storage class from config, and the cluster default when it is empty", async () => {
-        const withClass = await runStack(stackConfig("staging", { postgresStorageClass: "fast-ssd" }), "staging");
+    it("statefulset engine: uses the storage class from config, and the cluster default when it is empty", async () => {
+        const withClass = await runStack(stackConfig("staging", { ...statefulSetEngine, postgresStorageClass: "fast-ssd" }), "staging");
         const claim = (r: ProgramRun) => r.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs.spec.volumeClaimTemplates[0];
         assert.strictEqual(claim(withClass).spec.storageClassName, "fast-ssd");
-        const withoutClass = await runStack(stackConfig("staging"), "staging");
+        const withoutClass = await runStack(stackConfig("staging", statefulSetEngine), "staging");
         assert.strictEqual(claim(withoutClass).spec.storageClassName, undefined);
         // A version bump must not touch the claim template, which would replace the StatefulSet.
         assert.strictEqual(claim(withoutClass).metadata.labels["app.kubernetes.io/version"], undefined);
+    });
+
+    it("cloudnative-pg engine: runs the operator's operand image, no StatefulSet, and the data and WAL volumes on the configured class", async () => {
+        const withClass = await runStack(stackConfig("production", { postgresStorageClass: "fast-ssd" }), "production");
+        const cluster = (r: ProgramRun) => r.get("kubernetes:postgresql.cnpg.io/v1:Cluster", "postgres").inputs.spec;
+        assert.strictEqual(cluster(withClass).imageName, "ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie");
+        assert.deepStrictEqual(cluster(withClass).storage, { size: "100Gi", storageClass: "fast-ssd" });
+        assert.deepStrictEqual(cluster(withClass).walStorage, { size: "20Gi", storageClass: "fast-ssd" });
+        assert.deepStrictEqual(withClass.ofType("kubernetes:apps/v1:StatefulSet").map((s) => s.name), ["redis-cluster"]);
+        const withoutClass = await runStack(stackConfig("production"), "production");
+        assert.deepStrictEqual(cluster(withoutClass).storage, { size: "100Gi" });
+        assert.deepStrictEqual(cluster(withoutClass).walStorage, { size: "20Gi" });
     });
 });
 

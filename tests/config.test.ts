@@ -23,6 +23,12 @@ async function expectRejected(stack: string, overrides: Record<string, unknown>,
 }
 
 const localResources = { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1000m", memory: "1Gi" } };
+/** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
+const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
+/** No off-cluster backup target: the shipped staging and production name one. */
+const noBucket = { postgresBackupS3Endpoint: "", postgresBackupS3Bucket: "", postgresBackupS3CredentialsSecret: "", postgresBackupS3Egress: "" };
+/** The local stack on the production engine, as Pulumi.local.yaml describes it (with the VPA's PostgreSQL mode Off). */
+const localCloudNativePg = { postgresEngine: "cloudnative-pg", postgresInstances: 1, postgresPoolerInstances: 1, vpaPostgresMode: "Off", installCloudNativePg: true };
 
 describe("bad input is rejected before anything is registered", () => {
     it("min replicas above max replicas", async () => {
@@ -177,6 +183,145 @@ describe("bad input is rejected before anything is registered", () => {
     });
 });
 
+describe("PostgreSQL engines are validated before anything is registered", () => {
+    it("an unknown engine", async () => {
+        await expectRejected("local", { postgresEngine: "patroni" }, 'healthcare-backend:postgresEngine = "patroni" is invalid', "one of statefulset, cloudnative-pg");
+    });
+
+    it("more than one server on the statefulset engine", async () => {
+        await expectRejected(
+            "local",
+            { postgresInstances: 2 },
+            "healthcare-backend:postgresInstances = 2 is invalid",
+            "expected 1 with postgresEngine statefulset",
+            "standbys need postgresEngine cloudnative-pg",
+        );
+    });
+
+    it("fewer than three instances in production on cloudnative-pg", async () => {
+        for (const instances of [1, 2]) {
+            await expectRejected(
+                "production",
+                { postgresInstances: instances },
+                `healthcare-backend:postgresInstances = ${instances} is invalid`,
+                "expected 3 or more in production",
+                "one synchronous standby remains while another is down",
+            );
+        }
+        // Staging's two are enough there.
+        const { error } = await runProgram(stackConfig("staging", { postgresInstances: 2 }), "staging");
+        assert.ifError(error);
+    });
+
+    it("a pooler, a WAL volume or an import on the statefulset engine", async () => {
+        await expectRejected(
+            "local",
+            { postgresPoolerInstances: 1 },
+            "healthcare-backend:postgresPoolerInstances = 1 is invalid",
+            "expected 0 with postgresEngine statefulset (the pooler is cloudnative-pg's)",
+        );
+        await expectRejected(
+            "local",
+            { postgresWalStorageSize: "10Gi" },
+            'healthcare-backend:postgresWalStorageSize = "10Gi" is invalid',
+            "expected empty with postgresEngine statefulset (a WAL volume of its own needs cloudnative-pg)",
+        );
+        // The import migration is not built (docs/postgres.md): postgresMigration is no setting, on any engine.
+        await expectRejected("local", { postgresMigration: "import" }, 'healthcare-backend:postgresMigration = "import" is not a setting of this program');
+        await expectRejected("staging", { postgresMigration: "import" }, 'healthcare-backend:postgresMigration = "import" is not a setting of this program');
+    });
+
+    it("more connections than a server without a pooler should serve", async () => {
+        await expectRejected(
+            "staging",
+            { ...statefulSetEngine, apiMaxReplicas: 200 },
+            'healthcare-backend:postgresEngine = "statefulset" is invalid',
+            "apiMaxReplicas x apiDatabasePoolSize = 200 x 10 = 2000 connections at the HPA's ceiling",
+            "more than PostgreSQL should serve directly (1000)",
+            "use postgresEngine cloudnative-pg with postgresPoolerInstances >= 1",
+        );
+        // cloudnative-pg without its pooler: production's 100 pods x 10 and the reserve pass the ceiling.
+        await expectRejected(
+            "production",
+            { postgresPoolerInstances: 0 },
+            "healthcare-backend:postgresPoolerInstances = 0 is invalid",
+            "100 x 10 = 1000 connections",
+            "plus 20 reserved = 1020, more than PostgreSQL should serve directly (1000)",
+        );
+        // Under the ceiling, a direct connection is fine: staging's 20 x 10.
+        const { error } = await runProgram(stackConfig("staging", { postgresPoolerInstances: 0 }), "staging");
+        assert.ifError(error);
+    });
+
+    it("staging and production without an off-cluster backup target, unless the stack accepts in-cluster backups", async () => {
+        for (const stack of ["staging", "production"]) {
+            const engine = stack === "staging" ? statefulSetEngine : { ...statefulSetEngine, postgresWalStorageSize: "", apiDatabasePoolSize: 9 };
+            await expectRejected(
+                stack,
+                { ...engine, ...noBucket },
+                'healthcare-backend:postgresBackupS3Bucket = "" is invalid',
+                `an off-cluster backup target in ${stack}`,
+                "postgresBackupInClusterOnly: true to accept backups that are lost with the cluster",
+            );
+            const { error } = await runProgram(stackConfig(stack, { ...engine, ...noBucket, postgresBackupInClusterOnly: true }), stack);
+            assert.ifError(error);
+        }
+        // The local stack's backups may stay beside its disposable data.
+        const { error } = await runProgram(stackConfig("local", { postgresBackupSchedule: "0 2 * * *" }), "local");
+        assert.ifError(error);
+    });
+
+    it("cloudnative-pg with a backup schedule and no bucket, which postgresBackupInClusterOnly does not excuse", async () => {
+        await expectRejected(
+            "local",
+            { ...localCloudNativePg, postgresBackupSchedule: "0 2 * * *" },
+            'healthcare-backend:postgresBackupS3Bucket = "" is invalid',
+            "a bucket with postgresEngine cloudnative-pg: its base backups and WAL archive go to object storage",
+            "or postgresBackupSchedule empty for none",
+        );
+        const message = await expectRejected(
+            "production",
+            { ...noBucket, postgresBackupInClusterOnly: true },
+            'healthcare-backend:postgresBackupS3Bucket = "" is invalid',
+            "a bucket with postgresEngine cloudnative-pg",
+        );
+        // One problem, and no advice that would not help (production needs its schedule; the in-cluster opt-out is the statefulset engine's).
+        assert.match(message, /has 1 configuration problem;/);
+        assert.doesNotMatch(message, /postgresBackupSchedule empty|postgresBackupInClusterOnly: true/);
+        // Without a schedule the local stack runs the operator with no backups.
+        const { error } = await runProgram(stackConfig("local", localCloudNativePg), "local");
+        assert.ifError(error);
+    });
+
+    it("the CloudNativePG add-on without cert-manager", async () => {
+        await expectRejected(
+            "local",
+            { installCloudNativePg: true, installCertManager: false, selfSignedClusterIssuer: "" },
+            "healthcare-backend:installCloudNativePg = true is invalid",
+            "expected false unless installCertManager is true",
+            "the Barman Cloud plugin's certificates come from cert-manager",
+        );
+    });
+
+    it("reads the engine, instances, connection sizing and pooler per shipped stack", () => {
+        const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
+            const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
+            return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
+        };
+        const local = settings("local").postgres;
+        assert.deepStrictEqual([local.engine, local.instances, local.image, local.maxConnections, local.pooler, local.walStorage], ["statefulset", 1, "postgres:17.6", 3 * 10 + 20, undefined, undefined]);
+        const staging = settings("staging").postgres;
+        assert.deepStrictEqual([staging.engine, staging.instances, staging.image], ["cloudnative-pg", 2, "ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie"]);
+        assert.deepStrictEqual(staging.pooler, { instances: 2, maxClientConnections: 200, serverPoolSize: 50 });
+        assert.strictEqual(staging.maxConnections, 2 * 50 + 20);
+        const production = settings("production").postgres;
+        assert.deepStrictEqual([production.instances, production.walStorage], [3, { size: "20Gi", className: undefined }]);
+        assert.deepStrictEqual(production.pooler, { instances: 2, maxClientConnections: 1000, serverPoolSize: 50 });
+        // A small stack's pooler opens no more server connections than its clients could use.
+        assert.deepStrictEqual(settings("staging", { apiMaxReplicas: 3, apiDatabasePoolSize: 5 }).postgres.pooler, { instances: 2, maxClientConnections: 15, serverPoolSize: 15 });
+    });
+});
+
 describe("settings module", () => {
     const source = (values: Record<string, string>) => ({
         project: "healthcare-backend",
@@ -321,14 +466,29 @@ describe("autoscaling, availability and monitoring settings are rejected before 
         }
     });
 
-    it("a VPA that would evict the single PostgreSQL pod without the stack opting in", async () => {
+    it("a VPA that would evict the single PostgreSQL pod (statefulset engine) without the stack opting in", async () => {
         await expectRejected(
             "staging",
-            { vpaPostgresMode: "Recreate" },
+            { ...statefulSetEngine, vpaPostgresMode: "Recreate" },
             'healthcare-backend:vpaPostgresMode = "Recreate" is invalid',
             "PostgreSQL runs a single pod",
             "set vpaEvictSingleReplica = true",
         );
+    });
+
+    it("a VPA that acts on an operator-managed PostgreSQL (cloudnative-pg), in any mode but Off, even with the opt-in", async () => {
+        for (const mode of ["Initial", "Recreate", "InPlaceOrRecreate"]) {
+            await expectRejected(
+                "staging",
+                { vpaPostgresMode: mode, vpaEvictSingleReplica: true },
+                `healthcare-backend:vpaPostgresMode = "${mode}" is invalid`,
+                '"Off" (recommendations only) with postgresEngine cloudnative-pg',
+                "the operator sizes its instances' pods",
+            );
+        }
+        // With the VPAs off, the mode is not used.
+        const { error } = await runProgram(stackConfig("staging", { vpaEnabled: false, vpaPostgresMode: "Initial" }), "staging");
+        assert.ifError(error);
     });
 
     it("a VPA that would evict a one-node Redis Cluster without the stack opting in", async () => {

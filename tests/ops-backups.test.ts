@@ -14,7 +14,18 @@ import { restrictedViolations } from "../analysis/podSecurity";
 import { stackConfig } from "../harness/stackConfig";
 import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
 
+/**
+ * The backup commands drive the statefulset engine's CronJob (CloudNativePG backs up through its own
+ * ScheduledBackup): staging and production as stacks still on that engine, with a bucket. Production's
+ * 100 API pods then open 9 connections each, under the 1000 a server without a pooler serves.
+ */
 const objectStore = {
+    postgresEngine: "statefulset",
+    postgresInstances: 1,
+    postgresPoolerInstances: 0,
+    postgresWalStorageSize: "",
+    vpaPostgresMode: "Initial",
+    apiDatabasePoolSize: 9,
     postgresBackupS3Endpoint: "https://s3.eu-central-1.amazonaws.com",
     postgresBackupS3Bucket: "clinic-backups",
     postgresBackupS3Prefix: "healthcare/staging",

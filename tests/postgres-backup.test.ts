@@ -1,10 +1,11 @@
 /**
- * The backup CronJob, its volume and settings as the real program registers them for the shipped
- * stacks (Pulumi's mocks), the settings' validation, and the schedule arithmetic behind the
- * missing-backup alert. The scripts themselves run against real servers in
- * tests/postgres-backup-scripts.test.ts.
+ * The statefulset engine's backup CronJob, its volume and settings as the real program registers
+ * them (Pulumi's mocks), CloudNativePG's backups on the shipped staging and production stacks, the
+ * settings' validation, and the schedule arithmetic behind the missing-backup alert. The scripts
+ * themselves run against real servers in tests/postgres-backup-scripts.test.ts.
  */
 import * as assert from "assert";
+import { destinationPath, operatorSchedule, retentionWindow } from "../components/postgres/cloudNativePg";
 import { longestGapSeconds, parseCron } from "../lib/cron";
 import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { stackConfig } from "../harness/stackConfig";
@@ -20,6 +21,23 @@ const objectStore = {
     postgresBackupS3Egress: "52.219.0.0/16:443, 3.5.0.0/16:443",
 };
 
+/**
+ * A stack still on the statefulset engine, keeping its backups on the volume only (no bucket: the
+ * stack accepts backups lost with the cluster). Production's 100 API pods then open 9 connections
+ * each, under the 1000 a server without a pooler serves.
+ */
+const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, postgresWalStorageSize: "", vpaPostgresMode: "Initial" };
+const volumeOnly = {
+    postgresBackupS3Endpoint: "",
+    postgresBackupS3Bucket: "",
+    postgresBackupS3CredentialsSecret: "",
+    postgresBackupS3Egress: "",
+    postgresBackupS3Region: undefined,
+    postgresBackupInClusterOnly: true,
+};
+const onStatefulSet = (stack: "staging" | "production", overrides: Record<string, unknown> = {}) =>
+    stackConfig(stack, { ...statefulSetEngine, ...(stack === "production" ? { apiDatabasePoolSize: 9 } : {}), ...overrides });
+
 const podOf = (run: ProgramRun) => run.get(CRONJOB, "postgres-backup").inputs.spec.jobTemplate.spec.template.spec;
 const env = (container: any) => Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
 
@@ -30,10 +48,10 @@ describe("PostgreSQL backups", function () {
         ["staging", "3", "20Gi"],
         ["production", "14", "200Gi"],
     ] as const) {
-        describe(`Pulumi.${stack}.yaml`, () => {
+        describe(`Pulumi.${stack}.yaml on the statefulset engine, backups on the volume only`, () => {
             let run: ProgramRun;
             before(async () => {
-                run = await runStack(stackConfig(stack), stack);
+                run = await runStack(onStatefulSet(stack, { ...volumeOnly, postgresBackupStorageSize: size }), stack);
             });
 
             it(`backs up daily at 02:00 UTC, one run at a time, keeping ${retention}`, () => {
@@ -98,6 +116,66 @@ describe("PostgreSQL backups", function () {
         });
     }
 
+    for (const [stack, retention, bucket] of [
+        ["staging", "3d", "healthcare-staging-backups"],
+        ["production", "14d", "healthcare-production-backups"],
+    ] as const) {
+        describe(`Pulumi.${stack}.yaml on cloudnative-pg`, () => {
+            let run: ProgramRun;
+            before(async () => {
+                run = await runStack(stackConfig(stack), stack);
+            });
+
+            it(`archives the WAL and takes a base backup daily at 02:00 UTC to ${bucket}, kept ${retention}: no CronJob, no backup volume`, () => {
+                assert.deepStrictEqual(run.ofType(CRONJOB), []);
+                assert.deepStrictEqual(run.ofType(PVC), []);
+                assert.strictEqual(run.outputs.postgresBackupCronJob, "(no scheduled backups)");
+                const store = run.get("kubernetes:barmancloud.cnpg.io/v1:ObjectStore", "postgres-backups").inputs;
+                assert.strictEqual(store.metadata.namespace, "healthcare-backend");
+                assert.strictEqual(store.spec.retentionPolicy, retention);
+                assert.strictEqual(store.spec.configuration.destinationPath, `s3://${bucket}`);
+                assert.strictEqual(store.spec.configuration.endpointURL, "https://s3.eu-central-1.amazonaws.com");
+                assert.deepStrictEqual(store.spec.configuration.s3Credentials, {
+                    accessKeyId: { name: "postgres-backup-s3", key: "AWS_ACCESS_KEY_ID" },
+                    secretAccessKey: { name: "postgres-backup-s3", key: "AWS_SECRET_ACCESS_KEY" },
+                });
+                // The program names the credentials' Secret only: it never creates or reads it.
+                assert.ok(!run.ofType("kubernetes:core/v1:Secret").some((r) => r.name === "postgres-backup-s3"));
+                const scheduled = run.get("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup", "postgres-backup").inputs.spec;
+                assert.deepStrictEqual(
+                    [scheduled.schedule, scheduled.method, scheduled.pluginConfiguration, scheduled.immediate, scheduled.cluster],
+                    ["0 0 2 * * *", "plugin", { name: "barman-cloud.cloudnative-pg.io" }, true, { name: "postgres" }],
+                );
+                const cluster = run.get("kubernetes:postgresql.cnpg.io/v1:Cluster", "postgres").inputs.spec;
+                assert.deepStrictEqual(cluster.plugins, [{ name: "barman-cloud.cloudnative-pg.io", isWALArchiver: true, parameters: { barmanObjectName: "postgres-backups" } }]);
+            });
+
+            it("lets the instances reach the object store's addresses, and no backup pod exists to need a policy", () => {
+                const policy = run.get("kubernetes:networking.k8s.io/v1:NetworkPolicy", "allow-postgres").inputs.spec;
+                assert.ok(
+                    policy.egress.some((r: any) => r.to.some((t: any) => t.ipBlock?.cidr === "198.51.100.0/24") && r.ports.some((p: any) => p.port === 443)),
+                    JSON.stringify(policy.egress),
+                );
+                assert.ok(!run.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy").some((p) => p.name === "allow-postgres-backup"));
+            });
+        });
+    }
+
+    it("cloudnative-pg: the schedule gains its seconds field, the window covers the backups kept, the prefix follows the bucket", () => {
+        const backup = (schedule: string, retention: number) => {
+            const parsed = parseCron(schedule);
+            assert.ok("schedule" in parsed);
+            return { schedule, retention, longestGapSeconds: longestGapSeconds(parsed.schedule)!, storage: { size: "1Gi" } };
+        };
+        assert.strictEqual(operatorSchedule("0 2 * * *"), "0 0 2 * * *");
+        assert.strictEqual(retentionWindow(backup("0 2 * * *", 14)), "14d");
+        assert.strictEqual(retentionWindow(backup("0 3 * * 0", 4)), "28d", "four weekly backups");
+        assert.strictEqual(retentionWindow(backup("0 * * * *", 12)), "1d", "at least a day");
+        const store = { endpoint: "https://s3.example.com", bucket: "clinic-backups", region: "us-east-1", credentialsSecret: "s3", egress: [], clientImage: "rclone/rclone:1.75.1" };
+        assert.strictEqual(destinationPath({ ...store, prefix: "" }), "s3://clinic-backups");
+        assert.strictEqual(destinationPath({ ...store, prefix: "healthcare/production" }), "s3://clinic-backups/healthcare/production");
+    });
+
     it("takes no backups on the local stack unless a schedule is set", async () => {
         const local = await runStack(stackConfig("local"), "local");
         assert.deepStrictEqual(local.ofType(CRONJOB), []);
@@ -110,7 +188,7 @@ describe("PostgreSQL backups", function () {
     });
 
     it("with a bucket, uploads with the pinned rclone after the dump, credentials from the named Secret only", async () => {
-        const run = await runStack(stackConfig("production", objectStore), "production");
+        const run = await runStack(onStatefulSet("production", { ...objectStore, postgresBackupS3Region: undefined }), "production");
         const pod = podOf(run);
         assert.deepStrictEqual(pod.initContainers.map((c: any) => c.name), ["dump"]);
         const [upload] = pod.containers;
@@ -166,6 +244,7 @@ describe("PostgreSQL backups", function () {
                 postgresBackupS3Endpoint: "http://minio.example.com:9000/bucket",
                 postgresBackupS3CredentialsSecret: "AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI",
                 postgresBackupS3Prefix: "../up",
+                postgresBackupS3Egress: "",
             });
             // Every problem at once.
             for (const expected of [
@@ -187,7 +266,7 @@ describe("PostgreSQL backups", function () {
             );
             assert.match(await problems({ ...objectStore, postgresBackupS3Egress: "52.219.1.0/16:443" }), /postgresBackupS3Egress = "52\.219\.1\.0\/16:443" is invalid; expected a CIDR block without host bits \(did you mean 52\.219\.0\.0\/16:443\?\)/);
             assert.match(
-                await problems({ postgresBackupS3Endpoint: "https://s3.example.com" }),
+                await problems({ postgresBackupS3Endpoint: "https://s3.example.com" }, "local"),
                 /postgresBackupS3Endpoint = "https:\/\/s3\.example\.com" is invalid; expected empty while postgresBackupS3Bucket is empty/,
             );
             assert.match(await problems({ ...objectStore, postgresBackupSchedule: "" }, "local"), /postgresBackupS3Bucket = "clinic-backups" is invalid; expected empty while postgresBackupSchedule is empty/);

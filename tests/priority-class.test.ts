@@ -5,10 +5,16 @@ import { ProgramRun, runStack } from "../harness/mockProgram";
 import { ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass";
-const podSpecs = (run: ProgramRun) =>
-    run.resources
+const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
+/** Every pod template the stack registers, and the CloudNativePG Cluster's spec (the operator builds its pods from it). */
+const podSpecs = (run: ProgramRun) => [
+    ...run.resources
         .filter((r) => r.inputs?.spec?.template?.spec)
-        .map((r) => ({ what: `${r.type.split(":").pop()} ${r.name}`, spec: r.inputs.spec.template.spec }));
+        .map((r) => ({ what: `${r.type.split(":").pop()} ${r.name}`, spec: r.inputs.spec.template.spec })),
+    ...run.ofType(CLUSTER).map((r) => ({ what: `Cluster ${r.name}`, spec: r.inputs.spec })),
+];
+/** Staging on the statefulset engine (the local stack's). */
+const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 describe("the data stores' PriorityClass", () => {
     const runs = {} as Record<ShippedStack, ProgramRun>;
@@ -32,9 +38,19 @@ describe("the data stores' PriorityClass", () => {
             const named = podSpecs(runs[stack])
                 .filter((p) => p.spec.priorityClassName)
                 .map((p) => `${p.what} ${p.spec.priorityClassName}`);
-            assert.deepStrictEqual(named.sort(), [`StatefulSet postgres ${pc.metadata.name}`, `StatefulSet redis-cluster ${pc.metadata.name}`]);
+            // PostgreSQL is a CloudNativePG Cluster here: the operator gives the class to every instance (not to the pooler).
+            assert.deepStrictEqual(named.sort(), [`Cluster postgres ${pc.metadata.name}`, `StatefulSet redis-cluster ${pc.metadata.name}`]);
+            assert.strictEqual(runs[stack].get("kubernetes:postgresql.cnpg.io/v1:Pooler", "postgres-pooler").inputs.spec.template.spec.priorityClassName, undefined);
         });
     }
+
+    it("staging on the statefulset engine gives the class to the PostgreSQL StatefulSet's pods", async () => {
+        const run = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+        const named = podSpecs(run)
+            .filter((p) => p.spec.priorityClassName)
+            .map((p) => `${p.what} ${p.spec.priorityClassName}`);
+        assert.deepStrictEqual(named.sort(), ["StatefulSet postgres healthcare-backend-staging-data", "StatefulSet redis-cluster healthcare-backend-staging-data"]);
+    });
 
     it("staging and production name different classes, so both stacks fit on one cluster", () => {
         const name = (stack: ShippedStack) => runs[stack].ofType(PRIORITY_CLASS)[0].inputs.metadata.name;

@@ -5,9 +5,9 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
-import { CapturedResource } from "../harness/mockProgram";
+import { CapturedResource, runStack } from "../harness/mockProgram";
 import { releasesFolder, Rendering, renderResources, renderStack, resourceKey, secretPlaceholder, toYaml, writeRendering } from "../cli/render";
-import { projectRoot, ShippedStack, shippedStacks } from "../harness/stackConfig";
+import { projectRoot, ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
 
 /**
  * The objects each shipped stack applies, by kind. A feature that adds objects (autoscalers,
@@ -17,18 +17,42 @@ import { projectRoot, ShippedStack, shippedStacks } from "../harness/stackConfig
 const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 3, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
 // Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
 const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
-// Scheduled PostgreSQL backups (staging, production): the CronJob, its volume, scripts, ServiceAccount and NetworkPolicy.
-const backups = { CronJob: 1, PersistentVolumeClaim: 1, ConfigMap: 1, ServiceAccount: 1, NetworkPolicy: 1 };
-const withBackups = (kinds: Record<string, number>) =>
-    Object.fromEntries([...new Set([...Object.keys(kinds), ...Object.keys(backups)])].map((k) => [k, (kinds[k] ?? 0) + ((backups as Record<string, number>)[k] ?? 0)]));
+/** Adds (or, with -1, removes) the objects of a feature, kind by kind; kinds that drop to 0 disappear. */
+const adjust = (kinds: Record<string, number>, feature: Record<string, number>, sign: 1 | -1 = 1) => {
+    const out: Record<string, number> = { ...kinds };
+    for (const [kind, count] of Object.entries(feature)) {
+        out[kind] = (out[kind] ?? 0) + sign * count;
+        if (out[kind] === 0) {
+            delete out[kind];
+        }
+    }
+    return out;
+};
+// The statefulset engine's server (the local stack's): its StatefulSet, ServiceAccount, client and headless
+// Services, and the exporter's metrics Service and ServiceMonitor. Its Secret is postgres-credentials.
+const statefulSetServer = { StatefulSet: 1, ServiceAccount: 1, Service: 3, ServiceMonitor: 1 };
+// CloudNativePG (staging, production): the Cluster, its Pooler, the backups' ObjectStore and ScheduledBackup,
+// PodMonitors for the instances and the pooler; the operator makes the pods, their Services, ServiceAccounts,
+// budgets and Jobs. Five more policies: the pooler's, the operator's Jobs', and the ways of the instances,
+// the pooler and the Jobs to the API server. Its Secret is postgres-app-credentials (the API role's).
+// No backup CronJob, volume, scripts or ServiceAccount: the WAL and base backups go to object storage.
+const cloudNativePgServer = { Cluster: 1, Pooler: 1, ObjectStore: 1, ScheduledBackup: 1, PodMonitor: 2, NetworkPolicy: 5 };
+const onCloudNativePg = (kinds: Record<string, number>) => adjust(adjust(kinds, statefulSetServer, -1), cloudNativePgServer);
 const expectedKinds: Record<ShippedStack, Record<string, number>> = {
     // The local stack installs cert-manager and its self-signed ClusterIssuer; one API pod and one
     // Redis node leave nothing a budget could protect; it takes no scheduled backups.
     local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1 },
     // Let's Encrypt over HTTP-01: one more policy admits the ingress controller to cert-manager's solver pods.
     // Staging and production give the data stores a PriorityClass (dataPriorityClassName).
-    staging: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
-    production: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
+    staging: onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
+    production: onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
+};
+// Scheduled PostgreSQL backups on the statefulset engine: the CronJob, its volume, scripts, ServiceAccount and NetworkPolicy.
+const backups = { CronJob: 1, PersistentVolumeClaim: 1, ConfigMap: 1, ServiceAccount: 1, NetworkPolicy: 1 };
+/** Staging on the statefulset engine, with its bucket: the local stack's server, and the backup CronJob. */
+const stagingOnStatefulSet = {
+    overrides: { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" },
+    kinds: adjust({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }, backups),
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
 const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };
@@ -102,6 +126,28 @@ describe("render", () => {
             });
         });
     }
+
+    it("staging on the statefulset engine renders the local stack's server and the backup CronJob instead of the operator's objects", async () => {
+        const rendering = renderResources((await runStack(stackConfig("staging", stagingOnStatefulSet.overrides), "staging")).resources);
+        assert.deepStrictEqual(countKinds(rendering), stagingOnStatefulSet.kinds);
+        assert.deepStrictEqual(
+            rendering.objects.filter((o) => o.kind === "Secret").map((o) => o.name).sort(),
+            ["postgres-credentials", "redis-credentials"],
+        );
+    });
+
+    it("on cloudnative-pg, renders the API role's Secret, and the Cluster before the objects that name it", async () => {
+        const rendering = await renderStack("production");
+        assert.deepStrictEqual(
+            rendering.objects.filter((o) => o.kind === "Secret").map((o) => o.name).sort(),
+            ["postgres-app-credentials", "redis-credentials"],
+        );
+        const at = (kind: string, name: string) => rendering.objects.findIndex((o) => o.kind === kind && o.name === name);
+        assert.ok(at("Secret", "postgres-app-credentials") < at("Cluster", "postgres"), "the Cluster's bootstrap reads the Secret");
+        assert.ok(at("ObjectStore", "postgres-backups") < at("Cluster", "postgres"), "the Cluster archives to the ObjectStore");
+        assert.ok(at("Cluster", "postgres") < at("Pooler", "postgres-pooler"));
+        assert.ok(at("Cluster", "postgres") < at("ScheduledBackup", "postgres-backup"));
+    });
 
     it("writes YAML 1.1, quoting strings that YAML 1.1 readers (kubectl) would take for booleans", () => {
         const text = toYaml({ updateMode: "Off", enabled: true, answer: "yes" });

@@ -9,6 +9,8 @@ const expected: Record<
         replicas: [number, number];
         api: [string, string, string, string];
         postgres: [string, string, string, string, string];
+        /** What runs PostgreSQL: the local stack's single server, or CloudNativePG's primary and standbys (the seed's resources and storage per instance). */
+        postgresEngine: { engine: "statefulset" } | { engine: "cloudnative-pg"; instances: number; walStorage?: string; maxClientConnections: number; retention: string; bucket: string };
         redis: { nodes: number; replicas: number; resources: [string, string, string, string]; storage: string };
     }
 > = {
@@ -16,18 +18,23 @@ const expected: Record<
         replicas: [1, 3],
         api: ["250m", "512Mi", "1000m", "1Gi"],
         postgres: ["250m", "512Mi", "1000m", "2Gi", "5Gi"],
+        postgresEngine: { engine: "statefulset" },
         redis: { nodes: 1, replicas: 0, resources: ["100m", "256Mi", "500m", "512Mi"], storage: "10Gi" },
     },
     staging: {
         replicas: [3, 20],
         api: ["1000m", "2Gi", "2000m", "4Gi"],
         postgres: ["1000m", "2Gi", "2000m", "8Gi", "50Gi"],
+        // A primary and a synchronous standby; 20 API pods x 10 connections reach PgBouncer; backups kept 3 days.
+        postgresEngine: { engine: "cloudnative-pg", instances: 2, maxClientConnections: 200, retention: "3d", bucket: "healthcare-staging-backups" },
         redis: { nodes: 6, replicas: 1, resources: ["250m", "512Mi", "1000m", "1Gi"], storage: "10Gi" },
     },
     production: {
         replicas: [10, 100],
         api: ["2000m", "4Gi", "4000m", "8Gi"],
         postgres: ["2000m", "8Gi", "4000m", "16Gi", "100Gi"],
+        // A primary and two standbys (one synchronous at least), WAL on a volume of its own; 100 API pods x 10 connections; backups kept 14 days.
+        postgresEngine: { engine: "cloudnative-pg", instances: 3, walStorage: "20Gi", maxClientConnections: 1000, retention: "14d", bucket: "healthcare-production-backups" },
         redis: { nodes: 6, replicas: 1, resources: ["500m", "1Gi", "1000m", "2Gi"], storage: "10Gi" },
     },
 };
@@ -43,11 +50,76 @@ const compute = (r: any) => ({
     limits: { cpu: r.limits.cpu, memory: r.limits.memory },
 });
 
+const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
+const POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler";
+const OBJECT_STORE = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore";
+const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
+
+/** The PostgreSQL objects whose names depend on the engine. */
+const postgresNames = (engine: "statefulset" | "cloudnative-pg") =>
+    engine === "statefulset"
+        ? { secret: "postgres-credentials", password: "postgres-password", host: "postgres.healthcare-backend.svc.cluster.local" }
+        : { secret: "postgres-app-credentials", password: "postgres-app-password", host: "postgres-pooler.healthcare-backend.svc.cluster.local" };
+
 const container = (workload: any, name: string) => {
     const found = workload.inputs.spec.template.spec.containers.find((c: any) => c.name === name);
     assert.ok(found, `container ${name} in ${workload.name}`);
     return found;
 };
+
+/**
+ * Stateful resources are protected from deletion and replacement (outside local), and nothing else is.
+ * The statefulset engine's data: its StatefulSet, Secret, password and backup volume; cloudnative-pg's:
+ * the Cluster (which holds the volumes), the API role's Secret and password.
+ */
+function assertProtection(run: ProgramRun, protectData: boolean, engine: "statefulset" | "cloudnative-pg"): void {
+    const postgres =
+        engine === "statefulset"
+            ? [
+                  "kubernetes:apps/v1:StatefulSet::postgres",
+                  "kubernetes:core/v1:Secret::postgres-credentials",
+                  "random:index/randomPassword:RandomPassword::postgres-password",
+                  // The backups outlive the database they back up.
+                  "kubernetes:core/v1:PersistentVolumeClaim::postgres-backups",
+              ]
+            : [
+                  `${CLUSTER}::postgres`,
+                  "kubernetes:core/v1:Secret::postgres-app-credentials",
+                  "random:index/randomPassword:RandomPassword::postgres-app-password",
+              ];
+    const protectedNames = [
+        // Deleting the namespace would delete every volume and backup in it.
+        "kubernetes:core/v1:Namespace::healthcare-backend",
+        ...postgres,
+        "kubernetes:apps/v1:StatefulSet::redis-cluster",
+        "kubernetes:core/v1:Secret::redis-credentials",
+        "random:index/randomPassword:RandomPassword::redis-password",
+    ];
+    // Every one of them is there (the backup volume only where the stack takes scheduled backups).
+    const registered = run.resources.map((r) => `${r.type}::${r.name}`);
+    const backups = run.ofType("kubernetes:batch/v1:CronJob").some((c) => c.name === "postgres-backup");
+    for (const key of protectedNames.filter((k) => backups || !k.includes("PersistentVolumeClaim"))) {
+        assert.ok(registered.includes(key), `${key} is registered`);
+    }
+    for (const resource of run.resources) {
+        const key = `${resource.type}::${resource.name}`;
+        const wanted = protectData && protectedNames.includes(key);
+        assert.strictEqual(resource.options.protect, wanted, `protect ${key}`);
+        // A retained StatefulSet would collide with its own replacement (fixed name): protected only; so is
+        // the Namespace. The Cluster is retained: the operator keeps its instances and volumes if it leaves the program.
+        const retained = wanted && resource.type !== "kubernetes:apps/v1:StatefulSet" && resource.type !== "kubernetes:core/v1:Namespace";
+        assert.strictEqual(resource.options.retainOnDelete, retained, `retainOnDelete ${key}`);
+    }
+    const statefulSets = engine === "statefulset" ? ["postgres", "redis-cluster"] : ["redis-cluster"];
+    for (const name of statefulSets) {
+        const annotations = run.get("kubernetes:apps/v1:StatefulSet", name).inputs.metadata.annotations ?? {};
+        const policy = protectData ? "orphan" : undefined;
+        assert.strictEqual(annotations["pulumi.com/deletionPropagationPolicy"], policy, `${name}: a replacement keeps the pods`);
+    }
+}
+
+/** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
+const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 describe("shipped stacks", () => {
     for (const stack of shippedStacks) {
@@ -73,11 +145,23 @@ describe("shipped stacks", () => {
             });
 
             it("sizes PostgreSQL as the seed says", () => {
-                const statefulSet = run.get("kubernetes:apps/v1:StatefulSet", "postgres");
                 const [cpuRequest, memoryRequest, cpuLimit, memoryLimit, storage] = want.postgres;
-                assert.strictEqual(statefulSet.inputs.spec.replicas, 1);
-                assert.deepStrictEqual(compute(container(statefulSet, "postgres").resources), resources([cpuRequest, memoryRequest, cpuLimit, memoryLimit]));
-                assert.strictEqual(statefulSet.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage, storage);
+                const engine = want.postgresEngine;
+                if (engine.engine === "statefulset") {
+                    const statefulSet = run.get("kubernetes:apps/v1:StatefulSet", "postgres");
+                    assert.strictEqual(statefulSet.inputs.spec.replicas, 1);
+                    assert.deepStrictEqual(compute(container(statefulSet, "postgres").resources), resources([cpuRequest, memoryRequest, cpuLimit, memoryLimit]));
+                    assert.strictEqual(statefulSet.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage, storage);
+                    assert.deepStrictEqual(run.ofType(CLUSTER), []);
+                } else {
+                    // Each instance gets the seed's resources and storage; the WAL volume is production's only.
+                    const cluster = run.get(CLUSTER, "postgres").inputs.spec;
+                    assert.strictEqual(cluster.instances, engine.instances);
+                    assert.deepStrictEqual(compute(cluster.resources), resources([cpuRequest, memoryRequest, cpuLimit, memoryLimit]));
+                    assert.deepStrictEqual(cluster.storage, { size: storage });
+                    assert.deepStrictEqual(cluster.walStorage, engine.walStorage && { size: engine.walStorage });
+                    assert.ok(!run.ofType("kubernetes:apps/v1:StatefulSet").some((s) => s.name === "postgres"), "no StatefulSet: the operator runs the instances");
+                }
             });
 
             it("sizes the Redis Cluster as the seed says", () => {
@@ -124,8 +208,9 @@ describe("shipped stacks", () => {
             });
 
             it("keeps generated passwords secret and out of the stack outputs", () => {
+                const postgres = postgresNames(want.postgresEngine.engine);
                 for (const [secretName, passwordName] of [
-                    ["postgres-credentials", "postgres-password"],
+                    [postgres.secret, postgres.password],
                     ["redis-credentials", "redis-password"],
                 ]) {
                     const secret = run.get("kubernetes:core/v1:Secret", secretName);
@@ -139,36 +224,99 @@ describe("shipped stacks", () => {
             });
 
             it("protects stateful resources from deletion and replacement outside local", () => {
-                const protectedNames = [
-                    "kubernetes:apps/v1:StatefulSet::postgres",
-                    "kubernetes:apps/v1:StatefulSet::redis-cluster",
-                    "kubernetes:core/v1:Secret::postgres-credentials",
-                    "kubernetes:core/v1:Secret::redis-credentials",
-                    "random:index/randomPassword:RandomPassword::postgres-password",
-                    "random:index/randomPassword:RandomPassword::redis-password",
-                    // The backups outlive the database they back up.
-                    "kubernetes:core/v1:PersistentVolumeClaim::postgres-backups",
-                ];
-                for (const resource of run.resources) {
-                    const key = `${resource.type}::${resource.name}`;
-                    const wanted = stack !== "local" && protectedNames.includes(key);
-                    assert.strictEqual(resource.options.protect, wanted, `protect ${key}`);
-                    // A retained StatefulSet would collide with its own replacement (fixed name): protected only.
-                    const retained = wanted && resource.type !== "kubernetes:apps/v1:StatefulSet";
-                    assert.strictEqual(resource.options.retainOnDelete, retained, `retainOnDelete ${key}`);
-                }
-                for (const name of ["postgres", "redis-cluster"]) {
-                    const annotations = run.get("kubernetes:apps/v1:StatefulSet", name).inputs.metadata.annotations ?? {};
-                    const policy = stack === "local" ? undefined : "orphan";
-                    assert.strictEqual(annotations["pulumi.com/deletionPropagationPolicy"], policy, `${name}: a replacement keeps the pods`);
-                }
+                assertProtection(run, stack !== "local", want.postgresEngine.engine);
             });
+
+            if (want.postgresEngine.engine === "cloudnative-pg") {
+                const engine = want.postgresEngine;
+                const clusterSpec = () => run.get(CLUSTER, "postgres").inputs.spec;
+
+                it(`runs PostgreSQL as a CloudNativePG Cluster: ${engine.instances} instances, a synchronous standby, never two on one host, spread over zones`, () => {
+                    const spec = clusterSpec();
+                    assert.strictEqual(run.get(CLUSTER, "postgres").inputs.metadata.name, "postgres");
+                    // A commit returns once a standby has it: a lost primary loses no acknowledged write.
+                    assert.deepStrictEqual(spec.postgresql.synchronous, { method: "any", number: 1, dataDurability: "required" });
+                    assert.deepStrictEqual(spec.affinity, { enablePodAntiAffinity: true, podAntiAffinityType: "required", topologyKey: "kubernetes.io/hostname" });
+                    assert.deepStrictEqual(spec.topologySpreadConstraints, [
+                        {
+                            maxSkew: 1,
+                            topologyKey: "topology.kubernetes.io/zone",
+                            whenUnsatisfiable: "ScheduleAnyway",
+                            labelSelector: { matchLabels: { "cnpg.io/cluster": "postgres", "cnpg.io/podRole": "instance" } },
+                        },
+                    ]);
+                    assert.strictEqual(spec.imageName, "ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie");
+                    assert.strictEqual(spec.priorityClassName, `healthcare-backend-${stack}-data`);
+                });
+
+                it("bootstraps the database owned by the API's own role (its password from the stack's Secret), with no remote superuser", () => {
+                    const spec = clusterSpec();
+                    assert.strictEqual(spec.enableSuperuserAccess, false);
+                    assert.deepStrictEqual(spec.bootstrap, { initdb: { database: "healthcare", owner: "healthcare", secret: { name: "postgres-app-credentials" } } });
+                    const secret = run.get("kubernetes:core/v1:Secret", "postgres-app-credentials").inputs;
+                    assert.strictEqual(secret.type, "kubernetes.io/basic-auth");
+                    assert.deepStrictEqual(unwrapSecret(secret.stringData), { username: "healthcare", password: mockPassword("postgres-app-password") });
+                });
+
+                it(`puts PgBouncer in front (transaction mode, 2 pods, ${engine.maxClientConnections} clients each) and sizes max_connections for its server pools`, () => {
+                    const pooler = run.get(POOLER, "postgres-pooler").inputs.spec;
+                    assert.deepStrictEqual(pooler.cluster, { name: "postgres" });
+                    assert.strictEqual(pooler.instances, 2);
+                    assert.strictEqual(pooler.type, "rw");
+                    assert.strictEqual(pooler.pgbouncer.poolMode, "transaction");
+                    // Every API pod's pool at the HPA's ceiling: apiMaxReplicas x apiDatabasePoolSize.
+                    const [, maxReplicas] = want.replicas;
+                    assert.strictEqual(engine.maxClientConnections, maxReplicas * 10);
+                    assert.deepStrictEqual(pooler.pgbouncer.parameters, { max_client_conn: String(engine.maxClientConnections), default_pool_size: "50" });
+                    // Two poolers' server pools (2 x 50) and the reserve (20).
+                    assert.deepStrictEqual(clusterSpec().postgresql.parameters, { max_connections: "120" });
+                    // The API verifies the pooler's name against the server certificate (sslmode=verify-full).
+                    assert.deepStrictEqual(clusterSpec().certificates.serverAltDNSNames, [
+                        "postgres-pooler",
+                        "postgres-pooler.healthcare-backend",
+                        "postgres-pooler.healthcare-backend.svc",
+                        "postgres-pooler.healthcare-backend.svc.cluster.local",
+                    ]);
+                });
+
+                it(`archives the WAL and takes daily base backups to the off-cluster bucket, kept ${engine.retention}`, () => {
+                    assert.deepStrictEqual(clusterSpec().plugins, [{ name: "barman-cloud.cloudnative-pg.io", isWALArchiver: true, parameters: { barmanObjectName: "postgres-backups" } }]);
+                    const store = run.get(OBJECT_STORE, "postgres-backups").inputs.spec;
+                    assert.strictEqual(store.retentionPolicy, engine.retention);
+                    assert.strictEqual(store.configuration.destinationPath, `s3://${engine.bucket}`);
+                    assert.strictEqual(store.configuration.endpointURL, "https://s3.eu-central-1.amazonaws.com");
+                    // Credentials by reference to the Secret created outside the program, never the keys.
+                    assert.deepStrictEqual(store.configuration.s3Credentials, {
+                        accessKeyId: { name: "postgres-backup-s3", key: "AWS_ACCESS_KEY_ID" },
+                        secretAccessKey: { name: "postgres-backup-s3", key: "AWS_SECRET_ACCESS_KEY" },
+                    });
+                    const backup = run.get(SCHEDULED_BACKUP, "postgres-backup").inputs.spec;
+                    // The operator's schedules have a seconds field: 02:00 UTC daily.
+                    assert.strictEqual(backup.schedule, "0 0 2 * * *");
+                    assert.deepStrictEqual(backup.cluster, { name: "postgres" });
+                    assert.strictEqual(backup.method, "plugin");
+                    assert.deepStrictEqual(backup.pluginConfiguration, { name: "barman-cloud.cloudnative-pg.io" });
+                    assert.strictEqual(backup.immediate, true);
+                    // The Cluster waits for its object store.
+                    const storeUrn = run.get(OBJECT_STORE, "postgres-backups").urn!;
+                    assert.ok(run.get(CLUSTER, "postgres").options.dependsOn.includes(storeUrn));
+                });
+
+                it("runs no StatefulSet, backup CronJob, backup volume or exporter sidecar for PostgreSQL", () => {
+                    assert.deepStrictEqual(run.ofType("kubernetes:apps/v1:StatefulSet").map((s) => s.name), ["redis-cluster"]);
+                    assert.deepStrictEqual(run.ofType("kubernetes:batch/v1:CronJob"), []);
+                    assert.deepStrictEqual(run.ofType("kubernetes:core/v1:PersistentVolumeClaim"), []);
+                    assert.ok(!run.ofType("kubernetes:core/v1:Secret").some((s) => s.name === "postgres-credentials"));
+                    assert.strictEqual(run.outputs.postgresBackupCronJob, "(no scheduled backups)");
+                });
+            }
 
             it("exports the service hosts and secret names", () => {
                 assert.strictEqual(run.outputs.namespaceName, "healthcare-backend");
-                assert.strictEqual(run.outputs.postgresHost, "postgres.healthcare-backend.svc.cluster.local");
+                const postgres = postgresNames(want.postgresEngine.engine);
+                assert.strictEqual(run.outputs.postgresHost, postgres.host);
                 assert.strictEqual(run.outputs.apiServiceHost, "healthcare-api.healthcare-backend.svc.cluster.local");
-                assert.strictEqual(run.outputs.postgresSecretName, "postgres-credentials");
+                assert.strictEqual(run.outputs.postgresSecretName, postgres.secret);
                 assert.strictEqual(run.outputs.redisSecretName, "redis-credentials");
                 assert.strictEqual((run.outputs.redisSeedNodes as string[]).length, want.redis.nodes);
             });
@@ -182,6 +330,21 @@ describe("shipped stacks", () => {
             run.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs.spec.replicas +
             run.get("kubernetes:apps/v1:StatefulSet", "redis-cluster").inputs.spec.replicas;
         assert.strictEqual(pods, 3);
+    });
+
+    it("staging on the statefulset engine protects the StatefulSet, its Secret, its password and the backup volume", async () => {
+        const run = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+        assertProtection(run, true, "statefulset");
+        assert.deepStrictEqual(run.ofType(CLUSTER), []);
+        assert.strictEqual(run.outputs.postgresHost, "postgres.healthcare-backend.svc.cluster.local");
+        assert.strictEqual(run.outputs.postgresSecretName, "postgres-credentials");
+    });
+
+    it("a one-instance Cluster has no synchronous standby to wait for", async () => {
+        const run = await runStack(stackConfig("staging", { postgresInstances: 1 }), "staging");
+        const spec = run.get(CLUSTER, "postgres").inputs.spec;
+        assert.strictEqual(spec.instances, 1);
+        assert.strictEqual(spec.postgresql.synchronous, undefined);
     });
 
     it("production refuses to deploy an image that can change under it", async () => {
