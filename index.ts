@@ -16,6 +16,7 @@ import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings } from "./config";
 import { releaseConfig } from "./config/release";
+import { names } from "./lib/names";
 
 // Validates everything before the first resource is registered.
 const settings = loadSettings();
@@ -74,6 +75,7 @@ const postgres = new Postgres(
         protectData: settings.protectData,
         exporter: onStatefulSet && exporters ? { image: exporters.postgresImage } : undefined,
         priorityClassName: dataPriority?.className,
+        crdInstallers: addons.readyFor,
     },
     { provider },
 );
@@ -183,7 +185,11 @@ export const apiDeployment = api.deploymentName;
 export const apiServiceHost = pulumi.interpolate`${api.serviceName}.${namespace.name}.svc.cluster.local`;
 export const postgresHost = postgres.connection.host;
 export const postgresSecretName = postgres.connection.secretName;
-export const postgresBackupCronJob = postgresBackup ? postgresBackup.cronJobName : "(no scheduled backups)";
+export const postgresBackupCronJob = postgresBackup
+    ? postgresBackup.cronJobName
+    : !onStatefulSet && settings.postgresBackup
+      ? `(cloudnative-pg: ScheduledBackup ${names.cloudNativePg.scheduledBackup} and the WAL archive)`
+      : "(no scheduled backups)";
 export const redisSeedNodes = redis.connection.seedNodes;
 export const redisSecretName = redis.connection.secretName;
 export const networkPolicies = [defaultDeny.policyName, ...networkSecurity.policyNames];

@@ -224,8 +224,13 @@ export class ClusterAddons extends pulumi.ComponentResource {
         const releases = new Map<AddonKey, k8s.helm.v3.Release>();
         for (const chart of plannedCharts(s)) {
             const key = keyOf(chart);
-            // The adapter queries the Prometheus that kube-prometheus-stack starts; the VPA reads metrics-server.
-            const after = key === "prometheusAdapter" ? releases.get("prometheusStack") : key === "vpa" ? releases.get("metricsServer") : undefined;
+            // The adapter queries the Prometheus that kube-prometheus-stack starts; the VPA reads metrics-server;
+            // the Barman Cloud plugin registers with the operator and gets its certificates from cert-manager.
+            const after = {
+                prometheusAdapter: [releases.get("prometheusStack")],
+                vpa: [releases.get("metricsServer")],
+                barmanCloudPlugin: [releases.get("cloudNativePg"), releases.get("certManager")],
+            }[key as string]?.filter((r): r is k8s.helm.v3.Release => r !== undefined) ?? [];
             releases.set(
                 key,
                 new k8s.helm.v3.Release(
@@ -241,7 +246,7 @@ export class ClusterAddons extends pulumi.ComponentResource {
                         // Seconds; kube-prometheus-stack pulls several images on a fresh cluster.
                         timeout: 900,
                     },
-                    { parent: this, dependsOn: after ? [after] : [] },
+                    { parent: this, dependsOn: after },
                 ),
             );
         }

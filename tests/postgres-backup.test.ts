@@ -129,7 +129,7 @@ describe("PostgreSQL backups", function () {
             it(`archives the WAL and takes a base backup daily at 02:00 UTC to ${bucket}, kept ${retention}: no CronJob, no backup volume`, () => {
                 assert.deepStrictEqual(run.ofType(CRONJOB), []);
                 assert.deepStrictEqual(run.ofType(PVC), []);
-                assert.strictEqual(run.outputs.postgresBackupCronJob, "(no scheduled backups)");
+                assert.strictEqual(run.outputs.postgresBackupCronJob, "(cloudnative-pg: ScheduledBackup postgres-backup and the WAL archive)");
                 const store = run.get("kubernetes:barmancloud.cnpg.io/v1:ObjectStore", "postgres-backups").inputs;
                 assert.strictEqual(store.metadata.namespace, "healthcare-backend");
                 assert.strictEqual(store.spec.retentionPolicy, retention);

@@ -307,7 +307,7 @@ describe("shipped stacks", () => {
                     assert.deepStrictEqual(run.ofType("kubernetes:batch/v1:CronJob"), []);
                     assert.deepStrictEqual(run.ofType("kubernetes:core/v1:PersistentVolumeClaim"), []);
                     assert.ok(!run.ofType("kubernetes:core/v1:Secret").some((s) => s.name === "postgres-credentials"));
-                    assert.strictEqual(run.outputs.postgresBackupCronJob, "(no scheduled backups)");
+                    assert.strictEqual(run.outputs.postgresBackupCronJob, "(cloudnative-pg: ScheduledBackup postgres-backup and the WAL archive)");
                 });
             }
 

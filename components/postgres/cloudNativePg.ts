@@ -58,6 +58,7 @@ export function destinationPath(store: BackupObjectStoreSettings): string {
 export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: PostgresArgs): PostgresEngineOutputs {
     const s = args.settings;
     const n = names.cloudNativePg;
+    const crdInstallers = args.crdInstallers ?? [];
     const identity: WorkloadIdentity = { name: "postgres", component: "database", instance: args.instance, version: s.version };
     const labels = standardLabels(identity);
     const meta = (metadataName: string, extra: Record<string, string> = {}) => ({ name: metadataName, namespace: args.namespace, labels: { ...labels, ...extra } });
@@ -95,7 +96,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                     },
                 },
             },
-            { parent },
+            { parent, dependsOn: crdInstallers },
         );
 
     const poolerHost = (ns: string) => serviceHost(n.pooler, ns);
@@ -143,7 +144,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
             },
         },
         // The Cluster holds the data: protected, and kept in the cluster if it leaves the program.
-        { ...dataOptions(parent, args.protectData), dependsOn: objectStore ? [objectStore] : [] },
+        { ...dataOptions(parent, args.protectData), dependsOn: [...crdInstallers, ...(objectStore ? [objectStore] : [])] },
     );
 
     if (backup && objectStore) {
@@ -163,7 +164,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                     backupOwnerReference: "self",
                 },
             },
-            { parent },
+            { parent, dependsOn: crdInstallers },
         );
     }
 
@@ -198,7 +199,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                     },
                 },
             },
-            { parent },
+            { parent, dependsOn: crdInstallers },
         );
     }
 

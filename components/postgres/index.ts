@@ -22,6 +22,8 @@ export interface PostgresArgs extends NamespacedArgs {
     exporter?: { image: string };
     /** PriorityClass of the PostgreSQL pods (the data stores' class); undefined leaves the cluster's default. */
     priorityClassName?: pulumi.Input<string>;
+    /** What installs the operator's CRDs in this run (the local add-ons); its objects wait for them. */
+    crdInstallers?: pulumi.Resource[];
 }
 
 /**
