@@ -5,7 +5,7 @@
  * uploaded, dropped, fetched back and restored, and every table must come back row for row.
  */
 import * as assert from "assert";
-import { spawnSync, SpawnSyncReturns } from "child_process";
+import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
@@ -56,6 +56,32 @@ function fingerprint(pg: PostgresServer, database: string): Record<string, strin
 
 function run(script: string, env: Record<string, string>, args: string[] = []): SpawnSyncReturns<string> {
     return spawnSync("sh", [path.join(assets, script), ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, encoding: "utf8", timeout: 300000 });
+}
+
+/** As run, without blocking the event loop (a client process runs beside it). */
+function runAsync(script: string, env: Record<string, string>, args: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+        const child = spawn("sh", [path.join(assets, script), ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+}
+
+/** The database's own properties, which a restore must bring back with its tables. */
+function databaseProperties(pg: PostgresServer, database: string): Record<string, string> {
+    const where = `FROM pg_database WHERE datname = '${database}'`;
+    return {
+        "owner, encoding, locale, connection limit": pg.sql(`SELECT pg_get_userbyid(datdba) || ' ' || pg_encoding_to_char(encoding) || ' ' || datcollate || ' ' || datctype || ' ' || datconnlimit ${where}`),
+        privileges: pg.sql(`SELECT datacl::text ${where}`),
+        comment: pg.sql(`SELECT shobj_description(oid, 'pg_database') ${where}`),
+        settings: pg.sql(
+            `SELECT string_agg(coalesce(pg_get_userbyid(nullif(setrole, 0)), '(all)') || ': ' || array_to_string(setconfig, ','), '; ' ORDER BY setrole) FROM pg_db_role_setting WHERE setdatabase = (SELECT oid ${where})`,
+        ),
+        "accepts connections": pg.sql(`SELECT datallowconn ${where}`),
+    };
 }
 
 function ok(result: SpawnSyncReturns<string>, what: string): string {
@@ -169,8 +195,127 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
             client.kill("SIGKILL");
         }
         assert.deepStrictEqual(fingerprint(pg, "healthcare"), before);
-        assert.strictEqual(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'pre_restore%'"), "", "the set-aside copies are dropped");
+        assert.strictEqual(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'pre_restore%' OR datname LIKE 'restoring%'"), "", "the set-aside copies and the temporary ones are dropped");
         assert.strictEqual(pg.sql("SELECT datallowconn FROM pg_database WHERE datname = 'healthcare'"), "t");
+    });
+
+    it("restore with a writer connected: a client that keeps reconnecting and inserting throughout ends up with exactly the backup, none of its rows from during the restore", async () => {
+        // A table loaded before patients (the dump's data comes in name order), large enough that a
+        // restore takes a while; and the database's own properties, changed after the backup.
+        pg.sql("CREATE TABLE observations (id bigserial PRIMARY KEY, patient_id bigint NOT NULL, taken_at timestamptz NOT NULL, value numeric)", "healthcare");
+        pg.sql("INSERT INTO observations (patient_id, taken_at, value) SELECT 1 + i % 3000, timestamptz '2030-01-01 00:00+00' + make_interval(mins => i), i % 97 FROM generate_series(1, 150000) AS i", "healthcare");
+        pg.sql(`ALTER DATABASE healthcare SET work_mem = '8MB'`);
+        pg.sql("ALTER ROLE reporting IN DATABASE healthcare SET search_path = public");
+        pg.sql("COMMENT ON DATABASE healthcare IS 'the clinic''s records'");
+        pg.sql("GRANT CONNECT ON DATABASE healthcare TO reporting");
+        try {
+            // What a writer sees: every table's rows but its own, and the constraints and indexes.
+            const state =
+                "'saw ' || (SELECT count(*) FROM patients) || ' patients, ' || (SELECT count(*) FROM appointments) || ' appointments, ' || " +
+                "(SELECT count(*) FROM scans) || ' scans, ' || (SELECT count(*) FROM audit_log WHERE entry NOT LIKE 'writer%') || ' entries, ' || " +
+                "(SELECT count(*) FROM pg_constraint WHERE connamespace = 'public'::regnamespace) || ' constraints, ' || " +
+                "(SELECT count(*) FROM pg_indexes WHERE schemaname = 'public') || ' indexes'";
+            const before = fingerprint(pg, "healthcare");
+            const properties = databaseProperties(pg, "healthcare");
+            const backupState = pg.sql(`SELECT ${state}`, "healthcare");
+            const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+
+            pg.sql("DELETE FROM audit_log; UPDATE patients SET name = 'overwritten' WHERE id < 100; DELETE FROM observations WHERE id % 2 = 0", "healthcare");
+            pg.sql("ALTER DATABASE healthcare RESET work_mem");
+            pg.sql("ALTER ROLE reporting IN DATABASE healthcare RESET search_path");
+            pg.sql("COMMENT ON DATABASE healthcare IS 'changed'");
+            pg.sql("REVOKE CONNECT ON DATABASE healthcare FROM reporting");
+            pg.sql("ALTER DATABASE healthcare CONNECTION LIMIT 50");
+
+            // The writer: psql inserting every 10 ms over one connection, and connecting again (after
+            // 20 ms) whenever it is cut off, refused or fails; one "inserted" line per row.
+            const insert = `INSERT INTO audit_log SELECT clock_timestamp(), 'writer ' || ${state} RETURNING 'inserted'`;
+            const writer = spawn("sh", ["-c", `while :; do printf '%s \\\\watch 0.01\\n' "$INSERT" | psql -X -q -At -v ON_ERROR_STOP=1 -d healthcare 2>/dev/null; sleep 0.02; done`], {
+                env: { ...process.env, ...pg.env, PGUSER: pg.user, PGPASSWORD: pg.password, PGCONNECT_TIMEOUT: "2", INSERT: insert },
+                stdio: ["ignore", "pipe", "ignore"],
+                detached: true,
+            });
+            const inserted: number[] = [];
+            let partial = "";
+            writer.stdout!.on("data", (d: Buffer) => {
+                const lines = (partial + d.toString()).split("\n");
+                partial = lines.pop()!;
+                lines.filter((l) => l === "inserted").forEach(() => inserted.push(Date.now()));
+            });
+            let restore: { status: number | null; stdout: string; stderr: string };
+            let started: number;
+            let ended: number;
+            try {
+                const deadline = Date.now() + 10000;
+                while (inserted.length < 5) {
+                    assert.ok(Date.now() < deadline, "the writer inserts within 10 s");
+                    await new Promise((r) => setTimeout(r, 20));
+                }
+                started = Date.now();
+                restore = await runAsync("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: name }, [name]);
+                ended = Date.now();
+            } finally {
+                process.kill(-writer.pid!, "SIGKILL");
+            }
+            assert.strictEqual(restore.status, 0, `restore failed:\n${restore.stdout}\n${restore.stderr}`);
+            const during = inserted.filter((t) => t >= started && t <= ended).length;
+            console.log(`      restore ${((ended - started) / 1000).toFixed(1)} s; the writer inserted ${during} rows meanwhile; ${restore.stderr.match(/refused connections for \d+ s/)?.[0] ?? ""}`);
+            assert.ok(during >= 20, `the writer kept inserting during the restore (${during} rows)`);
+
+            // Rows the writer wrote after the restore opened the database are the application's, and
+            // saw exactly the backup; any row from during the restore would have seen something else.
+            const survivors = pg.sql("SELECT entry FROM audit_log WHERE entry LIKE 'writer%' ORDER BY at", "healthcare").split("\n").filter(Boolean);
+            console.log(`      ${survivors.length} rows of the writer's are in the restored database, all written after it opened`);
+            assert.deepStrictEqual(
+                survivors.filter((entry) => entry !== `writer ${backupState}`),
+                [],
+                `every surviving row of the writer was written into the whole restored database (${survivors.length} survived)`,
+            );
+            pg.sql("DELETE FROM audit_log WHERE entry LIKE 'writer%'", "healthcare");
+            assert.deepStrictEqual(fingerprint(pg, "healthcare"), before);
+            assert.deepStrictEqual(databaseProperties(pg, "healthcare"), properties);
+            assert.strictEqual(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'pre_restore%' OR datname LIKE 'restoring%'"), "", "no copy is left");
+        } finally {
+            pg.sql("DROP TABLE IF EXISTS observations", "healthcare");
+        }
+    });
+
+    it("a restore that fails midway, loading a copy or after the swap, puts every database back as it was", async () => {
+        const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+        pg.sql("DELETE FROM audit_log WHERE at < '2030-01-01 00:10+00'; INSERT INTO patients (name) VALUES ('after the backup')", "healthcare");
+        pg.sql("CREATE TABLE IF NOT EXISTS after_the_backup (note text)");
+        pg.sql("ALTER DATABASE healthcare SET work_mem = '16MB'");
+        const live = { healthcare: fingerprint(pg, "healthcare"), properties: databaseProperties(pg, "healthcare") };
+        const databases = () => pg.sql("SELECT string_agg(oid || ' ' || datname || ' ' || datallowconn, ', ' ORDER BY datname) FROM pg_database");
+        const before = databases();
+        // Stand-ins for psql and pg_restore that fail at one step (a server error there) and run the real tool otherwise.
+        const shims = mkdtempSync(path.join(tmpdir(), "failing-tools-"));
+        try {
+            for (const tool of ["psql", "pg_restore"]) {
+                writeFileSync(
+                    path.join(shims, tool),
+                    `#!/bin/sh\ncase "$*" in $FAIL_${tool.toUpperCase()}) echo "${tool}: injected failure" >&2; exit 1 ;; esac\nexec ${path.join(pg.binDir, tool)} "$@"\n`,
+                    { mode: 0o755 },
+                );
+            }
+            const failing = (env: Record<string, string>) => run("postgres-restore.sh", { ...backupEnv(), PATH: `${shims}:${pg.env.PATH}`, CONFIRM_RESTORE: name, ...env }, [name]);
+            const rolledBack = (result: SpawnSyncReturns<string>, step: RegExp) => {
+                assert.strictEqual(result.status, 1, result.stderr);
+                assert.match(result.stderr, step);
+                assert.match(result.stderr, /error: restoring \S+ failed: .*; the databases are as they were before$/m);
+                assert.strictEqual(databases(), before, "the same databases (the same oids: the originals, not copies), accepting connections");
+                assert.deepStrictEqual(fingerprint(pg, "healthcare"), live.healthcare);
+                assert.deepStrictEqual(databaseProperties(pg, "healthcare"), live.properties);
+                assert.strictEqual(pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'after_the_backup'"), "1", "postgres is the live one");
+            };
+            // Loading the second database's copy (postgres), the live databases untouched.
+            rolledBack(failing({ FAIL_PG_RESTORE: "*--dbname restoring_*_2 *" }), /pg_restore of database postgres failed/);
+            // After both databases were swapped: the second one's owner, privileges and settings fail.
+            rolledBack(failing({ FAIL_PSQL: "*2.properties.sql*" }), /restoring the owner, privileges or settings of database postgres failed/);
+        } finally {
+            rmSync(shims, { recursive: true, force: true });
+            pg.sql("DROP TABLE IF EXISTS after_the_backup");
+        }
     });
 
     it("refuses an unknown name, an unconfirmed restore, a damaged file and a backup from a newer PostgreSQL, changing nothing", async () => {
