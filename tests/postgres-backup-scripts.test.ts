@@ -10,9 +10,12 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFi
 import { tmpdir } from "os";
 import * as path from "path";
 import { parseBackupListing } from "../cli/ops/backups";
-import { projectRoot } from "../harness/stackConfig";
+import { runStack } from "../harness/mockProgram";
+import { projectRoot, stackConfig } from "../harness/stackConfig";
+import { ContainerRun, JobSpec, runJob } from "./support/jobs";
 import { PostgresServer, startPostgres } from "./support/postgres";
 import { S3Server, startS3Server } from "./support/s3";
+import { startTcpProxy } from "./support/tcpProxy";
 
 const assets = path.join(projectRoot, "components", "assets");
 
@@ -442,6 +445,73 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
         assert.strictEqual(missingCredentials.status, 1);
         assert.match(missingCredentials.stderr, /AWS_ACCESS_KEY_ID is missing: the Secret named in postgresBackupS3CredentialsSecret needs the key AWS_ACCESS_KEY_ID/);
         assert.ok(existsSync(path.join(volume, name, "manifest")));
+    });
+
+    it("upload failure retries without a new dump: the CronJob's own Job, its pods run here, meets an object-store outage after the dump", async () => {
+        // The Job as the program registers it for production with a bucket, keeping 3 backups.
+        const program = await runStack(
+            stackConfig("production", {
+                postgresBackupS3Endpoint: "https://s3.eu-central-1.amazonaws.com",
+                postgresBackupS3Bucket: bucket,
+                postgresBackupS3Prefix: `${prefix}-retry`,
+                postgresBackupS3CredentialsSecret: "backup-s3-credentials",
+                postgresBackupS3Egress: "52.219.0.0/16:443",
+                postgresBackupRetention: 3,
+            }),
+            "production",
+        );
+        const job: JobSpec = program.get("kubernetes:batch/v1:CronJob", "postgres-backup").inputs.spec.jobTemplate.spec;
+        // Two older backups: with three kept, one more dump would push the oldest out.
+        const older = ["20200101T020000Z", "20200102T020000Z"];
+        older.forEach((n) => fakeBackup(volume, n));
+        const scratch = mkdtempSync(path.join(tmpdir(), "backup-pod-tmp-"));
+        // The object store is down when the Job starts, and back once an upload has failed.
+        const store = await startTcpProxy(s3.endpoint);
+        await store.down();
+        let dumped: { name: string; manifest: string } | undefined;
+        try {
+            const started = Date.now();
+            const result = await runJob("postgres-backup-29000000", job, {
+                volumes: { backups: volume, scripts: assets, tmp: scratch, "postgres-credentials": pg.credentialsDir, "s3-credentials": s3.credentialsDir },
+                overrides: {
+                    PATH: pg.env.PATH,
+                    PGHOST: pg.env.PGHOST,
+                    PGPORT: pg.env.PGPORT,
+                    S3_ENDPOINT: store.endpoint,
+                    RCLONE: s3.rclone,
+                    // The pods' rclone tries 3 x 5 times; once is enough to meet the outage here.
+                    RCLONE_RETRIES: "1",
+                    RCLONE_LOW_LEVEL_RETRIES: "1",
+                },
+                afterRun: async (run: ContainerRun) => {
+                    if (run.container === "dump" && run.status === 0 && !dumped) {
+                        const name = storedName(run.stdout);
+                        dumped = { name, manifest: readFileSync(path.join(volume, name, "manifest"), "utf8") };
+                    }
+                    if (run.container === "upload" && run.status !== 0) {
+                        await store.up();
+                    }
+                },
+            });
+            const runs = result.runs.map((r) => `pod ${r.pod} ${r.container} ${r.status}`);
+            console.log(`      ${runs.join(", ")} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+            assert.ok(result.succeeded, `the Job succeeds: ${runs.join(", ")}\n${result.runs.map((r) => r.stderr).join("\n")}`);
+            assert.ok(dumped, "a dump stored a backup");
+
+            const uploads = result.runs.filter((r) => r.container === "upload");
+            assert.ok(uploads.length >= 2 && uploads[0].status !== 0, `the first upload met the outage and failed: ${runs.join(", ")}`);
+            assert.match(uploads[0].stderr, /error: cannot list s3:\/\//);
+            assert.strictEqual(uploads[uploads.length - 1].status, 0);
+            assert.match(uploads[uploads.length - 1].stdout, new RegExp(`^uploaded ${dumped.name} `, "m"), "the retried upload sends the same backup");
+            // The volume holds what it held after the dump: no new backup, none pruned; pg_dump ran once.
+            assert.deepStrictEqual(folders(volume), [...older, dumped.name]);
+            assert.strictEqual(result.runs.filter((r) => / backing up .* into /.test(r.stderr)).length, 1, `one dump: ${runs.join(", ")}`);
+            assert.strictEqual(readFileSync(path.join(volume, dumped.name, "manifest"), "utf8"), dumped.manifest);
+            assert.strictEqual(s3.run("cat", `:s3:${bucket}/${prefix}-retry/${dumped.name}/manifest`), dumped.manifest);
+        } finally {
+            await store.close();
+            rmSync(scratch, { recursive: true, force: true });
+        }
     });
 
     it("lists the backups of the volume and the bucket for npm run ops -- backups", async () => {
