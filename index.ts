@@ -4,7 +4,9 @@ import { Api } from "./components/api";
 import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
 import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
 import { ClusterPrerequisites, requiredCrds } from "./components/clusterPrerequisites";
+import { DataChangeGuard, DataFacts } from "./components/dataChangeGuard";
 import { DefaultDeny } from "./components/defaultDeny";
+import { KubernetesApiEndpoints } from "./components/kubernetesApiEndpoints";
 import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
@@ -18,11 +20,26 @@ import { releaseConfig } from "./config/release";
 // Validates everything before the first resource is registered.
 const settings = loadSettings();
 
-// An explicit provider: the stack deploys to the context its config names, never to whatever is current.
-const provider = new k8s.Provider("kubernetes", {
-    context: settings.cluster.context,
-    kubeconfig: settings.cluster.kubeconfig,
+// What the stack's data is in, compared with its last deployment's before anything is created (every
+// object needs the provider, which waits for this): a change the data cannot survive (an engine
+// switch, a major version the engine cannot upgrade to, a protected backup volume going) fails the preview.
+const facts: DataFacts = {
+    postgresEngine: settings.postgres.engine,
+    postgresMajorVersion: settings.postgres.majorVersion,
+    postgresBackupVolume: settings.postgres.engine === "statefulset" && settings.postgresBackup !== undefined,
+};
+const dataGuard = new DataChangeGuard("data-change-guard", {
+    stackName: `${pulumi.getOrganization()}/${settings.project}/${settings.stack}`,
+    facts,
+    rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume },
 });
+
+// An explicit provider: the stack deploys to the context its config names, never to whatever is current.
+const provider = new k8s.Provider(
+    "kubernetes",
+    { context: settings.cluster.context, kubeconfig: settings.cluster.kubeconfig },
+    { dependsOn: [dataGuard.checked] },
+);
 
 // Cluster add-ons the stack installs (Helm releases; none where the platform provides them). Objects
 // that need their CRDs wait for them; prometheus-adapter serves the HPA's custom metrics by these rules.
@@ -47,19 +64,29 @@ const dataPriority = settings.dataPriorityClassName
     : undefined;
 
 const exporters = settings.monitoring.exporters;
+const onStatefulSet = settings.postgres.engine === "statefulset";
 const postgres = new Postgres(
     "postgres",
-    { ...workload, settings: settings.postgres, protectData: settings.protectData, exporter: exporters && { image: exporters.postgresImage }, priorityClassName: dataPriority?.className },
+    {
+        ...workload,
+        settings: settings.postgres,
+        backup: onStatefulSet ? undefined : settings.postgresBackup,
+        protectData: settings.protectData,
+        exporter: onStatefulSet && exporters ? { image: exporters.postgresImage } : undefined,
+        priorityClassName: dataPriority?.className,
+    },
     { provider },
 );
-// Scheduled backups of every database, on their own volume (and in object storage when configured).
+// The statefulset engine's scheduled backups: dumps on their own volume (and in object storage when
+// configured). CloudNativePG backs up continuously itself.
 const postgresBackup =
-    settings.postgresBackup &&
-    new PostgresBackup(
-        "postgres-backup",
-        { ...workload, settings: settings.postgresBackup, postgresImage: settings.postgres.image, database: postgres.connection, protectData: settings.protectData },
-        { provider },
-    );
+    onStatefulSet && settings.postgresBackup
+        ? new PostgresBackup(
+              "postgres-backup",
+              { ...workload, settings: settings.postgresBackup, postgresImage: settings.postgres.image, database: postgres.connection, protectData: settings.protectData },
+              { provider },
+          )
+        : undefined;
 const redis = new RedisCluster(
     "redis-cluster",
     { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage }, priorityClassName: dataPriority?.className },
@@ -78,6 +105,9 @@ const api = new Api(
     { provider },
 );
 
+// CloudNativePG's instance managers reach the API server: its addresses, read from the cluster.
+const kubernetesApi = postgres.topology.operatorManaged ? new KubernetesApiEndpoints("kubernetes-api", { endpointSlice: "default/kubernetes" }, { provider }) : undefined;
+
 // Exactly the connections the workloads above need, on top of the default deny.
 const networkSecurity = new NetworkSecurity(
     "network-security",
@@ -85,7 +115,9 @@ const networkSecurity = new NetworkSecurity(
         namespace: workload.namespace,
         instance: settings.stack,
         api: api.endpoints,
-        postgres: postgres.endpoints,
+        postgres: postgres.topology,
+        kubernetesApi: kubernetesApi?.destinations,
+        postgresObjectStore: onStatefulSet ? [] : settings.postgresBackup?.objectStore?.egress ?? [],
         redis: redis.endpoints,
         redisMaintenance: redis.maintenanceSelector,
         postgresBackup: postgresBackup && { podSelector: postgresBackup.podSelector, objectStore: settings.postgresBackup?.objectStore?.egress ?? [] },
@@ -116,10 +148,24 @@ if (settings.monitoring.enabled) {
             namespace: workload.namespace,
             settings: settings.monitoring,
             api: api.endpoints,
-            postgres: postgres.endpoints,
+            // The statefulset engine: the exporter's Service and the backup CronJob; CloudNativePG: the
+            // instances' and the pooler's PodMonitors, and its object-storage backups' schedule.
+            postgres:
+                settings.postgres.engine === "statefulset"
+                    ? {
+                          engine: "statefulset",
+                          servers: postgres.endpoints,
+                          backup: postgresBackup && { cronJob: postgresBackup.cronJobName, longestGapSeconds: settings.postgresBackup!.longestGapSeconds },
+                      }
+                    : {
+                          engine: "cloudnative-pg",
+                          servers: postgres.endpoints,
+                          pooler: postgres.topology.pooler,
+                          instances: settings.postgres.instances,
+                          backup: settings.postgresBackup && { longestGapSeconds: settings.postgresBackup.longestGapSeconds },
+                      },
             redis: redis.endpoints,
             apiHpa: autoscaling.apiHpaName,
-            postgresBackup: postgresBackup && { cronJob: postgresBackup.cronJobName, longestGapSeconds: settings.postgresBackup!.longestGapSeconds },
             crdInstallers: addons.readyFor,
         },
         { provider },
@@ -127,6 +173,8 @@ if (settings.monitoring.enabled) {
 }
 
 export const environment = settings.environment;
+/** Read back by the next run's DataChangeGuard. */
+export const dataFacts = facts;
 export const kubeContext = settings.cluster.context ?? "(current context)";
 export const namespaceName = namespace.name;
 export const apiUrl = api.url ?? "(ingress disabled)";

@@ -7,7 +7,7 @@ import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels"
 import { contentNamedConfigMap } from "../lib/configMap";
 import { names } from "../lib/names";
 import { withEphemeralStorage } from "../lib/resources";
-import { ScaleTarget } from "../lib/scaleTarget";
+import { appsController, ScaleTarget } from "../lib/scaleTarget";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 import { DatabaseConnection } from "./postgres";
 import { CacheConnection } from "./redisCluster";
@@ -17,6 +17,10 @@ export const apiUid = 10001;
 
 /** The port the API's Service exposes for HTTP inside the cluster. */
 export const apiServicePort = 80;
+
+/** Where the API finds the database's CA certificate (DATABASE_SSL_ROOT_CERT). */
+export const databaseCaPath = "/run/secrets/database-ca";
+const databaseCaFile = "ca.crt";
 
 /** Args of the API Deployment, its Service and Ingress. */
 export interface ApiArgs extends NamespacedArgs {
@@ -70,6 +74,9 @@ export class Api extends pulumi.ComponentResource {
 
         const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
 
+        // The database's CA, where its engine serves TLS: the API verifies the server's name and certificate.
+        const tls = args.database.tls;
+        const caVolume = tls && { name: "database-ca", secret: { secretName: tls.caSecretName, items: [{ key: tls.caKey, path: databaseCaFile }], defaultMode: 0o444 } };
         // Non-secret settings; credentials come from the Secrets below, never from here.
         const configData = pulumi.all([args.database.host, args.cache.seedNodes]).apply(([databaseHost, seedNodes]) => ({
             PORT: String(s.port),
@@ -80,6 +87,8 @@ export class Api extends pulumi.ComponentResource {
             DATABASE_HOST: databaseHost,
             DATABASE_PORT: String(args.database.port),
             DATABASE_NAME: args.database.database,
+            DATABASE_POOL_MAX: String(s.databasePoolSize),
+            ...(tls ? { DATABASE_SSL_MODE: "verify-full", DATABASE_SSL_ROOT_CERT: `${databaseCaPath}/${databaseCaFile}` } : {}),
             REDIS_CLUSTER_NODES: seedNodes.join(","),
         }));
         // Named for its content: a settings change rolls the pods in place (lib/configMap.ts).
@@ -136,10 +145,10 @@ export class Api extends pulumi.ComponentResource {
                                     startupProbe: { ...httpGet(s.healthPath), periodSeconds: 5, failureThreshold: 24 },
                                     readinessProbe: { ...httpGet(s.readyPath), periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
                                     livenessProbe: { ...httpGet(s.healthPath), periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 3 },
-                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...(caVolume ? [{ name: caVolume.name, mountPath: databaseCaPath, readOnly: true }] : [])],
                                 },
                             ],
-                            volumes: [tmpVolume],
+                            volumes: [tmpVolume, ...(caVolume ? [caVolume] : [])],
                         },
                     },
                 },
@@ -202,7 +211,7 @@ export class Api extends pulumi.ComponentResource {
         }
 
         this.deploymentName = deployment.metadata.name;
-        this.scaleTarget = { kind: "Deployment", name: this.deploymentName, container: n.container, podSelector, replicas: s.replicas };
+        this.scaleTarget = { ...appsController("Deployment"), name: this.deploymentName, container: n.container, podSelector, replicas: s.replicas };
         this.serviceName = service.metadata.name;
         this.registerOutputs({ deploymentName: this.deploymentName, serviceName: this.serviceName, url: this.url });
     }

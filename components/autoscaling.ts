@@ -108,12 +108,14 @@ export class Autoscaling extends pulumi.ComponentResource {
             args.api.replicas.min > args.api.replicas.max && `api.replicas.min ${args.api.replicas.min} is above max ${args.api.replicas.max}`,
             minAvailable > 0 && minAvailable >= args.api.replicas.min &&
                 `settings.apiPdbMinAvailable ${minAvailable} would block every eviction with ${args.api.replicas.min} API pod(s)`,
+            s.vpa.enabled && args.postgres.operatorManaged && s.vpa.modes.postgres !== "Off" &&
+                `settings.vpa.modes.postgres is ${s.vpa.modes.postgres}; it must be Off where an operator sizes PostgreSQL's pods (it would undo the VPA's changes)`,
             s.vpa.enabled && s.hpa.enabled && s.vpa.modes.api !== "Off" &&
                 `settings.vpa.modes.api is ${s.vpa.modes.api}; it must be Off while the HPA scales the API on CPU and memory`,
         ]);
         const n = names.autoscaling;
         const meta = (metadataName: string, target: ScaleTarget) => ({ name: metadataName, namespace: args.namespace, labels: objectLabels(target.podSelector) });
-        const targetRef = (target: ScaleTarget) => ({ apiVersion: "apps/v1", kind: target.kind, name: target.name });
+        const targetRef = (target: ScaleTarget) => ({ apiVersion: target.apiVersion, kind: target.kind, name: target.name });
 
         if (s.hpa.enabled) {
             this.apiHpaName = n.apiHpa;
@@ -195,7 +197,7 @@ export class Autoscaling extends pulumi.ComponentResource {
         if (args.redis.replicas.min > 1) {
             budget(n.redisPdb, args.redis, { maxUnavailable: 1 });
         }
-        if (args.postgres.replicas.min > 1) {
+        if (args.postgres.replicas.min > 1 && !args.postgres.operatorManaged) {
             budget(n.postgresPdb, args.postgres, { maxUnavailable: 1 });
         }
 

@@ -66,6 +66,24 @@ export const addonCharts = {
         repo: "https://charts.jetstack.io",
         namespace: "cert-manager",
     },
+    // CloudNativePG and its Barman Cloud plugin (the plugin beside the operator, in its namespace). The
+    // newest charts verified here: operator 1.30.0, plugin v0.13.0 (the CRD checks pin 1.30.1 and v0.15.0).
+    cloudNativePg: {
+        resourceName: "cloudnative-pg",
+        release: "cnpg",
+        chart: "cloudnative-pg",
+        version: "0.29.0",
+        repo: "https://cloudnative-pg.github.io/charts",
+        namespace: "cnpg-system",
+    },
+    barmanCloudPlugin: {
+        resourceName: "plugin-barman-cloud",
+        release: "plugin-barman-cloud",
+        chart: "plugin-barman-cloud",
+        version: "0.7.0",
+        repo: "https://cloudnative-pg.github.io/charts",
+        namespace: "cnpg-system",
+    },
 } as const satisfies Record<string, AddonChart>;
 
 export type AddonKey = keyof typeof addonCharts;
@@ -100,6 +118,7 @@ export function plannedCharts(settings: AddonSettings): AddonChart[] {
     if (settings.vpa) planned.push(addonCharts.vpa);
     if (settings.prometheusStack) planned.push(addonCharts.prometheusStack, addonCharts.prometheusAdapter);
     if (settings.ingressNginx) planned.push(addonCharts.ingressNginx);
+    if (settings.cloudNativePg) planned.push(addonCharts.cloudNativePg, addonCharts.barmanCloudPlugin);
     return planned;
 }
 
@@ -178,6 +197,10 @@ function chartValues(key: AddonKey, local: boolean, adapterRules: readonly Prome
             };
         case "certManager":
             return { crds: { enabled: true } };
+        case "cloudNativePg":
+        case "barmanCloudPlugin":
+            // The charts' defaults: CRDs included, one operator replica, restricted pods.
+            return {};
     }
 }
 

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { AddonSettings, AutoscalingSettings, MonitoringSettings } from "../config";
+import { AddonSettings, AutoscalingSettings, MonitoringSettings, PostgresBackupSettings, PostgresSettings } from "../config";
 import { checkArgs } from "../lib/args";
 
 /** A CustomResourceDefinition the stack's objects need and the cluster must already serve. */
@@ -15,8 +15,23 @@ export interface RequiredCrd {
  * The CRDs a stack needs from the platform: those of the features it turns on, less those it installs
  * itself (a CRD installed by the stack's own add-ons is created in the same run).
  */
-export function requiredCrds(settings: { autoscaling: AutoscalingSettings; monitoring: MonitoringSettings; addons: AddonSettings }): RequiredCrd[] {
+export function requiredCrds(settings: {
+    autoscaling: AutoscalingSettings;
+    monitoring: MonitoringSettings;
+    addons: AddonSettings;
+    postgres: PostgresSettings;
+    postgresBackup?: PostgresBackupSettings;
+}): RequiredCrd[] {
     const crds: RequiredCrd[] = [];
+    if (settings.postgres.engine === "cloudnative-pg" && !settings.addons.cloudNativePg) {
+        crds.push({ name: "clusters.postgresql.cnpg.io", neededBy: "postgresEngine" });
+        if (settings.postgres.pooler) {
+            crds.push({ name: "poolers.postgresql.cnpg.io", neededBy: "postgresPoolerInstances" });
+        }
+        if (settings.postgresBackup?.objectStore) {
+            crds.push({ name: "scheduledbackups.postgresql.cnpg.io", neededBy: "postgresBackupSchedule" }, { name: "objectstores.barmancloud.cnpg.io", neededBy: "postgresBackupS3Bucket" });
+        }
+    }
     if (settings.autoscaling.vpa.enabled && !settings.addons.vpa) {
         crds.push({ name: "verticalpodautoscalers.autoscaling.k8s.io", neededBy: "vpaEnabled" });
     }

@@ -9,8 +9,10 @@ import { names } from "../lib/names";
 
 /**
  * Prometheus Operator objects: a metrics Service and a ServiceMonitor per workload that serves
- * metrics (API, and the PostgreSQL and Redis exporters when they run), and one PrometheusRule with
- * the recording rules the HPA's custom metrics come from, plus the alerts a clinic operator needs.
+ * metrics (API, and the PostgreSQL and Redis exporters when they run), PodMonitors for CloudNativePG's
+ * instances and pooler (whose metrics the operator's instance manager and PgBouncer serve themselves),
+ * and one PrometheusRule with the recording rules the HPA's custom metrics come from, plus the alerts a
+ * clinic operator needs, PostgreSQL's by engine.
  * Also exports the prometheus-adapter rules that serve the HPA's metrics through custom.metrics.k8s.io.
  */
 
@@ -19,7 +21,37 @@ export const metricsServiceLabel = { "healthcare.example.com/metrics": "true" } 
 
 /** The label the ServiceMonitors copy into `job`: app.kubernetes.io/name (healthcare-api, postgres, redis-cluster). */
 const jobLabel = "app.kubernetes.io/name";
-const jobs = { api: "healthcare-api", postgres: "postgres", redis: "redis-cluster" } as const;
+/**
+ * The `job` of each scraped workload. The PodMonitors of CloudNativePG set it by relabeling (the
+ * operator's pods carry none of this program's labels): PostgreSQL is `postgres` on either engine.
+ */
+export const jobs = { api: "healthcare-api", postgres: "postgres", postgresPooler: "postgres-pooler", redis: "redis-cluster" } as const;
+
+/** The PodMonitors (cloudnative-pg engine): named after what they scrape, like the operator's docs do. */
+export const podMonitorNames = { postgres: "postgres", postgresPooler: "postgres-pooler" } as const;
+
+/** CloudNativePG's metrics (the operator's default queries, cnpg_<query>_<column>) and the Barman Cloud plugin's, that the rules read. */
+export const cloudNativePgMetrics = {
+    /** 1 while PostgreSQL runs on the instance (the instance manager's collector). */
+    up: "cnpg_collector_up",
+    /** 1 while the instance is fenced (PostgreSQL stopped on purpose: kubectl cnpg fencing). */
+    fencingOn: "cnpg_collector_fencing_on",
+    /** Backends per database, user, application and state (pg_stat_activity). */
+    backends: "cnpg_backends_total",
+    /** Numeric settings, by `name` (pg_settings). */
+    settings: "cnpg_pg_settings_setting",
+    /** Seconds a standby's replay is behind what it received; 0 on the primary and on a caught-up standby. */
+    replicationLag: "cnpg_pg_replication_lag",
+    /** 1 on a standby, 0 on the primary. */
+    inRecovery: "cnpg_pg_replication_in_recovery",
+    /** Rows of pg_stat_replication: the standbys streaming from this instance. */
+    streamingReplicas: "cnpg_pg_replication_streaming_replicas",
+    /** pg_stat_archiver's last failed and last archived WAL times (epoch seconds). */
+    archiverLastFailedTime: "cnpg_pg_stat_archiver_last_failed_time",
+    archiverLastArchivedTime: "cnpg_pg_stat_archiver_last_archived_time",
+    /** The Barman Cloud plugin: the last base backup in the object store (epoch seconds; 0 while there is none). */
+    lastAvailableBackup: "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp",
+} as const;
 
 /** Alert thresholds. */
 export const alertThresholds = {
@@ -27,6 +59,10 @@ export const alertThresholds = {
     apiErrorRatio: 0.05,
     /** Share of PostgreSQL's usable connections in use, sustained 5 minutes. */
     dbConnectionPoolUsage: 0.85,
+    /** Seconds a standby replays behind the primary (the operator's sample alert PGReplication), sustained 5 minutes. */
+    postgresReplicationLagSeconds: 300,
+    /** A base backup older than this many times the schedule's longest gap is missing. */
+    backupGapFactor: 1.5,
 } as const;
 
 export interface RecordingRule {
@@ -42,22 +78,62 @@ export interface AlertingRule {
     annotations: { summary: string; description: string };
 }
 
+/** What PostgreSQL's rules may rely on, by engine. */
+export type PostgresRuleSource =
+    | {
+          engine: "statefulset";
+          /** The backup CronJob (kube-state-metrics reports its last success) and the longest gap its schedule leaves, in seconds. */
+          backup?: { cronJob: string; longestGapSeconds: number };
+      }
+    | {
+          engine: "cloudnative-pg";
+          /** The Cluster's instances: with more than one, standbys replicate from the primary. */
+          instances: number;
+          /** Base backups and WAL go to object storage (Barman Cloud plugin); the longest gap the ScheduledBackup's schedule leaves, in seconds. */
+          backup?: { longestGapSeconds: number };
+      };
+
 /** Which sources the rules may rely on. */
 export interface RuleSources {
     /** Namespace of the stack's workloads (every expression is scoped to it). */
     namespace: string;
-    /** The PostgreSQL and Redis exporters run. */
+    /** The exporter sidecars run: Redis's, and PostgreSQL's on the statefulset engine (CloudNativePG's instances export their own metrics). */
     exporters: boolean;
+    /** PostgreSQL's engine and what it runs. */
+    postgres: PostgresRuleSource;
     /** The API's HPA exists (with this name and kube-state-metrics reporting it). */
     apiHpa?: string;
-    /** The PostgreSQL backup CronJob (kube-state-metrics reports its last success) and the longest gap its schedule leaves, in seconds. */
-    postgresBackup?: { cronJob: string; longestGapSeconds: number };
+}
+
+/** Seconds after which a backup counts as missing: 1.5 times the schedule's longest gap. */
+export function backupMaxAgeSeconds(longestGapSeconds: number): number {
+    return Math.round(longestGapSeconds * alertThresholds.backupGapFactor);
+}
+
+/** `db_connection_pool_usage` from the engine's metrics; undefined where nothing reports connections (statefulset without the exporter). */
+function connectionUsage(sources: RuleSources): string | undefined {
+    const postgres = `namespace="${sources.namespace}", job="${jobs.postgres}"`;
+    if (sources.postgres.engine === "cloudnative-pg") {
+        // Per instance, the backends over the connections clients may open (superusers keep a reserve);
+        // the fullest instance counts (the primary, which serves the pooler).
+        const m = cloudNativePgMetrics;
+        const setting = (name: string) => `max by (namespace, pod) (${m.settings}{${postgres}, name="${name}"})`;
+        return (
+            `max by (namespace) (sum by (namespace, pod) (${m.backends}{${postgres}}) / on (namespace, pod) ` +
+            `(${setting("max_connections")} - ${setting("superuser_reserved_connections")}))`
+        );
+    }
+    return sources.exporters
+        ? // Connections in use over the connections clients may open (superusers keep a reserve).
+          `sum by (namespace) (pg_stat_activity_count{${postgres}}) / on (namespace) ` +
+              `max by (namespace) (pg_settings_max_connections{${postgres}} - pg_settings_superuser_reserved_connections{${postgres}})`
+        : undefined;
 }
 
 /** The recording rules: the HPA's two per-pod metrics, and the two dashboard metrics. */
 export function recordingRules(sources: RuleSources): RecordingRule[] {
     const api = `namespace="${sources.namespace}", job="${jobs.api}"`;
-    const postgres = `namespace="${sources.namespace}", job="${jobs.postgres}"`;
+    const usage = connectionUsage(sources);
     return [
         // Per pod, with namespace and pod labels: what an HPA Pods metric reads through the adapter.
         { record: hpaMetrics.requestsPerSecond, expr: `sum by (namespace, pod) (rate(${apiMetrics.requests}{${api}}[2m]))` },
@@ -71,21 +147,11 @@ export function recordingRules(sources: RuleSources): RecordingRule[] {
         },
         // Every pod reports the shared queues: take one value per queue, not the sum.
         { record: recordedMetrics.queueDepth, expr: `max by (namespace, queue) (${apiMetrics.queueDepth}{${api}})` },
-        ...(sources.exporters
-            ? [
-                  {
-                      // Connections in use over the connections clients may open (superusers keep a reserve).
-                      record: recordedMetrics.dbConnectionPoolUsage,
-                      expr:
-                          `sum by (namespace) (pg_stat_activity_count{${postgres}}) / on (namespace) ` +
-                          `max by (namespace) (pg_settings_max_connections{${postgres}} - pg_settings_superuser_reserved_connections{${postgres}})`,
-                  },
-              ]
-            : []),
+        ...(usage ? [{ record: recordedMetrics.dbConnectionPoolUsage, expr: usage }] : []),
     ];
 }
 
-/** The alerts: API error rate, API dependencies down, API at its replica ceiling, PostgreSQL backup missing, database connections near exhaustion, Redis Cluster not ok. */
+/** The alerts: API error rate, API dependencies down, API at its replica ceiling, PostgreSQL's by engine (`postgresAlerts`), Redis Cluster not ok. */
 export function alertingRules(sources: RuleSources): AlertingRule[] {
     const ns = `namespace="${sources.namespace}"`;
     const api = `${ns}, job="${jobs.api}"`;
@@ -139,51 +205,167 @@ export function alertingRules(sources: RuleSources): AlertingRule[] {
             },
         });
     }
-    if (sources.postgresBackup) {
-        // kube-state-metrics reports the CronJob's status.lastSuccessfulTime; a CronJob that never
-        // succeeded has no such series, so its creation time stands in for it.
-        const cronJob = `${ns}, cronjob="${sources.postgresBackup.cronJob}"`;
-        const maxAge = Math.round(sources.postgresBackup.longestGapSeconds * 1.5);
+    rules.push(...postgresAlerts(sources));
+    if (sources.exporters) {
         rules.push({
-            alert: "PostgresBackupMissing",
-            expr:
-                `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${cronJob}}) > ${maxAge} or ` +
-                `(time() - max by (namespace, cronjob) (kube_cronjob_created{${cronJob}}) > ${maxAge} ` +
-                `unless on (namespace, cronjob) kube_cronjob_status_last_successful_time{${cronJob}})`,
-            for: "5m",
+            alert: "HealthcareRedisClusterNotOk",
+            expr: `min by (namespace) (redis_cluster_state{${ns}, job="${jobs.redis}"}) < 1`,
+            for: "2m",
             labels: { severity: "critical" },
             annotations: {
-                summary: "No successful PostgreSQL backup for 1.5 times the backup schedule's interval",
-                description:
-                    `The last successful run of CronJob {{ $labels.cronjob }} in {{ $labels.namespace }} is more than ${maxAge} s ago: ` +
-                    "check the failed Jobs' logs (kubectl logs job/<name> --all-containers), then npm run ops -- backup.",
+                summary: "A Redis Cluster node reports cluster_state fail",
+                description: "Some slots of the Redis Cluster in {{ $labels.namespace }} are unserved: check CLUSTER INFO and the maintenance Jobs.",
             },
         });
     }
-    if (sources.exporters) {
+    return rules;
+}
+
+/** PostgreSQL's alerts, from what its engine reports: the exporter and the backup CronJob, or the operator's instance managers and the Barman Cloud plugin. */
+function postgresAlerts(sources: RuleSources): AlertingRule[] {
+    const ns = `namespace="${sources.namespace}"`;
+    const rules: AlertingRule[] = [];
+    const connections: AlertingRule = {
+        alert: "HealthcareDatabaseConnectionsNearExhaustion",
+        expr: `${recordedMetrics.dbConnectionPoolUsage}{${ns}} > ${alertThresholds.dbConnectionPoolUsage}`,
+        for: "5m",
+        labels: { severity: "warning" },
+        annotations: {
+            summary: "PostgreSQL is close to refusing new connections",
+            description: "{{ $value | humanizePercentage }} of PostgreSQL's usable connections in {{ $labels.namespace }} are in use.",
+        },
+    };
+    const pg = sources.postgres;
+    if (pg.engine === "statefulset") {
+        if (pg.backup) {
+            // kube-state-metrics reports the CronJob's status.lastSuccessfulTime; a CronJob that never
+            // succeeded has no such series, so its creation time stands in for it.
+            const cronJob = `${ns}, cronjob="${pg.backup.cronJob}"`;
+            const maxAge = backupMaxAgeSeconds(pg.backup.longestGapSeconds);
+            rules.push({
+                alert: "PostgresBackupMissing",
+                expr:
+                    `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${cronJob}}) > ${maxAge} or ` +
+                    `(time() - max by (namespace, cronjob) (kube_cronjob_created{${cronJob}}) > ${maxAge} ` +
+                    `unless on (namespace, cronjob) kube_cronjob_status_last_successful_time{${cronJob}})`,
+                for: "5m",
+                labels: { severity: "critical" },
+                annotations: {
+                    summary: "No successful PostgreSQL backup for 1.5 times the backup schedule's interval",
+                    description:
+                        `The last successful run of CronJob {{ $labels.cronjob }} in {{ $labels.namespace }} is more than ${maxAge} s ago: ` +
+                        "check the failed Jobs' logs (kubectl logs job/<name> --all-containers), then npm run ops -- backup.",
+                },
+            });
+        }
+        if (sources.exporters) {
+            rules.push(connections);
+        }
+        return rules;
+    }
+
+    // cloudnative-pg: every series comes from the instances' PodMonitor (job postgres).
+    const m = cloudNativePgMetrics;
+    const sel = `${ns}, job="${jobs.postgres}"`;
+    const primary = `on (namespace, pod) (max by (namespace, pod) (${m.inRecovery}{${sel}}) == 0)`;
+    const standbys = pg.instances > 1;
+    if (pg.backup) {
+        // The plugin reports the ObjectStore's last successful base backup on every instance (0 while
+        // there is none yet); no instance reporting it means nobody watches the backups.
+        const maxAge = backupMaxAgeSeconds(pg.backup.longestGapSeconds);
+        rules.push({
+            alert: "PostgresBackupMissing",
+            expr: `time() - max by (namespace) (${m.lastAvailableBackup}{${sel}}) > ${maxAge} or absent(${m.lastAvailableBackup}{${sel}})`,
+            for: "5m",
+            labels: { severity: "critical" },
+            annotations: {
+                summary: "No PostgreSQL base backup in object storage for 1.5 times the backup schedule's interval",
+                description:
+                    `The newest base backup of Cluster postgres in {{ $labels.namespace }} is more than ${maxAge} s old, or no instance reports one: ` +
+                    "check the Backup objects (kubectl get backups.postgresql.cnpg.io), the ObjectStore's status and the plugin-barman-cloud container's logs.",
+            },
+        });
+    }
+    rules.push(connections, {
+        alert: "HealthcarePostgresDown",
+        // PostgreSQL stopped on a scraped instance (a fenced one aside: its own alert says so), an
+        // instance manager that does not answer its scrape, or no instance scraped at all.
+        expr:
+            `(max by (namespace, pod) (${m.up}{${sel}}) < 1 unless on (namespace, pod) (${m.fencingOn}{${sel}} == 1)) ` +
+            `or max by (namespace, pod) (up{${sel}}) < 1 or absent(up{${sel}})`,
+        for: "2m",
+        labels: { severity: "critical" },
+        annotations: {
+            summary: "A PostgreSQL instance is down or not scraped",
+            description:
+                "PostgreSQL on {{ $labels.pod }} in {{ $labels.namespace }} is down, its metrics do not answer, or Prometheus scrapes no instance at all (no pod label): " +
+                "check kubectl cnpg status postgres, the pods' events and the PodMonitor postgres.",
+        },
+    });
+    if (standbys) {
         rules.push(
             {
-                alert: "HealthcareDatabaseConnectionsNearExhaustion",
-                expr: `${recordedMetrics.dbConnectionPoolUsage}{${ns}} > ${alertThresholds.dbConnectionPoolUsage}`,
-                for: "5m",
+                alert: "HealthcarePostgresInstanceMissing",
+                expr: `count by (namespace) (up{${sel}}) < ${pg.instances}`,
+                for: "10m",
                 labels: { severity: "warning" },
                 annotations: {
-                    summary: "PostgreSQL is close to refusing new connections",
-                    description: "{{ $value | humanizePercentage }} of PostgreSQL's usable connections in {{ $labels.namespace }} are in use.",
+                    summary: `Fewer than the Cluster's ${pg.instances} PostgreSQL instances are running`,
+                    description: `Only {{ $value }} of ${pg.instances} instances in {{ $labels.namespace }} are scraped: a standby is missing (pending, or its node is gone); check kubectl cnpg status postgres.`,
                 },
             },
             {
-                alert: "HealthcareRedisClusterNotOk",
-                expr: `min by (namespace) (redis_cluster_state{${ns}, job="${jobs.redis}"}) < 1`,
-                for: "2m",
+                alert: "HealthcarePostgresReplicationLag",
+                expr: `max by (namespace, pod) (${m.replicationLag}{${sel}}) > ${alertThresholds.postgresReplicationLagSeconds}`,
+                for: "5m",
+                labels: { severity: "warning" },
+                annotations: {
+                    summary: "A PostgreSQL standby replays far behind the primary",
+                    description: "Standby {{ $labels.pod }} in {{ $labels.namespace }} is {{ $value | humanizeDuration }} behind: a failover to it would wait for the replay.",
+                },
+            },
+            {
+                // The primary's commits wait for one standby (synchronous, dataDurability required): none streaming stalls every write.
+                alert: "HealthcarePostgresNoStreamingStandby",
+                expr: `max by (namespace, pod) (${m.streamingReplicas}{${sel}}) < 1 and ${primary}`,
+                for: "5m",
                 labels: { severity: "critical" },
                 annotations: {
-                    summary: "A Redis Cluster node reports cluster_state fail",
-                    description: "Some slots of the Redis Cluster in {{ $labels.namespace }} are unserved: check CLUSTER INFO and the maintenance Jobs.",
+                    summary: "No standby streams from the PostgreSQL primary",
+                    description:
+                        "Primary {{ $labels.pod }} in {{ $labels.namespace }} has no streaming standby: writes wait for a synchronous standby and no failover target is current; " +
+                        "check the standbys (kubectl cnpg status postgres).",
                 },
             },
         );
     }
+    if (pg.backup) {
+        rules.push({
+            // The operator's sample alert LastFailedArchiveTime: the primary's last WAL archive attempt failed.
+            alert: "HealthcarePostgresWalArchivingFailing",
+            expr:
+                `(${m.archiverLastFailedTime}{${sel}} - ${m.archiverLastArchivedTime}{${sel}}) > 1 ` +
+                `and on (namespace, pod) ${m.inRecovery}{${sel}} == 0`,
+            for: "5m",
+            labels: { severity: "critical" },
+            annotations: {
+                summary: "PostgreSQL cannot archive WAL to object storage",
+                description:
+                    "The primary {{ $labels.pod }} in {{ $labels.namespace }} fails to archive WAL: point-in-time recovery stops at the last archived segment and WAL piles up on its volume; " +
+                    "check the plugin-barman-cloud container's logs, the bucket and its credentials Secret.",
+            },
+        });
+    }
+    rules.push({
+        alert: "HealthcarePostgresFenced",
+        expr: `max by (namespace, pod) (${m.fencingOn}{${sel}}) == 1`,
+        for: "5m",
+        labels: { severity: "warning" },
+        annotations: {
+            summary: "A PostgreSQL instance is fenced",
+            description: "{{ $labels.pod }} in {{ $labels.namespace }} is fenced (PostgreSQL stopped, no failover for it) until kubectl cnpg fencing off postgres {{ $labels.pod }}.",
+        },
+    });
     return rules;
 }
 
@@ -209,6 +391,27 @@ export function prometheusAdapterRules(): PrometheusAdapterRule[] {
     }));
 }
 
+/** PostgreSQL as the monitors and rules see it, by engine. */
+export type MonitoredPostgres =
+    | {
+          engine: "statefulset";
+          /** The server pod; its metrics port exists when the exporter runs. */
+          servers: WorkloadEndpoints;
+          /** The backup CronJob and its schedule's longest gap in seconds, when backups run (for the missing-backup alert). */
+          backup?: { cronJob: pulumi.Output<string>; longestGapSeconds: number };
+      }
+    | {
+          engine: "cloudnative-pg";
+          /** The Cluster's instance pods and the instance manager's metrics port. */
+          servers: WorkloadEndpoints;
+          /** The Pooler's pods and PgBouncer's metrics port, when the API goes through a pooler. */
+          pooler?: WorkloadEndpoints;
+          /** The Cluster's instances (with more than one: the standby and replication alerts). */
+          instances: number;
+          /** The ScheduledBackup's schedule's longest gap in seconds, when base backups and WAL go to object storage. */
+          backup?: { longestGapSeconds: number };
+      };
+
 /** Args of the monitoring objects. */
 export interface MonitoringArgs {
     /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
@@ -217,25 +420,32 @@ export interface MonitoringArgs {
     settings: MonitoringSettings;
     /** The API pods and their metrics port. */
     api: WorkloadEndpoints;
-    /** The PostgreSQL pod; its metrics port exists when the exporter runs. */
-    postgres: WorkloadEndpoints;
+    /** PostgreSQL: its engine, pods and metrics ports, and its backups. */
+    postgres: MonitoredPostgres;
     /** The Redis pods; their metrics port exists when the exporter runs. */
     redis: WorkloadEndpoints;
     /** Name of the API's HPA, when there is one (for the at-max alert). */
     apiHpa?: string;
-    /** The PostgreSQL backup CronJob and its schedule's longest gap in seconds, when backups run (for the missing-backup alert). */
-    postgresBackup?: { cronJob: pulumi.Output<string>; longestGapSeconds: number };
     /** What installs the Prometheus Operator CRDs when this stack installs them (cluster add-ons): the monitors and rules wait for it. */
     crdInstallers?: pulumi.Resource[];
 }
 
-/** ServiceMonitors for every metrics port, and the PrometheusRule. Needs the Prometheus Operator CRDs. */
+/**
+ * ServiceMonitors for every metrics port (PodMonitors for CloudNativePG's pods), and the PrometheusRule.
+ * Needs the Prometheus Operator CRDs.
+ */
 export class Monitoring extends pulumi.ComponentResource {
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("healthcare:monitoring:Monitoring", name, {}, opts);
+        const pg = args.postgres;
         checkArgs("Monitoring", name, [
             args.api.metrics.length === 0 && "api.metrics is empty: the API must serve metrics for the HPA's custom metrics",
-            !!args.settings.exporters !== (args.postgres.metrics.length > 0) && "postgres.metrics must list the exporter's port exactly when exporters run",
+            pg.engine === "statefulset" &&
+                !!args.settings.exporters !== (pg.servers.metrics.length > 0) &&
+                "postgres.servers.metrics must list the exporter's port exactly when exporters run",
+            pg.engine === "cloudnative-pg" && pg.servers.metrics.length === 0 && "postgres.servers.metrics is empty: the instance manager serves the metrics the rules read",
+            pg.engine === "cloudnative-pg" && pg.pooler?.metrics.length === 0 && "postgres.pooler.metrics is empty: PgBouncer's metrics port is scraped",
+            pg.engine === "cloudnative-pg" && !(Number.isInteger(pg.instances) && pg.instances >= 1) && `postgres.instances ${pg.instances} is not a whole number >= 1`,
             !!args.settings.exporters !== (args.redis.metrics.length > 0) && "redis.metrics must list the exporter's port exactly when exporters run",
         ]);
         const n = names.monitoring;
@@ -272,22 +482,59 @@ export class Monitoring extends pulumi.ComponentResource {
                 { parent: this, dependsOn: args.crdInstallers },
             );
         };
+        // The operator's pods carry its labels, not this program's: select them by those, and set `job` by relabeling.
+        const podMonitor = (monitorName: string, job: string, endpoints: WorkloadEndpoints, interval: string) =>
+            new k8s.apiextensions.CustomResource(
+                monitorName,
+                {
+                    apiVersion: "monitoring.coreos.com/v1",
+                    kind: "PodMonitor",
+                    metadata: {
+                        name: monitorName,
+                        namespace: args.namespace,
+                        labels: { "app.kubernetes.io/name": job, "app.kubernetes.io/part-of": partOf, "app.kubernetes.io/managed-by": "pulumi", ...selectedBy },
+                    },
+                    spec: {
+                        selector: { matchLabels: endpoints.podSelector },
+                        namespaceSelector: { matchNames: [args.namespace] },
+                        podMetricsEndpoints: endpoints.metrics.map((p) => ({
+                            port: p.name,
+                            path: "/metrics",
+                            interval,
+                            scrapeTimeout: "10s",
+                            relabelings: [{ action: "replace", targetLabel: "job", replacement: job }],
+                        })),
+                    },
+                },
+                { parent: this, dependsOn: args.crdInstallers },
+            );
         // The API every 15 s: the HPA's rates should follow load within a minute.
         monitor(n.apiMetricsService, n.apiServiceMonitor, args.api, "15s");
+        if (pg.engine === "cloudnative-pg") {
+            // The instance manager serves the metrics on every instance, exporters or not; PgBouncer on every pooler pod.
+            podMonitor(podMonitorNames.postgres, jobs.postgres, pg.servers, "30s");
+            if (pg.pooler) {
+                podMonitor(podMonitorNames.postgresPooler, jobs.postgresPooler, pg.pooler, "30s");
+            }
+        } else if (args.settings.exporters) {
+            monitor(n.postgresMetricsService, n.postgresServiceMonitor, pg.servers, "30s");
+        }
         if (args.settings.exporters) {
-            monitor(n.postgresMetricsService, n.postgresServiceMonitor, args.postgres, "30s");
             monitor(n.redisMetricsService, n.redisServiceMonitor, args.redis, "30s");
         }
 
-        const backup = args.postgresBackup;
-        const sources = pulumi
-            .all([args.namespace, backup?.cronJob])
-            .apply(([namespace, cronJob]) => ({
+        const cronJob = pg.engine === "statefulset" ? pg.backup?.cronJob : undefined;
+        const sources = pulumi.all([args.namespace, cronJob]).apply(
+            ([namespace, cronJobName]): RuleSources => ({
                 namespace,
                 exporters: !!args.settings.exporters,
                 apiHpa: args.apiHpa,
-                postgresBackup: backup && cronJob ? { cronJob, longestGapSeconds: backup.longestGapSeconds } : undefined,
-            }));
+                postgres:
+                    pg.engine === "cloudnative-pg"
+                        ? { engine: pg.engine, instances: pg.instances, backup: pg.backup && { longestGapSeconds: pg.backup.longestGapSeconds } }
+                        : { engine: pg.engine, backup: pg.backup && cronJobName ? { cronJob: cronJobName, longestGapSeconds: pg.backup.longestGapSeconds } : undefined },
+            }),
+        );
         new k8s.apiextensions.CustomResource(
             n.prometheusRule,
             {

@@ -5,6 +5,7 @@ import { checkArgs, NamespacedArgs } from "../lib/args";
 import { NamedPort, tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
+import { PostgresTopology } from "./postgres";
 
 /** DNS answers over UDP, and over TCP for large answers. */
 export const dnsPorts: readonly NamedPort[] = [
@@ -22,8 +23,12 @@ export const acmeHttp01Solver = { podLabels: { "acme.cert-manager.io/http01-solv
 export interface NetworkSecurityArgs extends NamespacedArgs {
     /** The API's pods and ports (`Api.endpoints`). */
     api: WorkloadEndpoints;
-    /** PostgreSQL's pods and ports (`Postgres.endpoints`). */
-    postgres: WorkloadEndpoints;
+    /** PostgreSQL's workloads (servers, pooler) and what they reach (`Postgres.topology`). */
+    postgres: PostgresTopology;
+    /** The API server's addresses (`KubernetesApiEndpoints`): where an operator's instance manager connects; required when `postgres.operatorManaged`. */
+    kubernetesApi?: pulumi.Output<ExternalDestination[]>;
+    /** Object storage the database servers archive WAL and base backups to (CloudNativePG's plugin runs in their pods). */
+    postgresObjectStore: readonly ExternalDestination[];
     /** The Redis nodes and their ports (`RedisCluster.endpoints`). */
     redis: WorkloadEndpoints;
     /** Labels of the pods of the Redis maintenance Jobs, bootstrap and scaling (`RedisCluster.maintenanceSelector`). */
@@ -75,16 +80,21 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         const n = names.networkPolicy;
         const workload = (policy: string, podSelector: Readonly<Record<string, string>>): Workload => ({ kind: "workload", policy, podSelector });
         const api = workload(n.api, args.api.podSelector);
-        const postgres = workload(n.postgres, args.postgres.podSelector);
+        const db = args.postgres;
+        const postgres = workload(n.postgres, db.servers.podSelector);
+        const pooler = db.pooler && workload(n.postgresPooler, db.pooler.podSelector);
+        // What the API and the backups connect to: the pooler, or the server itself.
+        const postgresEntry = pooler ?? postgres;
         const redis = workload(n.redis, args.redis.podSelector);
         const redisMaintenance = workload(n.redisMaintenance, args.redisMaintenance);
         // cert-manager creates and deletes the solver pods; this policy only admits their one caller.
         const acmeSolver = workload(n.acmeHttp01Solver, acmeHttp01Solver.podLabels);
         const backup = args.postgresBackup && workload(n.postgresBackup, args.postgresBackup.podSelector);
-        const workloads = [api, postgres, redis, redisMaintenance, acmeSolver, ...(backup ? [backup] : [])];
+        const workloads = [api, postgres, ...(pooler ? [pooler] : []), redis, redisMaintenance, acmeSolver, ...(backup ? [backup] : [])];
         const endpoints = new Map<Workload, WorkloadEndpoints>([
             [api, args.api],
-            [postgres, args.postgres],
+            [postgres, db.servers],
+            ...(pooler ? [[pooler, db.pooler!] as [Workload, WorkloadEndpoints]] : []),
             [redis, args.redis],
         ]);
         checkArgs("NetworkSecurity", name, [
@@ -97,10 +107,12 @@ export class NetworkSecurity extends pulumi.ComponentResource {
                     (p) => !(Number.isInteger(p.port) && p.port >= 1 && p.port <= 65535) && `port ${p.name} = ${p.port} is not a port number`,
                 ),
             ),
+            db.operatorManaged && !args.kubernetesApi && "kubernetesApi is missing: the operator-managed PostgreSQL pods must reach the API server",
         ]);
 
         const ingressController: Destination = { kind: "peer", peer: args.settings.ingressController };
         const prometheus: Destination = { kind: "peer", peer: args.settings.prometheus };
+        const operator: Destination = { kind: "peer", peer: args.settings.cloudNativePgOperator };
         const dns = dnsDestination(args.settings.dns);
         const flows: Flow[] = [
             // Patients and clinics reach the API only through the ingress controller.
@@ -110,22 +122,30 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             // The seed opens health checks to every source: the health ports serve nothing else.
             ...[...endpoints].map(([w, e]) => ({ from: { kind: "anywhere" } as Source, to: w, ports: e.health })),
             ...[...endpoints].map(([w, e]) => ({ from: prometheus, to: w, ports: e.metrics })),
-            { from: api, to: postgres, ports: args.postgres.serving },
+            { from: api, to: postgresEntry, ports: db.clients.serving },
+            // PgBouncer holds the server connections; the servers replicate among themselves.
+            ...(pooler ? [{ from: pooler, to: postgres, ports: db.servers.serving }] : []),
+            { from: postgres, to: postgres, ports: db.servers.peer },
+            // The operator asks each instance manager for its state.
+            ...(db.operatorManaged ? [{ from: operator, to: postgres, ports: db.operatorPorts }] : []),
             // Cluster clients follow MOVED redirects to every node, so they reach every node's data port.
             { from: api, to: redis, ports: args.redis.serving },
             { from: redisMaintenance, to: redis, ports: args.redis.serving },
             // Replication on the data port, gossip and failover on the cluster bus.
             { from: redis, to: redis, ports: args.redis.peer },
             // These resolve service and pod names (a Redis node its peers' pod names at start, to find
-            // them at their new IPs after they all restarted); PostgreSQL connects to nothing.
+            // them at their new IPs after they all restarted). PostgreSQL on the statefulset engine connects
+            // to nothing; CloudNativePG's standbys and PgBouncer resolve the primary's Service.
             { from: api, to: dns, ports: dnsPorts },
             { from: redisMaintenance, to: dns, ports: dnsPorts },
             { from: redis, to: dns, ports: dnsPorts },
+            ...(db.operatorManaged ? [postgres, ...(pooler ? [pooler] : [])].map((w) => ({ from: w, to: dns, ports: dnsPorts })) : []),
+            ...args.postgresObjectStore.map((d) => ({ from: postgres, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("object-store", d.port)] })),
             ...args.settings.apiExternalEgress.map((d) => ({ from: api, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("external", d.port)] })),
             // Backups (and the list and restore Jobs built from them): the database, names, the object store.
             ...(backup
                 ? [
-                      { from: backup, to: postgres, ports: args.postgres.serving },
+                      { from: backup, to: postgres, ports: db.servers.serving },
                       { from: backup, to: dns, ports: dnsPorts },
                       ...args.postgresBackup!.objectStore.map((d) => ({ from: backup, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("object-store", d.port)] })),
                   ]
@@ -157,6 +177,28 @@ export class NetworkSecurity extends pulumi.ComponentResource {
                 { parent: this },
             );
             this.policyNames.push(w.policy);
+        }
+        // The instance managers (servers and PgBouncer) talk to the API server: its addresses are read
+        // from the cluster, so this egress is a policy of its own, built once they are known.
+        if (db.operatorManaged && args.kubernetesApi) {
+            for (const w of [postgres, ...(pooler ? [pooler] : [])]) {
+                const policy = `${w.policy}-kubernetes-api`;
+                new k8s.networking.v1.NetworkPolicy(
+                    policy,
+                    {
+                        metadata: { name: policy, namespace: args.namespace, labels: standardLabels({ name: policy, component: "network-policy", instance: args.instance }) },
+                        spec: {
+                            podSelector: { matchLabels: { ...w.podSelector } },
+                            policyTypes: ["Egress"],
+                            egress: args.kubernetesApi.apply((destinations) =>
+                                destinations.map((d) => ({ to: [{ ipBlock: { cidr: d.cidr } }], ports: [{ protocol: "TCP", port: d.port }] })),
+                            ),
+                        },
+                    },
+                    { parent: this },
+                );
+                this.policyNames.push(policy);
+            }
         }
         this.registerOutputs({ policyNames: this.policyNames });
     }

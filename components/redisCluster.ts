@@ -10,7 +10,7 @@ import { redisExporterContainer, redisExporterPort } from "../lib/exporters";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { contentNamedConfigMap } from "../lib/configMap";
 import { names, serviceHost, statefulPodHost } from "../lib/names";
-import { ScaleTarget } from "../lib/scaleTarget";
+import { appsController, ScaleTarget } from "../lib/scaleTarget";
 import { parseBytes } from "../lib/quantity";
 import { withEphemeralStorage } from "../lib/resources";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
@@ -362,7 +362,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         maintenanceJob(n.reconcileJob, "reconcile", redisScripts.reconcile, [statefulSet]);
 
         this.statefulSetName = statefulSet.metadata.name;
-        this.scaleTarget = { kind: "StatefulSet", name: this.statefulSetName, container: n.container, podSelector, replicas: { min: s.nodes, max: s.nodes } };
+        this.scaleTarget = { ...appsController("StatefulSet"), name: this.statefulSetName, container: n.container, podSelector, replicas: { min: s.nodes, max: s.nodes } };
         this.connection = { seedNodes: nodeAddresses, secretName: secret.metadata.name };
         this.registerOutputs({ connection: this.connection, statefulSetName: this.statefulSetName });
     }

@@ -11,6 +11,8 @@ export interface AddonSettings {
     readonly prometheusStack: boolean;
     readonly ingressNginx: boolean;
     readonly certManager: boolean;
+    /** The CloudNativePG operator and its Barman Cloud plugin (the plugin needs cert-manager). */
+    readonly cloudNativePg: boolean;
     /** Name of a self-signed cert-manager ClusterIssuer to create (local TLS); undefined creates none. */
     readonly selfSignedIssuer?: string;
 }
@@ -27,7 +29,12 @@ export function readAddons(r: Reader, ingress: Partial<IngressSettings>): AddonS
     if (ingressNginx && ingress.enabled && ingress.className !== undefined && ingress.className !== "nginx") {
         r.problem("ingressClassName", ingress.className, "nginx, the IngressClass of the ingress-nginx this stack installs (installIngressNginx is true)");
     }
+    const cloudNativePg = r.boolean("installCloudNativePg")!;
+    if (cloudNativePg && certManager === false) {
+        r.problem("installCloudNativePg", cloudNativePg, "false unless installCertManager is true: the Barman Cloud plugin's certificates come from cert-manager");
+    }
     return {
+        cloudNativePg,
         metricsServer: r.boolean("installMetricsServer")!,
         vpa: r.boolean("installVpa")!,
         prometheusStack: r.boolean("installPrometheusStack")!,

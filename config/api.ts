@@ -14,6 +14,8 @@ export interface ApiSettings {
     /** Readiness: the pod has started and is not draining. Never tied to PostgreSQL or Redis: an outage of either must not empty the Service. */
     readonly readyPath: string;
     readonly replicas: { readonly min: number; readonly max: number };
+    /** Most PostgreSQL connections one API pod's pool opens (DATABASE_POOL_MAX). */
+    readonly databasePoolSize: number;
     readonly resources: ComputeResources;
 }
 
@@ -70,6 +72,7 @@ export function readApi(r: Reader, environment: Environment | undefined): Partia
         healthPath: r.path("apiHealthPath"),
         readyPath: r.path("apiReadyPath"),
         replicas: { min: min!, max: max! },
+        databasePoolSize: r.integer("apiDatabasePoolSize", 1, 100),
         resources: r.resources("apiResources"),
     };
 }

@@ -42,6 +42,8 @@ export interface Settings {
     readonly protectData: boolean;
     readonly api: ApiSettings;
     readonly postgres: PostgresSettings;
+    /** A change may delete the statefulset engine's protected backup volume. */
+    readonly releaseBackupVolume: boolean;
     /** Scheduled PostgreSQL backups; undefined when postgresBackupSchedule is empty. */
     readonly postgresBackup?: PostgresBackupSettings;
     readonly redis: RedisSettings;
@@ -89,8 +91,8 @@ export function parseSettings(source: ConfigSource): Settings {
     const kubeconfigText = r.string("kubeconfig");
 
     const api = readApi(r, environment);
-    const postgres = readPostgres(r);
-    const postgresBackup = readPostgresBackup(r, environment);
+    const postgres = readPostgres(r, environment, api);
+    const postgresBackup = readPostgresBackup(r, environment, postgres.engine);
     const redis = readRedis(r, environment);
     const dataPriorityClassName = readDataPriorityClass(r);
     const ingress = readIngress(r, deployed);
@@ -101,7 +103,7 @@ export function parseSettings(source: ConfigSource): Settings {
     const acmeIssuer = tls.clusterIssuer !== undefined && tls.clusterIssuer !== addons.selfSignedIssuer;
     const http01Solvers = !!(ingress.enabled && tls.enabled && acmeIssuer && tls.acmeChallenge === "http01");
     const monitoring = readMonitoring(r);
-    const autoscaling = readAutoscaling(r, api, redis, monitoring);
+    const autoscaling = readAutoscaling(r, api, postgres, redis, monitoring);
 
     for (const key of source.keys()) {
         if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
@@ -126,6 +128,7 @@ export function parseSettings(source: ConfigSource): Settings {
         api: api as ApiSettings,
         postgres: postgres as PostgresSettings,
         postgresBackup,
+        releaseBackupVolume: r.boolean("postgresBackupVolumeRelease")!,
         redis: redis as RedisSettings,
         dataPriorityClassName,
         ingress: { ...ingress, tls: { ...tls, http01Solvers } } as IngressSettings,

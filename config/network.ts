@@ -32,6 +32,8 @@ export interface NetworkSettings {
     readonly ingressController: PeerSelector;
     /** Prometheus' pods: the only source of the workloads' metrics ports. */
     readonly prometheus: PeerSelector;
+    /** The CloudNativePG operator's pods: they reach the instances' status port. */
+    readonly cloudNativePgOperator: PeerSelector;
     /** The DNS servers of every egress policy whose pods resolve names. */
     readonly dns: DnsPeers;
     /** Where the API may connect outside the cluster, besides PostgreSQL, Redis and DNS. */
@@ -51,6 +53,7 @@ export function readNetwork(r: Reader): NetworkSettings {
     return {
         ingressController: peer("ingressControllerNamespace", "ingressControllerPodSelector"),
         prometheus: peer("prometheusNamespace", "prometheusPodSelector"),
+        cloudNativePgOperator: peer("cloudNativePgOperatorNamespace", "cloudNativePgOperatorPodSelector"),
         dns: readDns(r, peer),
         apiExternalEgress: readExternalEgress(r, "apiExternalEgress"),
     };

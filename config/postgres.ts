@@ -1,11 +1,30 @@
 import { longestGapSeconds, parseCron } from "../lib/cron";
+import { ApiSettings } from "./api";
 import { ComputeResources, Environment, StorageSettings } from "./common";
 import { ExternalDestination, readExternalEgress } from "./network";
 import { dnsSubdomain, imageRepository, Reader, sqlIdentifier } from "./reader";
 
 /** PostgreSQL's settings and its scheduled backups'. */
 
+/** Which engine runs PostgreSQL (components/postgres/). */
+export type PostgresEngine = "statefulset" | "cloudnative-pg";
+
+export const postgresEngines: readonly PostgresEngine[] = ["statefulset", "cloudnative-pg"];
+
+/** PgBouncer between the API and PostgreSQL (cloudnative-pg's Pooler, transaction mode). */
+export interface PoolerSettings {
+    /** PgBouncer pods. */
+    readonly instances: number;
+    /** Client connections each PgBouncer accepts: every API pod's pool at the HPA's ceiling. */
+    readonly maxClientConnections: number;
+    /** Server connections each PgBouncer opens to the primary. */
+    readonly serverPoolSize: number;
+}
+
 export interface PostgresSettings {
+    readonly engine: PostgresEngine;
+    /** PostgreSQL servers: 1 on the statefulset engine; a primary and its standbys on cloudnative-pg. */
+    readonly instances: number;
     readonly image: string;
     /** Exact server version (`17.6`), also the image tag. */
     readonly version: string;
@@ -13,7 +32,13 @@ export interface PostgresSettings {
     readonly database: string;
     readonly user: string;
     readonly storage: StorageSettings;
+    /** A WAL volume of its own (cloudnative-pg); undefined keeps WAL on the data volume. */
+    readonly walStorage?: StorageSettings;
     readonly resources: ComputeResources;
+    /** The server's max_connections, sized from the stack (see `sizeConnections`). */
+    readonly maxConnections: number;
+    /** The API's pooler; undefined: the API connects to PostgreSQL directly. */
+    readonly pooler?: PoolerSettings;
 }
 
 /** S3-compatible object storage the backups are copied to. */
@@ -47,35 +72,118 @@ export interface PostgresBackupSettings {
     readonly objectStore?: BackupObjectStoreSettings;
 }
 
-export function readPostgres(r: Reader): Partial<PostgresSettings> {
+/** Connections a server keeps beyond the API's: superusers, the operator, the exporter, backups. */
+export const reservedConnections = 20;
+/** Past this many backends PostgreSQL spends its memory and CPU on connections: a pooler is needed. */
+export const directConnectionCeiling = 1000;
+/** Server connections one PgBouncer opens: transaction pooling serves the API's clients with these. */
+const poolerServerPoolSize = 50;
+
+export function readPostgres(r: Reader, environment: Environment | undefined, api: Partial<ApiSettings>): Partial<PostgresSettings> {
+    const engine = r.oneOf("postgresEngine", postgresEngines);
     const repository = r.matching("postgresImageRepository", imageRepository, "an image repository without tag, e.g. postgres");
     const version = r.matching(
         "postgresVersion",
         /^\d+\.\d+(-[a-z0-9.]+)?$/,
         "an exact PostgreSQL version such as 17.6 (a bare major like 17 moves under a running database)",
     );
+    const instances = r.integer("postgresInstances", 1, 9);
+    if (engine === "statefulset" && instances !== undefined && instances !== 1) {
+        r.problem("postgresInstances", instances, "1 with postgresEngine statefulset (a single server; standbys need postgresEngine cloudnative-pg)");
+    }
+    if (engine === "cloudnative-pg" && environment === "production" && instances !== undefined && instances < 3) {
+        r.problem("postgresInstances", instances, "3 or more in production: a primary and two standbys, so that one synchronous standby remains while another is down");
+    }
+    const walSize = r.string("postgresWalStorageSize");
+    let walStorage: StorageSettings | undefined;
+    if (walSize !== "") {
+        walStorage = r.storage("postgresWalStorageSize", "postgresStorageClass");
+        if (engine === "statefulset") {
+            r.problem("postgresWalStorageSize", walSize, "empty with postgresEngine statefulset (a WAL volume of its own needs cloudnative-pg)");
+        }
+    }
+    const poolerInstances = r.integer("postgresPoolerInstances", 0, 10);
+    if (engine === "statefulset" && poolerInstances !== undefined && poolerInstances > 0) {
+        r.problem("postgresPoolerInstances", poolerInstances, "0 with postgresEngine statefulset (the pooler is cloudnative-pg's)");
+    }
+    const sized =
+        engine && api.replicas?.max !== undefined && api.databasePoolSize !== undefined && poolerInstances !== undefined
+            ? sizeConnections(r, { engine, apiMaxReplicas: api.replicas.max, apiPoolSize: api.databasePoolSize, poolerInstances })
+            : undefined;
+    const operandRepository = r.matching("cloudNativePgImageRepository", imageRepository, "an image repository without tag, e.g. ghcr.io/cloudnative-pg/postgresql");
+    const operandSuffix = r.matching("cloudNativePgImageSuffix", /^(-[a-z0-9.]+)*$/, "empty or a tag suffix such as -standard-trixie");
     return {
-        image: `${repository}:${version}`,
+        engine,
+        instances,
+        image: engine === "cloudnative-pg" ? `${operandRepository}:${version}${operandSuffix}` : `${repository}:${version}`,
         version,
         majorVersion: version ? Number.parseInt(version, 10) : undefined,
         database: r.matching("postgresDatabase", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)"),
         user: r.matching("postgresUser", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)"),
         storage: r.storage("postgresStorageSize", "postgresStorageClass"),
+        walStorage,
         resources: r.resources("postgresResources"),
+        maxConnections: sized?.maxConnections,
+        pooler: sized?.pooler,
     };
 }
 
-export function readPostgresBackup(r: Reader, environment: Environment | undefined): PostgresBackupSettings | undefined {
+/**
+ * max_connections from the stack: every API pod's pool at the HPA's ceiling plus a reserve, or, behind
+ * PgBouncer (transaction mode), each pooler's server pool plus the reserve. A stack whose API could
+ * open more than `directConnectionCeiling` connections needs the pooler.
+ */
+function sizeConnections(
+    r: Reader,
+    s: { engine: PostgresEngine; apiMaxReplicas: number; apiPoolSize: number; poolerInstances: number },
+): { maxConnections: number; pooler?: PoolerSettings } {
+    const apiConnections = s.apiMaxReplicas * s.apiPoolSize;
+    if (s.engine === "cloudnative-pg" && s.poolerInstances > 0) {
+        const serverPoolSize = Math.min(apiConnections, poolerServerPoolSize);
+        return {
+            maxConnections: s.poolerInstances * serverPoolSize + reservedConnections,
+            pooler: { instances: s.poolerInstances, maxClientConnections: apiConnections, serverPoolSize },
+        };
+    }
+    if (apiConnections + reservedConnections > directConnectionCeiling) {
+        r.problem(
+            s.engine === "statefulset" ? "postgresEngine" : "postgresPoolerInstances",
+            s.engine === "statefulset" ? s.engine : s.poolerInstances,
+            `a connection pooler: apiMaxReplicas x apiDatabasePoolSize = ${s.apiMaxReplicas} x ${s.apiPoolSize} = ${apiConnections} connections at the HPA's ceiling, ` +
+                `more than PostgreSQL should serve directly (${directConnectionCeiling}); use postgresEngine cloudnative-pg with postgresPoolerInstances >= 1, or lower those two`,
+        );
+    }
+    return { maxConnections: apiConnections + reservedConnections };
+}
+
+export function readPostgresBackup(r: Reader, environment: Environment | undefined, engine: PostgresEngine | undefined): PostgresBackupSettings | undefined {
     const schedule = r.string("postgresBackupSchedule");
     const retention = r.integer("postgresBackupRetention", 1, 1000);
     const storage = r.storage("postgresBackupStorageSize", "postgresBackupStorageClass");
     const objectStore = readBackupObjectStore(r, environment);
+    const inClusterOnly = r.boolean("postgresBackupInClusterOnly");
+    // Backups beside the data go with the namespace, the cluster or the account that holds both.
+    if (!objectStore && (environment === "staging" || environment === "production") && inClusterOnly === false) {
+        r.problem(
+            "postgresBackupS3Bucket",
+            "",
+            `an off-cluster backup target in ${environment} (postgresBackupS3Bucket with its endpoint, credentials Secret and egress), ` +
+                "or postgresBackupInClusterOnly: true to accept backups that are lost with the cluster",
+        );
+    }
+    if (!objectStore && engine === "cloudnative-pg" && schedule !== "") {
+        r.problem(
+            "postgresBackupS3Bucket",
+            "",
+            "a bucket with postgresEngine cloudnative-pg: its base backups and WAL archive go to object storage (Barman Cloud); or postgresBackupSchedule empty for none",
+        );
+    }
     if (schedule === "") {
         if (environment === "production") {
-            r.problem("postgresBackupSchedule", "", "a cron schedule in production, such as 0 2 * * * (daily at 02:00 UTC): the database is one instance and its volume its only copy");
+            r.problem("postgresBackupSchedule", "", "a cron schedule in production, such as 0 2 * * * (daily at 02:00 UTC): without backups no moment of the data can be recovered");
         }
         if (objectStore) {
-            r.problem("postgresBackupS3Bucket", objectStore.bucket, "empty while postgresBackupSchedule is empty: without a schedule there is no backup Job to upload anything");
+            r.problem("postgresBackupS3Bucket", objectStore.bucket, "empty while postgresBackupSchedule is empty: without a schedule there is no backup to upload anything");
         }
         return undefined;
     }

@@ -23,6 +23,15 @@ export const names = {
         secret: "postgres-credentials",
         volumeClaim: "data",
     },
+    // PostgreSQL on CloudNativePG (components/postgres/cloudNativePg.ts); the operator names its Services
+    // and Secrets after the Cluster (postgres-rw, postgres-ca, ...).
+    cloudNativePg: {
+        cluster: "postgres",
+        appSecret: "postgres-app-credentials",
+        pooler: "postgres-pooler",
+        objectStore: "postgres-backups",
+        scheduledBackup: "postgres-backup",
+    },
     // Scheduled backups (components/postgresBackup.ts); npm run ops -- backup/backups/restore use these.
     postgresBackup: {
         cronJob: "postgres-backup",
@@ -53,6 +62,7 @@ export const names = {
         defaultDeny: "default-deny-all",
         api: "allow-healthcare-api",
         postgres: "allow-postgres",
+        postgresPooler: "allow-postgres-pooler",
         redis: "allow-redis-cluster",
         redisMaintenance: "allow-redis-cluster-maintenance",
         /** cert-manager's HTTP-01 solver pods, when the stack's issuer uses them. */

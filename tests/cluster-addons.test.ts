@@ -139,7 +139,7 @@ describe("cluster add-ons", () => {
             "local",
             false,
         );
-        const settings: AddonSettings = { metricsServer: false, vpa: false, prometheusStack: true, ingressNginx: false, certManager: false };
+        const settings: AddonSettings = { metricsServer: false, vpa: false, prometheusStack: true, ingressNginx: false, certManager: false, cloudNativePg: false };
         const addons = new ClusterAddons("cluster-addons", { settings, environment: "staging", adapterRules: [rule] });
         await new Promise<void>((resolve) => pulumi.all(addons.readyFor.map((r) => r.urn)).apply(() => resolve()));
         const adapter = captured.find((r) => r.name === "prometheus-adapter")!;

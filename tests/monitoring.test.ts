@@ -9,8 +9,18 @@ import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
 import { projectRoot, stackConfig } from "../harness/stackConfig";
 
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
+const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
 const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
 const SERVICE = "kubernetes:core/v1:Service";
+const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
+const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
+const POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler";
+const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
+
+/** Staging on the statefulset engine (one server, no pooler; a VPA may size it): the exporter sidecar, its ServiceMonitor and the backup CronJob. */
+const statefulSetStaging = (overrides: Record<string, unknown> = {}) =>
+    stackConfig("staging", { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial", ...overrides });
 
 /** Where the PromQL parser (the one Prometheus' own UI uses) finds a syntax error, or undefined. */
 function promqlError(expr: string): string | undefined {
@@ -26,167 +36,371 @@ function promqlError(expr: string): string | undefined {
 }
 
 const ns = 'namespace="healthcare-backend"';
-/** The recording rules, expression by expression. */
-const recordings = {
+/** The API's recording rules, expression by expression. */
+const apiRecordings = {
     http_requests_per_second: `sum by (namespace, pod) (rate(http_requests_total{${ns}, job="healthcare-api"}[2m]))`,
     active_appointments_count:
         `sum by (namespace, pod) (healthcare_active_appointments{${ns}, job="healthcare-api"}) / on (namespace) group_left ` +
         `count by (namespace) (healthcare_active_appointments{${ns}, job="healthcare-api"})`,
     queue_depth: `max by (namespace, queue) (healthcare_queue_depth{${ns}, job="healthcare-api"})`,
+};
+/** The recording rules on the statefulset engine with exporters: connections from postgres_exporter. */
+const recordings = {
+    ...apiRecordings,
     db_connection_pool_usage:
         `sum by (namespace) (pg_stat_activity_count{${ns}, job="postgres"}) / on (namespace) ` +
         `max by (namespace) (pg_settings_max_connections{${ns}, job="postgres"} - pg_settings_superuser_reserved_connections{${ns}, job="postgres"})`,
 };
+/** PostgreSQL's series on cloudnative-pg: the instances' PodMonitor sets job="postgres". */
+const pg = `${ns}, job="postgres"`;
+/** The recording rules on cloudnative-pg: connections from the instance manager's metrics, the fullest instance. */
+const cloudNativePgRecordings = {
+    ...apiRecordings,
+    db_connection_pool_usage:
+        `max by (namespace) (sum by (namespace, pod) (cnpg_backends_total{${pg}}) / on (namespace, pod) ` +
+        `(max by (namespace, pod) (cnpg_pg_settings_setting{${pg}, name="max_connections"}) - ` +
+        `max by (namespace, pod) (cnpg_pg_settings_setting{${pg}, name="superuser_reserved_connections"})))`,
+};
+/** The API's alerts, on every stack with an HPA. */
+const apiAlerts = ["HealthcareApiHighErrorRate", "HealthcareApiDependencyDown", "HealthcareApiPodDependencyDown", "HealthcareApiAtMaxReplicas"];
+
+/** The label matchers of every selector of `metric` in `expr`. */
+const selectorsOf = (expr: string, metric: string) => [...expr.matchAll(new RegExp(`\\b${metric}\\{([^}]*)\\}`, "g"))].map((m) => m[1]);
 
 const rulesOf = (run: ProgramRun) => run.get(PROMETHEUS_RULE, "healthcare-backend").inputs.spec.groups;
+const alertsOf = (run: ProgramRun): Record<string, any> => Object.fromEntries(rulesOf(run)[1].rules.map((r: any) => [r.alert, r]));
 const containerOf = (workload: CapturedResource, name: string) => workload.inputs.spec.template.spec.containers.find((c: any) => c.name === name);
 
+/** Every rule's expression parses, every alert has a duration, a severity and both annotations. */
+function assertWellFormedRules(run: ProgramRun): void {
+    const groups = rulesOf(run);
+    assert.deepStrictEqual(
+        groups.map((g: any) => g.name),
+        ["healthcare-backend.recording", "healthcare-backend.alerts"],
+    );
+    for (const group of groups) {
+        for (const rule of group.rules) {
+            assert.strictEqual(promqlError(rule.expr), undefined, `${rule.record ?? rule.alert}: ${rule.expr}`);
+        }
+    }
+    for (const rule of groups[1].rules) {
+        assert.match(rule.for, /^\d+m$/, rule.alert);
+        assert.ok(["warning", "critical"].includes(rule.labels.severity), rule.alert);
+        assert.ok(rule.annotations.summary && rule.annotations.description, rule.alert);
+    }
+}
+
 describe("monitoring", () => {
-    for (const stack of ["staging", "production"]) {
-        describe(`Pulumi.${stack}.yaml`, () => {
+    describe("the statefulset engine (Pulumi.staging.yaml with postgresEngine statefulset)", () => {
+        let run: ProgramRun;
+        before(async () => {
+            run = await runStack(statefulSetStaging(), "staging");
+        });
+
+        it("records http_requests_per_second, active_appointments_count, db_connection_pool_usage and queue_depth", () => {
+            const [recording] = rulesOf(run);
+            assert.strictEqual(recording.name, "healthcare-backend.recording");
+            assert.deepStrictEqual(
+                Object.fromEntries(recording.rules.map((r: any) => [r.record, r.expr])),
+                recordings,
+            );
+        });
+
+        it("alerts on API errors, unreachable dependencies, the API at its replica ceiling, a missing backup (the CronJob's), database connections near exhaustion and a Redis Cluster not ok", () => {
+            const [, alerts] = rulesOf(run);
+            const byName = alertsOf(run);
+            assert.deepStrictEqual(Object.keys(byName), [
+                ...apiAlerts,
+                "PostgresBackupMissing",
+                "HealthcareDatabaseConnectionsNearExhaustion",
+                "HealthcareRedisClusterNotOk",
+            ]);
+            const api = `${ns}, job="healthcare-api"`;
+            assert.strictEqual(byName.HealthcareApiDependencyDown.expr, `max by (namespace, dependency) (healthcare_dependency_up{${api}}) < 1`);
+            assert.strictEqual(
+                byName.HealthcareApiPodDependencyDown.expr,
+                `(min by (namespace, pod, dependency) (healthcare_dependency_up{${api}}) < 1) unless on (namespace, dependency) ` +
+                    `(max by (namespace, dependency) (healthcare_dependency_up{${api}}) < 1)`,
+            );
+            // Daily at 02:00: 1.5 x 24 h without a successful run, or a CronJob that never succeeded for as long.
+            const cronJob = `${ns}, cronjob="postgres-backup"`;
+            assert.strictEqual(
+                byName.PostgresBackupMissing.expr,
+                `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${cronJob}}) > 129600 or ` +
+                    `(time() - max by (namespace, cronjob) (kube_cronjob_created{${cronJob}}) > 129600 ` +
+                    `unless on (namespace, cronjob) kube_cronjob_status_last_successful_time{${cronJob}})`,
+            );
+            assert.strictEqual(byName.PostgresBackupMissing.labels.severity, "critical");
+            assert.match(byName.HealthcareApiHighErrorRate.expr, /code=~"5\.\."\}\[5m\]\)\) \/ sum by \(namespace\) \(rate\(http_requests_total\{.*\}\[5m\]\)\) > 0\.05$/);
+            assert.strictEqual(
+                byName.HealthcareApiAtMaxReplicas.expr,
+                `kube_horizontalpodautoscaler_status_current_replicas{${ns}, horizontalpodautoscaler="healthcare-api"} >= ` +
+                    `kube_horizontalpodautoscaler_spec_max_replicas{${ns}, horizontalpodautoscaler="healthcare-api"}`,
+            );
+            assert.strictEqual(byName.HealthcareDatabaseConnectionsNearExhaustion.expr, `db_connection_pool_usage{${ns}} > 0.85`);
+            assert.strictEqual(byName.HealthcareRedisClusterNotOk.expr, `min by (namespace) (redis_cluster_state{${ns}, job="redis-cluster"}) < 1`);
+            // None of the operator's metrics: nothing here serves them.
+            assert.ok(alerts.rules.every((r: any) => !/\b(cnpg|barman_cloud)_/.test(r.expr)), "no CloudNativePG metric on the statefulset engine");
+        });
+
+        it("writes every rule in valid PromQL, every alert with a duration, a severity and annotations", () => {
+            assertWellFormedRules(run);
+        });
+
+        it("scrapes the API's metrics port and the PostgreSQL and Redis exporters through their own headless Services", () => {
+            const monitors = Object.fromEntries(run.ofType(SERVICE_MONITOR).map((m) => [m.name, m.inputs]));
+            const services: Record<string, [string, number]> = {
+                "healthcare-api": ["healthcare-api-metrics", 9090],
+                postgres: ["postgres-metrics", 9187],
+                "redis-cluster": ["redis-cluster-metrics", 9121],
+            };
+            assert.deepStrictEqual(Object.keys(monitors).sort(), Object.keys(services).sort());
+            for (const [name, [serviceName, port]] of Object.entries(services)) {
+                const monitor = monitors[name];
+                // The cluster's kube-prometheus-stack only picks up objects carrying its release label.
+                assert.strictEqual(monitor.metadata.labels.release, "kube-prometheus-stack", name);
+                assert.strictEqual(monitor.spec.jobLabel, "app.kubernetes.io/name");
+                assert.deepStrictEqual(monitor.spec.namespaceSelector, { matchNames: ["healthcare-backend"] });
+                assert.deepStrictEqual(
+                    monitor.spec.endpoints.map((e: any) => [e.port, e.path]),
+                    [["metrics", "/metrics"]],
+                );
+                const service = run.get(SERVICE, serviceName).inputs;
+                assert.strictEqual(service.spec.clusterIP, "None");
+                assert.deepStrictEqual(service.spec.ports, [{ name: "metrics", port, targetPort: "metrics", protocol: "TCP" }]);
+                // The monitor selects exactly this Service among the stack's Services.
+                const selected = run
+                    .ofType(SERVICE)
+                    .filter((s) => Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => s.inputs.metadata.labels?.[k] === v));
+                assert.deepStrictEqual(selected.map((s) => s.name), [serviceName]);
+                assert.strictEqual(service.metadata.labels["app.kubernetes.io/name"], name);
+            }
+            assert.strictEqual(run.get(PROMETHEUS_RULE, "healthcare-backend").inputs.metadata.labels.release, "kube-prometheus-stack");
+            // PodMonitors are CloudNativePG's: the exporter's pod is scraped through its Service.
+            assert.deepStrictEqual(run.ofType(POD_MONITOR), []);
+        });
+
+        it("runs pinned exporters as restricted sidecars that read credentials from the Secrets, never from argv", () => {
+            const sidecars = [
+                { workload: "postgres", image: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1", port: 9187, secret: "postgres-credentials" },
+                { workload: "redis-cluster", image: "oliver006/redis_exporter:v1.91.1", port: 9121, secret: "redis-credentials" },
+            ];
+            for (const { workload, image, port, secret } of sidecars) {
+                const exporter = containerOf(run.get(STATEFUL_SET, workload), "exporter");
+                assert.strictEqual(exporter.image, image);
+                assert.deepStrictEqual(exporter.ports, [{ name: "metrics", containerPort: port, protocol: "TCP" }]);
+                assert.strictEqual(exporter.args, undefined);
+                assert.strictEqual(exporter.command, undefined);
+                // From the Secret: mounted as files (PostgreSQL) or through the environment (Redis).
+                const fromSecret = exporter.env.filter((e: any) => e.valueFrom?.secretKeyRef);
+                const pod = run.get(STATEFUL_SET, workload).inputs.spec.template.spec;
+                const mountedSecrets = (exporter.volumeMounts ?? []).map((m: any) => pod.volumes.find((v: any) => v.name === m.name)?.secret?.secretName);
+                assert.ok([...fromSecret.map((e: any) => e.valueFrom.secretKeyRef.name), ...mountedSecrets].includes(secret), workload);
+                assert.ok(fromSecret.every((e: any) => e.valueFrom.secretKeyRef.name === secret), workload);
+                assert.deepStrictEqual(exporter.livenessProbe.httpGet, { path: "/metrics", port: "metrics" }, workload);
+                assert.deepStrictEqual(exporter.readinessProbe.httpGet, { path: "/metrics", port: "metrics" }, workload);
+                assert.ok(!JSON.stringify(exporter).includes("mock-secret"), `${workload}: no password in the spec`);
+                assert.deepStrictEqual(exporter.securityContext, {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    runAsNonRoot: true,
+                    // Its own ids, not the data store's 999 (tests/least-privilege.test.ts).
+                    runAsUser: 10002,
+                    runAsGroup: 10002,
+                    capabilities: { drop: ["ALL"] },
+                    seccompProfile: { type: "RuntimeDefault" },
+                });
+                assert.ok(exporter.resources.limits.cpu && exporter.resources.limits.memory);
+            }
+            const postgresEnv = containerOf(run.get(STATEFUL_SET, "postgres"), "exporter").env;
+            assert.deepStrictEqual(
+                postgresEnv.map((e: any) => [e.name, e.value ?? e.valueFrom.secretKeyRef.key]),
+                [
+                    ["DATA_SOURCE_URI", "127.0.0.1:5432/healthcare?sslmode=disable"],
+                    ["DATA_SOURCE_USER_FILE", "/run/secrets/postgres/username"],
+                    ["DATA_SOURCE_PASS_FILE", "/run/secrets/postgres/password"],
+                ],
+            );
+            // No credential of PostgreSQL's pod sits in an environment variable.
+            const postgresPod = run.get(STATEFUL_SET, "postgres").inputs.spec.template.spec;
+            assert.ok(!JSON.stringify(postgresPod.containers).includes("secretKeyRef"));
+        });
+    });
+
+    for (const stack of ["staging", "production"] as const) {
+        describe(`Pulumi.${stack}.yaml (cloudnative-pg)`, () => {
             let run: ProgramRun;
+            let instances: number;
             before(async () => {
                 run = await runStack(stackConfig(stack), stack);
+                instances = run.get(CLUSTER, "postgres").inputs.spec.instances;
             });
 
-            it("records http_requests_per_second, active_appointments_count, db_connection_pool_usage and queue_depth", () => {
+            it("records the API's series and db_connection_pool_usage from the instance manager's backends and max_connections", () => {
                 const [recording] = rulesOf(run);
                 assert.strictEqual(recording.name, "healthcare-backend.recording");
-                assert.deepStrictEqual(
-                    Object.fromEntries(recording.rules.map((r: any) => [r.record, r.expr])),
-                    recordings,
-                );
+                assert.deepStrictEqual(Object.fromEntries(recording.rules.map((r: any) => [r.record, r.expr])), cloudNativePgRecordings);
             });
 
-            it("alerts on API errors, unreachable dependencies, the API at its replica ceiling, a missing backup, database connections near exhaustion and a Redis Cluster not ok", () => {
-                const [, alerts] = rulesOf(run);
-                const byName = Object.fromEntries(alerts.rules.map((r: any) => [r.alert, r]));
+            it("alerts on PostgreSQL down, a missing instance, replication lag, no streaming standby, WAL archiving failing, an old base backup and a fenced instance, from the operator's metrics", () => {
+                const byName = alertsOf(run);
                 assert.deepStrictEqual(Object.keys(byName), [
-                    "HealthcareApiHighErrorRate",
-                    "HealthcareApiDependencyDown",
-                    "HealthcareApiPodDependencyDown",
-                    "HealthcareApiAtMaxReplicas",
+                    ...apiAlerts,
                     "PostgresBackupMissing",
                     "HealthcareDatabaseConnectionsNearExhaustion",
+                    "HealthcarePostgresDown",
+                    "HealthcarePostgresInstanceMissing",
+                    "HealthcarePostgresReplicationLag",
+                    "HealthcarePostgresNoStreamingStandby",
+                    "HealthcarePostgresWalArchivingFailing",
+                    "HealthcarePostgresFenced",
                     "HealthcareRedisClusterNotOk",
                 ]);
-                const api = `${ns}, job="healthcare-api"`;
-                assert.strictEqual(byName.HealthcareApiDependencyDown.expr, `max by (namespace, dependency) (healthcare_dependency_up{${api}}) < 1`);
-                assert.strictEqual(
-                    byName.HealthcareApiPodDependencyDown.expr,
-                    `(min by (namespace, pod, dependency) (healthcare_dependency_up{${api}}) < 1) unless on (namespace, dependency) ` +
-                        `(max by (namespace, dependency) (healthcare_dependency_up{${api}}) < 1)`,
-                );
-                // Daily at 02:00: 1.5 x 24 h without a successful run, or a CronJob that never succeeded for as long.
-                const cronJob = `${ns}, cronjob="postgres-backup"`;
-                assert.strictEqual(
-                    byName.PostgresBackupMissing.expr,
-                    `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{${cronJob}}) > 129600 or ` +
-                        `(time() - max by (namespace, cronjob) (kube_cronjob_created{${cronJob}}) > 129600 ` +
-                        `unless on (namespace, cronjob) kube_cronjob_status_last_successful_time{${cronJob}})`,
-                );
-                assert.strictEqual(byName.PostgresBackupMissing.labels.severity, "critical");
-                assert.match(byName.HealthcareApiHighErrorRate.expr, /code=~"5\.\."\}\[5m\]\)\) \/ sum by \(namespace\) \(rate\(http_requests_total\{.*\}\[5m\]\)\) > 0\.05$/);
-                assert.strictEqual(
-                    byName.HealthcareApiAtMaxReplicas.expr,
-                    `kube_horizontalpodautoscaler_status_current_replicas{${ns}, horizontalpodautoscaler="healthcare-api"} >= ` +
-                        `kube_horizontalpodautoscaler_spec_max_replicas{${ns}, horizontalpodautoscaler="healthcare-api"}`,
-                );
-                assert.strictEqual(byName.HealthcareDatabaseConnectionsNearExhaustion.expr, `db_connection_pool_usage{${ns}} > 0.85`);
-                assert.strictEqual(byName.HealthcareRedisClusterNotOk.expr, `min by (namespace) (redis_cluster_state{${ns}, job="redis-cluster"}) < 1`);
-                for (const rule of alerts.rules) {
-                    assert.match(rule.for, /^\d+m$/, rule.alert);
-                    assert.ok(["warning", "critical"].includes(rule.labels.severity), rule.alert);
-                    assert.ok(rule.annotations.summary && rule.annotations.description, rule.alert);
+                assert.ok(instances > 1, "the shipped stacks run standbys");
+                const expected: Record<string, [string, string, string]> = {
+                    // Daily at 02:00: 1.5 x 24 h since the newest base backup the plugin reports, or no instance reporting one.
+                    PostgresBackupMissing: [
+                        `time() - max by (namespace) (barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{${pg}}) > 129600 or ` +
+                            `absent(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{${pg}})`,
+                        "5m",
+                        "critical",
+                    ],
+                    HealthcareDatabaseConnectionsNearExhaustion: [`db_connection_pool_usage{${ns}} > 0.85`, "5m", "warning"],
+                    HealthcarePostgresDown: [
+                        `(max by (namespace, pod) (cnpg_collector_up{${pg}}) < 1 unless on (namespace, pod) (cnpg_collector_fencing_on{${pg}} == 1)) ` +
+                            `or max by (namespace, pod) (up{${pg}}) < 1 or absent(up{${pg}})`,
+                        "2m",
+                        "critical",
+                    ],
+                    HealthcarePostgresInstanceMissing: [`count by (namespace) (up{${pg}}) < ${instances}`, "10m", "warning"],
+                    HealthcarePostgresReplicationLag: [`max by (namespace, pod) (cnpg_pg_replication_lag{${pg}}) > 300`, "5m", "warning"],
+                    HealthcarePostgresNoStreamingStandby: [
+                        `max by (namespace, pod) (cnpg_pg_replication_streaming_replicas{${pg}}) < 1 and ` +
+                            `on (namespace, pod) (max by (namespace, pod) (cnpg_pg_replication_in_recovery{${pg}}) == 0)`,
+                        "5m",
+                        "critical",
+                    ],
+                    // The operator's sample alert LastFailedArchiveTime, scoped to this stack's instances.
+                    HealthcarePostgresWalArchivingFailing: [
+                        `(cnpg_pg_stat_archiver_last_failed_time{${pg}} - cnpg_pg_stat_archiver_last_archived_time{${pg}}) > 1 ` +
+                            `and on (namespace, pod) cnpg_pg_replication_in_recovery{${pg}} == 0`,
+                        "5m",
+                        "critical",
+                    ],
+                    HealthcarePostgresFenced: [`max by (namespace, pod) (cnpg_collector_fencing_on{${pg}}) == 1`, "5m", "warning"],
+                };
+                for (const [alert, [expr, duration, severity]] of Object.entries(expected)) {
+                    assert.deepStrictEqual([byName[alert].expr, byName[alert].for, byName[alert].labels.severity], [expr, duration, severity], alert);
                 }
+                // Nothing of the statefulset engine: no exporter, no CronJob.
+                for (const rule of Object.values(byName)) {
+                    assert.ok(!/\bpg_(stat_activity_count|settings_max_connections)\b|kube_cronjob_/.test(rule.expr), `${rule.alert}: ${rule.expr}`);
+                }
+                // The backup alert exists because base backups are scheduled.
+                assert.strictEqual(run.ofType(SCHEDULED_BACKUP).length, 1);
             });
 
-            it("writes every rule in valid PromQL", () => {
+            it("writes every rule in valid PromQL, every alert with a duration, a severity and annotations", () => {
+                assertWellFormedRules(run);
+            });
+
+            it("reads PostgreSQL's series only from the job the instances' PodMonitor sets", () => {
+                const monitor = run.get(POD_MONITOR, "postgres").inputs;
+                const relabeled = monitor.spec.podMetricsEndpoints.map((e: any) => e.relabelings.find((r: any) => r.targetLabel === "job")?.replacement);
+                assert.deepStrictEqual(relabeled, ["postgres"]);
+                const metrics = /\b((?:cnpg|barman_cloud)_[a-z_]+|up)\{/g;
+                let selectors = 0;
                 for (const group of rulesOf(run)) {
                     for (const rule of group.rules) {
-                        assert.strictEqual(promqlError(rule.expr), undefined, `${rule.record ?? rule.alert}: ${rule.expr}`);
+                        for (const [, metric] of rule.expr.matchAll(metrics)) {
+                            for (const matchers of selectorsOf(rule.expr, metric)) {
+                                assert.ok(matchers.startsWith(`${ns}, job="${relabeled[0]}"`), `${rule.record ?? rule.alert}: ${metric}{${matchers}}`);
+                                selectors += 1;
+                            }
+                        }
                     }
                 }
+                assert.ok(selectors > 10, `found ${selectors} selectors`);
             });
 
-            it("scrapes the API's metrics port and the PostgreSQL and Redis exporters through their own headless Services", () => {
-                const monitors = Object.fromEntries(run.ofType(SERVICE_MONITOR).map((m) => [m.name, m.inputs]));
-                const services: Record<string, [string, number]> = {
-                    "healthcare-api": ["healthcare-api-metrics", 9090],
-                    postgres: ["postgres-metrics", 9187],
-                    "redis-cluster": ["redis-cluster-metrics", 9121],
+            it("scrapes the instances and the pooler with PodMonitors on the operator's labels, and PostgreSQL through no metrics Service or ServiceMonitor", () => {
+                assert.deepStrictEqual(run.ofType(SERVICE_MONITOR).map((m) => m.name).sort(), ["healthcare-api", "redis-cluster"]);
+                assert.deepStrictEqual(run.ofType(SERVICE).map((s) => s.name).filter((name) => name.startsWith("postgres")), []);
+                const monitors = Object.fromEntries(run.ofType(POD_MONITOR).map((m) => [m.name, m.inputs]));
+                assert.deepStrictEqual(Object.keys(monitors).sort(), ["postgres", "postgres-pooler"]);
+                const cluster = run.get(CLUSTER, "postgres").inputs.metadata.name;
+                const pooler = run.get(POOLER, "postgres-pooler").inputs.metadata.name;
+                // Pooler pods also carry cnpg.io/cluster: the instances' monitor needs the pod role too.
+                const expected: Record<string, { selector: Record<string, string>; job: string; port: number }> = {
+                    postgres: { selector: { "cnpg.io/cluster": cluster, "cnpg.io/podRole": "instance" }, job: "postgres", port: 9187 },
+                    "postgres-pooler": { selector: { "cnpg.io/poolerName": pooler }, job: "postgres-pooler", port: 9127 },
                 };
-                assert.deepStrictEqual(Object.keys(monitors).sort(), Object.keys(services).sort());
-                for (const [name, [serviceName, port]] of Object.entries(services)) {
+                const policies = run.ofType(NETWORK_POLICY).map((p) => p.inputs.spec);
+                for (const [name, { selector, job, port }] of Object.entries(expected)) {
                     const monitor = monitors[name];
-                    // The cluster's kube-prometheus-stack only picks up objects carrying its release label.
                     assert.strictEqual(monitor.metadata.labels.release, "kube-prometheus-stack", name);
-                    assert.strictEqual(monitor.spec.jobLabel, "app.kubernetes.io/name");
-                    assert.deepStrictEqual(monitor.spec.namespaceSelector, { matchNames: ["healthcare-backend"] });
+                    assert.deepStrictEqual(monitor.spec.selector, { matchLabels: selector }, name);
+                    assert.deepStrictEqual(monitor.spec.namespaceSelector, { matchNames: ["healthcare-backend"] }, name);
                     assert.deepStrictEqual(
-                        monitor.spec.endpoints.map((e: any) => [e.port, e.path]),
-                        [["metrics", "/metrics"]],
+                        monitor.spec.podMetricsEndpoints.map((e: any) => [e.port, e.path, e.relabelings]),
+                        [["metrics", "/metrics", [{ action: "replace", targetLabel: "job", replacement: job }]]],
+                        name,
                     );
-                    const service = run.get(SERVICE, serviceName).inputs;
-                    assert.strictEqual(service.spec.clusterIP, "None");
-                    assert.deepStrictEqual(service.spec.ports, [{ name: "metrics", port, targetPort: "metrics", protocol: "TCP" }]);
-                    // The monitor selects exactly this Service among the stack's Services.
-                    const selected = run
-                        .ofType(SERVICE)
-                        .filter((s) => Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => s.inputs.metadata.labels?.[k] === v));
-                    assert.deepStrictEqual(selected.map((s) => s.name), [serviceName]);
-                    assert.strictEqual(service.metadata.labels["app.kubernetes.io/name"], name);
+                    // Prometheus may reach the port it scrapes: the policies of these very pods admit it there, and only there.
+                    const ingress = policies.filter((p) => JSON.stringify(p.podSelector.matchLabels) === JSON.stringify(selector)).flatMap((p) => p.ingress ?? []);
+                    const fromPrometheus = ingress.filter((rule: any) => rule.from?.some((f: any) => f.podSelector?.matchLabels?.["app.kubernetes.io/name"] === "prometheus"));
+                    assert.deepStrictEqual(fromPrometheus.flatMap((rule: any) => rule.ports.map((p: any) => p.port)), [port], name);
                 }
-                assert.strictEqual(run.get(PROMETHEUS_RULE, "healthcare-backend").inputs.metadata.labels.release, "kube-prometheus-stack");
             });
 
-            it("runs pinned exporters as restricted sidecars that read credentials from the Secrets, never from argv", () => {
-                const sidecars = [
-                    { workload: "postgres", image: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1", port: 9187, secret: "postgres-credentials" },
-                    { workload: "redis-cluster", image: "oliver006/redis_exporter:v1.91.1", port: 9121, secret: "redis-credentials" },
-                ];
-                for (const { workload, image, port, secret } of sidecars) {
-                    const exporter = containerOf(run.get("kubernetes:apps/v1:StatefulSet", workload), "exporter");
-                    assert.strictEqual(exporter.image, image);
-                    assert.deepStrictEqual(exporter.ports, [{ name: "metrics", containerPort: port, protocol: "TCP" }]);
-                    assert.strictEqual(exporter.args, undefined);
-                    assert.strictEqual(exporter.command, undefined);
-                    // From the Secret: mounted as files (PostgreSQL) or through the environment (Redis).
-                    const fromSecret = exporter.env.filter((e: any) => e.valueFrom?.secretKeyRef);
-                    const pod = run.get("kubernetes:apps/v1:StatefulSet", workload).inputs.spec.template.spec;
-                    const mountedSecrets = (exporter.volumeMounts ?? []).map((m: any) => pod.volumes.find((v: any) => v.name === m.name)?.secret?.secretName);
-                    assert.ok([...fromSecret.map((e: any) => e.valueFrom.secretKeyRef.name), ...mountedSecrets].includes(secret), workload);
-                    assert.ok(fromSecret.every((e: any) => e.valueFrom.secretKeyRef.name === secret), workload);
-                    assert.deepStrictEqual(exporter.livenessProbe.httpGet, { path: "/metrics", port: "metrics" }, workload);
-                    assert.deepStrictEqual(exporter.readinessProbe.httpGet, { path: "/metrics", port: "metrics" }, workload);
-                    assert.ok(!JSON.stringify(exporter).includes("mock-secret"), `${workload}: no password in the spec`);
-                    assert.deepStrictEqual(exporter.securityContext, {
-                        allowPrivilegeEscalation: false,
-                        readOnlyRootFilesystem: true,
-                        runAsNonRoot: true,
-                        // Its own ids, not the data store's 999 (tests/least-privilege.test.ts).
-                        runAsUser: 10002,
-                        runAsGroup: 10002,
-                        capabilities: { drop: ["ALL"] },
-                        seccompProfile: { type: "RuntimeDefault" },
-                    });
-                    assert.ok(exporter.resources.limits.cpu && exporter.resources.limits.memory);
-                }
-                const postgresEnv = containerOf(run.get("kubernetes:apps/v1:StatefulSet", "postgres"), "exporter").env;
-                assert.deepStrictEqual(
-                    postgresEnv.map((e: any) => [e.name, e.value ?? e.valueFrom.secretKeyRef.key]),
-                    [
-                        ["DATA_SOURCE_URI", "127.0.0.1:5432/healthcare?sslmode=disable"],
-                        ["DATA_SOURCE_USER_FILE", "/run/secrets/postgres/username"],
-                        ["DATA_SOURCE_PASS_FILE", "/run/secrets/postgres/password"],
-                    ],
-                );
-                // No credential of PostgreSQL's pod sits in an environment variable.
-                const postgresPod = run.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs.spec.template.spec;
-                assert.ok(!JSON.stringify(postgresPod.containers).includes("secretKeyRef"));
+            it("runs no exporter sidecar for PostgreSQL (the instance manager serves its metrics); Redis keeps its exporter", () => {
+                assert.deepStrictEqual(run.ofType(STATEFUL_SET).map((s) => s.name), ["redis-cluster"]);
+                const cluster = run.get(CLUSTER, "postgres").inputs;
+                assert.ok(!JSON.stringify(cluster).includes("postgres-exporter"));
+                assert.strictEqual(cluster.spec.monitoring?.enablePodMonitor, undefined, "the deprecated operator-made PodMonitor stays off");
+                assert.strictEqual(containerOf(run.get(STATEFUL_SET, "redis-cluster"), "exporter").image, "oliver006/redis_exporter:v1.91.1");
             });
         });
     }
+
+    it("on cloudnative-pg, PostgreSQL's PodMonitors and rules do not depend on the exporters (Redis's do)", async () => {
+        const run = await runStack(stackConfig("staging", { metricsExportersEnabled: false }), "staging");
+        assert.deepStrictEqual(run.ofType(SERVICE_MONITOR).map((m) => m.name), ["healthcare-api"]);
+        assert.deepStrictEqual(run.ofType(POD_MONITOR).map((m) => m.name).sort(), ["postgres", "postgres-pooler"]);
+        const [recording] = rulesOf(run);
+        assert.strictEqual(recording.rules.find((r: any) => r.record === "db_connection_pool_usage")?.expr, cloudNativePgRecordings.db_connection_pool_usage);
+        const alerts = Object.keys(alertsOf(run));
+        assert.ok(alerts.includes("HealthcareDatabaseConnectionsNearExhaustion") && alerts.includes("HealthcarePostgresDown"), alerts.join(", "));
+        assert.ok(!alerts.includes("HealthcareRedisClusterNotOk"), alerts.join(", "));
+    });
+
+    it("a single-instance Cluster without pooler or backups: one PodMonitor, no standby, replication, archiving or backup alert", async () => {
+        const run = await runStack(
+            stackConfig("local", { postgresEngine: "cloudnative-pg", installCloudNativePg: true, postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Off" }),
+            "local",
+        );
+        assert.strictEqual(run.get(CLUSTER, "postgres").inputs.spec.instances, 1);
+        assert.deepStrictEqual(run.ofType(POOLER), []);
+        assert.deepStrictEqual(run.ofType(SCHEDULED_BACKUP), []);
+        assert.deepStrictEqual(run.ofType(POD_MONITOR).map((m) => m.name), ["postgres"]);
+        assert.deepStrictEqual(Object.keys(alertsOf(run)), [
+            ...apiAlerts,
+            "HealthcareDatabaseConnectionsNearExhaustion",
+            "HealthcarePostgresDown",
+            "HealthcarePostgresFenced",
+            "HealthcareRedisClusterNotOk",
+        ]);
+        assertWellFormedRules(run);
+    });
+
+    it("the backup alert's age is 1.5 times the schedule's longest gap, on either engine", async () => {
+        const sixHourly = { postgresBackupSchedule: "0 */6 * * *" };
+        const cnpg = alertsOf(await runStack(stackConfig("staging", sixHourly), "staging")).PostgresBackupMissing.expr;
+        assert.match(cnpg, /^time\(\) - max by \(namespace\) \(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp\{[^}]*\}\) > 32400 or absent\(/);
+        const statefulSet = alertsOf(await runStack(statefulSetStaging(sixHourly), "staging")).PostgresBackupMissing.expr;
+        assert.strictEqual(statefulSet.match(/> 32400/g)?.length, 2, statefulSet);
+        assert.match(statefulSet, /kube_cronjob_status_last_successful_time\{namespace="healthcare-backend", cronjob="postgres-backup"\}/);
+    });
 
     it("the prometheus-adapter rules serve exactly the HPA's per-pod metrics, from the recorded series", async () => {
         const rules = prometheusAdapterRules();
@@ -215,7 +429,7 @@ describe("monitoring", () => {
             assert.ok(recorded.includes(rule.name.as), `${rule.name.as} is recorded by the PrometheusRule`);
             assert.strictEqual(promqlError(rule.seriesQuery), undefined, rule.seriesQuery);
             // Per pod: the recorded series keep the labels the adapter maps to namespace and pod.
-            const recording = recordingRules({ namespace: "healthcare-backend", exporters: true }).find((r) => r.record === rule.name.as)!;
+            const recording = recordingRules({ namespace: "healthcare-backend", exporters: true, postgres: { engine: "statefulset" } }).find((r) => r.record === rule.name.as)!;
             assert.match(recording.expr, /^sum by \(namespace, pod\) /);
         }
     });
@@ -245,7 +459,10 @@ describe("monitoring", () => {
     it("the parser used here does catch PromQL errors", () => {
         assert.notStrictEqual(promqlError("sum(rate(http_requests_total[5m]) /"), undefined);
         assert.notStrictEqual(promqlError('up{job="a"'), undefined);
-        assert.strictEqual(alertingRules({ namespace: "x", exporters: false }).length, 3);
+        assert.strictEqual(alertingRules({ namespace: "x", exporters: false, postgres: { engine: "statefulset" } }).length, 3);
+        // A broken rule would be caught: the rules test parses every one.
+        const cloudNativePg = alertingRules({ namespace: "x", exporters: false, postgres: { engine: "cloudnative-pg", instances: 3, backup: { longestGapSeconds: 3600 } } });
+        assert.notStrictEqual(promqlError(cloudNativePg.find((r) => r.alert === "HealthcarePostgresDown")!.expr.replace(/\)$/, "")), undefined);
     });
 });
 

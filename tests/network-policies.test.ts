@@ -316,10 +316,12 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
     });
 
     describe("component args", () => {
+        const db = { podSelector: { app: "db" }, serving: [tcp("postgres", 5432)], peer: [], metrics: [], health: [] };
         const base: Omit<NetworkSecurityArgs, "namespace"> = {
             instance: "test",
             api: { podSelector: { app: "api" }, serving: [tcp("http", 8080)], peer: [], metrics: [], health: [] },
-            postgres: { podSelector: { app: "db" }, serving: [tcp("postgres", 5432)], peer: [], metrics: [], health: [] },
+            postgres: { servers: db, clients: db, operatorManaged: false, operatorPorts: [] },
+            postgresObjectStore: [],
             redis: { podSelector: { app: "redis" }, serving: [tcp("redis", 6379)], peer: [], metrics: [], health: [] },
             redisMaintenance: { app: "redis-jobs" },
             ingressEnabled: true,
@@ -327,6 +329,7 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             settings: {
                 ingressController: { namespace: "ingress-nginx", podLabels: {} },
                 prometheus: { namespace: "monitoring", podLabels: {} },
+                cloudNativePgOperator: { namespace: "cnpg-system", podLabels: {} },
                 dns: { pods: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }, cidrs: [] },
                 apiExternalEgress: [],
             },
@@ -348,7 +351,12 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
         });
 
         it("refuses a port number outside 1-65535", async () => {
-            await assert.rejects(construct({ ...base, postgres: { ...base.postgres, serving: [tcp("postgres", 0)] } }), /port postgres = 0 is not a port number/);
+            const broken = { ...db, serving: [tcp("postgres", 0)] };
+            await assert.rejects(construct({ ...base, postgres: { ...base.postgres, servers: broken, clients: broken } }), /port postgres = 0 is not a port number/);
+        });
+
+        it("refuses operator-managed PostgreSQL without the API server's addresses, which its instance managers need", async () => {
+            await assert.rejects(construct({ ...base, postgres: { ...base.postgres, operatorManaged: true } }), /kubernetesApi is missing/);
         });
     });
 });

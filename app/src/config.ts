@@ -1,13 +1,44 @@
+import { X509Certificate } from "crypto";
+import { readFileSync } from "fs";
+
 /**
  * The stand-in's settings, read from the environment the Pulumi program gives the container
- * (components/api.ts: ConfigMap PORT ... REDIS_CLUSTER_NODES, Secrets DATABASE_USER,
- * DATABASE_PASSWORD, REDIS_PASSWORD). Every problem is reported at once, secrets never echoed.
+ * (components/api.ts). Every problem is reported at once, secrets never echoed.
+ *
+ * ConfigMap:
+ * - PORT, METRICS_PORT, HEALTH_PORT (required); HEALTH_PATH (default /healthz), READY_PATH (default /readyz)
+ * - DATABASE_HOST, DATABASE_NAME (required); DATABASE_PORT (default 5432); DATABASE_POOL_MAX (default 10)
+ * - DATABASE_SSL_MODE: disable (default), verify-ca or verify-full, as libpq's sslmode; the
+ *   Pulumi program sets verify-full when the database serves TLS (the CloudNativePG engine)
+ * - DATABASE_SSL_ROOT_CERT: the CA certificate file (PEM) the server's certificate must chain to;
+ *   required with verify-ca and verify-full (mounted from the database's CA Secret)
+ * - REDIS_CLUSTER_NODES (required, host:port,...)
+ * - CHECK_TIMEOUT_MS (default 2000), DRAIN_MS (default 5000)
+ *
+ * Secrets: DATABASE_USER, DATABASE_PASSWORD (required), REDIS_PASSWORD.
  */
 
 export interface RedisNodeAddress {
     readonly host: string;
     readonly port: number;
 }
+
+/** The TLS modes accepted in DATABASE_SSL_MODE; the names and meanings are libpq's sslmode. */
+export const databaseSslModes = ["disable", "verify-ca", "verify-full"] as const;
+
+/**
+ * TLS to PostgreSQL. `disable`: plain TCP. `verify-ca`: TLS, the server's certificate must chain
+ * to `ca`. `verify-full`: that, and the certificate must name the host connected to.
+ */
+export type DatabaseSsl =
+    | { readonly mode: "disable" }
+    | {
+          readonly mode: "verify-ca" | "verify-full";
+          /** DATABASE_SSL_ROOT_CERT, for messages. */
+          readonly rootCertPath: string;
+          /** The file's content (PEM), read once at start. */
+          readonly ca: string;
+      };
 
 export interface Config {
     /** HTTP API port. */
@@ -26,6 +57,8 @@ export interface Config {
         readonly password: string;
         /** Most connections the pool opens (DATABASE_POOL_MAX, default 10). */
         readonly poolMax: number;
+        /** DATABASE_SSL_MODE and DATABASE_SSL_ROOT_CERT. */
+        readonly ssl: DatabaseSsl;
     };
     readonly redis: {
         /** Seed nodes; the client discovers the rest of the cluster from them. */
@@ -87,6 +120,39 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
         return value;
     };
 
+    const databaseSsl = (): DatabaseSsl => {
+        const raw = env.DATABASE_SSL_MODE;
+        const mode = raw === undefined || raw === "" ? "disable" : raw;
+        if (!(databaseSslModes as readonly string[]).includes(mode)) {
+            problems.push(`DATABASE_SSL_MODE = ${JSON.stringify(raw)} is not one of ${databaseSslModes.join(", ")}`);
+            return { mode: "disable" };
+        }
+        if (mode === "disable") {
+            return { mode };
+        }
+        const verify = mode as "verify-ca" | "verify-full";
+        const rootCertPath = env.DATABASE_SSL_ROOT_CERT ?? "";
+        if (rootCertPath === "") {
+            problems.push(`DATABASE_SSL_ROOT_CERT is not set (DATABASE_SSL_MODE = ${JSON.stringify(mode)} needs the CA certificate file)`);
+            return { mode: verify, rootCertPath, ca: "" };
+        }
+        let ca: string;
+        try {
+            ca = readFileSync(rootCertPath, "utf8");
+        } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+            problems.push(`DATABASE_SSL_ROOT_CERT = ${JSON.stringify(rootCertPath)} is not a readable file (${code}); expected the CA certificate (PEM)`);
+            return { mode: verify, rootCertPath, ca: "" };
+        }
+        try {
+            // Parses the first certificate: a wrong file fails here, at start, not at every connection.
+            new X509Certificate(ca);
+        } catch {
+            problems.push(`DATABASE_SSL_ROOT_CERT = ${JSON.stringify(rootCertPath)} is not a PEM certificate; expected the CA certificate`);
+        }
+        return { mode: verify, rootCertPath, ca };
+    };
+
     const nodesText = required("REDIS_CLUSTER_NODES");
     const nodes = nodesText
         .split(",")
@@ -115,6 +181,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
             user: required("DATABASE_USER", true),
             password: required("DATABASE_PASSWORD", true),
             poolMax: positive("DATABASE_POOL_MAX", 10),
+            ssl: databaseSsl(),
         },
         redis: { nodes, password: env.REDIS_PASSWORD || undefined },
         checkTimeoutMs: positive("CHECK_TIMEOUT_MS", 2000),

@@ -1,6 +1,7 @@
 import { Cluster } from "ioredis";
-import { Pool } from "pg";
-import { Config } from "./config";
+import { Pool, PoolConfig } from "pg";
+import { ConnectionOptions } from "tls";
+import { Config, DatabaseSsl } from "./config";
 import { log } from "./log";
 
 /** An appointment as the API returns it. */
@@ -32,6 +33,40 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * node-postgres's `ssl` option for DATABASE_SSL_MODE. Only `ca` is trusted (it replaces node's
+ * public roots). verify-full keeps node's checkServerIdentity: the certificate must name the host
+ * connected to (a DNS name, or an IP address SAN when connecting by address); verify-ca skips that
+ * check but still verifies the chain. `false` (not undefined) for disable, so a PGSSLMODE in the
+ * environment cannot turn TLS on behind the setting's back.
+ */
+export function databaseTls(ssl: DatabaseSsl): false | ConnectionOptions {
+    switch (ssl.mode) {
+        case "disable":
+            return false;
+        case "verify-ca":
+            return { ca: ssl.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+        case "verify-full":
+            return { ca: ssl.ca, rejectUnauthorized: true };
+    }
+}
+
+/** The PostgreSQL pool's settings: server, credentials, size, TLS and timeouts. */
+export function poolConfig(config: Config): PoolConfig {
+    const db = config.database;
+    return {
+        host: db.host,
+        port: db.port,
+        database: db.name,
+        user: db.user,
+        password: db.password,
+        ssl: databaseTls(db.ssl),
+        max: db.poolMax,
+        connectionTimeoutMillis: config.checkTimeoutMs,
+        idleTimeoutMillis: 30000,
+    };
+}
+
 /** PostgreSQL (appointments) and the Redis Cluster (cache and reminder queue). */
 export class Store {
     readonly pool: Pool;
@@ -40,17 +75,7 @@ export class Store {
     private lastRedisError = "";
 
     constructor(private readonly config: Config) {
-        const db = config.database;
-        this.pool = new Pool({
-            host: db.host,
-            port: db.port,
-            database: db.name,
-            user: db.user,
-            password: db.password,
-            max: db.poolMax,
-            connectionTimeoutMillis: config.checkTimeoutMs,
-            idleTimeoutMillis: 30000,
-        });
+        this.pool = new Pool(poolConfig(config));
         // An idle client that loses its server emits here; without a listener the process would exit.
         this.pool.on("error", (error) => log("warn", "postgres connection lost", { error: error.message }));
 

@@ -14,6 +14,9 @@ import { kubernetesBinary, Toolchain } from "./toolchain";
  * Ingresses get an address). No container runs. Certificates are generated afresh for each one.
  */
 
+/** The address the API server publishes in the `kubernetes` Service's endpoints (never dialled). */
+export const advertisedApiServerAddress = "198.51.100.7";
+
 export interface ControlPlaneOptions {
     /** Folder for certificates, etcd's data, logs and the process list; emptied first. */
     readonly dir: string;
@@ -314,10 +317,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         const apiserver = startProcess(dir, "kube-apiserver", apiserverBin, [
             `--etcd-servers=http://127.0.0.1:${etcdClient}`,
             "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            // The `kubernetes` Service's endpoints may not be a loopback address; nothing here runs
-            // a pod that calls the API, so no endpoints are kept for it.
-            "--endpoint-reconciler-type=none",
+            // The `kubernetes` Service's endpoints may not be a loopback address, and the program reads
+            // them (the CloudNativePG pods' egress to the API server). A documentation address
+            // (TEST-NET-2) that nothing dials: no pod runs, every client here uses the loopback URL.
+            `--advertise-address=${advertisedApiServerAddress}`,
             `--secure-port=${apiPort}`,
             `--cert-dir=${path.join(dir, "apiserver")}`,
             `--tls-cert-file=${path.join(pki, "apiserver.crt")}`,

@@ -55,7 +55,8 @@ export function describeChanges(changes: OpMap): string {
 
 /** Steps that replace a Deployment or a StatefulSet: each one is an outage of that workload. */
 export function workloadReplacements(steps: readonly Step[]): Step[] {
-    const workload = /^kubernetes:apps\/v1:(Deployment|StatefulSet)$/;
+    // The data stores' workloads include CloudNativePG's Cluster: replacing it is replacing the database.
+    const workload = /^kubernetes:(apps\/v1:(Deployment|StatefulSet)|postgresql\.cnpg\.io\/v1:Cluster)$/;
     return steps.filter((s) => workload.test(s.type) && ["replace", "create-replacement", "delete-replaced"].includes(s.op));
 }
 

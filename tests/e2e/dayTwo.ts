@@ -21,6 +21,7 @@ function stepOf(up: OperationResult, type: string, name: string): Step | undefin
 
 const jobType = "kubernetes:batch/v1:Job";
 const statefulSetType = "kubernetes:apps/v1:StatefulSet";
+const clusterType = "kubernetes:postgresql.cnpg.io/v1:Cluster";
 
 /** redisNodes to `nodes`: the scale-in Job before the StatefulSet, the reconcile Job after it. */
 function redisNodes(nodes: number): DayTwoChange {
@@ -64,6 +65,24 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
         },
     ],
     staging: [
+        {
+            title: "PostgreSQL on CloudNativePG: more instances, a larger volume and new resources update the Cluster in place",
+            step: "postgres 3 instances, 60Gi, resources",
+            config: {
+                postgresInstances: 3,
+                postgresStorageSize: "60Gi",
+                postgresResources: JSON.stringify({ requests: { cpu: "1000m", memory: "2Gi" }, limits: { cpu: "3000m", memory: "8Gi" } }),
+            },
+            async check({ cluster, namespace, up }) {
+                const step = stepOf(up, clusterType, names.cloudNativePg.cluster);
+                assert.strictEqual(step?.op, "update", `the Cluster's step: ${step && describeStep(step)}`);
+                const pg = getObject(cluster, "clusters.postgresql.cnpg.io", names.cloudNativePg.cluster, namespace);
+                assert.ok(pg.metadata.generation > 1, "updated, not re-created");
+                assert.strictEqual(pg.spec.instances, 3);
+                assert.strictEqual(pg.spec.storage.size, "60Gi");
+                assert.strictEqual(pg.spec.resources.limits.cpu, "3000m");
+            },
+        },
         redisNodes(8),
         redisNodes(6),
         {
@@ -110,8 +129,8 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
                 ingressHost: "api2.healthcare.example.com",
             },
             async check({ cluster, namespace }) {
-                const postgres = getObject(cluster, "statefulset", names.postgres.statefulSet, namespace);
-                assert.strictEqual(postgres.spec.template.spec.containers.find((c: any) => c.name === names.postgres.container).resources.limits.memory, "24Gi");
+                const postgres = getObject(cluster, "clusters.postgresql.cnpg.io", names.cloudNativePg.cluster, namespace);
+                assert.strictEqual(postgres.spec.resources.limits.memory, "24Gi");
                 assert.ok(postgres.metadata.generation > 1, "updated, not re-created");
                 assert.strictEqual(getObject(cluster, "ingress", names.api.ingress, namespace).spec.rules[0].host, "api2.healthcare.example.com");
             },

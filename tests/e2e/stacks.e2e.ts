@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as path from "path";
 import { names } from "../../lib/names";
-import { ControlPlane, startControlPlane } from "../../harness/engine/controlPlane";
+import { advertisedApiServerAddress, ControlPlane, startControlPlane } from "../../harness/engine/controlPlane";
 import { EngineStack, engineFolder, localWithoutAddons, OperationResult, workloadReplacements } from "../../harness/engine/engine";
 import { ensureToolchain, Toolchain } from "../../harness/engine/toolchain";
 import { shippedStacks, ShippedStack } from "../../harness/stackConfig";
@@ -76,10 +76,10 @@ describe("e2e: the real engine against a real API server", function () {
         it("a missing CRD: preview and up fail naming it, and the namespace is never created", async function () {
             // Staging expects the platform's VPA and Prometheus Operator CRDs; none is installed yet.
             const stack = await engine("staging");
-            const crd = /(verticalpodautoscalers\.autoscaling\.k8s\.io|servicemonitors\.monitoring\.coreos\.com|prometheusrules\.monitoring\.coreos\.com)/;
+            const crd = /(verticalpodautoscalers\.autoscaling\.k8s\.io|servicemonitors\.monitoring\.coreos\.com|prometheusrules\.monitoring\.coreos\.com|[a-z]+\.postgresql\.cnpg\.io|objectstores\.barmancloud\.cnpg\.io)/;
             for (const operation of [() => stack.preview(), () => stack.up()]) {
                 const message = await failsWith(operation(), crd);
-                assert.match(message, /required-crd-.*-for-(vpaEnabled|monitoringEnabled)/);
+                assert.match(message, /required-crd-.*-for-(vpaEnabled|monitoringEnabled|postgresEngine|postgresPoolerInstances|postgresBackupSchedule|postgresBackupS3Bucket)/);
             }
             assert.strictEqual(getObject(cluster, "namespace", "healthcare-backend"), undefined);
             assert.deepStrictEqual((await stack.stateUrns()).filter((u) => /kubernetes:(core|apps)\//.test(u)), []);
@@ -163,9 +163,20 @@ describe("e2e: the real engine against a real API server", function () {
                 assert.strictEqual(ns.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
                 const deployment = getObject(cluster, "deployment", names.api.deployment, namespace());
                 assert.strictEqual(deployment.status.readyReplicas, stackSettings(stackName).api.replicas.min);
-                for (const statefulSet of [names.postgres.statefulSet, names.redis.statefulSet]) {
+                const postgres = stackSettings(stackName).postgres;
+                const statefulSets = postgres.engine === "statefulset" ? [names.postgres.statefulSet, names.redis.statefulSet] : [names.redis.statefulSet];
+                for (const statefulSet of statefulSets) {
                     const s = getObject(cluster, "statefulset", statefulSet, namespace());
                     assert.strictEqual(s.status.readyReplicas, s.spec.replicas, `${statefulSet} ready`);
+                }
+                if (postgres.engine === "cloudnative-pg") {
+                    // No operator runs here: the Cluster and its Pooler are stored as the API server admitted them.
+                    const pg = getObject(cluster, "clusters.postgresql.cnpg.io", names.cloudNativePg.cluster, namespace());
+                    assert.strictEqual(pg.spec.instances, postgres.instances);
+                    assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", names.cloudNativePg.pooler, namespace()).spec.pgbouncer.poolMode, "transaction");
+                    // The instances' egress to the API server names the address it publishes.
+                    const egress = getObject(cluster, "networkpolicy", `${names.networkPolicy.postgres}-kubernetes-api`, namespace()).spec.egress;
+                    assert.match(JSON.stringify(egress), new RegExp(`${advertisedApiServerAddress.replace(/\./g, "\\.")}/32`));
                 }
                 // No pod was refused: the ReplicaSets and StatefulSets created every pod they wanted.
                 const refused = cluster.kubectl(["get", "events", "-n", namespace(), "--field-selector", "reason=FailedCreate", "-o", "name"]).trim();
@@ -190,7 +201,20 @@ describe("e2e: the real engine against a real API server", function () {
                 });
             }
 
-            if (stackName === "staging") {
+            it("refuses, at preview, a change its data cannot survive (read from the stack's own last outputs); nothing changes", async function () {
+                // The major version the engine cannot reach: a downgrade on CloudNativePG, any change on the StatefulSet.
+                const settings = stackSettings(stackName);
+                const major = settings.postgres.majorVersion;
+                const version = settings.postgres.engine === "cloudnative-pg" ? `${major - 1}.10` : `${major + 1}.1`;
+                await stack.setConfig({ postgresVersion: version });
+                const expected = settings.postgres.engine === "cloudnative-pg" ? new RegExp(`a downgrade from ${major}`) : new RegExp(`a major-version change from ${major}`);
+                await failsWith(stack.preview(), expected);
+                await failsWith(stack.up(), expected);
+                await stack.setConfig({ postgresVersion: settings.postgres.version });
+                assertNoChanges(record(stackName, "preview (after the refusal)", await stack.preview()));
+            });
+
+            if (stackSettings(stackName).postgres.engine === "statefulset" && stackSettings(stackName).protectData) {
                 it("runbook: grows PostgreSQL's volume by replacing its protected StatefulSet; the pod and its claim carry on", async function () {
                     // docs/postgres.md "Replacing a protected StatefulSet", steps 1-4, as an operator runs them.
                     const ns = namespace();

@@ -1,5 +1,5 @@
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
 import Redis from "ioredis";
 import * as net from "net";
 import { tmpdir } from "os";
@@ -98,28 +98,60 @@ export interface PostgresServer {
     stop(): Promise<void>;
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+export interface PostgresOptions {
+    /**
+     * Serve TLS with this certificate and key (PEM) and accept TCP connections only over TLS
+     * (pg_hba `hostssl`, no `host` line): a client without TLS is refused.
+     */
+    tls?: { cert: string; key: string };
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
     const identity = serverIdentity();
     const dir = mkdtempSync(path.join(tmpdir(), "standin-pg-"));
     const data = path.join(dir, "data");
     const superPassword = "test-superuser-password";
-    writeFileSync(path.join(dir, "pwfile"), `${superPassword}\n`);
+    /** Writes a file in `dir` the server's user owns (PostgreSQL refuses a key others can read). */
+    const serverFile = (name: string, content: string, mode = 0o600): string => {
+        const file = path.join(dir, name);
+        writeFileSync(file, content, { mode });
+        chmodSync(file, mode);
+        if (identity) {
+            chownSync(file, identity.uid, identity.gid);
+        }
+        return file;
+    };
     if (identity) {
         chownSync(dir, identity.uid, identity.gid);
-        chownSync(path.join(dir, "pwfile"), identity.uid, identity.gid);
     }
+    serverFile("pwfile", `${superPassword}\n`);
     execFileSync(
         postgresBinary("initdb"),
         ["-D", data, "-U", "postgres", "--pwfile", path.join(dir, "pwfile"), "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
         { stdio: "pipe", ...identity },
     );
+    const tlsSettings: string[] = [];
+    if (options.tls) {
+        const cert = serverFile("server.crt", options.tls.cert, 0o644);
+        const key = serverFile("server.key", options.tls.key, 0o600);
+        tlsSettings.push("-c", "ssl=on", "-c", `ssl_cert_file=${cert}`, "-c", `ssl_key_file=${key}`);
+        // Replaces initdb's file: the Unix socket (the superuser's setup below) and TLS over TCP, nothing else.
+        serverFile(
+            path.join("data", "pg_hba.conf"),
+            ["local all all trust", "hostssl all all 127.0.0.1/32 scram-sha-256", "hostssl all all ::1/128 scram-sha-256", ""].join("\n"),
+        );
+    }
     const port = await freePort();
     const server = spawn(
         postgresBinary("postgres"),
-        ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"],
+        ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50", ...tlsSettings],
         { stdio: "ignore", ...identity },
     );
-    const superuser = () => new Client({ host: "127.0.0.1", port, user: "postgres", password: superPassword, database: "postgres" });
+    // Over TCP as the application connects; with TLS, over the Unix socket (trust), so setup does not depend on the TLS under test.
+    const superuser = () =>
+        options.tls
+            ? new Client({ host: dir, port, user: "postgres", database: "postgres" })
+            : new Client({ host: "127.0.0.1", port, user: "postgres", password: superPassword, database: "postgres" });
     await waitFor(async () => {
         const client = superuser();
         try {

@@ -1,0 +1,241 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { BackupObjectStoreSettings, PostgresBackupSettings } from "../../config";
+import { dataOptions } from "../../lib/args";
+import { tcp, WorkloadEndpoints } from "../../lib/endpoints";
+import { standardLabels, WorkloadIdentity } from "../../lib/labels";
+import { names, serviceHost } from "../../lib/names";
+import { PostgresEngineOutputs, postgresPort } from "./connection";
+import type { PostgresArgs } from "./index";
+
+/** CloudNativePG's API and the Barman Cloud plugin's (pinned CRDs: cli/checks/setup.sh). */
+export const cloudNativePgApi = { cluster: "postgresql.cnpg.io/v1", objectStore: "barmancloud.cnpg.io/v1" } as const;
+
+/** The plugin that archives WAL and takes base backups to object storage (the in-core barmanObjectStore is deprecated). */
+export const barmanCloudPlugin = "barman-cloud.cloudnative-pg.io";
+
+/** Labels the operator puts on the pods it runs (pkg/utils/labels_annotations.go). */
+export const cloudNativePgLabels = {
+    cluster: "cnpg.io/cluster",
+    pooler: "cnpg.io/poolerName",
+    podRole: "cnpg.io/podRole",
+} as const;
+
+/** The instance manager's status port (the operator asks it for each instance's state) and the metrics port. */
+const statusPort = tcp("status", 8000);
+const metricsPort = tcp("metrics", 9187);
+
+/** Secrets the operator creates for a Cluster: the CA its server certificates are signed by. */
+const caSecret = (cluster: string) => ({ name: `${cluster}-ca`, key: "ca.crt" });
+
+/** Services the operator creates: the primary's. */
+const primaryService = (cluster: string) => `${cluster}-rw`;
+
+/** Whole days kept in object storage: `retention` backups at the schedule's longest gap. */
+export function retentionWindow(backup: PostgresBackupSettings): string {
+    return `${Math.max(1, Math.ceil((backup.retention * backup.longestGapSeconds) / 86400))}d`;
+}
+
+/** The operator's schedules carry a seconds field first. */
+export function operatorSchedule(cron: string): string {
+    return `0 ${cron}`;
+}
+
+/** s3://bucket/prefix: where base backups and WAL go. */
+export function destinationPath(store: BackupObjectStoreSettings): string {
+    return `s3://${store.bucket}/${store.prefix}`.replace(/\/+$/, "");
+}
+
+/**
+ * PostgreSQL as a CloudNativePG Cluster: a primary and synchronous standbys placed on different
+ * hosts and spread over zones, failover by the operator, TLS with the operator's CA, the API's own
+ * role (the database owner, not a superuser; the superuser has no remote login), PgBouncer in front
+ * (a Pooler, transaction mode), and continuous backup (WAL archive and base backups) to object
+ * storage through the Barman Cloud plugin. The operator and the plugin are the platform's (or the
+ * local stack's add-ons); their CRDs are checked before anything is created.
+ */
+export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: PostgresArgs): PostgresEngineOutputs {
+    const s = args.settings;
+    const n = names.cloudNativePg;
+    const identity: WorkloadIdentity = { name: "postgres", component: "database", instance: args.instance, version: s.version };
+    const labels = standardLabels(identity);
+    const meta = (metadataName: string, extra: Record<string, string> = {}) => ({ name: metadataName, namespace: args.namespace, labels: { ...labels, ...extra } });
+
+    // The API's role: owner of its database, no SUPERUSER, CREATEROLE or CREATEDB. Generated once and kept.
+    const password = new random.RandomPassword("postgres-app-password", { length: 32, special: false }, { ...dataOptions(parent, args.protectData), additionalSecretOutputs: ["result"] });
+    const appSecret = new k8s.core.v1.Secret(
+        n.appSecret,
+        { metadata: meta(n.appSecret), type: "kubernetes.io/basic-auth", stringData: { username: s.user, password: password.result } },
+        dataOptions(parent, args.protectData),
+    );
+
+    const backup = args.backup;
+    const store = backup?.objectStore;
+    const objectStore =
+        store &&
+        new k8s.apiextensions.CustomResource(
+            n.objectStore,
+            {
+                apiVersion: cloudNativePgApi.objectStore,
+                kind: "ObjectStore",
+                metadata: meta(n.objectStore),
+                spec: {
+                    // Base backups older than the window are deleted, with the WAL only they needed.
+                    retentionPolicy: retentionWindow(backup!),
+                    configuration: {
+                        destinationPath: destinationPath(store),
+                        endpointURL: store.endpoint,
+                        s3Credentials: {
+                            accessKeyId: { name: store.credentialsSecret, key: "AWS_ACCESS_KEY_ID" },
+                            secretAccessKey: { name: store.credentialsSecret, key: "AWS_SECRET_ACCESS_KEY" },
+                        },
+                        wal: { compression: "gzip", maxParallel: 2 },
+                        data: { compression: "gzip", jobs: 2 },
+                    },
+                },
+            },
+            { parent },
+        );
+
+    const poolerHost = (ns: string) => serviceHost(n.pooler, ns);
+    const clusterName = n.cluster;
+    const bootstrap = { initdb: { database: s.database, owner: s.user, secret: { name: appSecret.metadata.name } } };
+    const cluster = new k8s.apiextensions.CustomResource(
+        clusterName,
+        {
+            apiVersion: cloudNativePgApi.cluster,
+            kind: "Cluster",
+            metadata: meta(clusterName),
+            spec: {
+                instances: s.instances,
+                imageName: s.image,
+                // Changes roll one standby at a time, then a switchover: the primary restarts last.
+                primaryUpdateStrategy: "unsupervised",
+                primaryUpdateMethod: "switchover",
+                postgresql: {
+                    parameters: { max_connections: String(s.maxConnections) },
+                    // A commit returns once a standby has it too: a lost primary loses no acknowledged write.
+                    ...(s.instances > 1 ? { synchronous: { method: "any", number: 1, dataDurability: "required" } } : {}),
+                },
+                // The superuser has no password and no remote login; the operator reaches it locally.
+                enableSuperuserAccess: false,
+                bootstrap,
+                storage: { size: s.storage.size, storageClass: s.storage.className },
+                ...(s.walStorage ? { walStorage: { size: s.walStorage.size, storageClass: s.walStorage.className } } : {}),
+                resources: s.resources,
+                priorityClassName: args.priorityClassName,
+                // Never two instances on one host; spread over zones where the nodes have them.
+                affinity: { enablePodAntiAffinity: true, podAntiAffinityType: "required", topologyKey: "kubernetes.io/hostname" },
+                topologySpreadConstraints: [
+                    {
+                        maxSkew: 1,
+                        topologyKey: "topology.kubernetes.io/zone",
+                        whenUnsatisfiable: "ScheduleAnyway",
+                        labelSelector: { matchLabels: { [cloudNativePgLabels.cluster]: clusterName, [cloudNativePgLabels.podRole]: "instance" } },
+                    },
+                ],
+                // The API verifies the pooler's name against the server certificate (sslmode=verify-full).
+                certificates: {
+                    serverAltDNSNames: args.namespace.apply((ns) => [n.pooler, `${n.pooler}.${ns}`, `${n.pooler}.${ns}.svc`, poolerHost(ns)]),
+                },
+                ...(objectStore ? { plugins: [{ name: barmanCloudPlugin, isWALArchiver: true, parameters: { barmanObjectName: objectStore.metadata.name } }] } : {}),
+            },
+        },
+        // The Cluster holds the data: protected, and kept in the cluster if it leaves the program.
+        { ...dataOptions(parent, args.protectData), dependsOn: objectStore ? [objectStore] : [] },
+    );
+
+    if (backup && objectStore) {
+        new k8s.apiextensions.CustomResource(
+            n.scheduledBackup,
+            {
+                apiVersion: cloudNativePgApi.cluster,
+                kind: "ScheduledBackup",
+                metadata: meta(n.scheduledBackup),
+                spec: {
+                    schedule: operatorSchedule(backup.schedule),
+                    cluster: { name: cluster.metadata.name },
+                    method: "plugin",
+                    pluginConfiguration: { name: barmanCloudPlugin },
+                    // The first base backup right away: point-in-time recovery starts from one.
+                    immediate: true,
+                    backupOwnerReference: "self",
+                },
+            },
+            { parent },
+        );
+    }
+
+    const pooler = s.pooler;
+    if (pooler) {
+        new k8s.apiextensions.CustomResource(
+            n.pooler,
+            {
+                apiVersion: cloudNativePgApi.cluster,
+                kind: "Pooler",
+                metadata: meta(n.pooler),
+                spec: {
+                    cluster: { name: cluster.metadata.name },
+                    instances: pooler.instances,
+                    type: "rw",
+                    pgbouncer: {
+                        poolMode: "transaction",
+                        parameters: { max_client_conn: String(pooler.maxClientConnections), default_pool_size: String(pooler.serverPoolSize) },
+                    },
+                    template: {
+                        metadata: { labels },
+                        spec: {
+                            containers: [],
+                            affinity: {
+                                podAntiAffinity: {
+                                    preferredDuringSchedulingIgnoredDuringExecution: [
+                                        { weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { [cloudNativePgLabels.pooler]: n.pooler } } } },
+                                    ],
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+            { parent },
+        );
+    }
+
+    const servers: WorkloadEndpoints = {
+        podSelector: { [cloudNativePgLabels.cluster]: clusterName, [cloudNativePgLabels.podRole]: "instance" },
+        serving: [tcp("postgres", postgresPort)],
+        // Streaming replication from the primary, and the status port the instances ask each other.
+        peer: [tcp("postgres", postgresPort), statusPort],
+        metrics: [metricsPort],
+        health: [],
+    };
+    const poolerEndpoints: WorkloadEndpoints | undefined = pooler && {
+        podSelector: { [cloudNativePgLabels.pooler]: n.pooler },
+        serving: [tcp("pgbouncer", postgresPort)],
+        peer: [],
+        metrics: [tcp("metrics", 9127)],
+        health: [],
+    };
+    const ca = caSecret(clusterName);
+    return {
+        connection: {
+            host: args.namespace.apply((ns) => (pooler ? poolerHost(ns) : serviceHost(primaryService(clusterName), ns))),
+            port: postgresPort,
+            database: s.database,
+            secretName: appSecret.metadata.name,
+            tls: { caSecretName: cluster.metadata.apply(() => ca.name), caKey: ca.key },
+        },
+        topology: { servers, clients: poolerEndpoints ?? servers, pooler: poolerEndpoints, operatorManaged: true, operatorPorts: [statusPort] },
+        scaleTarget: {
+            apiVersion: cloudNativePgApi.cluster,
+            kind: "Cluster",
+            name: cluster.metadata.name,
+            container: "postgres",
+            podSelector: servers.podSelector,
+            replicas: { min: s.instances, max: s.instances },
+            operatorManaged: true,
+        },
+        workloadName: cluster.metadata.name,
+    };
+}

@@ -1,0 +1,64 @@
+import * as pulumi from "@pulumi/pulumi";
+import { PostgresBackupSettings, PostgresSettings } from "../../config";
+import { checkArgs, NamespacedArgs } from "../../lib/args";
+import { WorkloadEndpoints } from "../../lib/endpoints";
+import { ScaleTarget } from "../../lib/scaleTarget";
+import { cloudNativePgPostgres } from "./cloudNativePg";
+import { DatabaseConnection, PostgresTopology } from "./connection";
+import { statefulSetPostgres } from "./statefulSet";
+
+export { DatabaseConnection, postgresPort, PostgresTopology, ServerTls } from "./connection";
+export { dataLayout, postgresCredentialsPath } from "./statefulSet";
+
+/** Args of PostgreSQL, whichever engine runs it. */
+export interface PostgresArgs extends NamespacedArgs {
+    /** Engine, image, version, database, instances, storage, resources and connection sizing from the stack config. */
+    settings: PostgresSettings;
+    /** Continuous backup (cloudnative-pg: WAL archive and base backups to object storage); the statefulset engine's backups are `PostgresBackup`'s. */
+    backup?: PostgresBackupSettings;
+    /** Protect the data (volumes, the Cluster, passwords) from deletion and replacement. */
+    protectData: boolean;
+    /** A postgres_exporter sidecar from this image (statefulset engine; the operator's instances export their own metrics); undefined runs none. */
+    exporter?: { image: string };
+    /** PriorityClass of the PostgreSQL pods (the data stores' class); undefined leaves the cluster's default. */
+    priorityClassName?: pulumi.Input<string>;
+}
+
+/**
+ * PostgreSQL for the API. `settings.engine` picks what runs it: one server on a StatefulSet
+ * (statefulSet.ts) or a CloudNativePG Cluster with standbys, a pooler and continuous backup
+ * (cloudNativePg.ts). The rest of the program sees only what this class exposes.
+ */
+export class Postgres extends pulumi.ComponentResource {
+    /** Connection details for the API: host, port, database, its own role's Secret, TLS. */
+    readonly connection: DatabaseConnection;
+    /** The server pods and their ports (monitoring scrapes their metrics port). */
+    readonly endpoints: WorkloadEndpoints;
+    /** Every workload of the database and what it must reach (NetworkSecurity). */
+    readonly topology: PostgresTopology;
+    /** The servers' controller, for the autoscalers and the disruption budget. */
+    readonly scaleTarget: ScaleTarget;
+    /** The StatefulSet or Cluster that holds the data. */
+    readonly workloadName: pulumi.Output<string>;
+
+    constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("healthcare:data:Postgres", name, {}, opts);
+        const s = args.settings;
+        checkArgs("Postgres", name, [
+            !(s.majorVersion >= 13) && `settings.majorVersion ${s.majorVersion} is unsupported; expected 13 or later`,
+            !s.storage.size && "settings.storage.size is empty",
+            !(Number.isInteger(s.instances) && s.instances >= 1) && `settings.instances ${s.instances} is not a whole number >= 1`,
+            s.engine === "statefulset" && s.instances !== 1 && `settings.instances ${s.instances}: the statefulset engine runs one server`,
+            s.engine === "statefulset" && s.pooler !== undefined && "settings.pooler: the statefulset engine has no pooler",
+            s.engine === "cloudnative-pg" && args.exporter !== undefined && "exporter: the operator's instances export their own metrics; run no sidecar",
+            !(s.maxConnections > 0) && `settings.maxConnections ${s.maxConnections} is not positive`,
+        ]);
+        const engine = s.engine === "cloudnative-pg" ? cloudNativePgPostgres(this, args) : statefulSetPostgres(this, args);
+        this.connection = engine.connection;
+        this.topology = engine.topology;
+        this.endpoints = engine.topology.servers;
+        this.scaleTarget = engine.scaleTarget;
+        this.workloadName = engine.workloadName;
+        this.registerOutputs({ connection: this.connection, workloadName: this.workloadName });
+    }
+}

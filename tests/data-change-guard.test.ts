@@ -1,0 +1,79 @@
+/**
+ * The check against the stack's last deployment (components/dataChangeGuard.ts): the rules, and the
+ * program on Pulumi's mocks with the last deployment's outputs as a StackReference to itself reads
+ * them. The real engine reads them the same way (tests/e2e: production refuses a downgrade).
+ */
+import * as assert from "assert";
+import { DataChangeError, dataChangeProblems, DataFacts } from "../components/dataChangeGuard";
+import { runProgram, runStack } from "../harness/mockProgram";
+import { stackConfig } from "../harness/stackConfig";
+
+const statefulSet17: DataFacts = { postgresEngine: "statefulset", postgresMajorVersion: 17, postgresBackupVolume: false };
+const cnpg17: DataFacts = { postgresEngine: "cloudnative-pg", postgresMajorVersion: 17, postgresBackupVolume: false };
+const open = { protectData: false, releaseBackupVolume: false };
+const guarded = { protectData: true, releaseBackupVolume: false };
+
+describe("data change guard: what the stack's last deployment holds", () => {
+    describe("the rules", () => {
+        it("lets a new stack, and a change that keeps engine and major version, go on", () => {
+            assert.deepStrictEqual(dataChangeProblems(undefined, cnpg17, guarded), []);
+            assert.deepStrictEqual(dataChangeProblems(statefulSet17, statefulSet17, guarded), []);
+            assert.deepStrictEqual(dataChangeProblems(cnpg17, { ...cnpg17, postgresMajorVersion: 18 }, guarded), [], "CloudNativePG upgrades a major in place");
+        });
+
+        it("refuses a major-version change on the statefulset engine, naming the upgrade path", () => {
+            const [problem, ...rest] = dataChangeProblems(statefulSet17, { ...statefulSet17, postgresMajorVersion: 18 }, open);
+            assert.deepStrictEqual(rest, []);
+            assert.match(problem, /postgresVersion is PostgreSQL 18, a major-version change from 17 on the statefulset engine/);
+            assert.match(problem, /docs\/postgres\.md#major-version-upgrades/);
+        });
+
+        it("refuses what CloudNativePG cannot do: a downgrade, an upgrade to a major below 16", () => {
+            assert.match(dataChangeProblems(cnpg17, { ...cnpg17, postgresMajorVersion: 16 }, guarded).join(), /a downgrade from 17/);
+            assert.match(dataChangeProblems({ ...cnpg17, postgresMajorVersion: 14 }, { ...cnpg17, postgresMajorVersion: 15 }, guarded).join(), /16 or later only/);
+        });
+
+        it("refuses an engine switch either way: the new engine would start empty", () => {
+            assert.match(dataChangeProblems(statefulSet17, cnpg17, open).join(), /postgresEngine = "cloudnative-pg", but this stack's database is on the statefulset engine/);
+            assert.match(dataChangeProblems(cnpg17, statefulSet17, open).join(), /postgresEngine = "statefulset", but this stack's database is on the cloudnative-pg engine/);
+        });
+
+        it("refuses to drop a protected backup volume unless released, and says how", () => {
+            const withVolume = { ...statefulSet17, postgresBackupVolume: true };
+            const [problem] = dataChangeProblems(withVolume, statefulSet17, guarded);
+            assert.match(problem, /the backup volume postgres-backups .* is protected/);
+            assert.match(problem, /pulumi state unprotect/);
+            assert.match(problem, /postgresBackupVolumeRelease: true/);
+            assert.deepStrictEqual(dataChangeProblems(withVolume, statefulSet17, { protectData: true, releaseBackupVolume: true }), []);
+            assert.deepStrictEqual(dataChangeProblems(withVolume, statefulSet17, open), [], "unprotected data goes as the config says");
+        });
+    });
+
+    describe("the program", function () {
+        this.timeout(120_000);
+
+        it("records what its data is in as the stack output dataFacts", async () => {
+            const local = await runStack(stackConfig("local"), "local");
+            assert.deepStrictEqual(local.outputs.dataFacts, { postgresEngine: "statefulset", postgresMajorVersion: 17, postgresBackupVolume: false });
+            const production = await runStack(stackConfig("production"), "production");
+            assert.deepStrictEqual(production.outputs.dataFacts, { postgresEngine: "cloudnative-pg", postgresMajorVersion: 17, postgresBackupVolume: false });
+        });
+
+        it("reads its own last outputs and, on a refused change, registers no Kubernetes object", async () => {
+            const config = stackConfig("production", { postgresVersion: "16.10" });
+            const outcome = await runProgram(config, "production", undefined, { lastOutputs: { dataFacts: cnpg17 } });
+            // The program's own copy of the class (each run loads the program afresh): compared by name.
+            assert.strictEqual(outcome.error?.name, new DataChangeError("x", ["y"]).name, `expected a DataChangeError, got ${outcome.error}`);
+            assert.match(outcome.error!.message, /Stack "production" refuses a change to its data; nothing was deployed:\n {2}- postgresVersion is PostgreSQL 16, a downgrade from 17/);
+            const reference = outcome.resources.find((r) => r.type === "pulumi:pulumi:StackReference");
+            assert.strictEqual(reference?.inputs.name, "organization/healthcare-backend/production", "the stack reads itself");
+            const kubernetes = outcome.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "pulumi:providers:kubernetes");
+            assert.deepStrictEqual(kubernetes.map((r) => `${r.type} ${r.name}`), []);
+        });
+
+        it("deploys as before when the last deployment holds the same engine and major", async () => {
+            const run = await runStack(stackConfig("production"), "production", undefined, { lastOutputs: { dataFacts: cnpg17 } });
+            assert.ok(run.ofType("kubernetes:postgresql.cnpg.io/v1:Cluster").length === 1);
+        });
+    });
+});
