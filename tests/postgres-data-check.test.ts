@@ -10,7 +10,7 @@ import { spawnSync, SpawnSyncReturns } from "child_process";
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { pgdataSubdir, postgresDataCheckContainer, postgresDataCheckScript, postgresDataCheckScriptFiles } from "../components/postgres-data-check";
+import { pgdataSubdir, postgresDataCheckContainer, postgresDataCheckScript, postgresDataCheckScriptFiles } from "../components/postgres/dataDirectory";
 import { dataLayout } from "../components/postgres";
 import { restrictedViolations } from "../analysis/podSecurity";
 import { projectRoot } from "../harness/stackConfig";

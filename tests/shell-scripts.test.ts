@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
-import { postgresDataCheckScripts } from "../components/postgres-data-check";
+import { postgresDataCheckScripts } from "../components/postgres/dataDirectory";
 import { postgresBackupScripts } from "../components/postgresBackup";
 import { redisJobScripts, redisPodScripts, redisScripts } from "../components/redisCluster";
 import { projectRoot } from "../harness/stackConfig";

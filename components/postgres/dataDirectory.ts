@@ -1,9 +1,19 @@
 import * as k8s from "@pulumi/kubernetes";
 import { readFileSync } from "fs";
 import * as path from "path";
-import { withEphemeralStorage } from "../lib/resources";
-import { restrictedContainerSecurityContext } from "../lib/security";
-import { dataLayout } from "./postgres";
+import { withEphemeralStorage } from "../../lib/resources";
+import { restrictedContainerSecurityContext } from "../../lib/security";
+
+/**
+ * Data directory layout of the official image. The volume is mounted exactly where the image declares
+ * its VOLUME (which moved in PostgreSQL 18) and PGDATA is a subdirectory of it, so the volume's
+ * lost+found never makes initdb refuse the directory.
+ */
+export function dataLayout(majorVersion: number): { mountPath: string; pgdata: string } {
+    return majorVersion >= 18
+        ? { mountPath: "/var/lib/postgresql", pgdata: "/var/lib/postgresql/data" }
+        : { mountPath: "/var/lib/postgresql/data", pgdata: "/var/lib/postgresql/data/pgdata" };
+}
 
 /**
  * The start-up guard of the PostgreSQL StatefulSet (components/assets/postgres-data-check.sh): an init
@@ -11,9 +21,8 @@ import { dataLayout } from "./postgres";
  * version, or one in the other data layout's folder, instead of letting the image's entrypoint run
  * initdb beside it and serve an empty database (docs/postgres.md#major-version-upgrades).
  *
- * To wire it into the pod: ship `postgresDataCheckScriptFiles()` in a ConfigMap mounted as the volume
- * `scriptsConfigMapVolume` (defaultMode 0o555), and put `postgresDataCheckContainer(...)` in the pod's
- * initContainers with the data claim's volume name.
+ * statefulSet.ts ships `postgresDataCheckScriptFiles()` in a content-named ConfigMap and runs
+ * `postgresDataCheckContainer(...)` first among the pod's initContainers.
  */
 
 /** The guard's script (components/assets), the only file its ConfigMap needs: it sources nothing. */
@@ -30,7 +39,7 @@ export const postgresDataCheckPaths = { volume: "/volume", scripts: "/scripts" }
 
 /** The ConfigMap data for the guard: file name to content. */
 export function postgresDataCheckScriptFiles(): Record<string, string> {
-    return Object.fromEntries(postgresDataCheckScripts.map((file) => [file, readFileSync(path.join(__dirname, "assets", file), "utf8")]));
+    return Object.fromEntries(postgresDataCheckScripts.map((file) => [file, readFileSync(path.join(__dirname, "..", "assets", file), "utf8")]));
 }
 
 /** The image's data folder inside the volume: `pgdata` before PostgreSQL 18, `data` from 18. */
