@@ -33,6 +33,19 @@ export const backupUid = 10002;
 /** A backup that has not finished after this long is stopped (the Job fails, the alert follows). */
 const backupDeadlineSeconds = 6 * 3600;
 
+/**
+ * Pods a failed backup Job tries after the first. Each retry is a new pod (restartPolicy Never: a
+ * failed pod stays, with its logs, until the Job is cleaned up), started after the Job controller's
+ * back-off of 10 s, 20 s, 40 s, 80 s: about two and a half minutes of a server restart or an
+ * object-store outage. A retry dumps only if no pod of the Job has stored a backup yet (the dump
+ * container's BACKUP_JOB); after a failed upload it retries the upload alone, on the same backup. A
+ * longer outage fails the Job (the alert follows) and the next run uploads what the bucket lacks.
+ */
+const backupRetries = 4;
+
+/** The label Kubernetes (1.27 on) puts on a Job's pods, naming the Job: the dump container's BACKUP_JOB. */
+const jobNameLabel = "batch.kubernetes.io/job-name";
+
 /** pg_dump streams; rclone buffers a few multipart chunks. Scratch space is the /tmp emptyDir (password file, rclone's cache). */
 const resources = {
     dump: { requests: { cpu: "100m", memory: "128Mi", "ephemeral-storage": "64Mi" }, limits: { cpu: "1000m", memory: "1Gi", "ephemeral-storage": "256Mi" } },
@@ -60,7 +73,8 @@ function readScript(file: string): string {
  * own pg_dump onto a dedicated volume (container `dump`) and, when a bucket is configured, copies
  * them to S3-compatible object storage with rclone (container `upload`, after the dump). The scripts
  * keep `retention` complete backups in each place; a failed run leaves the previous ones and fails
- * the Job. npm run ops -- backup | backups | restore build their Jobs from this CronJob's pod.
+ * the Job, which retries a failed upload without dumping again (`backupRetries`). npm run ops --
+ * backup | backups | restore build their Jobs from this CronJob's pod.
  */
 export class PostgresBackup extends pulumi.ComponentResource {
     /** Labels of the backup pods (and of the list and restore pods built from them): their NetworkPolicy selects them. */
@@ -129,6 +143,8 @@ export class PostgresBackup extends pulumi.ComponentResource {
                 { name: "PGPORT", value: String(args.database.port) },
                 // Files, not environment variables: the scripts turn them into a password file.
                 { name: "POSTGRES_CREDENTIALS", value: postgresCredentialsPath },
+                // One backup per Job: a retry of the Job after its backup was stored does not dump again.
+                { name: "BACKUP_JOB", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${jobNameLabel}']` } } },
                 ...common,
             ],
             resources: resources.dump,
@@ -170,12 +186,13 @@ export class PostgresBackup extends pulumi.ComponentResource {
                     jobTemplate: {
                         metadata: { labels },
                         spec: {
-                            // A server restarting at backup time gets two more tries; each starts clean.
-                            backoffLimit: 2,
+                            backoffLimit: backupRetries,
                             activeDeadlineSeconds: backupDeadlineSeconds,
                             template: {
                                 metadata: { labels },
                                 spec: {
+                                    // A retry is a new pod: its dump container finds the Job's backup
+                                    // stored and passes, and the upload runs again.
                                     restartPolicy: "Never",
                                     serviceAccountName: serviceAccount.metadata.name,
                                     automountServiceAccountToken: false,

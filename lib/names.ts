@@ -22,6 +22,8 @@ export const names = {
         serviceAccount: "postgres",
         secret: "postgres-credentials",
         volumeClaim: "data",
+        /** Base of the content-named ConfigMap with the start-up guard's script. */
+        dataCheckConfigMap: "postgres-data-check",
     },
     // PostgreSQL on CloudNativePG (components/postgres/cloudNativePg.ts); the operator names its Services
     // and Secrets after the Cluster (postgres-rw, postgres-ca, ...).

@@ -64,7 +64,8 @@ function autoscalingCells(run: ProgramRun): Record<string, string> {
         "VPA (API / PostgreSQL / Redis)": modes.every((m) => m === undefined) ? "none" : modes.map((m) => (m ? `\`${m}\`` : "none")).join(" / "),
         "PDB API": budget(n.apiPdb),
         "PDB Redis": budget(n.redisPdb),
-        "PDB PostgreSQL": budget(n.postgresPdb),
+        // On CloudNativePG the operator makes PostgreSQL's budgets; the program makes none.
+        "PDB PostgreSQL": run.ofType("kubernetes:postgresql.cnpg.io/v1:Cluster").length > 0 && budget(n.postgresPdb) === "none" ? "the operator's" : budget(n.postgresPdb),
     };
 }
 

@@ -5,14 +5,17 @@
  * uploaded, dropped, fetched back and restored, and every table must come back row for row.
  */
 import * as assert from "assert";
-import { spawnSync, SpawnSyncReturns } from "child_process";
+import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { parseBackupListing } from "../cli/ops/backups";
-import { projectRoot } from "../harness/stackConfig";
+import { runStack } from "../harness/mockProgram";
+import { projectRoot, stackConfig } from "../harness/stackConfig";
+import { ContainerRun, JobSpec, runJob } from "./support/jobs";
 import { PostgresServer, startPostgres } from "./support/postgres";
 import { S3Server, startS3Server } from "./support/s3";
+import { startTcpProxy } from "./support/tcpProxy";
 
 const assets = path.join(projectRoot, "components", "assets");
 
@@ -56,6 +59,32 @@ function fingerprint(pg: PostgresServer, database: string): Record<string, strin
 
 function run(script: string, env: Record<string, string>, args: string[] = []): SpawnSyncReturns<string> {
     return spawnSync("sh", [path.join(assets, script), ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, encoding: "utf8", timeout: 300000 });
+}
+
+/** As run, without blocking the event loop (a client process runs beside it). */
+function runAsync(script: string, env: Record<string, string>, args: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+        const child = spawn("sh", [path.join(assets, script), ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+}
+
+/** The database's own properties, which a restore must bring back with its tables. */
+function databaseProperties(pg: PostgresServer, database: string): Record<string, string> {
+    const where = `FROM pg_database WHERE datname = '${database}'`;
+    return {
+        "owner, encoding, locale, connection limit": pg.sql(`SELECT pg_get_userbyid(datdba) || ' ' || pg_encoding_to_char(encoding) || ' ' || datcollate || ' ' || datctype || ' ' || datconnlimit ${where}`),
+        privileges: pg.sql(`SELECT datacl::text ${where}`),
+        comment: pg.sql(`SELECT shobj_description(oid, 'pg_database') ${where}`),
+        settings: pg.sql(
+            `SELECT string_agg(coalesce(pg_get_userbyid(nullif(setrole, 0)), '(all)') || ': ' || array_to_string(setconfig, ','), '; ' ORDER BY setrole) FROM pg_db_role_setting WHERE setdatabase = (SELECT oid ${where})`,
+        ),
+        "accepts connections": pg.sql(`SELECT datallowconn ${where}`),
+    };
 }
 
 function ok(result: SpawnSyncReturns<string>, what: string): string {
@@ -169,8 +198,127 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
             client.kill("SIGKILL");
         }
         assert.deepStrictEqual(fingerprint(pg, "healthcare"), before);
-        assert.strictEqual(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'pre_restore%'"), "", "the set-aside copies are dropped");
+        assert.strictEqual(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'pre_restore%' OR datname LIKE 'restoring%'"), "", "the set-aside copies and the temporary ones are dropped");
         assert.strictEqual(pg.sql("SELECT datallowconn FROM pg_database WHERE datname = 'healthcare'"), "t");
+    });
+
+    it("restore with a writer connected: a client that keeps reconnecting and inserting throughout ends up with exactly the backup, none of its rows from during the restore", async () => {
+        // A table loaded before patients (the dump's data comes in name order), large enough that a
+        // restore takes a while; and the database's own properties, changed after the backup.
+        pg.sql("CREATE TABLE observations (id bigserial PRIMARY KEY, patient_id bigint NOT NULL, taken_at timestamptz NOT NULL, value numeric)", "healthcare");
+        pg.sql("INSERT INTO observations (patient_id, taken_at, value) SELECT 1 + i % 3000, timestamptz '2030-01-01 00:00+00' + make_interval(mins => i), i % 97 FROM generate_series(1, 150000) AS i", "healthcare");
+        pg.sql(`ALTER DATABASE healthcare SET work_mem = '8MB'`);
+        pg.sql("ALTER ROLE reporting IN DATABASE healthcare SET search_path = public");
+        pg.sql("COMMENT ON DATABASE healthcare IS 'the clinic''s records'");
+        pg.sql("GRANT CONNECT ON DATABASE healthcare TO reporting");
+        try {
+            // What a writer sees: every table's rows but its own, and the constraints and indexes.
+            const state =
+                "'saw ' || (SELECT count(*) FROM patients) || ' patients, ' || (SELECT count(*) FROM appointments) || ' appointments, ' || " +
+                "(SELECT count(*) FROM scans) || ' scans, ' || (SELECT count(*) FROM audit_log WHERE entry NOT LIKE 'writer%') || ' entries, ' || " +
+                "(SELECT count(*) FROM pg_constraint WHERE connamespace = 'public'::regnamespace) || ' constraints, ' || " +
+                "(SELECT count(*) FROM pg_indexes WHERE schemaname = 'public') || ' indexes'";
+            const before = fingerprint(pg, "healthcare");
+            const properties = databaseProperties(pg, "healthcare");
+            const backupState = pg.sql(`SELECT ${state}`, "healthcare");
+            const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+
+            pg.sql("DELETE FROM audit_log; UPDATE patients SET name = 'overwritten' WHERE id < 100; DELETE FROM observations WHERE id % 2 = 0", "healthcare");
+            pg.sql("ALTER DATABASE healthcare RESET work_mem");
+            pg.sql("ALTER ROLE reporting IN DATABASE healthcare RESET search_path");
+            pg.sql("COMMENT ON DATABASE healthcare IS 'changed'");
+            pg.sql("REVOKE CONNECT ON DATABASE healthcare FROM reporting");
+            pg.sql("ALTER DATABASE healthcare CONNECTION LIMIT 50");
+
+            // The writer: psql inserting every 10 ms over one connection, and connecting again (after
+            // 20 ms) whenever it is cut off, refused or fails; one "inserted" line per row.
+            const insert = `INSERT INTO audit_log SELECT clock_timestamp(), 'writer ' || ${state} RETURNING 'inserted'`;
+            const writer = spawn("sh", ["-c", `while :; do printf '%s \\\\watch 0.01\\n' "$INSERT" | psql -X -q -At -v ON_ERROR_STOP=1 -d healthcare 2>/dev/null; sleep 0.02; done`], {
+                env: { ...process.env, ...pg.env, PGUSER: pg.user, PGPASSWORD: pg.password, PGCONNECT_TIMEOUT: "2", INSERT: insert },
+                stdio: ["ignore", "pipe", "ignore"],
+                detached: true,
+            });
+            const inserted: number[] = [];
+            let partial = "";
+            writer.stdout!.on("data", (d: Buffer) => {
+                const lines = (partial + d.toString()).split("\n");
+                partial = lines.pop()!;
+                lines.filter((l) => l === "inserted").forEach(() => inserted.push(Date.now()));
+            });
+            let restore: { status: number | null; stdout: string; stderr: string };
+            let started: number;
+            let ended: number;
+            try {
+                const deadline = Date.now() + 10000;
+                while (inserted.length < 5) {
+                    assert.ok(Date.now() < deadline, "the writer inserts within 10 s");
+                    await new Promise((r) => setTimeout(r, 20));
+                }
+                started = Date.now();
+                restore = await runAsync("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: name }, [name]);
+                ended = Date.now();
+            } finally {
+                process.kill(-writer.pid!, "SIGKILL");
+            }
+            assert.strictEqual(restore.status, 0, `restore failed:\n${restore.stdout}\n${restore.stderr}`);
+            const during = inserted.filter((t) => t >= started && t <= ended).length;
+            console.log(`      restore ${((ended - started) / 1000).toFixed(1)} s; the writer inserted ${during} rows meanwhile; ${restore.stderr.match(/refused connections for \d+ s/)?.[0] ?? ""}`);
+            assert.ok(during >= 20, `the writer kept inserting during the restore (${during} rows)`);
+
+            // Rows the writer wrote after the restore opened the database are the application's, and
+            // saw exactly the backup; any row from during the restore would have seen something else.
+            const survivors = pg.sql("SELECT entry FROM audit_log WHERE entry LIKE 'writer%' ORDER BY at", "healthcare").split("\n").filter(Boolean);
+            console.log(`      ${survivors.length} rows of the writer's are in the restored database, all written after it opened`);
+            assert.deepStrictEqual(
+                survivors.filter((entry) => entry !== `writer ${backupState}`),
+                [],
+                `every surviving row of the writer was written into the whole restored database (${survivors.length} survived)`,
+            );
+            pg.sql("DELETE FROM audit_log WHERE entry LIKE 'writer%'", "healthcare");
+            assert.deepStrictEqual(fingerprint(pg, "healthcare"), before);
+            assert.deepStrictEqual(databaseProperties(pg, "healthcare"), properties);
+            assert.strictEqual(pg.sql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'pre_restore%' OR datname LIKE 'restoring%'"), "", "no copy is left");
+        } finally {
+            pg.sql("DROP TABLE IF EXISTS observations", "healthcare");
+        }
+    });
+
+    it("a restore that fails midway, loading a copy or after the swap, puts every database back as it was", async () => {
+        const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+        pg.sql("DELETE FROM audit_log WHERE at < '2030-01-01 00:10+00'; INSERT INTO patients (name) VALUES ('after the backup')", "healthcare");
+        pg.sql("CREATE TABLE IF NOT EXISTS after_the_backup (note text)");
+        pg.sql("ALTER DATABASE healthcare SET work_mem = '16MB'");
+        const live = { healthcare: fingerprint(pg, "healthcare"), properties: databaseProperties(pg, "healthcare") };
+        const databases = () => pg.sql("SELECT string_agg(oid || ' ' || datname || ' ' || datallowconn, ', ' ORDER BY datname) FROM pg_database");
+        const before = databases();
+        // Stand-ins for psql and pg_restore that fail at one step (a server error there) and run the real tool otherwise.
+        const shims = mkdtempSync(path.join(tmpdir(), "failing-tools-"));
+        try {
+            for (const tool of ["psql", "pg_restore"]) {
+                writeFileSync(
+                    path.join(shims, tool),
+                    `#!/bin/sh\ncase "$*" in $FAIL_${tool.toUpperCase()}) echo "${tool}: injected failure" >&2; exit 1 ;; esac\nexec ${path.join(pg.binDir, tool)} "$@"\n`,
+                    { mode: 0o755 },
+                );
+            }
+            const failing = (env: Record<string, string>) => run("postgres-restore.sh", { ...backupEnv(), PATH: `${shims}:${pg.env.PATH}`, CONFIRM_RESTORE: name, ...env }, [name]);
+            const rolledBack = (result: SpawnSyncReturns<string>, step: RegExp) => {
+                assert.strictEqual(result.status, 1, result.stderr);
+                assert.match(result.stderr, step);
+                assert.match(result.stderr, /error: restoring \S+ failed: .*; the databases are as they were before$/m);
+                assert.strictEqual(databases(), before, "the same databases (the same oids: the originals, not copies), accepting connections");
+                assert.deepStrictEqual(fingerprint(pg, "healthcare"), live.healthcare);
+                assert.deepStrictEqual(databaseProperties(pg, "healthcare"), live.properties);
+                assert.strictEqual(pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'after_the_backup'"), "1", "postgres is the live one");
+            };
+            // Loading the second database's copy (postgres), the live databases untouched.
+            rolledBack(failing({ FAIL_PG_RESTORE: "*--dbname restoring_*_2 *" }), /pg_restore of database postgres failed/);
+            // After both databases were swapped: the second one's owner, privileges and settings fail.
+            rolledBack(failing({ FAIL_PSQL: "*2.properties.sql*" }), /restoring the owner, privileges or settings of database postgres failed/);
+        } finally {
+            rmSync(shims, { recursive: true, force: true });
+            pg.sql("DROP TABLE IF EXISTS after_the_backup");
+        }
     });
 
     it("refuses an unknown name, an unconfirmed restore, a damaged file and a backup from a newer PostgreSQL, changing nothing", async () => {
@@ -297,6 +445,73 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
         assert.strictEqual(missingCredentials.status, 1);
         assert.match(missingCredentials.stderr, /AWS_ACCESS_KEY_ID is missing: the Secret named in postgresBackupS3CredentialsSecret needs the key AWS_ACCESS_KEY_ID/);
         assert.ok(existsSync(path.join(volume, name, "manifest")));
+    });
+
+    it("upload failure retries without a new dump: the CronJob's own Job, its pods run here, meets an object-store outage after the dump", async () => {
+        // The Job as the program registers it for production with a bucket, keeping 3 backups.
+        const program = await runStack(
+            stackConfig("production", {
+                postgresBackupS3Endpoint: "https://s3.eu-central-1.amazonaws.com",
+                postgresBackupS3Bucket: bucket,
+                postgresBackupS3Prefix: `${prefix}-retry`,
+                postgresBackupS3CredentialsSecret: "backup-s3-credentials",
+                postgresBackupS3Egress: "52.219.0.0/16:443",
+                postgresBackupRetention: 3,
+            }),
+            "production",
+        );
+        const job: JobSpec = program.get("kubernetes:batch/v1:CronJob", "postgres-backup").inputs.spec.jobTemplate.spec;
+        // Two older backups: with three kept, one more dump would push the oldest out.
+        const older = ["20200101T020000Z", "20200102T020000Z"];
+        older.forEach((n) => fakeBackup(volume, n));
+        const scratch = mkdtempSync(path.join(tmpdir(), "backup-pod-tmp-"));
+        // The object store is down when the Job starts, and back once an upload has failed.
+        const store = await startTcpProxy(s3.endpoint);
+        await store.down();
+        let dumped: { name: string; manifest: string } | undefined;
+        try {
+            const started = Date.now();
+            const result = await runJob("postgres-backup-29000000", job, {
+                volumes: { backups: volume, scripts: assets, tmp: scratch, "postgres-credentials": pg.credentialsDir, "s3-credentials": s3.credentialsDir },
+                overrides: {
+                    PATH: pg.env.PATH,
+                    PGHOST: pg.env.PGHOST,
+                    PGPORT: pg.env.PGPORT,
+                    S3_ENDPOINT: store.endpoint,
+                    RCLONE: s3.rclone,
+                    // The pods' rclone tries 3 x 5 times; once is enough to meet the outage here.
+                    RCLONE_RETRIES: "1",
+                    RCLONE_LOW_LEVEL_RETRIES: "1",
+                },
+                afterRun: async (run: ContainerRun) => {
+                    if (run.container === "dump" && run.status === 0 && !dumped) {
+                        const name = storedName(run.stdout);
+                        dumped = { name, manifest: readFileSync(path.join(volume, name, "manifest"), "utf8") };
+                    }
+                    if (run.container === "upload" && run.status !== 0) {
+                        await store.up();
+                    }
+                },
+            });
+            const runs = result.runs.map((r) => `pod ${r.pod} ${r.container} ${r.status}`);
+            console.log(`      ${runs.join(", ")} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+            assert.ok(result.succeeded, `the Job succeeds: ${runs.join(", ")}\n${result.runs.map((r) => r.stderr).join("\n")}`);
+            assert.ok(dumped, "a dump stored a backup");
+
+            const uploads = result.runs.filter((r) => r.container === "upload");
+            assert.ok(uploads.length >= 2 && uploads[0].status !== 0, `the first upload met the outage and failed: ${runs.join(", ")}`);
+            assert.match(uploads[0].stderr, /error: cannot list s3:\/\//);
+            assert.strictEqual(uploads[uploads.length - 1].status, 0);
+            assert.match(uploads[uploads.length - 1].stdout, new RegExp(`^uploaded ${dumped.name} `, "m"), "the retried upload sends the same backup");
+            // The volume holds what it held after the dump: no new backup, none pruned; pg_dump ran once.
+            assert.deepStrictEqual(folders(volume), [...older, dumped.name]);
+            assert.strictEqual(result.runs.filter((r) => / backing up .* into /.test(r.stderr)).length, 1, `one dump: ${runs.join(", ")}`);
+            assert.strictEqual(readFileSync(path.join(volume, dumped.name, "manifest"), "utf8"), dumped.manifest);
+            assert.strictEqual(s3.run("cat", `:s3:${bucket}/${prefix}-retry/${dumped.name}/manifest`), dumped.manifest);
+        } finally {
+            await store.close();
+            rmSync(scratch, { recursive: true, force: true });
+        }
     });
 
     it("lists the backups of the volume and the bucket for npm run ops -- backups", async () => {

@@ -62,7 +62,7 @@ describe("PostgreSQL backups", function () {
                     ["0 2 * * *", "Etc/UTC", "Forbid", 3600],
                 );
                 const job = cronJob.spec.jobTemplate.spec;
-                assert.deepStrictEqual([job.backoffLimit, job.activeDeadlineSeconds, job.template.spec.restartPolicy], [2, 21600, "Never"]);
+                assert.deepStrictEqual([job.backoffLimit, job.activeDeadlineSeconds, job.template.spec.restartPolicy], [4, 21600, "Never"]);
                 const [dump] = podOf(run).containers;
                 assert.strictEqual(env(dump).BACKUP_RETENTION, retention);
             });
@@ -76,7 +76,9 @@ describe("PostgreSQL backups", function () {
                     { PGHOST: env(dump).PGHOST, PGPORT: env(dump).PGPORT, POSTGRES_CREDENTIALS: env(dump).POSTGRES_CREDENTIALS, BACKUP_DIR: env(dump).BACKUP_DIR },
                     { PGHOST: "postgres.healthcare-backend.svc.cluster.local", PGPORT: "5432", POSTGRES_CREDENTIALS: "/run/secrets/postgres", BACKUP_DIR: "/backups" },
                 );
-                assert.ok(!dump.env.some((e: any) => e.valueFrom), "no credential in the environment");
+                assert.ok(!dump.env.some((e: any) => e.valueFrom && !e.valueFrom.fieldRef), "no credential in the environment");
+                // A retry of the Job after its dump succeeded (and whatever followed failed) does not dump again.
+                assert.deepStrictEqual(env(dump).BACKUP_JOB, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } });
                 const volumes = Object.fromEntries(pod.volumes.map((v: any) => [v.name, v]));
                 assert.deepStrictEqual(volumes["postgres-credentials"].secret, { secretName: "postgres-credentials", defaultMode: 0o440 });
                 assert.deepStrictEqual(volumes.backups.persistentVolumeClaim, { claimName: "postgres-backups" });
@@ -187,7 +189,7 @@ describe("PostgreSQL backups", function () {
         assert.strictEqual(hourly.get(PVC, "postgres-backups").options.protect, false);
     });
 
-    it("with a bucket, uploads with the pinned rclone after the dump, credentials from the named Secret only", async () => {
+    it("with a bucket, uploads with the pinned rclone after the dump, credentials from the named Secret only, and retries a failed upload without dumping again", async () => {
         const run = await runStack(onStatefulSet("production", { ...objectStore, postgresBackupS3Region: undefined }), "production");
         const pod = podOf(run);
         assert.deepStrictEqual(pod.initContainers.map((c: any) => c.name), ["dump"]);
@@ -211,6 +213,14 @@ describe("PostgreSQL backups", function () {
                 ["3.5.0.0/16", [{ protocol: "TCP", port: 443 }]],
             ],
         );
+        // A failed upload is retried alone: the Job's retry is a new pod (restartPolicy Never keeps the
+        // failed one and its logs), whose dump init container is told its Job (the pods' job-name label)
+        // and passes on finding that Job's backup stored; then the upload runs again, on that backup.
+        const job = run.get(CRONJOB, "postgres-backup").inputs.spec.jobTemplate.spec;
+        assert.deepStrictEqual([job.template.spec.restartPolicy, job.backoffLimit], ["Never", 4]);
+        assert.deepStrictEqual(env(pod.initContainers[0]).BACKUP_JOB, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } });
+        assert.strictEqual(env(upload).BACKUP_JOB, undefined);
+
         // The program knows the Secret's name only: it never creates or reads it, and the keys reach rclone as mounted files.
         assert.ok(!run.resources.some((r) => r.type === "kubernetes:core/v1:Secret" && r.name === "backup-s3-credentials"));
         assert.ok(!upload.env.some((e: any) => e.valueFrom), "no credential in the environment");

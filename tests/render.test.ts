@@ -13,8 +13,9 @@ import { projectRoot, ShippedStack, shippedStacks, stackConfig } from "../harnes
  * The objects each shipped stack applies, by kind. A feature that adds objects (autoscalers,
  * budgets, monitoring, network policies, add-ons) adds its kinds here, for the stacks that turn it on.
  */
-// ConfigMaps: the API's, the Redis pods' and the Redis Jobs' (two, so that a Job script change restarts no node).
-const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 3, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
+// ConfigMaps: the API's, the Redis pods' and the Redis Jobs' (two, so that a Job script change restarts no node), and
+// the statefulset engine's start-up guard.
+const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 4, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
 // Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
 const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
 /** Adds (or, with -1, removes) the objects of a feature, kind by kind; kinds that drop to 0 disappear. */
@@ -30,7 +31,8 @@ const adjust = (kinds: Record<string, number>, feature: Record<string, number>, 
 };
 // The statefulset engine's server (the local stack's): its StatefulSet, ServiceAccount, client and headless
 // Services, and the exporter's metrics Service and ServiceMonitor. Its Secret is postgres-credentials.
-const statefulSetServer = { StatefulSet: 1, ServiceAccount: 1, Service: 3, ServiceMonitor: 1 };
+// And the ConfigMap of its start-up guard (postgres-data-check).
+const statefulSetServer = { StatefulSet: 1, ServiceAccount: 1, Service: 3, ServiceMonitor: 1, ConfigMap: 1 };
 // CloudNativePG (staging, production): the Cluster, its Pooler, the backups' ObjectStore and ScheduledBackup,
 // PodMonitors for the instances and the pooler; the operator makes the pods, their Services, ServiceAccounts,
 // budgets and Jobs. Five more policies: the pooler's, the operator's Jobs', and the ways of the instances,

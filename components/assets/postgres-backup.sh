@@ -9,6 +9,11 @@
 # After a success, complete backups beyond BACKUP_RETENTION are deleted, oldest first; nothing else
 # on the volume is touched.
 #
+# One backup per Job: the manifest names the Job (BACKUP_JOB), and a pod of a Job whose earlier pod
+# already stored its backup takes none: it reports that one (the "stored" line) and exits 0, so the
+# Job's retry after a failed upload runs the upload again, on the same backup, without a new dump
+# (which would also push an older backup out of the retention).
+#
 # Runs in the backup CronJob's dump container (the postgres image of the server's version, so
 # pg_dump matches the server) and, unchanged, in the tests against a local PostgreSQL server.
 #
@@ -19,6 +24,8 @@
 #   BACKUP_RETENTION      complete backups to keep on the volume (>= 1)
 #   BACKUP_COMPRESSION    pg_dump's compression level, 0-9 (default 6)
 #   WAIT_SECONDS          how long to wait for the server to accept connections (default 120)
+#   BACKUP_JOB            the Job this pod belongs to (the pod's batch.kubernetes.io/job-name label);
+#                         empty: every run takes a backup
 set -eu
 LOG_TAG=backup
 # shellcheck source=postgres-backup-lib.sh
@@ -30,6 +37,34 @@ require_integer BACKUP_RETENTION 1
 compression=${BACKUP_COMPRESSION:-6}
 case "$compression" in [0-9]) ;; *) die "BACKUP_COMPRESSION = \"$compression\" is not a level from 0 to 9" ;; esac
 if [ ! -d "$BACKUP_DIR" ] || [ ! -w "$BACKUP_DIR" ]; then die "the backup volume $BACKUP_DIR is missing or not writable"; fi
+job=${BACKUP_JOB:-}
+if [ -n "$job" ] && ! printf '%s\n' "$job" | grep -Eqx '[A-Za-z0-9][A-Za-z0-9._-]{0,62}'; then
+    die "BACKUP_JOB = \"$job\" is not a Job name"
+fi
+
+# Deletes the complete backups beyond BACKUP_RETENTION, oldest first.
+apply_retention() {
+    count=$(local_backups | wc -l)
+    excess=$((count - BACKUP_RETENTION))
+    if [ "$excess" -gt 0 ]; then
+        for old in $(local_backups | head -n "$excess"); do
+            rm -rf "${BACKUP_DIR:?}/$old"
+            log "deleted $old: more than $BACKUP_RETENTION backups on the volume"
+            echo "deleted $old $BACKUP_DIR/$old"
+        done
+    fi
+}
+
+if [ -n "$job" ]; then
+    for stored in $(local_backups); do
+        if [ "$(manifest_value "$BACKUP_DIR/$stored/manifest" job)" = "$job" ]; then
+            log "$stored is the backup of Job $job, stored by an earlier pod of it: no new dump (this pod retries what failed after it)"
+            echo "stored $stored $BACKUP_DIR/$stored $(manifest_bytes "$BACKUP_DIR/$stored/manifest")"
+            apply_retention
+            exit 0
+        fi
+    done
+fi
 
 use_credentials
 wait_for_server "${WAIT_SECONDS:-120}"
@@ -80,6 +115,7 @@ done
     echo "server_version_num=$server_version_num"
     echo "pg_dump_version=$(tool_version pg_dump)"
     echo "databases=$database_list"
+    [ -z "$job" ] || echo "job=$job"
     for file in globals.sql $(printf '%s\n' "$databases" | sed 's/$/.dump/'); do
         echo "file=$file $(stat -c %s "$partial/$file") $(sha256sum "$partial/$file" | awk '{ print $1 }')"
     done
@@ -93,13 +129,4 @@ trap - EXIT
 bytes=$(manifest_bytes "$final/manifest")
 log "stored $name: $bytes bytes in $(($(date +%s) - started)) s"
 echo "stored $name $final $bytes"
-
-count=$(local_backups | wc -l)
-excess=$((count - BACKUP_RETENTION))
-if [ "$excess" -gt 0 ]; then
-    for old in $(local_backups | head -n "$excess"); do
-        rm -rf "${BACKUP_DIR:?}/$old"
-        log "deleted $old: more than $BACKUP_RETENTION backups on the volume"
-        echo "deleted $old $BACKUP_DIR/$old"
-    done
-fi
+apply_retention

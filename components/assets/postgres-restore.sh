@@ -8,11 +8,18 @@
 # backup's major version or a later one; pg_restore must be at least as new as the pg_dump that wrote
 # it). Any problem gives one message and exit 1 with the server untouched.
 #
-# Each database is replaced without a window of loss: connections to it are closed and refused, it
-# is renamed aside, the backup is restored under its name, and only when every database is restored
-# are the renamed copies dropped. If a restore fails, the restored databases are dropped and the
-# renamed ones get their names back. (Roles the backup created stay: they are only added.) The
-# server needs room for both copies while it runs.
+# Each database is restored under a temporary name (restoring_<backup>_<n>) while the live one goes
+# on serving: clients connect by name, so nothing reaches the copy while pg_restore loads it. The
+# database's own properties come from the dump as pg_restore --create would bring them (encoding and
+# locale at CREATE DATABASE; owner, privileges, comment and ALTER DATABASE ... SET once it has the
+# name). Only when every database is loaded and analysed are they swapped in: the live one refuses
+# new connections, its sessions are ended and it is renamed aside (pre_restore_<backup>_<n>), the
+# copy takes its name and properties, and then every restored database accepts connections again
+# and the aside copies are dropped. Clients are refused for the swap alone (seconds), and a write
+# lands either in the database the restore replaces or in the restored one, never in a half-loaded
+# one. If anything fails, the copies are dropped and the aside databases get their names back and
+# accept connections: everything is as it was. (Roles the backup created stay: they are only
+# added.) The server needs room for both copies while it runs.
 #
 # Runs in the restore Job that npm run ops -- restore builds from the backup CronJob's pod (the
 # postgres image of the server's version), and unchanged in the tests.
@@ -71,77 +78,139 @@ started=$(date +%s)
 errors=$(psql --no-psqlrc --quiet --file "$dir/globals.sql" 2>&1 >/dev/null | grep -i 'error' | grep -v 'already exists' || true)
 [ -z "$errors" ] || die "restoring the roles of $name failed, no database was touched: $errors"
 
-# The database to connect to while replacing $1: never $1 itself.
-maintenance_db() {
-    if [ "$1" = postgres ]; then echo template1; else echo postgres; fi
-}
-aside_name() {
-    echo "pre_restore_$(printf '%s' "$name" | tr 'TZ' 'tz')_$1"
-}
-exists() {
-    [ "$(sql "SELECT count(*) FROM pg_database WHERE datname = '$1'" "$(maintenance_db "$1")")" = 1 ]
-}
+# Database-level work runs from template1: never one of the backup's databases (the backup holds no
+# template), so it stays reachable while postgres itself is swapped.
+control=template1
 quoted() {
     printf '"%s"' "$1"
 }
+# One statement from $control; on an error psql's message goes to stderr and it returns 1 (the
+# caller rolls back: unlike sql, it never stops the script half way).
+db_sql() {
+    psql --no-psqlrc --quiet --set ON_ERROR_STOP=1 --dbname "$control" --command "SET client_min_messages = warning" --command "$1" >/dev/null
+}
+exists() {
+    count=$(psql --no-psqlrc --no-align --tuples-only --quiet --set ON_ERROR_STOP=1 --dbname "$control" \
+        --command "SELECT count(*) FROM pg_database WHERE datname = '$1'") || rollback "cannot look up database $1"
+    [ "$count" = 1 ]
+}
+stamp=$(printf '%s' "$name" | tr 'TZ' 'tz')
+temp_name() {
+    echo "restoring_${stamp}_$1"
+}
+aside_name() {
+    echo "pre_restore_${stamp}_$1"
+}
 
-# Closes and refuses connections to $1, then renames it to $2 (terminated sessions take a moment to go).
-set_aside() {
-    maint=$(maintenance_db "$1")
-    sql "ALTER DATABASE $(quoted "$1") WITH ALLOW_CONNECTIONS false" "$maint" >/dev/null
+# Refuses new connections to $1, ends its sessions and renames it to $2 (ended sessions take a
+# moment to go). Returns 1 after 30 s of sessions that would not go, still refusing connections.
+close_and_rename() {
+    db_sql "ALTER DATABASE $(quoted "$1") WITH ALLOW_CONNECTIONS false" || return 1
     tries=0
-    until psql --no-psqlrc --quiet --set ON_ERROR_STOP=1 --dbname "$maint" --command \
+    until psql --no-psqlrc --quiet --set ON_ERROR_STOP=1 --dbname "$control" --command \
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$1' AND pid <> pg_backend_pid()" \
         --command "ALTER DATABASE $(quoted "$1") RENAME TO $(quoted "$2")" >/dev/null 2>&1; do
         tries=$((tries + 1))
-        if [ "$tries" -ge 30 ]; then
-            sql "ALTER DATABASE $(quoted "$1") WITH ALLOW_CONNECTIONS true" "$maint" >/dev/null
-            return 1
-        fi
+        [ "$tries" -lt 30 ] || return 1
         sleep 1
     done
 }
 
-# Puts back every database handled so far ($handled: "db:aside-or-dash" words) and stops.
+# What is done so far, for the rollback: "<db>:<aside>" for each live database renamed aside, and
+# each restored database that has taken its name.
+asides=""
+swapped=""
+
+# Drops every copy, gives the aside databases their names back, lets them accept connections, stops.
 rollback() {
     log "error: $1; putting the databases back as they were"
-    for entry in $handled; do
+    unrestored=""
+    for db in $swapped; do
+        db_sql "DROP DATABASE IF EXISTS $(quoted "$db") WITH (FORCE)" || unrestored="$unrestored $db"
+    done
+    for entry in $asides; do
         db=${entry%%:*}
         aside=${entry#*:}
-        maint=$(maintenance_db "$db")
-        sql "DROP DATABASE IF EXISTS $(quoted "$db") WITH (FORCE)" "$maint" >/dev/null
-        if [ "$aside" != "-" ]; then
-            sql "ALTER DATABASE $(quoted "$aside") RENAME TO $(quoted "$db")" "$maint" >/dev/null
-            sql "ALTER DATABASE $(quoted "$db") WITH ALLOW_CONNECTIONS true" "$maint" >/dev/null
+        if ! db_sql "ALTER DATABASE $(quoted "$aside") RENAME TO $(quoted "$db")" ||
+            ! db_sql "ALTER DATABASE $(quoted "$db") WITH ALLOW_CONNECTIONS true"; then
+            unrestored="$unrestored $db"
         fi
     done
+    index=0
+    for db in $databases; do
+        index=$((index + 1))
+        db_sql "DROP DATABASE IF EXISTS $(quoted "$(temp_name "$index")") WITH (FORCE)" ||
+            log "warning: the copy $(temp_name "$index") is left; drop it by hand"
+    done
+    [ -z "$unrestored" ] ||
+        die "restoring $name failed: $1; putting back failed for:$unrestored (the live data is in the pre_restore_${stamp}_* databases; see the messages above)"
     die "restoring $name failed: $1; the databases are as they were before"
 }
 
-handled=""
+work=$(mktemp -d "${TMPDIR:-/tmp}/restore.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# 1. Each database under its temporary name, the live ones untouched.
 index=0
 for db in $databases; do
     index=$((index + 1))
-    aside="-"
-    if exists "$db"; then
-        aside=$(aside_name "$index")
-        set_aside "$db" "$aside" || rollback "database $db is still in use after 30 s"
-    fi
-    handled="$handled $db:$aside"
-    log "restoring database $db"
-    # --create recreates the database as it was dumped (owner, encoding, locale, privileges, settings).
-    pg_restore --create --exit-on-error --dbname "$(maintenance_db "$db")" "$dir/$db.dump" ||
+    temp=$(temp_name "$index")
+    dump="$dir/$db.dump"
+    # The entries only --create restores are the database's own: its CREATE DATABASE (encoding,
+    # locale) and owner, comment, privileges and settings. As SQL, split in two: the CREATE DATABASE
+    # line for the temporary name (the options after WITH name no database), and the rest unchanged
+    # for when the copy has the database's name (without pg_restore's \connect lines: it runs from
+    # $control, and the database refuses connections then).
+    pg_restore --create --list --file "$work/all.toc" "$dump" || rollback "pg_restore --list of $db.dump failed"
+    pg_restore --list --file "$work/content.toc" "$dump" || rollback "pg_restore --list of $db.dump failed"
+    sed '/^;/d' "$work/all.toc" >"$work/all.list"
+    sed '/^;/d' "$work/content.toc" >"$work/content.list"
+    grep -vxF -f "$work/content.list" "$work/all.list" >"$work/database.list" || true
+    pg_restore --create --use-list "$work/database.list" --file "$work/$index.sql" "$dump" ||
+        rollback "pg_restore could not write the database properties of $db"
+    [ "$(grep -c '^CREATE DATABASE ' "$work/$index.sql")" = 1 ] || rollback "$db.dump does not hold one CREATE DATABASE for $db"
+    create=$(sed -n "s/^CREATE DATABASE [^ ]* WITH /CREATE DATABASE $(quoted "$temp") WITH /p" "$work/$index.sql")
+    [ -n "$create" ] || rollback "the CREATE DATABASE of $db.dump has no WITH options"
+    grep -v -e '^CREATE DATABASE ' -e '^\\connect ' "$work/$index.sql" >"$work/$index.properties.sql" || true
+
+    log "restoring database $db as $temp"
+    # Left by a restore of this backup that was killed: never a live database.
+    db_sql "DROP DATABASE IF EXISTS $(quoted "$temp") WITH (FORCE)" || rollback "cannot drop the leftover $temp"
+    db_sql "$create" || rollback "cannot create $temp for database $db"
+    pg_restore --exit-on-error --dbname "$temp" "$dump" ||
         rollback "pg_restore of database $db failed (its message is above)"
+    # Planner statistics are not part of a dump: without them the first queries plan blind.
+    vacuumdb --analyze-only --quiet --dbname "$temp" || log "warning: ANALYZE of $db failed; run it by hand"
 done
 
-for entry in $handled; do
-    db=${entry%%:*}
-    aside=${entry#*:}
-    if [ "$aside" != "-" ]; then
-        sql "DROP DATABASE $(quoted "$aside")" "$(maintenance_db "$db")" >/dev/null
+# 2. The swap: each live database aside, its restored copy in its place with its properties, all
+# still refusing connections.
+closed=$(date +%s)
+index=0
+for db in $databases; do
+    index=$((index + 1))
+    temp=$(temp_name "$index")
+    if exists "$db"; then
+        aside=$(aside_name "$index")
+        if ! close_and_rename "$db" "$aside"; then
+            db_sql "ALTER DATABASE $(quoted "$db") WITH ALLOW_CONNECTIONS true" || true
+            rollback "database $db is still in use after 30 s"
+        fi
+        asides="$asides $db:$aside"
     fi
-    # Planner statistics are not part of a dump: without them the first queries plan blind.
-    vacuumdb --analyze-only --quiet --dbname "$db" || log "warning: ANALYZE of $db failed; run it by hand"
+    close_and_rename "$temp" "$db" || rollback "the restored copy of $db could not take its name"
+    swapped="$swapped $db"
+    psql --no-psqlrc --quiet --set ON_ERROR_STOP=1 --dbname "$control" --file "$work/$index.properties.sql" >/dev/null ||
+        rollback "restoring the owner, privileges or settings of database $db failed (psql's message is above)"
+done
+
+# 3. Open: every restored database accepts connections; the aside copies go.
+for db in $databases; do
+    db_sql "ALTER DATABASE $(quoted "$db") WITH ALLOW_CONNECTIONS true" || rollback "cannot let database $db accept connections"
+done
+log "the databases refused connections for $(($(date +%s) - closed)) s"
+for entry in $asides; do
+    db_sql "DROP DATABASE $(quoted "${entry#*:}")" || log "warning: cannot drop ${entry#*:}, the database as it was before the restore; drop it by hand"
 done
 log "restored $name in $(($(date +%s) - started)) s"
 echo "restored $name $databases"

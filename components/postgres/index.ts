@@ -8,7 +8,8 @@ import { DatabaseConnection, PostgresTopology } from "./connection";
 import { statefulSetPostgres } from "./statefulSet";
 
 export { DatabaseConnection, postgresPort, PostgresTopology, ServerTls } from "./connection";
-export { dataLayout, postgresCredentialsPath } from "./statefulSet";
+export { dataLayout } from "./dataDirectory";
+export { postgresCredentialsPath } from "./statefulSet";
 
 /** Args of PostgreSQL, whichever engine runs it. */
 export interface PostgresArgs extends NamespacedArgs {

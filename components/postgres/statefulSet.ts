@@ -5,11 +5,13 @@ import { dataAnnotations, dataOptions, statefulSetOptions } from "../../lib/args
 import { tcp, WorkloadEndpoints } from "../../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../../lib/labels";
 import { postgresExporterContainer, postgresExporterPort } from "../../lib/exporters";
+import { contentNamedConfigMap } from "../../lib/configMap";
 import { names, serviceHost } from "../../lib/names";
 import { withEphemeralStorage } from "../../lib/resources";
 import { appsController } from "../../lib/scaleTarget";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../../lib/security";
 import { PostgresEngineOutputs, postgresPort } from "./connection";
+import { dataLayout, postgresDataCheckContainer, postgresDataCheckScriptFiles } from "./dataDirectory";
 import type { PostgresArgs } from "./index";
 
 /** A single instance: no streaming replica (so no PodDisruptionBudget could ever be met). */
@@ -20,17 +22,6 @@ const postgresUid = 999;
 
 /** Where the credentials Secret is mounted; the image reads POSTGRES_*_FILE, so no credential sits in the environment. */
 export const postgresCredentialsPath = "/run/secrets/postgres";
-
-/**
- * Data directory layout. The volume is mounted exactly where the image declares its VOLUME
- * (which moved in PostgreSQL 18) and PGDATA is a subdirectory of it, so the volume's
- * lost+found never makes initdb refuse the directory.
- */
-export function dataLayout(majorVersion: number): { mountPath: string; pgdata: string } {
-    return majorVersion >= 18
-        ? { mountPath: "/var/lib/postgresql", pgdata: "/var/lib/postgresql/data" }
-        : { mountPath: "/var/lib/postgresql/data", pgdata: "/var/lib/postgresql/data/pgdata" };
-}
 
 /**
  * A single PostgreSQL server on a StatefulSet (the local stack's engine): headless and client Services,
@@ -91,6 +82,8 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
     };
     // Scratch space under the read-only root: sockets and lock files, and temporary files of large sorts.
     const runVolume = { name: "run", emptyDir: { sizeLimit: "16Mi" } };
+    // The start-up guard's script: before the server, it refuses a volume of another major version.
+    const dataCheckScripts = contentNamedConfigMap(n.dataCheckConfigMap, meta(n.dataCheckConfigMap), postgresDataCheckScriptFiles(), parent);
     const tmpVolume = { name: "tmp", emptyDir: { sizeLimit: "256Mi" } };
     const statefulSet = new k8s.apps.v1.StatefulSet(
         n.statefulSet,
@@ -111,6 +104,8 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
                         securityContext: restrictedPodSecurityContext(postgresUid),
                         // Time for a clean shutdown checkpoint before SIGKILL.
                         terminationGracePeriodSeconds: 60,
+                        // Never let the image's entrypoint initialise an empty database beside data of another major.
+                        initContainers: [postgresDataCheckContainer({ image: s.image, majorVersion: s.majorVersion, volumeName: n.volumeClaim, scriptsConfigMapVolume: "data-check-scripts" })],
                         containers: [
                             {
                                 name: n.container,
@@ -152,6 +147,7 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
                                 : []),
                         ],
                         volumes: [
+                            { name: "data-check-scripts", configMap: { name: dataCheckScripts.metadata.name, defaultMode: 0o555 } },
                             runVolume,
                             tmpVolume,
                             // The runtime's default 64Mi /dev/shm is too small for parallel queries.

@@ -36,7 +36,7 @@ function freePort(): Promise<number> {
 }
 
 /** PostgreSQL refuses to run as root: as root, run it as the `postgres` user (Debian's package creates it), else nobody. */
-function serverIdentity(): { uid: number; gid: number } | undefined {
+export function serverIdentity(): { uid: number; gid: number } | undefined {
     if (process.getuid?.() !== 0) {
         return undefined;
     }
@@ -68,27 +68,33 @@ export interface PostgresServer {
     stop(): Promise<void>;
 }
 
-/** Starts an empty server: initdb with the application's superuser, password authentication on TCP. */
-export async function startPostgres(options: { user?: string; password?: string; settings?: string[] } = {}): Promise<PostgresServer> {
+/**
+ * Starts a server: initdb with the application's superuser, password authentication on TCP. With
+ * `data`, the data directory is that folder (its parent must exist), initialised only when it holds
+ * no cluster yet, and kept when the server stops; otherwise a new one in a temporary folder.
+ */
+export async function startPostgres(options: { user?: string; password?: string; settings?: string[]; data?: string } = {}): Promise<PostgresServer> {
     const user = options.user ?? "healthcare";
     const password = options.password ?? "test:pass\\word";
     const binDir = postgresBinDir();
     const identity = serverIdentity();
     const dir = mkdtempSync(path.join(tmpdir(), "backup-pg-"));
-    const data = path.join(dir, "data");
+    const data = options.data ?? path.join(dir, "data");
     const socket = path.join(dir, "socket");
     mkdirSync(socket);
     writeFileSync(path.join(dir, "pwfile"), `${password}\n`);
     if (identity) {
-        for (const p of [dir, socket, path.join(dir, "pwfile")]) {
+        for (const p of [dir, socket, path.join(dir, "pwfile"), ...(options.data ? [path.dirname(data)] : [])]) {
             chownSync(p, identity.uid, identity.gid);
         }
     }
-    execFileSync(
-        path.join(binDir, "initdb"),
-        ["-D", data, "-U", user, "--pwfile", path.join(dir, "pwfile"), "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--encoding=UTF8", "--locale=C"],
-        { stdio: "pipe", ...identity },
-    );
+    if (!existsSync(path.join(data, "PG_VERSION"))) {
+        execFileSync(
+            path.join(binDir, "initdb"),
+            ["-D", data, "-U", user, "--pwfile", path.join(dir, "pwfile"), "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--encoding=UTF8", "--locale=C"],
+            { stdio: "pipe", ...identity },
+        );
+    }
     const port = await freePort();
     const server: ChildProcess = spawn(
         path.join(binDir, "postgres"),
