@@ -21,6 +21,19 @@ const objectStore = {
     postgresBackupS3CredentialsSecret: "backup-s3-credentials",
     postgresBackupS3Egress: "52.219.0.0/16:443",
 };
+/**
+ * Staging and production run CloudNativePG; the CronJob's commands need the StatefulSet engine (and,
+ * without a pooler, an API that opens fewer than 1,000 connections: production's ceiling lowered).
+ */
+const statefulSetEngine = {
+    ...objectStore,
+    apiMaxReplicas: 20,
+    postgresEngine: "statefulset",
+    postgresInstances: 1,
+    postgresPoolerInstances: 0,
+    postgresWalStorageSize: undefined,
+    vpaPostgresMode: "Initial",
+};
 
 const now = new Date("2025-01-02T03:04:05Z");
 const complete = JSON.stringify({ status: { conditions: [{ type: "Complete", status: "True" }] } });
@@ -44,7 +57,7 @@ describe("backup commands (stand-in kubectl, the program's own CronJob)", functi
 
     before(async () => {
         const cronJobOf = async (stack: "staging" | "production") => {
-            const run = await runStack(stackConfig(stack, objectStore), stack);
+            const run = await runStack(stackConfig(stack, statefulSetEngine), stack);
             return JSON.stringify({ apiVersion: "batch/v1", kind: "CronJob", ...run.get("kubernetes:batch/v1:CronJob", "postgres-backup").inputs });
         };
         cronJobs = { staging: await cronJobOf("staging"), production: await cronJobOf("production") };
@@ -61,7 +74,7 @@ describe("backup commands (stand-in kubectl, the program's own CronJob)", functi
             env: { PATH: standins.bin },
             say: (l) => output.push(l),
             root,
-            overrides: objectStore,
+            overrides: statefulSetEngine,
             backup: { now: () => now, pollMs: 0, ask: () => answers.shift() },
         });
     const kubectl = (c: RecordedCall) => c.args.join(" ");
