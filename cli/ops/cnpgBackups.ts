@@ -120,7 +120,7 @@ export function manualBackup(ctx: OpsContext, name: string): object {
         metadata: {
             name,
             namespace: ctx.settings.namespace,
-            // The operator labels only the Backups of a ScheduledBackup; the listing selects on this.
+            // As the ScheduledBackup labels its own (a Backup made by hand carries only what it is given); the listing selects on it.
             labels: { [cloudNativePgLabels.cluster]: names.cloudNativePg.cluster },
         },
         spec: {
