@@ -32,6 +32,19 @@ const objectStore = {
     postgresBackupS3CredentialsSecret: "backup-s3-credentials",
     postgresBackupS3Egress: "52.219.0.0/16:443",
 };
+/**
+ * Staging and production run CloudNativePG; the CronJob's commands need the StatefulSet engine (and,
+ * without a pooler, an API that opens fewer than 1,000 connections: production's ceiling lowered).
+ */
+const statefulSetEngine = {
+    ...objectStore,
+    apiMaxReplicas: 20,
+    postgresEngine: "statefulset",
+    postgresInstances: 1,
+    postgresPoolerInstances: 0,
+    postgresWalStorageSize: undefined,
+    vpaPostgresMode: "Initial",
+};
 
 const now = new Date("2025-01-02T03:04:05Z");
 const complete = JSON.stringify({ status: { conditions: [{ type: "Complete", status: "True" }] } });
@@ -55,7 +68,7 @@ describe("backup commands (stand-in kubectl, the program's own CronJob)", functi
 
     before(async () => {
         const cronJobOf = async (stack: "staging" | "production") => {
-            const run = await runStack(stackConfig(stack, objectStore), stack);
+            const run = await runStack(stackConfig(stack, statefulSetEngine), stack);
             return JSON.stringify({ apiVersion: "batch/v1", kind: "CronJob", ...run.get("kubernetes:batch/v1:CronJob", "postgres-backup").inputs });
         };
         cronJobs = { staging: await cronJobOf("staging"), production: await cronJobOf("production") };
@@ -72,7 +85,7 @@ describe("backup commands (stand-in kubectl, the program's own CronJob)", functi
             env: { PATH: standins.bin },
             say: (l) => output.push(l),
             root,
-            overrides: objectStore,
+            overrides: statefulSetEngine,
             backup: { now: () => now, pollMs: 0, ask: () => answers.shift() },
         });
     const kubectl = (c: RecordedCall) => c.args.join(" ");
@@ -241,6 +254,216 @@ describe("backup commands (stand-in kubectl, the program's own CronJob)", functi
             assert.throws(
                 () => main(command, { env: { PATH: standins.bin }, say: (l) => output.push(l), root, backup: { now: () => now, pollMs: 0, ask: () => undefined } }),
                 /stack local has no PostgreSQL backups \(postgresBackupSchedule is empty\): set one, e\.g\. pulumi config set postgresBackupSchedule "0 2 \* \* \*" --stack local, and deploy/,
+            );
+        }
+        assert.deepStrictEqual(standins.calls(), []);
+    });
+});
+
+describe("backup commands on CloudNativePG (stand-in kubectl, the program's own Cluster and ScheduledBackup)", function () {
+    this.timeout(120000);
+    const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
+    const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
+    const target = "--context healthcare-staging --namespace healthcare-backend";
+    const manual = "postgres-manual-20250102t030405z";
+    let cluster: any;
+    let scheduledBackup: any;
+    let standins: Standins;
+    let root: string;
+    let output: string[];
+
+    before(async () => {
+        // Staging's own engine: no override of postgresEngine.
+        const run = await runStack(stackConfig("staging", objectStore), "staging");
+        cluster = { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", ...run.get(CLUSTER, "postgres").inputs };
+        scheduledBackup = run.get(SCHEDULED_BACKUP, "postgres-backup").inputs;
+    });
+
+    /** A Backup object as the operator reports it. */
+    const backup = (name: string, status: Record<string, unknown>, created = "2025-01-01T00:00:00Z") => ({
+        apiVersion: "postgresql.cnpg.io/v1",
+        kind: "Backup",
+        metadata: { name, namespace: "healthcare-backend", creationTimestamp: created, labels: { "cnpg.io/cluster": "postgres" } },
+        spec: { cluster: { name: "postgres" }, method: "plugin", pluginConfiguration: { name: "barman-cloud.cloudnative-pg.io" } },
+        status,
+    });
+    const machine = (replies: { match: string; stdout?: string; stderr?: string; status?: number; times?: number }[]) =>
+        createStandins({
+            ...freshMachine(),
+            kubeContexts: ["healthcare-staging", "healthcare-production"],
+            kubectlReplies: [{ match: "get clusters.postgresql.cnpg.io postgres -o json", stdout: JSON.stringify(cluster) }, ...replies],
+        });
+    const run = (overrides: Record<string, unknown>, ...argv: string[]) =>
+        main(argv, {
+            env: { PATH: standins.bin },
+            say: (l) => output.push(l),
+            root,
+            overrides: { ...objectStore, ...overrides },
+            backup: { now: () => now, pollMs: 0, ask: () => assert.fail("nothing is asked on cloudnative-pg") },
+        });
+    const kubectl = (c: RecordedCall) => c.args.join(" ");
+    const noCronJobPath = () =>
+        assert.ok(!standins.calls().some((c) => /\bcronjob\b|\bjob\b|logs/.test(kubectl(c))), `no CronJob or Job: ${standins.calls().map(kubectl).join("\n")}`);
+
+    beforeEach(() => {
+        root = mkdtempSync(path.join(tmpdir(), "ops-cnpg-backups-"));
+        output = [];
+    });
+    afterEach(() => {
+        standins?.remove();
+        rmSync(root, { recursive: true, force: true });
+    });
+
+    it("backup creates a Backup of Cluster postgres through the plugin, follows it to completed and prints its times and id", () => {
+        standins = machine([
+            { match: `get backups.postgresql.cnpg.io ${manual} -o json`, stdout: JSON.stringify(backup(manual, {})), times: 1 },
+            { match: `get backups.postgresql.cnpg.io ${manual} -o json`, stdout: JSON.stringify(backup(manual, { phase: "running", method: "plugin" })), times: 2 },
+            {
+                match: `get backups.postgresql.cnpg.io ${manual} -o json`,
+                stdout: JSON.stringify(
+                    backup(manual, { phase: "completed", method: "plugin", startedAt: "2025-01-02T03:04:07Z", stoppedAt: "2025-01-02T03:09:41Z", backupId: "20250102T030407" }),
+                ),
+            },
+        ]);
+        run({}, "backup", "--stack", "staging");
+        assert.deepStrictEqual(standins.calls().map(kubectl), [
+            `${target} get clusters.postgresql.cnpg.io postgres -o json`,
+            `${target} create -f -`,
+            ...Array(4).fill(`${target} get backups.postgresql.cnpg.io ${manual} -o json`),
+        ]);
+        const sent = JSON.parse(standins.calls()[1].stdin!);
+        assert.deepStrictEqual(sent, {
+            apiVersion: "postgresql.cnpg.io/v1",
+            kind: "Backup",
+            metadata: { name: manual, namespace: "healthcare-backend", labels: { "cnpg.io/cluster": "postgres" } },
+            spec: { cluster: { name: "postgres" }, method: "plugin", pluginConfiguration: { name: "barman-cloud.cloudnative-pg.io" } },
+        });
+        const { cluster: c, method, pluginConfiguration } = scheduledBackup.spec;
+        assert.deepStrictEqual(sent.spec, { cluster: c, method, pluginConfiguration }, "taken as the program's ScheduledBackup takes them");
+        assert.match(manual, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a DNS label");
+        assert.deepStrictEqual(output, [
+            `backing up stack staging: Backup ${manual} (kubectl get backups.postgresql.cnpg.io ${manual} -w follows it too)`,
+            "  running",
+            `backup ${manual} completed: started 2025-01-02T03:04:07Z, stopped 2025-01-02T03:09:41Z, backup id 20250102T030407`,
+            "  in Cluster postgres, ObjectStore postgres-backups: s3://clinic-backups/healthcare/staging at https://s3.eu-central-1.amazonaws.com",
+        ]);
+        noCronJobPath();
+    });
+
+    it("backup reports a failed Backup with the operator's error", () => {
+        standins = machine([
+            {
+                match: `get backups.postgresql.cnpg.io ${manual} -o json`,
+                stdout: JSON.stringify(backup(manual, { phase: "failed", method: "plugin", error: "rpc error: code = Unknown desc = missing credentials in secret backup-s3-credentials" })),
+            },
+        ]);
+        assert.throws(
+            () => run({}, "backup", "--stack", "staging"),
+            (e: Error) =>
+                e instanceof UsageError &&
+                e.message ===
+                    `the backup failed (Backup ${manual}; kubectl describe backups.postgresql.cnpg.io ${manual}): rpc error: code = Unknown desc = missing credentials in secret backup-s3-credentials`,
+        );
+        assert.strictEqual(standins.calls().filter((c) => c.args.includes("create")).length, 1);
+        noCronJobPath();
+    });
+
+    it("backup creates nothing when the Cluster is not deployed, or archives nowhere", () => {
+        standins = createStandins({
+            ...freshMachine(),
+            kubectlReplies: [{ match: "get clusters.postgresql.cnpg.io postgres", stderr: 'Error from server (NotFound): clusters.postgresql.cnpg.io "postgres" not found', status: 1 }],
+        });
+        assert.throws(
+            () => run({}, "backup", "--stack", "staging"),
+            /the CloudNativePG Cluster postgres is not in namespace healthcare-backend of healthcare-staging: deploy the stack first \(Error from server \(NotFound\)/,
+        );
+        standins.remove();
+        const { plugins, ...spec } = cluster.spec;
+        assert.ok(plugins, "the program's Cluster archives through the plugin");
+        standins = createStandins({ ...freshMachine(), kubectlReplies: [{ match: "get clusters.postgresql.cnpg.io postgres", stdout: JSON.stringify({ ...cluster, spec }) }] });
+        assert.throws(() => run({}, "backup", "--stack", "staging"), /the Cluster postgres has no barman-cloud\.cloudnative-pg\.io plugin.*nothing was changed$/);
+        assert.deepStrictEqual(standins.calls().map(kubectl), [`${target} get clusters.postgresql.cnpg.io postgres -o json`]);
+    });
+
+    it("backups lists the Cluster's Backups oldest first, and the window from the oldest completed one to now", () => {
+        const items = [
+            backup("postgres-backup-20250101020000", { phase: "completed", method: "plugin", startedAt: "2025-01-01T02:00:04Z", stoppedAt: "2025-01-01T02:11:30Z" }),
+            backup("postgres-manual-20250102t030000z", { phase: "running", method: "plugin", startedAt: "2025-01-02T03:00:01Z" }),
+            backup("postgres-backup-20241231020000", { phase: "completed", method: "plugin", startedAt: "2024-12-31T02:00:03Z", stoppedAt: "2024-12-31T02:10:55Z" }),
+            backup("postgres-manual-20250102t030400z", {}, "2025-01-02T03:04:00Z"),
+            backup("postgres-backup-20241230020000", { phase: "failed", method: "plugin", startedAt: "2024-12-30T02:00:05Z", error: "no space left" }),
+            backup("postgres-manual-20250101t120000z", { phase: "failed", method: "plugin", startedAt: "2025-01-01T12:00:02Z", error: "timeout" }),
+        ];
+        standins = machine([{ match: "get backups.postgresql.cnpg.io -l cnpg.io/cluster=postgres -o json", stdout: JSON.stringify({ kind: "List", items }) }]);
+        run({}, "backups", "--stack", "staging");
+        assert.deepStrictEqual(standins.calls().map(kubectl), [`${target} get backups.postgresql.cnpg.io -l cnpg.io/cluster=postgres -o json`]);
+        assert.deepStrictEqual(output, [
+            'backups of stack staging (Cluster postgres, ObjectStore postgres-backups: s3://clinic-backups/healthcare/staging at https://s3.eu-central-1.amazonaws.com; base backups kept 3d, ScheduledBackup postgres-backup "0 2 * * *" UTC):',
+            "  NAME                              PHASE      STARTED               AGE     METHOD",
+            "  postgres-backup-20241230020000    failed     2024-12-30T02:00:05Z  3d 1h   plugin",
+            "  postgres-backup-20241231020000    completed  2024-12-31T02:00:03Z  2d 1h   plugin",
+            "  postgres-backup-20250101020000    completed  2025-01-01T02:00:04Z  1d 1h   plugin",
+            "  postgres-manual-20250101t120000z  failed     2025-01-01T12:00:02Z  15h 4m  plugin",
+            "  postgres-manual-20250102t030000z  running    2025-01-02T03:00:01Z  4m      plugin",
+            "  postgres-manual-20250102t030400z  -          -                     0m      plugin",
+            // The end of the oldest completed base backup: recovery reaches no earlier moment.
+            "recoverable from 2024-12-31T02:10:55Z to now (WAL archive)",
+        ]);
+        noCronJobPath();
+    });
+
+    it("backups says plainly when no backup has completed yet", () => {
+        const items = [
+            backup("postgres-backup-20250102020000", { phase: "failed", method: "plugin", startedAt: "2025-01-02T02:00:04Z", error: "timeout" }),
+            backup("postgres-manual-20250102t030000z", { phase: "running", method: "plugin", startedAt: "2025-01-02T03:00:01Z" }),
+        ];
+        standins = machine([{ match: "get backups.postgresql.cnpg.io -l cnpg.io/cluster=postgres", stdout: JSON.stringify({ items }) }]);
+        run({}, "backups", "--stack", "staging");
+        assert.strictEqual(output.length, 5);
+        assert.strictEqual(output[4], "no backup has completed yet: nothing can be recovered until one does (npm run ops -- backup --stack staging takes one now)");
+        assert.ok(!output.some((l) => l.includes("recoverable from")));
+
+        standins.remove();
+        output = [];
+        standins = machine([{ match: "get backups.postgresql.cnpg.io -l cnpg.io/cluster=postgres", stdout: JSON.stringify({ items: [] }) }]);
+        run({}, "backups", "--stack", "staging");
+        assert.deepStrictEqual(output, [
+            "stack staging has no backups yet (Cluster postgres, ObjectStore postgres-backups: s3://clinic-backups/healthcare/staging at https://s3.eu-central-1.amazonaws.com): " +
+                "nothing can be recovered until one completes; npm run ops -- backup --stack staging takes one now",
+        ]);
+    });
+
+    it("restore refuses, naming the point-in-time recovery runbook, and calls no kubectl", () => {
+        standins = machine([]);
+        for (const argv of [
+            ["restore", "postgres-backup-20250101020000", "--stack", "staging"],
+            ["restore", "20250101T020000Z", "--yes", "--stack", "staging"],
+            ["restore", "postgres-backup-20250101020000", "--yes", "--i-understand-this-overwrites-production", "--stack", "production"],
+        ]) {
+            assert.throws(
+                () => run({}, ...argv),
+                (e: Error) =>
+                    e instanceof UsageError &&
+                    /^restore is not built for postgresEngine cloudnative-pg \(stack (staging|production)\): a point-in-time recovery is done by hand, see docs\/postgres\.md#point-in-time-recovery-cloudnative-pg .*; nothing was changed$/.test(
+                        e.message,
+                    ),
+            );
+        }
+        assert.deepStrictEqual(standins.calls(), []);
+        assert.deepStrictEqual(output, []);
+    });
+
+    it("says how to turn backups on where a CloudNativePG stack has none, before any kubectl call", () => {
+        standins = machine([]);
+        const none = {
+            postgresBackupSchedule: "",
+            postgresBackupInClusterOnly: true,
+            ...Object.fromEntries(Object.keys(objectStore).map((k) => [k, undefined])),
+        };
+        for (const command of [["backup"], ["backups"]]) {
+            assert.throws(
+                () => run(none, ...command, "--stack", "staging"),
+                /stack staging has no PostgreSQL backups \(postgresBackupSchedule is empty\): set one, e\.g\. pulumi config set postgresBackupSchedule "0 2 \* \* \*" --stack staging with the object store postgresBackupS3\* \(docs\/postgres\.md#object-storage\), and deploy/,
             );
         }
         assert.deepStrictEqual(standins.calls(), []);

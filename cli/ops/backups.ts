@@ -4,9 +4,10 @@ import { UsageError } from "./exec";
 import { kubectlTarget, OpsContext } from "./workspace";
 
 /**
- * `npm run ops -- backup | backups | restore`: Jobs in the stack's namespace built from the deployed
- * backup CronJob (so they run the images, scripts, volumes, credentials and NetworkPolicy of the
- * scheduled backups), followed until they finish, their output read back.
+ * `npm run ops -- backup | backups | restore` on the statefulset engine: Jobs in the stack's namespace
+ * built from the deployed backup CronJob (so they run the images, scripts, volumes, credentials and
+ * NetworkPolicy of the scheduled backups), followed until they finish, their output read back.
+ * The cloudnative-pg engine's are in cnpgBackups.ts.
  */
 
 /** A backup as the list script reports it: its bytes on the volume and in the bucket, where it is. */
@@ -79,19 +80,21 @@ export interface BackupOptions {
     ask: (question: string) => string | undefined;
 }
 
-/** The deployed CronJob, or a clear refusal when the stack has none. */
-function backupSettings(ctx: OpsContext) {
+/** The stack's backup settings, or a clear refusal when it takes no backups. */
+export function backupSettings(ctx: OpsContext) {
     const backup = ctx.settings.postgresBackup;
     if (!backup) {
+        // On CloudNativePG a schedule needs the object store too (the base backups and the WAL go there).
+        const store = ctx.settings.postgres.engine === "cloudnative-pg" ? " with the object store postgresBackupS3* (docs/postgres.md#object-storage)" : "";
         throw new UsageError(
             `stack ${ctx.stack} has no PostgreSQL backups (postgresBackupSchedule is empty): set one, e.g. ` +
-                `pulumi config set postgresBackupSchedule "0 2 * * *" --stack ${ctx.stack}, and deploy`,
+                `pulumi config set postgresBackupSchedule "0 2 * * *" --stack ${ctx.stack}${store}, and deploy`,
         );
     }
     return backup;
 }
 
-function kubectl(ctx: OpsContext, args: string[], input?: string): string {
+export function kubectl(ctx: OpsContext, args: string[], input?: string): string {
     const result = ctx.runner.capture("kubectl", [...kubectlTarget(ctx), ...args], input);
     if (result.status !== 0) {
         throw new UsageError(`kubectl ${args.join(" ")} failed: ${result.stderr.trim() || `exit status ${result.status}`}`);
@@ -118,22 +121,39 @@ function sleep(ms: number): void {
     }
 }
 
-/** Follows a Job until it completes or fails; returns its pods' output (every container, init containers first). */
-function follow(ctx: OpsContext, options: BackupOptions, job: string, deadlineSeconds: number): { succeeded: boolean; output: string } {
-    const until = Date.now() + (deadlineSeconds + 120) * 1000;
+/**
+ * Calls `look` every `options.pollMs` until it returns a result; after `deadlineSeconds` plus two
+ * minutes (the API's own delays) gives up with `late(seconds)`.
+ */
+export function pollUntil<T>(options: BackupOptions, deadlineSeconds: number, look: () => T | undefined, late: (seconds: number) => string): T {
+    const seconds = deadlineSeconds + 120;
+    const until = Date.now() + seconds * 1000;
     for (;;) {
-        const status = JSON.parse(kubectl(ctx, ["get", "job", job, "-o", "json"])).status ?? {};
-        const condition = (type: string) => (status.conditions ?? []).some((c: any) => c.type === type && c.status === "True");
-        const done = condition("Complete") ? true : condition("Failed") ? false : undefined;
-        if (done !== undefined) {
-            const logs = ctx.runner.capture("kubectl", [...kubectlTarget(ctx), "logs", `job/${job}`, "--all-containers"]);
-            return { succeeded: done, output: logs.stdout + logs.stderr };
+        const result = look();
+        if (result !== undefined) {
+            return result;
         }
         if (Date.now() > until) {
-            throw new UsageError(`Job ${job} has not finished after ${deadlineSeconds + 120} s; see kubectl get job ${job}`);
+            throw new UsageError(late(seconds));
         }
         sleep(options.pollMs);
     }
+}
+
+/** Follows a Job until it completes or fails; returns its pods' output (every container, init containers first). */
+function follow(ctx: OpsContext, options: BackupOptions, job: string, deadlineSeconds: number): { succeeded: boolean; output: string } {
+    const succeeded = pollUntil(
+        options,
+        deadlineSeconds,
+        () => {
+            const status = JSON.parse(kubectl(ctx, ["get", "job", job, "-o", "json"])).status ?? {};
+            const condition = (type: string) => (status.conditions ?? []).some((c: any) => c.type === type && c.status === "True");
+            return condition("Complete") ? true : condition("Failed") ? false : undefined;
+        },
+        (seconds) => `Job ${job} has not finished after ${seconds} s; see kubectl get job ${job}`,
+    );
+    const logs = ctx.runner.capture("kubectl", [...kubectlTarget(ctx), "logs", `job/${job}`, "--all-containers"]);
+    return { succeeded, output: logs.stdout + logs.stderr };
 }
 
 /** The last error line of a script's output (its one message), for a failure. */

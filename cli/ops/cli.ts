@@ -3,6 +3,7 @@ import { readProject, projectRoot } from "../../harness/stackConfig";
 import { backupNow, BackupOptions, overwriteProductionFlag, restoreBackup, showBackups } from "./backups";
 import { access, logs, restart, rollback, scale, setImage, shell, status, stop, useBackend } from "./commands";
 import { CommandError, processRunner, UsageError } from "./exec";
+import { clusterBackupNow, refuseClusterRestore, showClusterBackups } from "./cnpgBackups";
 import { buildStandin, deployStandin, ensureCluster, localDown, localTools, localUp, requireTools } from "./local";
 import { kubeContext, OpsContext, stackSettings, standinImageTag } from "./workspace";
 
@@ -24,11 +25,17 @@ const usage = `usage: npm run ops -- <command> [arguments] [--stack <name>]   (s
   image --tag <t> [--digest sha256:...] [--repository <r>]   deploy another API image (config + pulumi up)
   rollback               back to the previous API image from the stack's history, pulumi up
   stop                   destroy the application; cluster add-ons stay
-  backup                 take a PostgreSQL backup now (a Job from the backup CronJob); says where it went
-  backups                the stack's PostgreSQL backups, with sizes and ages
+  backup                 take a PostgreSQL backup now and wait for it; says where it went
+                         statefulset engine: a Job from the backup CronJob (a dump on the volume, the bucket)
+                         cloudnative-pg: a Backup of Cluster postgres through the Barman Cloud plugin
+  backups                the stack's PostgreSQL backups, oldest first
+                         statefulset engine: sizes, ages, volume and bucket
+                         cloudnative-pg: the Cluster's Backups (phase, start, age, method) and the
+                         recoverable window (the end of the oldest completed one to now, by the WAL archive)
   restore <backup> [--yes] [--i-understand-this-overwrites-production]
-                         restore a backup over the stack's databases, after confirmation (--yes for scripts;
-                         production also needs --i-understand-this-overwrites-production)`;
+                         statefulset engine: restore a backup over the stack's databases, after confirmation
+                         (--yes for scripts; production also needs --i-understand-this-overwrites-production)
+                         cloudnative-pg: not built, refuses (point-in-time recovery by hand: docs/postgres.md)`;
 
 function option(args: string[], name: string): string | undefined {
     const at = args.indexOf(name);
@@ -90,6 +97,7 @@ export function main(argv: string[], options: MainOptions = {}): void {
     };
     const needs = (...tools: string[]) => requireTools(ctx.runner, tools);
     const backupOptions: BackupOptions = { now: () => new Date(), pollMs: 2000, ask: askTerminal, ...options.backup };
+    const cloudNativePg = ctx.settings.postgres.engine === "cloudnative-pg";
     switch (command) {
         case "up":
             return localUp(ctx);
@@ -143,13 +151,17 @@ export function main(argv: string[], options: MainOptions = {}): void {
         case "stop":
             needs("pulumi");
             return stop(ctx);
+        // The engine is the stack's setting, never guessed from what the cluster runs.
         case "backup":
             needs("kubectl");
-            return backupNow(ctx, backupOptions);
+            return cloudNativePg ? clusterBackupNow(ctx, backupOptions) : backupNow(ctx, backupOptions);
         case "backups":
             needs("kubectl");
-            return showBackups(ctx, backupOptions);
+            return cloudNativePg ? showClusterBackups(ctx, backupOptions) : showBackups(ctx, backupOptions);
         case "restore":
+            if (cloudNativePg) {
+                return refuseClusterRestore(ctx);
+            }
             needs("kubectl");
             return restoreBackup(ctx, backupOptions, rest[0], { yes: args.includes("--yes"), overwriteProduction: args.includes(overwriteProductionFlag) });
         default:

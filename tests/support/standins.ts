@@ -17,8 +17,11 @@ export interface StandinState {
     pulumiLoggedIn: boolean;
     /** Stacks that exist, with their config (key without project prefix) and the URNs in their state. */
     stacks: Record<string, { config: Record<string, string>; urns: string[]; history?: unknown[] }>;
-    /** kubectl's answers: the first whose `match` occurs in the joined arguments (otherwise: exit 0, no output). */
-    kubectlReplies?: { match: string; stdout?: string; stderr?: string; status?: number }[];
+    /**
+     * kubectl's answers: the first whose `match` occurs in the joined arguments (otherwise: exit 0, no
+     * output); one with `times` answers that many calls, then steps aside for the next that matches.
+     */
+    kubectlReplies?: { match: string; stdout?: string; stderr?: string; status?: number; times?: number }[];
 }
 
 export interface RecordedCall {
@@ -62,6 +65,11 @@ if (tool === "kubectl") {
   if (args[0] === "config" && args[1] === "get-contexts") { out(state.kubeContexts.map((c) => c + "\n").join("")); process.exit(0); }
   const joined = args.join(" ");
   const reply = (state.kubectlReplies || []).find((r) => joined.includes(r.match));
+  if (reply && reply.times !== undefined) {
+    reply.times -= 1;
+    if (reply.times <= 0) state.kubectlReplies.splice(state.kubectlReplies.indexOf(reply), 1);
+    save();
+  }
   if (reply) { out(reply.stdout || ""); process.stderr.write(reply.stderr || ""); process.exit(reply.status || 0); }
   process.exit(0);
 }
