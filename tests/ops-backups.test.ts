@@ -266,6 +266,9 @@ describe("backup commands on CloudNativePG (stand-in kubectl, the program's own 
     const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
     const target = "--context healthcare-staging --namespace healthcare-backend";
     const manual = "postgres-manual-20250102t030405z";
+    // The stacks' own engine (cloudnative-pg, as their files set it), with the bucket of the tests above.
+    const engineSettings = ["postgresEngine", "postgresInstances", "postgresPoolerInstances", "postgresWalStorageSize", "vpaPostgresMode", "apiDatabasePoolSize"];
+    const onCloudNativePg = { ...objectStore, ...Object.fromEntries(engineSettings.map((k) => [k, undefined])) };
     let cluster: any;
     let scheduledBackup: any;
     let standins: Standins;
@@ -273,8 +276,7 @@ describe("backup commands on CloudNativePG (stand-in kubectl, the program's own 
     let output: string[];
 
     before(async () => {
-        // Staging's own engine: no override of postgresEngine.
-        const run = await runStack(stackConfig("staging", objectStore), "staging");
+        const run = await runStack(stackConfig("staging", onCloudNativePg), "staging");
         cluster = { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", ...run.get(CLUSTER, "postgres").inputs };
         scheduledBackup = run.get(SCHEDULED_BACKUP, "postgres-backup").inputs;
     });
@@ -298,7 +300,7 @@ describe("backup commands on CloudNativePG (stand-in kubectl, the program's own 
             env: { PATH: standins.bin },
             say: (l) => output.push(l),
             root,
-            overrides: { ...objectStore, ...overrides },
+            overrides: { ...onCloudNativePg, ...overrides },
             backup: { now: () => now, pollMs: 0, ask: () => assert.fail("nothing is asked on cloudnative-pg") },
         });
     const kubectl = (c: RecordedCall) => c.args.join(" ");
