@@ -32,6 +32,15 @@ const caSecret = (cluster: string) => ({ name: `${cluster}-ca`, key: "ca.crt" })
 /** Services the operator creates: the primary's. */
 const primaryService = (cluster: string) => `${cluster}-rw`;
 
+/**
+ * With two standbys or more, a commit always waits for one (`required`): one standby restarting (a
+ * roll, a drain) leaves another to acknowledge. With a single standby, `required` would stop every
+ * write while it restarts, on every routine roll: `preferred` waits for it whenever it is there.
+ */
+export function synchronousDurability(instances: number): "required" | "preferred" {
+    return instances >= 3 ? "required" : "preferred";
+}
+
 /** Whole days kept in object storage: `retention` backups at the schedule's longest gap. */
 export function retentionWindow(backup: PostgresBackupSettings): string {
     return `${Math.max(1, Math.ceil((backup.retention * backup.longestGapSeconds) / 86400))}d`;
@@ -117,7 +126,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                 postgresql: {
                     parameters: { max_connections: String(s.maxConnections) },
                     // A commit returns once a standby has it too: a lost primary loses no acknowledged write.
-                    ...(s.instances > 1 ? { synchronous: { method: "any", number: 1, dataDurability: "required" } } : {}),
+                    ...(s.instances > 1 ? { synchronous: { method: "any", number: 1, dataDurability: synchronousDurability(s.instances) } } : {}),
                 },
                 // The superuser has no password and no remote login; the operator reaches it locally.
                 enableSuperuserAccess: false,
