@@ -448,9 +448,16 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
     });
 
     it("upload failure retries without a new dump: the CronJob's own Job, its pods run here, meets an object-store outage after the dump", async () => {
-        // The Job as the program registers it for production with a bucket, keeping 3 backups.
+        // The Job as the program registers it for production on the statefulset engine (whose backups
+        // the CronJob takes; 100 API pods at 9 connections fit without a pooler) with a bucket, keeping 3.
         const program = await runStack(
             stackConfig("production", {
+                postgresEngine: "statefulset",
+                postgresInstances: 1,
+                postgresPoolerInstances: 0,
+                postgresWalStorageSize: "",
+                vpaPostgresMode: "Initial",
+                apiDatabasePoolSize: 9,
                 postgresBackupS3Endpoint: "https://s3.eu-central-1.amazonaws.com",
                 postgresBackupS3Bucket: bucket,
                 postgresBackupS3Prefix: `${prefix}-retry`,
