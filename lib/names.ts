@@ -20,7 +20,17 @@ export const names = {
         service: "postgres",
         headlessService: "postgres-headless",
         serviceAccount: "postgres",
+        /** The API role's credentials (username, password, database). */
         secret: "postgres-credentials",
+        /** The superuser's: the server's bootstrap user, the roles sidecar and restores only. */
+        superuserSecret: "postgres-superuser",
+        /** The exporter role's (pg_monitor). */
+        exporterSecret: "postgres-exporter-credentials",
+        /** The backup role's (pg_read_all_data). */
+        backupSecret: "postgres-backup-credentials",
+        /** The sidecar that keeps the roles as they should be (postgres-roles.sh), and its content-named ConfigMap. */
+        rolesContainer: "roles",
+        rolesConfigMap: "postgres-roles",
         volumeClaim: "data",
     },
     // PostgreSQL on CloudNativePG (components/postgres/cloudNativePg.ts); the operator names its Services

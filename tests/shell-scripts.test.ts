@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
+import { postgresRolesScript } from "../components/postgres/statefulSet";
 import { postgresBackupScripts } from "../components/postgresBackup";
 import { redisJobScripts, redisPodScripts, redisScripts } from "../components/redisCluster";
 import { projectRoot } from "../harness/stackConfig";
@@ -19,11 +20,12 @@ describe("shell scripts shipped to the pods and Jobs", () => {
         assert.strictEqual(result.status, 0, result.stdout + result.stderr);
     });
 
-    it("are all shipped: each one in the Redis pods', the Redis Jobs' or the backup pods' ConfigMap, and everything a script sources ships beside it", () => {
+    it("are all shipped: each one in the Redis pods', the Redis Jobs', the backup pods' or the PostgreSQL pod's ConfigMap, and everything a script sources ships beside it", () => {
         const backupScripts = Object.values(postgresBackupScripts);
-        const shipped = new Set<string>([...redisPodScripts, ...redisJobScripts, ...backupScripts]);
+        const postgresPodScripts = [postgresRolesScript];
+        const shipped = new Set<string>([...redisPodScripts, ...redisJobScripts, ...backupScripts, ...postgresPodScripts]);
         assert.deepStrictEqual(readdirSync(assets).filter((f) => f.endsWith(".sh") && !shipped.has(f)), [], "every script is mounted somewhere");
-        for (const group of [redisPodScripts, redisJobScripts, backupScripts] as readonly (readonly string[])[]) {
+        for (const group of [redisPodScripts, redisJobScripts, backupScripts, postgresPodScripts] as readonly (readonly string[])[]) {
             for (const file of group) {
                 for (const sourced of readFileSync(path.join(assets, file), "utf8").matchAll(/^\s*\. "\$\(dirname "\$0"\)\/(\S+)"$/gm)) {
                     assert.ok(group.includes(sourced[1]), `${file} sources ${sourced[1]}, which must ship in the same ConfigMap`);
