@@ -24,7 +24,9 @@ const withBackups = (kinds: Record<string, number>) =>
 const expectedKinds: Record<ShippedStack, Record<string, number>> = {
     // The local stack installs cert-manager and its self-signed ClusterIssuer; one API pod and one
     // Redis node leave nothing a budget could protect; it takes no scheduled backups.
-    local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1 },
+    // Its PostgreSQL runs on the statefulset engine: three more Secrets (the superuser's, the exporter's and
+    // the backups' roles) and the roles sidecar's ConfigMap.
+    local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1, Secret: workloadKinds.Secret + 3, ConfigMap: workloadKinds.ConfigMap + 1 },
     // Let's Encrypt over HTTP-01: one more policy admits the ingress controller to cert-manager's solver pods.
     // Staging and production give the data stores a PriorityClass (dataPriorityClassName).
     staging: withBackups({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
