@@ -274,6 +274,7 @@ SELECT CASE WHEN owned.kind = 'MULTIRANGE'
     SELECT 'pg_largeobject'::regclass, oid, 'LARGE OBJECT' FROM pg_largeobject_metadata WHERE lomowner = 10 AND oid >= 16384
   ) AS owned (catalog, oid, kind)
  WHERE NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = owned.catalog AND e.objid = owned.oid AND e.deptype = 'e')
+   AND current_database() = :'database'
  ORDER BY owned.catalog::oid, owned.oid \gexec
 COMMIT;
 -- The old API role's sessions are superuser sessions still: close them (the API reconnects as the new role).
