@@ -85,7 +85,15 @@ const postgresBackup =
     onStatefulSet && settings.postgresBackup
         ? new PostgresBackup(
               "postgres-backup",
-              { ...workload, settings: settings.postgresBackup, postgresImage: settings.postgres.image, database: postgres.connection, protectData: settings.protectData },
+              {
+                  ...workload,
+                  settings: settings.postgresBackup,
+                  postgresImage: settings.postgres.image,
+                  database: postgres.connection,
+                  // Its own role (pg_read_all_data), never the API's or the superuser's.
+                  credentialsSecretName: postgres.backupSecretName!,
+                  protectData: settings.protectData,
+              },
               { provider },
           )
         : undefined;

@@ -21,6 +21,9 @@ export const postgresBackupScripts = {
     restore: "postgres-restore.sh",
 } as const;
 
+/** The backup pods' volume of PostgreSQL credentials: the backup role's Secret (a restore Job mounts the superuser's instead). */
+export const postgresCredentialsVolume = "postgres-credentials";
+
 /** Where the pods mount the backup volume, the scripts and the object store's credentials. */
 export const backupPaths = { volume: "/backups", scripts: "/scripts", s3Credentials: "/run/secrets/s3" } as const;
 
@@ -58,8 +61,14 @@ export interface PostgresBackupArgs extends NamespacedArgs {
     settings: PostgresBackupSettings;
     /** The server's image: pg_dump and pg_restore of the server's own version. */
     postgresImage: string;
-    /** Where PostgreSQL is and the Secret with its credentials (`Postgres.connection`). */
+    /** Where PostgreSQL is (`Postgres.connection`). */
     database: DatabaseConnection;
+    /**
+     * The backup role's Secret (`Postgres.backupSecretName`): `username` and `password` of a role that
+     * reads every database and writes none. A restore needs the superuser: npm run ops -- restore
+     * mounts the superuser's Secret in its place (cli/ops/backups.ts).
+     */
+    credentialsSecretName: pulumi.Input<string>;
     /** Protect the backup volume from deletion and replacement, and keep it when removed from the program. */
     protectData: boolean;
 }
@@ -149,7 +158,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
             ],
             resources: resources.dump,
             securityContext: restrictedContainerSecurityContext(),
-            volumeMounts: [...mounts, { name: "postgres-credentials", mountPath: postgresCredentialsPath, readOnly: true }],
+            volumeMounts: [...mounts, { name: postgresCredentialsVolume, mountPath: postgresCredentialsPath, readOnly: true }],
         };
         const upload: k8s.types.input.core.v1.Container | undefined = store && {
             name: n.uploadContainer,
@@ -205,7 +214,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
                                         { name: "scripts", configMap: { name: configMap.metadata.name, defaultMode: 0o555 } },
                                         { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
                                         // Group-readable: the files belong to root and the pod's fsGroup.
-                                        { name: "postgres-credentials", secret: { secretName: args.database.secretName, defaultMode: 0o440 } },
+                                        { name: postgresCredentialsVolume, secret: { secretName: args.credentialsSecretName, defaultMode: 0o440 } },
                                         ...(store ? [{ name: "s3-credentials", secret: { secretName: store.credentialsSecret, defaultMode: 0o440 } }] : []),
                                     ],
                                 },

@@ -20,10 +20,19 @@ export const names = {
         service: "postgres",
         headlessService: "postgres-headless",
         serviceAccount: "postgres",
+        /** The API role's credentials (username, password, database). */
         secret: "postgres-credentials",
+        /** The superuser's: the server's bootstrap user, the roles sidecar and restores only. */
+        superuserSecret: "postgres-superuser",
+        /** The exporter role's (pg_monitor). */
+        exporterSecret: "postgres-exporter-credentials",
+        /** The backup role's (pg_read_all_data). */
+        backupSecret: "postgres-backup-credentials",
+        /** The sidecar that keeps the roles as they should be (postgres-roles.sh). */
+        rolesContainer: "roles",
         volumeClaim: "data",
-        /** Base of the content-named ConfigMap with the start-up guard's script. */
-        dataCheckConfigMap: "postgres-data-check",
+        /** Base of the content-named ConfigMap with the pod's scripts (the start-up guard's, the roles sidecar's). */
+        scriptsConfigMap: "postgres-scripts",
     },
     // PostgreSQL on CloudNativePG (components/postgres/cloudNativePg.ts); the operator names its Services
     // and Secrets after the Cluster (postgres-rw, postgres-ca, ...).

@@ -164,18 +164,18 @@ describe("Postgres", () => {
         assert.strictEqual(postgres.env.find((e: any) => e.name === "PGDATA").value, "/var/lib/postgresql/data/pgdata");
         assert.match(postgres.readinessProbe.exec.command.join(" "), /pg_isready/);
         assert.strictEqual(statefulSet.spec.serviceName, "postgres-headless");
-        // Credentials as files from the Secret (POSTGRES_*_FILE), none in the environment.
+        // The superuser's credentials as files from its Secret (POSTGRES_*_FILE), none in the environment.
         assert.deepStrictEqual(
             postgres.env.filter((e: any) => e.name.startsWith("POSTGRES_")).map((e: any) => [e.name, e.value]),
             [
                 ["POSTGRES_USER_FILE", "/run/secrets/postgres/username"],
                 ["POSTGRES_PASSWORD_FILE", "/run/secrets/postgres/password"],
-                ["POSTGRES_DB_FILE", "/run/secrets/postgres/database"],
+                ["POSTGRES_DB", "healthcare"],
             ],
         );
         assert.ok(postgres.env.every((e: any) => e.valueFrom?.secretKeyRef === undefined));
         const credentials = pod.volumes.find((v: any) => v.name === "credentials").secret;
-        assert.deepStrictEqual([credentials.secretName, credentials.defaultMode], ["postgres-credentials", 0o440]);
+        assert.deepStrictEqual([credentials.secretName, credentials.defaultMode], ["postgres-superuser", 0o440]);
         assert.strictEqual(run.get("kubernetes:core/v1:Service", "postgres-headless").inputs.spec.clusterIP, "None");
         assert.strictEqual(run.get("kubernetes:core/v1:Service", "postgres").inputs.spec.type, "ClusterIP");
     });

@@ -182,7 +182,7 @@ describe("monitoring", () => {
 
         it("runs pinned exporters as restricted sidecars that read credentials from the Secrets, never from argv", () => {
             const sidecars = [
-                { workload: "postgres", image: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1", port: 9187, secret: "postgres-credentials" },
+                { workload: "postgres", image: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1", port: 9187, secret: "postgres-exporter-credentials" },
                 { workload: "redis-cluster", image: "oliver006/redis_exporter:v1.91.1", port: 9121, secret: "redis-credentials" },
             ];
             for (const { workload, image, port, secret } of sidecars) {

@@ -2,7 +2,9 @@
  * The backup CronJob's scripts (components/assets/postgres-*.sh), run unchanged against a real
  * PostgreSQL server and a real S3-compatible server (moto), with the S3 client the pods run (rclone
  * of the shipped image's version): a database with a schema, data, a role and grants is backed up,
- * uploaded, dropped, fetched back and restored, and every table must come back row for row.
+ * uploaded, dropped, fetched back and restored, and every table must come back row for row. The server
+ * has the statefulset engine's roles (components/assets/postgres-roles.sh): the backups log in as the
+ * backup role, the restores as the superuser, as the CronJob and the restore Job do.
  */
 import * as assert from "assert";
 import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
@@ -13,15 +15,17 @@ import { parseBackupListing } from "../cli/ops/backups";
 import { runStack } from "../harness/mockProgram";
 import { projectRoot, stackConfig } from "../harness/stackConfig";
 import { ContainerRun, JobSpec, runJob } from "./support/jobs";
+import { postgresRoles } from "../components/postgres";
 import { PostgresServer, startPostgres } from "./support/postgres";
+import { apiRole, RoleSet, runRolesScript, writeRoleCredentials } from "./support/postgresRoles";
 import { S3Server, startS3Server } from "./support/s3";
 import { startTcpProxy } from "./support/tcpProxy";
 
 const assets = path.join(projectRoot, "components", "assets");
 
-/** A clinic's database in miniature: foreign keys, jsonb, bytea, a table without a key, a view, a sequence in use, a role with grants. */
+/** A clinic's database in miniature, built by the API's role: foreign keys, jsonb, bytea, a table without a key, a view, a sequence in use, grants to a role. */
 const schema = `
-CREATE ROLE reporting NOLOGIN;
+SET ROLE ${apiRole.user};
 CREATE TABLE patients (id bigserial PRIMARY KEY, name text NOT NULL, born date, profile jsonb);
 CREATE TABLE appointments (
   id bigserial PRIMARY KEY,
@@ -105,19 +109,26 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
     this.timeout(300000);
     let pg: PostgresServer;
     let s3: S3Server;
+    let roles: RoleSet;
+    let credentials: string;
     let volume: string;
     const bucket = "clinic-backups";
     const prefix = "healthcare/test";
 
     before(async () => {
-        [pg, s3] = await Promise.all([startPostgres(), startS3Server()]);
+        // A new volume: the bootstrap superuser is postgres, and the roles sidecar made the others (and the API's database).
+        [pg, s3] = await Promise.all([startPostgres({ user: postgresRoles.superuser }), startS3Server()]);
         console.log(`      PostgreSQL ${pg.version} (${pg.binDir}); the shipped image runs 17: the newest server this machine has`);
         s3.createBucket(bucket);
-        pg.sql("CREATE DATABASE healthcare");
+        credentials = mkdtempSync(path.join(tmpdir(), "roles-"));
+        roles = writeRoleCredentials(credentials, { superuser: pg.password, api: "api:pass\\word", exporter: "exporter-password", backup: "backup:pass'word" });
+        ok(runRolesScript(pg, roles), "postgres-roles.sh");
+        pg.sql("CREATE ROLE reporting NOLOGIN");
         pg.sql(schema, "healthcare");
     });
     after(async () => {
         await Promise.all([pg?.stop(), s3?.stop()]);
+        rmSync(credentials, { recursive: true, force: true });
     });
     beforeEach(() => {
         volume = mkdtempSync(path.join(tmpdir(), "backup-volume-"));
@@ -126,7 +137,10 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
         rmSync(volume, { recursive: true, force: true });
     });
 
-    const backupEnv = (extra: Record<string, string> = {}) => ({ ...pg.env, BACKUP_DIR: volume, BACKUP_RETENTION: "3", ...extra });
+    /** The CronJob's dump container: the backup role's credentials. */
+    const backupEnv = (extra: Record<string, string> = {}) => ({ ...pg.env, POSTGRES_CREDENTIALS: roles.backup.dir, BACKUP_DIR: volume, BACKUP_RETENTION: "3", ...extra });
+    /** The restore Job: the superuser's credentials in their place. */
+    const restoreEnv = (name: string) => backupEnv({ POSTGRES_CREDENTIALS: roles.superuser.dir, CONFIRM_RESTORE: name });
     const s3Env = (extra: Record<string, string> = {}) => ({
         BACKUP_DIR: volume,
         BACKUP_RETENTION: "3",
@@ -168,9 +182,10 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
 
         const fetched = ok(run("postgres-backup-fetch.sh", s3Env(), [name]), "fetch");
         assert.match(fetched, new RegExp(`^fetched ${name} `, "m"));
-        const restore = ok(run("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: name }, [name]), "restore");
+        const restore = ok(run("postgres-restore.sh", restoreEnv(name), [name]), "restore");
         assert.match(restore, new RegExp(`^restored ${name} healthcare postgres$`, "m"));
         assert.deepStrictEqual(fingerprint(pg, "healthcare"), before);
+        assert.strictEqual(pg.sql("SELECT datdba::regrole FROM pg_database WHERE datname = 'healthcare'"), apiRole.user, "the database is the API role's again");
         // The application goes on where it stopped: the sequence continues past the restored rows.
         assert.strictEqual(pg.sql("INSERT INTO patients (name) VALUES ('after restore') RETURNING id", "healthcare"), "3001");
     });
@@ -193,7 +208,7 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
                 assert.ok(Date.now() < deadline, "the client's connection appears in pg_stat_activity within 10 s");
                 await new Promise((r) => setTimeout(r, 50));
             }
-            ok(run("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: name }, [name]), "restore");
+            ok(run("postgres-restore.sh", restoreEnv(name), [name]), "restore");
         } finally {
             client.kill("SIGKILL");
         }
@@ -255,7 +270,7 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
                     await new Promise((r) => setTimeout(r, 20));
                 }
                 started = Date.now();
-                restore = await runAsync("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: name }, [name]);
+                restore = await runAsync("postgres-restore.sh", restoreEnv(name), [name]);
                 ended = Date.now();
             } finally {
                 process.kill(-writer.pid!, "SIGKILL");
@@ -301,7 +316,7 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
                     { mode: 0o755 },
                 );
             }
-            const failing = (env: Record<string, string>) => run("postgres-restore.sh", { ...backupEnv(), PATH: `${shims}:${pg.env.PATH}`, CONFIRM_RESTORE: name, ...env }, [name]);
+            const failing = (env: Record<string, string>) => run("postgres-restore.sh", { ...restoreEnv(name), PATH: `${shims}:${pg.env.PATH}`, ...env }, [name]);
             const rolledBack = (result: SpawnSyncReturns<string>, step: RegExp) => {
                 assert.strictEqual(result.status, 1, result.stderr);
                 assert.match(result.stderr, step);
@@ -325,7 +340,7 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
         const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
         pg.sql("INSERT INTO audit_log VALUES (now(), 'written after the backup')", "healthcare");
         const before = fingerprint(pg, "healthcare");
-        const restore = (backup: string, confirm = backup) => run("postgres-restore.sh", { ...backupEnv(), CONFIRM_RESTORE: confirm }, [backup]);
+        const restore = (backup: string, confirm = backup) => run("postgres-restore.sh", restoreEnv(confirm), [backup]);
         const refused = (result: SpawnSyncReturns<string>, message: RegExp) => {
             assert.strictEqual(result.status, 1, result.stderr);
             const errors = result.stderr.split("\n").filter((l) => l.includes("error:"));
@@ -367,6 +382,15 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
             writeFileSync(manifest, readFileSync(manifest, "utf8").replace(/^pg_dump_version=.*$/m, "pg_dump_version=99.1"));
         });
         refused(restore(newerDump), /was written by pg_dump 99\.1; this pg_restore is [\d.]+ and cannot read it/);
+    });
+
+    it("a restore gives no role back the powers it had when the backup was taken (a backup from before the roles were split)", async () => {
+        pg.sql(`ALTER ROLE ${apiRole.user} SUPERUSER CREATEROLE`);
+        const name = storedName(ok(run("postgres-backup.sh", backupEnv()), "backup"));
+        assert.match(readFileSync(path.join(volume, name, "globals.sql"), "utf8"), new RegExp(`^ALTER ROLE ${apiRole.user} WITH SUPERUSER .*CREATEROLE`, "m"));
+        ok(runRolesScript(pg, roles), "postgres-roles.sh");
+        ok(run("postgres-restore.sh", restoreEnv(name), [name]), "restore");
+        assert.strictEqual(pg.sql(`SELECT rolsuper || ' ' || rolcreaterole FROM pg_roles WHERE rolname = '${apiRole.user}'`), "false false");
     });
 
     it("keeps the previous backups and fails when a backup fails", async () => {

@@ -67,7 +67,7 @@ describe("PostgreSQL backups", function () {
                 assert.strictEqual(env(dump).BACKUP_RETENTION, retention);
             });
 
-            it("dumps with the server's own image, reading the server's Secret as files, onto its own protected volume", () => {
+            it("dumps with the server's own image, reading the backup role's Secret as files, onto its own protected volume", () => {
                 const pod = podOf(run);
                 assert.strictEqual(pod.initContainers, undefined, "no object storage configured: the dump alone");
                 const [dump] = pod.containers;
@@ -80,7 +80,7 @@ describe("PostgreSQL backups", function () {
                 // A retry of the Job after its dump succeeded (and whatever followed failed) does not dump again.
                 assert.deepStrictEqual(env(dump).BACKUP_JOB, { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } });
                 const volumes = Object.fromEntries(pod.volumes.map((v: any) => [v.name, v]));
-                assert.deepStrictEqual(volumes["postgres-credentials"].secret, { secretName: "postgres-credentials", defaultMode: 0o440 });
+                assert.deepStrictEqual(volumes["postgres-credentials"].secret, { secretName: "postgres-backup-credentials", defaultMode: 0o440 });
                 assert.deepStrictEqual(volumes.backups.persistentVolumeClaim, { claimName: "postgres-backups" });
                 const scriptsConfigMap = run.get("kubernetes:core/v1:ConfigMap", "postgres-backup-scripts").inputs;
                 assert.match(scriptsConfigMap.metadata.name, /^postgres-backup-scripts-[a-f0-9]{10}$/, "named for its content");

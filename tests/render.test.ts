@@ -14,8 +14,9 @@ import { projectRoot, ShippedStack, shippedStacks, stackConfig } from "../harnes
  * budgets, monitoring, network policies, add-ons) adds its kinds here, for the stacks that turn it on.
  */
 // ConfigMaps: the API's, the Redis pods' and the Redis Jobs' (two, so that a Job script change restarts no node), and
-// the statefulset engine's start-up guard.
-const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 2, ConfigMap: 4, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
+// the statefulset engine's scripts (start-up guard, roles). Secrets: Redis's, the API role's, and the statefulset
+// engine's superuser, exporter and backup roles'.
+const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 5, ConfigMap: 4, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
 // Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
 const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
 /** Adds (or, with -1, removes) the objects of a feature, kind by kind; kinds that drop to 0 disappear. */
@@ -30,9 +31,9 @@ const adjust = (kinds: Record<string, number>, feature: Record<string, number>, 
     return out;
 };
 // The statefulset engine's server (the local stack's): its StatefulSet, ServiceAccount, client and headless
-// Services, and the exporter's metrics Service and ServiceMonitor. Its Secret is postgres-credentials.
-// And the ConfigMap of its start-up guard (postgres-data-check).
-const statefulSetServer = { StatefulSet: 1, ServiceAccount: 1, Service: 3, ServiceMonitor: 1, ConfigMap: 1 };
+// Services, the exporter's metrics Service and ServiceMonitor, the pod's scripts (postgres-scripts) and the
+// Secrets of its superuser, exporter and backup roles. The API role's Secret is postgres-credentials.
+const statefulSetServer = { StatefulSet: 1, ServiceAccount: 1, Service: 3, ServiceMonitor: 1, ConfigMap: 1, Secret: 3 };
 // CloudNativePG (staging, production): the Cluster, its Pooler, the backups' ObjectStore and ScheduledBackup,
 // PodMonitors for the instances and the pooler; the operator makes the pods, their Services, ServiceAccounts,
 // budgets and Jobs. Five more policies: the pooler's, the operator's Jobs', and the ways of the instances,
@@ -134,7 +135,8 @@ describe("render", () => {
         assert.deepStrictEqual(countKinds(rendering), stagingOnStatefulSet.kinds);
         assert.deepStrictEqual(
             rendering.objects.filter((o) => o.kind === "Secret").map((o) => o.name).sort(),
-            ["postgres-credentials", "redis-credentials"],
+            // The API role's, and the superuser's, the exporter's and the backups' roles'.
+            ["postgres-backup-credentials", "postgres-credentials", "postgres-exporter-credentials", "postgres-superuser", "redis-credentials"],
         );
     });
 

@@ -3,6 +3,7 @@ import { spawnSync } from "child_process";
 import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { postgresDataCheckScripts } from "../components/postgres/dataDirectory";
+import { postgresRolesScript } from "../components/postgres/statefulSet";
 import { postgresBackupScripts } from "../components/postgresBackup";
 import { redisJobScripts, redisPodScripts, redisScripts } from "../components/redisCluster";
 import { projectRoot } from "../harness/stackConfig";
@@ -20,9 +21,10 @@ describe("shell scripts shipped to the pods and Jobs", () => {
         assert.strictEqual(result.status, 0, result.stdout + result.stderr);
     });
 
-    it("are all shipped: each one in the Redis pods', the Redis Jobs', the backup pods' or the PostgreSQL start-up guard's ConfigMap, and everything a script sources ships beside it", () => {
+    it("are all shipped: each one in the Redis pods', the Redis Jobs', the backup pods', the PostgreSQL start-up guard's or the PostgreSQL pod's ConfigMap, and everything a script sources ships beside it", () => {
         const backupScripts = Object.values(postgresBackupScripts);
-        const groups = [redisPodScripts, redisJobScripts, backupScripts, postgresDataCheckScripts] as readonly (readonly string[])[];
+        const postgresPodScripts = [postgresRolesScript];
+        const groups = [redisPodScripts, redisJobScripts, backupScripts, postgresDataCheckScripts, postgresPodScripts] as readonly (readonly string[])[];
         const shipped = new Set<string>(groups.flat());
         assert.deepStrictEqual(readdirSync(assets).filter((f) => f.endsWith(".sh") && !shipped.has(f)), [], "every script is mounted somewhere");
         for (const group of groups) {

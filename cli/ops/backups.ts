@@ -1,4 +1,4 @@
-import { backupPaths, postgresBackupScripts } from "../../components/postgresBackup";
+import { backupPaths, postgresBackupScripts, postgresCredentialsVolume } from "../../components/postgresBackup";
 import { names } from "../../lib/names";
 import { UsageError } from "./exec";
 import { kubectlTarget, OpsContext } from "./workspace";
@@ -198,6 +198,23 @@ function podContainers(source: any): { dump: any; upload?: any } {
 
 const runScript = (file: string, ...args: string[]) => ["sh", `${backupPaths.scripts}/${file}`, ...args];
 
+/**
+ * A restore creates roles and databases and closes other sessions: it logs in as the superuser. The
+ * CronJob's pod mounts the backup role's Secret (which reads and writes nothing else); the restore Job
+ * mounts the superuser's Secret in its place, at the same path. A CronJob deployed before the roles were
+ * split mounts the API's Secret, whose role was the superuser then: left as it is.
+ */
+export function withSuperuserCredentials(podSpec: any): any {
+    const volume = (podSpec.volumes ?? []).find((v: any) => v.name === postgresCredentialsVolume);
+    if (!volume?.secret) {
+        throw new UsageError(`the CronJob ${names.postgresBackup.cronJob} mounts no Secret volume ${postgresCredentialsVolume}: deploy this version of the stack first`);
+    }
+    if (volume.secret.secretName !== names.postgres.secret) {
+        volume.secret = { ...volume.secret, secretName: names.postgres.superuserSecret };
+    }
+    return podSpec;
+}
+
 /** The backups of the stack, from a short-lived Job that mounts the backup volume (and reads the bucket). */
 export function listBackups(ctx: OpsContext, options: BackupOptions): BackupEntry[] {
     backupSettings(ctx);
@@ -307,7 +324,9 @@ export function restoreBackup(ctx: OpsContext, options: BackupOptions, name: str
         command: runScript(postgresBackupScripts.restore, name),
         env: [...(dump.env ?? []), { name: "CONFIRM_RESTORE", value: name }],
     };
-    kubectl(ctx, ["create", "-f", "-"], JSON.stringify(jobFromCronJob(ctx, source, job, { init: fetch, main: [restore] }, 86400)));
+    const restoreJob = jobFromCronJob(ctx, source, job, { init: fetch, main: [restore] }, 86400);
+    withSuperuserCredentials(restoreJob.spec.template.spec);
+    kubectl(ctx, ["create", "-f", "-"], JSON.stringify(restoreJob));
     ctx.say(`restoring backup ${name} into stack ${ctx.stack}: Job ${job}`);
     const { succeeded, output } = follow(ctx, options, job, source.spec.jobTemplate.spec.activeDeadlineSeconds ?? 6 * 3600);
     if (!succeeded) {

@@ -19,7 +19,8 @@
 #
 # Environment:
 #   PGHOST, PGPORT        the server (libpq reads them)
-#   POSTGRES_CREDENTIALS  folder with the files username and password (default /run/secrets/postgres)
+#   POSTGRES_CREDENTIALS  folder with the backup role's username and password (default /run/secrets/postgres):
+#                         a role that reads every database (pg_read_all_data) and writes none
 #   BACKUP_DIR            the backup volume (default /backups)
 #   BACKUP_RETENTION      complete backups to keep on the volume (>= 1)
 #   BACKUP_COMPRESSION    pg_dump's compression level, 0-9 (default 6)

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Restores one backup from the backup volume into the running PostgreSQL server: the roles it lacks,
-# then every database of the backup, replacing the server's database of the same name. Databases the
+# Restores one backup from the backup volume into the running PostgreSQL server, as the superuser: the
+# roles it lacks, then every database of the backup, replacing the server's database of the same name. Databases the
 # backup does not have are left alone.
 #
 # Everything is checked before anything changes: the backup's name, its manifest, every file's size
@@ -22,12 +22,14 @@
 # added.) The server needs room for both copies while it runs.
 #
 # Runs in the restore Job that npm run ops -- restore builds from the backup CronJob's pod (the
-# postgres image of the server's version), and unchanged in the tests.
+# postgres image of the server's version, with the superuser's Secret in place of the backup role's),
+# and unchanged in the tests.
 #
 # Usage: postgres-restore.sh <backup name>
 # Environment:
 #   CONFIRM_RESTORE       must equal the backup's name: the script never overwrites by accident
-#   PGHOST, PGPORT, POSTGRES_CREDENTIALS, BACKUP_DIR  as for postgres-backup.sh
+#   PGHOST, PGPORT, BACKUP_DIR  as for postgres-backup.sh
+#   POSTGRES_CREDENTIALS  folder with the superuser's username and password (default /run/secrets/postgres)
 set -eu
 LOG_TAG=restore
 # shellcheck source=postgres-backup-lib.sh
@@ -74,8 +76,15 @@ fi
 log "restoring $name (PostgreSQL $backup_version, databases: $databases) into PostgreSQL $server_version at ${PGHOST:-localhost}:${PGPORT:-5432}"
 started=$(date +%s)
 
-# Roles first: the databases' objects name their owners. Only "already exists" is expected.
-errors=$(psql --no-psqlrc --quiet --file "$dir/globals.sql" 2>&1 >/dev/null | grep -i 'error' | grep -v 'already exists' || true)
+# Roles first: the databases' objects name their owners. Only "already exists" is expected. A role
+# the server has keeps its attributes (its ALTER ROLE ... WITH line is skipped): a backup taken before
+# the roles were split would otherwise make the API's role a superuser again.
+existing=$(sql "SELECT quote_ident(rolname) FROM pg_roles")
+errors=$(awk -v existing="$existing" '
+    BEGIN { n = split(existing, names, "\n"); for (i = 1; i <= n; i++) known[names[i]] = 1 }
+    $1 == "ALTER" && $2 == "ROLE" && $4 == "WITH" && ($3 in known) { next }
+    { print }' "$dir/globals.sql" |
+    psql --no-psqlrc --quiet 2>&1 >/dev/null | grep -i 'error' | grep -v 'already exists' || true)
 [ -z "$errors" ] || die "restoring the roles of $name failed, no database was touched: $errors"
 
 # Database-level work runs from template1: never one of the backup's databases (the backup holds no

@@ -46,6 +46,8 @@ export interface PostgresTopology {
 /** What each engine (statefulSet.ts, cloudNativePg.ts) gives the `Postgres` component. */
 export interface PostgresEngineOutputs {
     connection: DatabaseConnection;
+    /** The backup role's Secret (`username`, `password`): the statefulset engine's backups log in with it; undefined where the engine backs up itself. */
+    backupSecretName?: pulumi.Output<string>;
     topology: PostgresTopology;
     scaleTarget: ScaleTarget;
     /** The object the data lives in (StatefulSet or Cluster), for outputs and messages. */

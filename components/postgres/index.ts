@@ -5,11 +5,11 @@ import { WorkloadEndpoints } from "../../lib/endpoints";
 import { ScaleTarget } from "../../lib/scaleTarget";
 import { cloudNativePgPostgres } from "./cloudNativePg";
 import { DatabaseConnection, PostgresTopology } from "./connection";
-import { statefulSetPostgres } from "./statefulSet";
+import { migrationRole, postgresRoles, statefulSetPostgres } from "./statefulSet";
 
 export { DatabaseConnection, postgresPort, PostgresTopology, ServerTls } from "./connection";
 export { dataLayout } from "./dataDirectory";
-export { postgresCredentialsPath } from "./statefulSet";
+export { migrationRole, postgresCredentialsPath, postgresRoles } from "./statefulSet";
 
 /** Args of PostgreSQL, whichever engine runs it. */
 export interface PostgresArgs extends NamespacedArgs {
@@ -35,6 +35,8 @@ export interface PostgresArgs extends NamespacedArgs {
 export class Postgres extends pulumi.ComponentResource {
     /** Connection details for the API: host, port, database, its own role's Secret, TLS. */
     readonly connection: DatabaseConnection;
+    /** The backup role's Secret on the statefulset engine (its `PostgresBackup` logs in with it); undefined on cloudnative-pg. */
+    readonly backupSecretName?: pulumi.Output<string>;
     /** The server pods and their ports (monitoring scrapes their metrics port). */
     readonly endpoints: WorkloadEndpoints;
     /** Every workload of the database and what it must reach (NetworkSecurity). */
@@ -55,9 +57,15 @@ export class Postgres extends pulumi.ComponentResource {
             s.engine === "statefulset" && s.pooler !== undefined && "settings.pooler: the statefulset engine has no pooler",
             s.engine === "cloudnative-pg" && args.exporter !== undefined && "exporter: the operator's instances export their own metrics; run no sidecar",
             !(s.maxConnections > 0) && `settings.maxConnections ${s.maxConnections} is not positive`,
+            s.engine === "statefulset" && s.majorVersion < 14 && `settings.majorVersion ${s.majorVersion}: the statefulset engine's backup role needs pg_read_all_data (PostgreSQL 14 or later)`,
+            s.engine === "statefulset" &&
+                ([...Object.values(postgresRoles), migrationRole] as string[]).includes(s.user) &&
+                `settings.user "${s.user}" is the name of one of the server's own roles (${Object.values(postgresRoles).join(", ")}, ${migrationRole}): pick another for the API`,
+            s.engine === "statefulset" && s.user.startsWith("pg_") && `settings.user "${s.user}": role names starting with pg_ are PostgreSQL's`,
         ]);
         const engine = s.engine === "cloudnative-pg" ? cloudNativePgPostgres(this, args) : statefulSetPostgres(this, args);
         this.connection = engine.connection;
+        this.backupSecretName = engine.backupSecretName;
         this.topology = engine.topology;
         this.endpoints = engine.topology.servers;
         this.scaleTarget = engine.scaleTarget;

@@ -1,4 +1,4 @@
-import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
 import * as net from "net";
 import { tmpdir } from "os";
@@ -6,8 +6,10 @@ import * as path from "path";
 import { stopProcess } from "./processes";
 
 /**
- * A real PostgreSQL server on loopback for the backup and restore tests, set up as the official image
- * sets it up: the application's user is the bootstrap superuser with a password, reached over TCP.
+ * A real PostgreSQL server on loopback for the backup, restore and roles tests, set up as the official
+ * image sets it up: POSTGRES_USER is the bootstrap superuser with a password, reached over TCP (the
+ * API's user `healthcare` by default, as on volumes initialised before the roles were split; `postgres`
+ * as on new ones, whose other roles tests/support/postgresRoles.ts creates).
  * The newest server Debian's packages installed is used (the shipped image runs 17; this machine may
  * have an older major, which the tests print).
  */
@@ -52,7 +54,7 @@ export function serverIdentity(): { uid: number; gid: number } | undefined {
 
 export interface PostgresServer {
     port: number;
-    /** The superuser the image creates from POSTGRES_USER. */
+    /** The bootstrap superuser the image creates from POSTGRES_USER. */
     user: string;
     password: string;
     /** Folder with the files `username` and `password`, as the Secret is mounted in the pods. */
@@ -65,6 +67,8 @@ export interface PostgresServer {
     env: Record<string, string>;
     /** Runs SQL through psql as the superuser; returns the unaligned rows. Throws on an error. */
     sql(query: string, database?: string): string;
+    /** Runs SQL through psql as `user` with `password`, as it comes out: errors carry their SQLSTATE (`ERROR:  42501: ...`). */
+    sqlAs(user: string, password: string, query: string, database?: string): SpawnSyncReturns<string>;
     stop(): Promise<void>;
 }
 
@@ -126,6 +130,11 @@ export async function startPostgres(options: { user?: string; password?: string;
         }
         return result.stdout.trim();
     };
+    const sqlAs = (asUser: string, asPassword: string, query: string, database = "postgres") =>
+        spawnSync(path.join(binDir, "psql"), ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", database, "-c", query], {
+            env: { ...process.env, ...env, PGUSER: asUser, PGPASSWORD: asPassword, PGPASSFILE: "/dev/null" },
+            encoding: "utf8",
+        });
     const deadline = Date.now() + 30000;
     for (;;) {
         const ready = spawnSync(path.join(binDir, "pg_isready"), ["-q", "-h", "127.0.0.1", "-p", String(port)]);
@@ -147,6 +156,7 @@ export async function startPostgres(options: { user?: string; password?: string;
         version,
         env,
         sql,
+        sqlAs,
         async stop() {
             // Fast shutdown: roll back, close connections, stop.
             await stopProcess(server, "SIGINT");
