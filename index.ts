@@ -18,189 +18,195 @@ import { loadSettings } from "./config";
 import { releaseConfig } from "./config/release";
 import { names } from "./lib/names";
 
-// Validates everything before the first resource is registered.
-const settings = loadSettings();
+/**
+ * The program. An async function, so that the check against the stack's last deployment
+ * (DataChangeGuard) is awaited before the first object is registered: a refusal rejects this
+ * function, which the engine reports as the preview's or update's error, with nothing registered.
+ */
+export = async (): Promise<Record<string, unknown>> => {
+    // Validates everything before the first resource is registered.
+    const settings = loadSettings();
 
-// What the stack's data is in, compared with its last deployment's before anything is created (every
-// object needs the provider, which waits for this): a change the data cannot survive (an engine
-// switch, a major version the engine cannot upgrade to, a protected backup volume going) fails the preview.
-const facts: DataFacts = {
-    postgresEngine: settings.postgres.engine,
-    postgresMajorVersion: settings.postgres.majorVersion,
-    postgresBackupVolume: settings.postgres.engine === "statefulset" && settings.postgresBackup !== undefined,
-};
-const dataGuard = new DataChangeGuard("data-change-guard", {
-    stackName: `${pulumi.getOrganization()}/${settings.project}/${settings.stack}`,
-    facts,
-    rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume, upgradeFromMajor: settings.upgradeFromMajor },
-});
+    // What the stack's data is in, compared with its last deployment's before anything is created: a change
+    // the data cannot survive (an engine switch, a major version the engine cannot upgrade to, a protected
+    // backup volume going) fails the preview.
+    const facts: DataFacts = {
+        postgresEngine: settings.postgres.engine,
+        postgresMajorVersion: settings.postgres.majorVersion,
+        postgresBackupVolume: settings.postgres.engine === "statefulset" && settings.postgresBackup !== undefined,
+    };
+    const dataGuard = new DataChangeGuard("data-change-guard", {
+        stackName: `${pulumi.getOrganization()}/${settings.project}/${settings.stack}`,
+        facts,
+        rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume, upgradeFromMajor: settings.upgradeFromMajor },
+    });
+    await dataGuard.allowed;
 
-// An explicit provider: the stack deploys to the context its config names, never to whatever is current.
-const provider = new k8s.Provider(
-    "kubernetes",
-    { context: settings.cluster.context, kubeconfig: settings.cluster.kubeconfig },
-    { dependsOn: [dataGuard.checked] },
-);
+    // An explicit provider: the stack deploys to the context its config names, never to whatever is current.
+    const provider = new k8s.Provider("kubernetes", { context: settings.cluster.context, kubeconfig: settings.cluster.kubeconfig });
 
-// Cluster add-ons the stack installs (Helm releases; none where the platform provides them). Objects
-// that need their CRDs wait for them; prometheus-adapter serves the HPA's custom metrics by these rules.
-const addons = new ClusterAddons(
-    clusterAddonsName,
-    { settings: settings.addons, environment: settings.environment, adapterRules: prometheusAdapterRules() },
-    { provider },
-);
+    // Cluster add-ons the stack installs (Helm releases; none where the platform provides them). Objects
+    // that need their CRDs wait for them; prometheus-adapter serves the HPA's custom metrics by these rules.
+    const addons = new ClusterAddons(
+        clusterAddonsName,
+        { settings: settings.addons, environment: settings.environment, adapterRules: prometheusAdapterRules() },
+        { provider },
+    );
 
-// The CRDs the platform must serve (those the stack does not install): read before anything is
-// created, so a cluster without them fails the preview instead of a half-done `up`.
-const prerequisites = new ClusterPrerequisites("cluster-prerequisites", { crds: requiredCrds(settings) }, { provider });
+    // The CRDs the platform must serve (those the stack does not install): read before anything is
+    // created, so a cluster without them fails the preview instead of a half-done `up`.
+    const prerequisites = new ClusterPrerequisites("cluster-prerequisites", { crds: requiredCrds(settings) }, { provider });
 
-const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack, protectData: settings.protectData }, { provider, dependsOn: prerequisites.checks });
-// Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
-const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
-const workload = { namespace: defaultDeny.namespace, instance: settings.stack };
+    const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack, protectData: settings.protectData }, { provider, dependsOn: prerequisites.checks });
+    // Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
+    const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
+    const workload = { namespace: defaultDeny.namespace, instance: settings.stack };
 
-// The data stores outrank the API when the cluster is full (staging, production); cluster-scoped.
-const dataPriority = settings.dataPriorityClassName
-    ? new DataPriorityClass("data-priority", { className: settings.dataPriorityClassName, instance: settings.stack }, { provider })
-    : undefined;
-
-const exporters = settings.monitoring.exporters;
-const onStatefulSet = settings.postgres.engine === "statefulset";
-const postgres = new Postgres(
-    "postgres",
-    {
-        ...workload,
-        settings: settings.postgres,
-        backup: onStatefulSet ? undefined : settings.postgresBackup,
-        protectData: settings.protectData,
-        exporter: onStatefulSet && exporters ? { image: exporters.postgresImage } : undefined,
-        priorityClassName: dataPriority?.className,
-        crdInstallers: addons.readyFor,
-    },
-    { provider },
-);
-// The statefulset engine's scheduled backups: dumps on their own volume (and in object storage when
-// configured). CloudNativePG backs up continuously itself.
-const postgresBackup =
-    onStatefulSet && settings.postgresBackup
-        ? new PostgresBackup(
-              "postgres-backup",
-              {
-                  ...workload,
-                  settings: settings.postgresBackup,
-                  postgresImage: settings.postgres.image,
-                  database: postgres.connection,
-                  // Its own role (pg_read_all_data), never the API's or the superuser's.
-                  credentialsSecretName: postgres.backupSecretName!,
-                  protectData: settings.protectData,
-              },
-              { provider },
-          )
+    // The data stores outrank the API when the cluster is full (staging, production); cluster-scoped.
+    const dataPriority = settings.dataPriorityClassName
+        ? new DataPriorityClass("data-priority", { className: settings.dataPriorityClassName, instance: settings.stack }, { provider })
         : undefined;
-const redis = new RedisCluster(
-    "redis-cluster",
-    { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage }, priorityClassName: dataPriority?.className },
-    { provider },
-);
-const api = new Api(
-    "api",
-    {
-        ...workload,
-        settings: settings.api,
-        replicas: fixedApiReplicas(settings),
-        database: postgres.connection,
-        cache: redis.connection,
-        ingress: settings.ingress,
-    },
-    { provider },
-);
 
-// CloudNativePG's instance managers reach the API server: its addresses, read from the cluster.
-const kubernetesApi = postgres.topology.operatorManaged ? new KubernetesApiEndpoints("kubernetes-api", { endpointSlice: "default/kubernetes" }, { provider }) : undefined;
-
-// Exactly the connections the workloads above need, on top of the default deny.
-const networkSecurity = new NetworkSecurity(
-    "network-security",
-    {
-        namespace: workload.namespace,
-        instance: settings.stack,
-        api: api.endpoints,
-        postgres: postgres.topology,
-        kubernetesApi: kubernetesApi?.destinations,
-        postgresObjectStore: onStatefulSet ? [] : settings.postgresBackup?.objectStore?.egress ?? [],
-        redis: redis.endpoints,
-        redisMaintenance: redis.maintenanceSelector,
-        postgresBackup: postgresBackup && { podSelector: postgresBackup.podSelector, objectStore: settings.postgresBackup?.objectStore?.egress ?? [] },
-        ingressEnabled: settings.ingress.enabled,
-        acmeHttp01Solvers: settings.ingress.tls.http01Solvers,
-        settings: settings.network,
-    },
-    { provider },
-);
-
-const autoscaling = new Autoscaling(
-    "autoscaling",
-    {
-        namespace: workload.namespace,
-        settings: settings.autoscaling,
-        api: api.scaleTarget,
-        postgres: postgres.scaleTarget,
-        redis: redis.scaleTarget,
-        crdInstallers: addons.readyFor,
-    },
-    { provider },
-);
-// CRD-backed (Prometheus Operator): only where the stack says the cluster has it.
-if (settings.monitoring.enabled) {
-    new Monitoring(
-        "monitoring",
+    const exporters = settings.monitoring.exporters;
+    const onStatefulSet = settings.postgres.engine === "statefulset";
+    const postgres = new Postgres(
+        "postgres",
         {
-            namespace: workload.namespace,
-            settings: settings.monitoring,
-            api: api.endpoints,
-            // The statefulset engine: the exporter's Service and the backup CronJob; CloudNativePG: the
-            // instances' and the pooler's PodMonitors, and its object-storage backups' schedule.
-            postgres:
-                settings.postgres.engine === "statefulset"
-                    ? {
-                          engine: "statefulset",
-                          servers: postgres.endpoints,
-                          backup: postgresBackup && { cronJob: postgresBackup.cronJobName, longestGapSeconds: settings.postgresBackup!.longestGapSeconds },
-                      }
-                    : {
-                          engine: "cloudnative-pg",
-                          servers: postgres.endpoints,
-                          pooler: postgres.topology.pooler,
-                          instances: settings.postgres.instances,
-                          backup: settings.postgresBackup && { longestGapSeconds: settings.postgresBackup.longestGapSeconds },
-                      },
-            redis: redis.endpoints,
-            apiHpa: autoscaling.apiHpaName,
+            ...workload,
+            settings: settings.postgres,
+            backup: onStatefulSet ? undefined : settings.postgresBackup,
+            protectData: settings.protectData,
+            exporter: onStatefulSet && exporters ? { image: exporters.postgresImage } : undefined,
+            priorityClassName: dataPriority?.className,
             crdInstallers: addons.readyFor,
         },
         { provider },
     );
-}
+    // The statefulset engine's scheduled backups: dumps on their own volume (and in object storage when
+    // configured). CloudNativePG backs up continuously itself.
+    const postgresBackup =
+        onStatefulSet && settings.postgresBackup
+            ? new PostgresBackup(
+                  "postgres-backup",
+                  {
+                      ...workload,
+                      settings: settings.postgresBackup,
+                      postgresImage: settings.postgres.image,
+                      database: postgres.connection,
+                      // Its own role (pg_read_all_data), never the API's or the superuser's.
+                      credentialsSecretName: postgres.backupSecretName!,
+                      protectData: settings.protectData,
+                  },
+                  { provider },
+              )
+            : undefined;
+    const redis = new RedisCluster(
+        "redis-cluster",
+        { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage }, priorityClassName: dataPriority?.className },
+        { provider },
+    );
+    const api = new Api(
+        "api",
+        {
+            ...workload,
+            settings: settings.api,
+            replicas: fixedApiReplicas(settings),
+            database: postgres.connection,
+            cache: redis.connection,
+            ingress: settings.ingress,
+        },
+        { provider },
+    );
 
-export const environment = settings.environment;
-/** Read back by the next run's DataChangeGuard. */
-export const dataFacts = facts;
-export const kubeContext = settings.cluster.context ?? "(current context)";
-export const namespaceName = namespace.name;
-export const apiUrl = api.url ?? "(ingress disabled)";
-export const apiImage = settings.api.image.ref;
-export const apiDeployment = api.deploymentName;
-export const apiServiceHost = pulumi.interpolate`${api.serviceName}.${namespace.name}.svc.cluster.local`;
-export const postgresHost = postgres.connection.host;
-export const postgresSecretName = postgres.connection.secretName;
-export const postgresBackupCronJob = postgresBackup
-    ? postgresBackup.cronJobName
-    : !onStatefulSet && settings.postgresBackup
-      ? `(cloudnative-pg: ScheduledBackup ${names.cloudNativePg.scheduledBackup} and the WAL archive)`
-      : "(no scheduled backups)";
-export const redisSeedNodes = redis.connection.seedNodes;
-export const redisSecretName = redis.connection.secretName;
-export const networkPolicies = [defaultDeny.policyName, ...networkSecurity.policyNames];
-export const clusterAddons = addons.installed;
-/** What this stack runs, as config values: promotion copies them from staging to production. */
-export const release = releaseConfig(settings);
+    // CloudNativePG's instance managers reach the API server: its addresses, read from the cluster.
+    const kubernetesApi = postgres.topology.operatorManaged ? new KubernetesApiEndpoints("kubernetes-api", { endpointSlice: "default/kubernetes" }, { provider }) : undefined;
+
+    // Exactly the connections the workloads above need, on top of the default deny.
+    const networkSecurity = new NetworkSecurity(
+        "network-security",
+        {
+            namespace: workload.namespace,
+            instance: settings.stack,
+            api: api.endpoints,
+            postgres: postgres.topology,
+            kubernetesApi: kubernetesApi?.destinations,
+            postgresObjectStore: onStatefulSet ? [] : settings.postgresBackup?.objectStore?.egress ?? [],
+            redis: redis.endpoints,
+            redisMaintenance: redis.maintenanceSelector,
+            postgresBackup: postgresBackup && { podSelector: postgresBackup.podSelector, objectStore: settings.postgresBackup?.objectStore?.egress ?? [] },
+            ingressEnabled: settings.ingress.enabled,
+            acmeHttp01Solvers: settings.ingress.tls.http01Solvers,
+            settings: settings.network,
+        },
+        { provider },
+    );
+
+    const autoscaling = new Autoscaling(
+        "autoscaling",
+        {
+            namespace: workload.namespace,
+            settings: settings.autoscaling,
+            api: api.scaleTarget,
+            postgres: postgres.scaleTarget,
+            redis: redis.scaleTarget,
+            crdInstallers: addons.readyFor,
+        },
+        { provider },
+    );
+    // CRD-backed (Prometheus Operator): only where the stack says the cluster has it.
+    if (settings.monitoring.enabled) {
+        new Monitoring(
+            "monitoring",
+            {
+                namespace: workload.namespace,
+                settings: settings.monitoring,
+                api: api.endpoints,
+                // The statefulset engine: the exporter's Service and the backup CronJob; CloudNativePG: the
+                // instances' and the pooler's PodMonitors, and its object-storage backups' schedule.
+                postgres:
+                    settings.postgres.engine === "statefulset"
+                        ? {
+                              engine: "statefulset",
+                              servers: postgres.endpoints,
+                              backup: postgresBackup && { cronJob: postgresBackup.cronJobName, longestGapSeconds: settings.postgresBackup!.longestGapSeconds },
+                          }
+                        : {
+                              engine: "cloudnative-pg",
+                              servers: postgres.endpoints,
+                              pooler: postgres.topology.pooler,
+                              instances: settings.postgres.instances,
+                              backup: settings.postgresBackup && { longestGapSeconds: settings.postgresBackup.longestGapSeconds },
+                          },
+                redis: redis.endpoints,
+                apiHpa: autoscaling.apiHpaName,
+                crdInstallers: addons.readyFor,
+            },
+            { provider },
+        );
+    }
+
+    return {
+        environment: settings.environment,
+        /** Read back by the next run's DataChangeGuard. */
+        dataFacts: facts,
+        kubeContext: settings.cluster.context ?? "(current context)",
+        namespaceName: namespace.name,
+        apiUrl: api.url ?? "(ingress disabled)",
+        apiImage: settings.api.image.ref,
+        apiDeployment: api.deploymentName,
+        apiServiceHost: pulumi.interpolate`${api.serviceName}.${namespace.name}.svc.cluster.local`,
+        postgresHost: postgres.connection.host,
+        postgresSecretName: postgres.connection.secretName,
+        postgresBackupCronJob: postgresBackup
+            ? postgresBackup.cronJobName
+            : !onStatefulSet && settings.postgresBackup
+              ? `(cloudnative-pg: ScheduledBackup ${names.cloudNativePg.scheduledBackup} and the WAL archive)`
+              : "(no scheduled backups)",
+        redisSeedNodes: redis.connection.seedNodes,
+        redisSecretName: redis.connection.secretName,
+        networkPolicies: [defaultDeny.policyName, ...networkSecurity.policyNames],
+        clusterAddons: addons.installed,
+        /** What this stack runs, as config values: promotion copies them from staging to production. */
+        release: releaseConfig(settings),
+    };
+};

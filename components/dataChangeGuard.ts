@@ -90,11 +90,11 @@ export interface DataChangeGuardArgs {
  * Reads this stack's own last outputs (a StackReference to itself: the engine serves the last
  * completed deployment's outputs, in preview too) and refuses, before anything is created, a change
  * that the data cannot survive: a major version the engine cannot upgrade to, an engine switch, the
- * deletion of a protected backup volume. The stack's first object depends on `checked`.
+ * deletion of a protected backup volume. The program awaits `allowed` before registering anything else.
  */
 export class DataChangeGuard extends pulumi.ComponentResource {
-    /** Resolves once the change is allowed; fails the run with `DataChangeError` otherwise. */
-    readonly checked: pulumi.Output<pulumi.Resource>;
+    /** Resolves once the change is allowed; rejects with `DataChangeError` otherwise. */
+    readonly allowed: Promise<void>;
 
     constructor(name: string, args: DataChangeGuardArgs, opts?: pulumi.ComponentResourceOptions) {
         super("healthcare:data:DataChangeGuard", name, {}, opts);
@@ -104,7 +104,8 @@ export class DataChangeGuard extends pulumi.ComponentResource {
         ]);
         const last = new pulumi.StackReference("last-deployment", { name: args.stackName }, { parent: this });
         const stack = args.stackName.split("/")[2];
-        this.checked = last.getOutput("dataFacts").apply((previous: DataFacts | undefined) => {
+        this.allowed = last.getOutputDetails("dataFacts").then(({ value }) => {
+            const previous = value as DataFacts | undefined;
             const problems = dataChangeProblems(previous, args.facts, args.rules);
             if (problems.length > 0) {
                 throw new DataChangeError(stack, problems);
@@ -115,7 +116,6 @@ export class DataChangeGuard extends pulumi.ComponentResource {
                     this,
                 );
             }
-            return last as pulumi.Resource;
         });
         this.registerOutputs({});
     }

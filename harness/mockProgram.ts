@@ -87,6 +87,12 @@ function rememberTranspiledModules(): void {
     tsNode.compile = Object.assign(remembering, { remembers: true });
 }
 
+/** Evaluates the program: its module's exports, or what it resolves to when the module exports its main function (index.ts). */
+async function loadProgram(programModule: string): Promise<Record<string, unknown>> {
+    const loaded = require(programModule);
+    return typeof loaded === "function" ? await loaded() : loaded;
+}
+
 /** Forgets the program's own modules so that the next `require` evaluates the program afresh. */
 export function forgetProgramModules(programModule: string): void {
     rememberTranspiledModules();
@@ -108,7 +114,7 @@ export function forgetProgramModules(programModule: string): void {
 export function inlineProgram(programModule = defaultProgramModule): () => Promise<Record<string, unknown>> {
     return async () => {
         forgetProgramModules(programModule);
-        return require(programModule);
+        return loadProgram(programModule);
     };
 }
 
@@ -273,23 +279,16 @@ async function evaluateProgram(config: ConfigMap, stack: string, programModule: 
 
     let program: Record<string, unknown>;
     try {
-        program = require(programModule);
+        program = await loadProgram(programModule);
     } catch (error) {
         await waitForRegistrations();
         return { error: error as Error, resources };
     }
     const outputs: Record<string, unknown> = {};
-    const failed = await programFailure(
-        (async () => {
-            for (const [key, value] of Object.entries(program)) {
-                outputs[key] = await resolve(value);
-            }
-            await waitForRegistrations();
-        })(),
-    );
-    if (failed) {
-        return { error: failed, resources };
+    for (const [key, value] of Object.entries(program)) {
+        outputs[key] = await resolve(value);
     }
+    await waitForRegistrations();
     for (const resource of resources) {
         resource.urn = urns.get(`${resource.type}::${resource.name}`);
     }
@@ -343,30 +342,6 @@ function recordResourceOptions(into: Map<string, CapturedResource["options"]>, u
 }
 
 /** Waits until every resource registration the program started has reached the mocks. */
-/**
- * Waits for the program's outputs and registrations (`completion`), unless the program fails first: an error thrown in an `apply` that a
- * registration waits on (DataChangeGuard's refusal) rejects no promise the program holds, and the
- * registrations behind it never finish. The real engine stops the program on such an unhandled
- * rejection; here it is the run's error. Mocha's own handler is set aside meanwhile.
- */
-async function programFailure(completion: Promise<void>): Promise<Error | undefined> {
-    const others = process.listeners("unhandledRejection");
-    process.removeAllListeners("unhandledRejection");
-    let onFailure: (reason: unknown) => void = () => undefined;
-    const failure = new Promise<Error>((done) => {
-        onFailure = (reason) => done(reason instanceof Error ? reason : new Error(String(reason)));
-    });
-    process.on("unhandledRejection", onFailure);
-    try {
-        return await Promise.race([completion.then(() => undefined), failure]);
-    } finally {
-        process.removeListener("unhandledRejection", onFailure);
-        for (const listener of others) {
-            process.on("unhandledRejection", listener);
-        }
-    }
-}
-
 async function waitForRegistrations(): Promise<void> {
     // `waitForRPCs` is the SDK's own drain of outstanding registrations (what `disconnect` awaits).
     const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
