@@ -42,6 +42,19 @@ export function readStackFile(stack: string): Record<string, unknown> {
     return file.config ?? {};
 }
 
+/**
+ * Overrides that run a shipped stack's PostgreSQL on the statefulset engine instead of CloudNativePG:
+ * one server, no pooler, no WAL volume, its VPA sizing it at pod creation. Production's 100 API pods
+ * then need `apiDatabasePoolSize` 9 or fewer (a server without a pooler serves at most 1,000 connections).
+ */
+export const onStatefulSetEngine = {
+    postgresEngine: "statefulset",
+    postgresInstances: 1,
+    postgresPoolerInstances: 0,
+    postgresWalStorageSize: "",
+    vpaPostgresMode: "Initial",
+} as const;
+
 /** Config values travel as strings; objects as JSON, as `pulumi` passes them. */
 function asConfigString(value: unknown): string {
     return typeof value === "string" ? value : JSON.stringify(value);

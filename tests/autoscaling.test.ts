@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Autoscaling } from "../components/autoscaling";
 import { ComponentArgsError } from "../lib/args";
 import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
-import { ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
+import { ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
 const VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler";
@@ -49,7 +49,6 @@ const expected: Record<
 };
 
 /** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
-const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 const resourceMetrics = [
     { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } },
@@ -228,7 +227,7 @@ describe("autoscaling and availability on the shipped stacks", () => {
         });
 
         it("a stack that opts in lets the VPA evict its single PostgreSQL pod (statefulset engine), and says so to the updater", async () => {
-            const run = await runStack(stackConfig("staging", { ...statefulSetEngine, vpaPostgresMode: "Recreate", vpaEvictSingleReplica: true }), "staging");
+            const run = await runStack(stackConfig("staging", { ...onStatefulSetEngine, vpaPostgresMode: "Recreate", vpaEvictSingleReplica: true }), "staging");
             assert.deepStrictEqual(run.get(VPA, "postgres").inputs.spec.targetRef, { apiVersion: "apps/v1", kind: "StatefulSet", name: "postgres" });
             // The updater skips controllers with fewer than 2 pods unless minReplicas says otherwise.
             assert.deepStrictEqual(run.get(VPA, "postgres").inputs.spec.updatePolicy, { updateMode: "Recreate", minReplicas: 1 });
@@ -238,7 +237,7 @@ describe("autoscaling and availability on the shipped stacks", () => {
         });
 
         it("staging on the statefulset engine: PostgreSQL's VPA sizes the StatefulSet's pods at creation, and no budget covers its one pod", async () => {
-            const run = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+            const run = await runStack(stackConfig("staging", onStatefulSetEngine), "staging");
             const vpa = run.get(VPA, "postgres").inputs.spec;
             assert.deepStrictEqual(vpa.targetRef, { apiVersion: "apps/v1", kind: "StatefulSet", name: "postgres" });
             assert.deepStrictEqual(vpa.updatePolicy, { updateMode: "Initial" });

@@ -6,7 +6,7 @@ import { AddonSettings, SettingsError } from "../config";
 import { releaseConfig, releaseKeys } from "../config/release";
 import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { stackSettings } from "../cli/ops/workspace";
-import { readStackFile, shippedStacks, stackConfig } from "../harness/stackConfig";
+import { readStackFile, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 const release = "kubernetes:helm.sh/v3:Release";
 
@@ -262,8 +262,7 @@ describe("cluster prerequisites: the CRDs the platform must serve", () => {
     });
 
     it("a stack that turns a feature off needs nothing for it, and needs the CRD once it relies on the platform for it", async () => {
-        const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
-        const off = await runStack(stackConfig("staging", { ...statefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false }), "staging");
+        const off = await runStack(stackConfig("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false }), "staging");
         assert.deepStrictEqual(readCrds(off), []);
         // cloudnative-pg without its pooler or backups needs only the Cluster's CRD.
         const bare = await runStack(

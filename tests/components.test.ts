@@ -3,7 +3,7 @@ import { dataLayout } from "../components/postgres";
 import { redisConfig } from "../components/redisCluster";
 import { parseSettings, Settings } from "../config";
 import { ProgramRun, runStack } from "../harness/mockProgram";
-import { stackConfig } from "../harness/stackConfig";
+import { stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 function settingsOf(stack: string): Settings {
     const values = Object.fromEntries(Object.entries(stackConfig(stack)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
@@ -13,7 +13,6 @@ function settingsOf(stack: string): Settings {
 const containerOf = (resource: any, name: string) => resource.inputs.spec.template.spec.containers.find((c: any) => c.name === name);
 
 /** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
-const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 describe("Api", () => {
     let run: ProgramRun;
@@ -87,7 +86,7 @@ describe("Api", () => {
     });
 
     it("on the statefulset engine connects to the server's Service directly, without TLS settings or a CA volume", async () => {
-        const direct = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+        const direct = await runStack(stackConfig("staging", onStatefulSetEngine), "staging");
         const config = direct.get("kubernetes:core/v1:ConfigMap", "healthcare-api-config").inputs.data;
         assert.strictEqual(config.DATABASE_HOST, "postgres.healthcare-backend.svc.cluster.local");
         assert.strictEqual(config.DATABASE_PORT, "5432");
@@ -150,7 +149,7 @@ describe("Postgres", () => {
     });
 
     it("statefulset engine: runs the pinned official image as uid 999 with writable PGDATA, socket and tmp under a read-only root", async () => {
-        const run = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+        const run = await runStack(stackConfig("staging", onStatefulSetEngine), "staging");
         const statefulSet = run.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs;
         const pod = statefulSet.spec.template.spec;
         const postgres = containerOf({ inputs: statefulSet }, "postgres");
@@ -181,10 +180,10 @@ describe("Postgres", () => {
     });
 
     it("statefulset engine: uses the storage class from config, and the cluster default when it is empty", async () => {
-        const withClass = await runStack(stackConfig("staging", { ...statefulSetEngine, postgresStorageClass: "fast-ssd" }), "staging");
+        const withClass = await runStack(stackConfig("staging", { ...onStatefulSetEngine, postgresStorageClass: "fast-ssd" }), "staging");
         const claim = (r: ProgramRun) => r.get("kubernetes:apps/v1:StatefulSet", "postgres").inputs.spec.volumeClaimTemplates[0];
         assert.strictEqual(claim(withClass).spec.storageClassName, "fast-ssd");
-        const withoutClass = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+        const withoutClass = await runStack(stackConfig("staging", onStatefulSetEngine), "staging");
         assert.strictEqual(claim(withoutClass).spec.storageClassName, undefined);
         // A version bump must not touch the claim template, which would replace the StatefulSet.
         assert.strictEqual(claim(withoutClass).metadata.labels["app.kubernetes.io/version"], undefined);

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { parseSettings } from "../config";
 import { runProgram } from "../harness/mockProgram";
-import { stackConfig } from "../harness/stackConfig";
+import { stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 /**
  * Runs the real program with the stack file plus `overrides` and asserts that it stops before
@@ -24,7 +24,6 @@ async function expectRejected(stack: string, overrides: Record<string, unknown>,
 
 const localResources = { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1000m", memory: "1Gi" } };
 /** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
-const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 /** No off-cluster backup target: the shipped staging and production name one. */
 const noBucket = { postgresBackupS3Endpoint: "", postgresBackupS3Bucket: "", postgresBackupS3CredentialsSecret: "", postgresBackupS3Egress: "" };
 /** The local stack on the production engine, as Pulumi.local.yaml describes it (with the VPA's PostgreSQL mode Off). */
@@ -234,7 +233,7 @@ describe("PostgreSQL engines are validated before anything is registered", () =>
     it("more connections than a server without a pooler should serve", async () => {
         await expectRejected(
             "staging",
-            { ...statefulSetEngine, apiMaxReplicas: 200 },
+            { ...onStatefulSetEngine, apiMaxReplicas: 200 },
             'healthcare-backend:postgresEngine = "statefulset" is invalid',
             "apiMaxReplicas x apiDatabasePoolSize = 200 x 10 = 2000 connections at the HPA's ceiling",
             "more than PostgreSQL should serve directly (1000)",
@@ -255,7 +254,7 @@ describe("PostgreSQL engines are validated before anything is registered", () =>
 
     it("staging and production without an off-cluster backup target, unless the stack accepts in-cluster backups", async () => {
         for (const stack of ["staging", "production"]) {
-            const engine = stack === "staging" ? statefulSetEngine : { ...statefulSetEngine, postgresWalStorageSize: "", apiDatabasePoolSize: 9 };
+            const engine = stack === "staging" ? onStatefulSetEngine : { ...onStatefulSetEngine, postgresWalStorageSize: "", apiDatabasePoolSize: 9 };
             await expectRejected(
                 stack,
                 { ...engine, ...noBucket },
@@ -469,7 +468,7 @@ describe("autoscaling, availability and monitoring settings are rejected before 
     it("a VPA that would evict the single PostgreSQL pod (statefulset engine) without the stack opting in", async () => {
         await expectRejected(
             "staging",
-            { ...statefulSetEngine, vpaPostgresMode: "Recreate" },
+            { ...onStatefulSetEngine, vpaPostgresMode: "Recreate" },
             'healthcare-backend:vpaPostgresMode = "Recreate" is invalid',
             "PostgreSQL runs a single pod",
             "set vpaEvictSingleReplica = true",

@@ -10,7 +10,7 @@ import { parseBytes } from "../lib/quantity";
 import { withEphemeralStorage } from "../lib/resources";
 import { runStack } from "../harness/mockProgram";
 import { PodTemplate, podTemplates } from "../analysis/podTemplates";
-import { shippedStacks, stackConfig } from "../harness/stackConfig";
+import { shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { canRead, processIdentity, volumeFiles } from "../analysis/volumeAccess";
 
 /** The uid of the data stores' official images, which owns their data directories. */
@@ -71,7 +71,6 @@ function unreadableMounts(template: Pick<PodTemplate, "owner" | "spec">): string
 }
 
 /** Staging's shape on the statefulset engine: one server on a StatefulSet with its exporter sidecar, backups by the CronJob. */
-const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 /**
  * Every shipped stack, and staging on the statefulset engine. CloudNativePG's pods (staging and
@@ -80,7 +79,7 @@ const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1,
  */
 const cases = [
     ...shippedStacks.map((stack) => ({ title: `Pulumi.${stack}.yaml`, stack, overrides: {} as Record<string, unknown> })),
-    { title: "Pulumi.staging.yaml on the statefulset engine", stack: "staging", overrides: statefulSetEngine },
+    { title: "Pulumi.staging.yaml on the statefulset engine", stack: "staging", overrides: onStatefulSetEngine },
 ];
 
 describe("least privilege on every pod template", () => {

@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import { alertingRules, prometheusAdapterRules, recordingRules } from "../components/monitoring";
 import { apiMetrics, hpaMetrics, recordedMetrics } from "../lib/metrics";
 import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
-import { projectRoot, stackConfig } from "../harness/stackConfig";
+import { projectRoot, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
@@ -20,7 +20,7 @@ const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
 
 /** Staging on the statefulset engine (one server, no pooler; a VPA may size it): the exporter sidecar, its ServiceMonitor and the backup CronJob. */
 const statefulSetStaging = (overrides: Record<string, unknown> = {}) =>
-    stackConfig("staging", { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial", ...overrides });
+    stackConfig("staging", { ...onStatefulSetEngine, ...overrides });
 
 /** Where the PromQL parser (the one Prometheus' own UI uses) finds a syntax error, or undefined. */
 function promqlError(expr: string): string | undefined {

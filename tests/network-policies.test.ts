@@ -14,7 +14,7 @@ import { tcp } from "../lib/endpoints";
 import { mockApiServer, ProgramRun, runStack } from "../harness/mockProgram";
 import { NetworkPolicy } from "../analysis/network/reachability";
 import { allowedFlows, Matrix, reachabilityMatrix, renderMatrix, stackHosts, Universe, universeOf } from "../analysis/network/reachabilityMatrix";
-import { shippedStacks, stackConfig } from "../harness/stackConfig";
+import { shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 const namespace = "healthcare-backend";
 const policyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
@@ -23,7 +23,6 @@ const policyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 const outsideSources = (universe: Universe) => universe.roles.filter((r) => r.pods.every((p) => p.namespace !== namespace)).map((r) => r.name);
 
 /** The stack on the statefulset engine with scheduled backups: staging's shape, one server, no operator. */
-const statefulSetStaging = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 /** What a stack's raw config (as `pulumi up` hands it over) says about the connections that depend on settings. */
 interface Needs {
@@ -314,7 +313,7 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
 
         it("runs the backup CronJob's pods on the statefulset engine with a schedule (staging's backups): exactly what they need, each allow needed", async function () {
             this.timeout(120000);
-            const { flows, expected, policies, universe } = await flowsWith(statefulSetStaging, "staging");
+            const { flows, expected, policies, universe } = await flowsWith(onStatefulSetEngine, "staging");
             assert.ok(universe.roles.some((r) => r.name === "pg-backup" && r.description === "CronJob/postgres-backup"));
             assert.ok(!universe.roles.some((r) => ["pg-pooler", "pg-jobs", "cnpg-operator"].includes(r.name)), "no operator's pods");
             assert.deepStrictEqual({ unexpected: flows.filter((f) => !expected.includes(f)), missing: expected.filter((f) => !flows.includes(f)) }, { unexpected: [], missing: [] });

@@ -11,7 +11,7 @@ import { main } from "../cli/ops/cli";
 import { UsageError } from "../cli/ops/exec";
 import { runStack } from "../harness/mockProgram";
 import { restrictedViolations } from "../analysis/podSecurity";
-import { stackConfig } from "../harness/stackConfig";
+import { stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
 
 /**
@@ -20,11 +20,7 @@ import { createStandins, freshMachine, RecordedCall, Standins } from "./support/
  * 100 API pods then open 9 connections each, under the 1000 a server without a pooler serves.
  */
 const objectStore = {
-    postgresEngine: "statefulset",
-    postgresInstances: 1,
-    postgresPoolerInstances: 0,
-    postgresWalStorageSize: "",
-    vpaPostgresMode: "Initial",
+    ...onStatefulSetEngine,
     apiDatabasePoolSize: 9,
     postgresBackupS3Endpoint: "https://s3.eu-central-1.amazonaws.com",
     postgresBackupS3Bucket: "clinic-backups",
@@ -36,15 +32,7 @@ const objectStore = {
  * Staging and production run CloudNativePG; the CronJob's commands need the StatefulSet engine (and,
  * without a pooler, an API that opens fewer than 1,000 connections: production's ceiling lowered).
  */
-const statefulSetEngine = {
-    ...objectStore,
-    apiMaxReplicas: 20,
-    postgresEngine: "statefulset",
-    postgresInstances: 1,
-    postgresPoolerInstances: 0,
-    postgresWalStorageSize: undefined,
-    vpaPostgresMode: "Initial",
-};
+const statefulSetEngine = { ...objectStore, apiMaxReplicas: 20 };
 
 const now = new Date("2025-01-02T03:04:05Z");
 const complete = JSON.stringify({ status: { conditions: [{ type: "Complete", status: "True" }] } });

@@ -11,15 +11,14 @@ import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from
 import { CapturedResource, runStack } from "../harness/mockProgram";
 import { restrictedViolations } from "../analysis/podSecurity";
 import { podTemplates } from "../analysis/podTemplates";
-import { shippedStacks, stackConfig } from "../harness/stackConfig";
+import { shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 /** Staging's shape on the statefulset engine: one server on a StatefulSet, backups by the CronJob. */
-const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 /** Every shipped stack, and staging on the statefulset engine (its StatefulSet and backup CronJob). */
 const cases = [
     ...shippedStacks.map((stack) => ({ title: `Pulumi.${stack}.yaml`, stack, overrides: {} })),
-    { title: "Pulumi.staging.yaml on the statefulset engine", stack: "staging", overrides: statefulSetEngine },
+    { title: "Pulumi.staging.yaml on the statefulset engine", stack: "staging", overrides: onStatefulSetEngine },
 ];
 
 /** A compliant template built from lib/security.ts, as the components build theirs. */
@@ -139,7 +138,7 @@ describe("Pod Security restricted", () => {
         // The backup CronJob runs with the statefulset engine (CloudNativePG backs up by itself): staging's shape on it.
         const run = await runStack(
             stackConfig("staging", {
-                ...statefulSetEngine,
+                ...onStatefulSetEngine,
                 postgresBackupS3Endpoint: "https://s3.example.com",
                 postgresBackupS3Bucket: "clinic-backups",
                 postgresBackupS3CredentialsSecret: "backup-s3",

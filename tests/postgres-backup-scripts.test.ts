@@ -13,7 +13,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { parseBackupListing } from "../cli/ops/backups";
 import { runStack } from "../harness/mockProgram";
-import { projectRoot, stackConfig } from "../harness/stackConfig";
+import { projectRoot, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { ContainerRun, JobSpec, runJob } from "./support/jobs";
 import { postgresRoles } from "../components/postgres";
 import { PostgresServer, startPostgres } from "./support/postgres";
@@ -476,11 +476,7 @@ describe("PostgreSQL backup scripts on a real server and a real S3 server", func
         // the CronJob takes; 100 API pods at 9 connections fit without a pooler) with a bucket, keeping 3.
         const program = await runStack(
             stackConfig("production", {
-                postgresEngine: "statefulset",
-                postgresInstances: 1,
-                postgresPoolerInstances: 0,
-                postgresWalStorageSize: "",
-                vpaPostgresMode: "Initial",
+                ...onStatefulSetEngine,
                 apiDatabasePoolSize: 9,
                 postgresBackupS3Endpoint: "https://s3.eu-central-1.amazonaws.com",
                 postgresBackupS3Bucket: bucket,

@@ -8,7 +8,7 @@ import * as assert from "assert";
 import { destinationPath, operatorSchedule, retentionWindow } from "../components/postgres/cloudNativePg";
 import { longestGapSeconds, parseCron } from "../lib/cron";
 import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
-import { stackConfig } from "../harness/stackConfig";
+import { stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 const CRONJOB = "kubernetes:batch/v1:CronJob";
 const PVC = "kubernetes:core/v1:PersistentVolumeClaim";
@@ -26,7 +26,6 @@ const objectStore = {
  * stack accepts backups lost with the cluster). Production's 100 API pods then open 9 connections
  * each, under the 1000 a server without a pooler serves.
  */
-const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, postgresWalStorageSize: "", vpaPostgresMode: "Initial" };
 const volumeOnly = {
     postgresBackupS3Endpoint: "",
     postgresBackupS3Bucket: "",
@@ -36,7 +35,7 @@ const volumeOnly = {
     postgresBackupInClusterOnly: true,
 };
 const onStatefulSet = (stack: "staging" | "production", overrides: Record<string, unknown> = {}) =>
-    stackConfig(stack, { ...statefulSetEngine, ...(stack === "production" ? { apiDatabasePoolSize: 9 } : {}), ...overrides });
+    stackConfig(stack, { ...onStatefulSetEngine, ...(stack === "production" ? { apiDatabasePoolSize: 9 } : {}), ...overrides });
 
 const podOf = (run: ProgramRun) => run.get(CRONJOB, "postgres-backup").inputs.spec.jobTemplate.spec.template.spec;
 const env = (container: any) => Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { DataPriorityClass, dataPriorityValue } from "../components/priorityClass";
 import { ComponentArgsError } from "../lib/args";
 import { ProgramRun, runStack } from "../harness/mockProgram";
-import { ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
+import { ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 const PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass";
 const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
@@ -14,7 +14,6 @@ const podSpecs = (run: ProgramRun) => [
     ...run.ofType(CLUSTER).map((r) => ({ what: `Cluster ${r.name}`, spec: r.inputs.spec })),
 ];
 /** Staging on the statefulset engine (the local stack's). */
-const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 describe("the data stores' PriorityClass", () => {
     const runs = {} as Record<ShippedStack, ProgramRun>;
@@ -45,7 +44,7 @@ describe("the data stores' PriorityClass", () => {
     }
 
     it("staging on the statefulset engine gives the class to the PostgreSQL StatefulSet's pods", async () => {
-        const run = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+        const run = await runStack(stackConfig("staging", onStatefulSetEngine), "staging");
         const named = podSpecs(run)
             .filter((p) => p.spec.priorityClassName)
             .map((p) => `${p.what} ${p.spec.priorityClassName}`);

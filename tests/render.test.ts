@@ -7,7 +7,7 @@ import * as path from "path";
 import { parse } from "yaml";
 import { CapturedResource, runStack } from "../harness/mockProgram";
 import { releasesFolder, Rendering, renderResources, renderStack, resourceKey, secretPlaceholder, toYaml, writeRendering } from "../cli/render";
-import { projectRoot, ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
+import { projectRoot, ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 /**
  * The objects each shipped stack applies, by kind. A feature that adds objects (autoscalers,
@@ -54,7 +54,7 @@ const expectedKinds: Record<ShippedStack, Record<string, number>> = {
 const backups = { CronJob: 1, PersistentVolumeClaim: 1, ConfigMap: 1, ServiceAccount: 1, NetworkPolicy: 1 };
 /** Staging on the statefulset engine, with its bucket: the local stack's server, and the backup CronJob. */
 const stagingOnStatefulSet = {
-    overrides: { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" },
+    overrides: onStatefulSetEngine,
     kinds: adjust({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }, backups),
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { mockPassword, ProgramRun, runStack, unwrapSecret } from "../harness/mockProgram";
-import { ShippedStack, shippedStacks, stackConfig } from "../harness/stackConfig";
+import { ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 /** The seed's numbers per stack (../shared/seed/kubernetes-autoscaling-summary.md), and staging's documented sizes. */
 const expected: Record<
@@ -79,6 +79,11 @@ function assertProtection(run: ProgramRun, protectData: boolean, engine: "statef
                   "kubernetes:apps/v1:StatefulSet::postgres",
                   "kubernetes:core/v1:Secret::postgres-credentials",
                   "random:index/randomPassword:RandomPassword::postgres-password",
+                  // The superuser's, the exporter's and the backups' roles: a new password would lock each out.
+                  ...["superuser", "exporter", "backup"].flatMap((role) => [
+                      `kubernetes:core/v1:Secret::${role === "superuser" ? "postgres-superuser" : `postgres-${role}-credentials`}`,
+                      `random:index/randomPassword:RandomPassword::postgres-${role}-password`,
+                  ]),
                   // The backups outlive the database they back up.
                   "kubernetes:core/v1:PersistentVolumeClaim::postgres-backups",
               ]
@@ -119,7 +124,6 @@ function assertProtection(run: ProgramRun, protectData: boolean, engine: "statef
 }
 
 /** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
-const statefulSetEngine = { postgresEngine: "statefulset", postgresInstances: 1, postgresPoolerInstances: 0, vpaPostgresMode: "Initial" };
 
 describe("shipped stacks", () => {
     for (const stack of shippedStacks) {
@@ -335,7 +339,7 @@ describe("shipped stacks", () => {
     });
 
     it("staging on the statefulset engine protects the StatefulSet, its Secret, its password and the backup volume", async () => {
-        const run = await runStack(stackConfig("staging", statefulSetEngine), "staging");
+        const run = await runStack(stackConfig("staging", onStatefulSetEngine), "staging");
         assertProtection(run, true, "statefulset");
         assert.deepStrictEqual(run.ofType(CLUSTER), []);
         assert.strictEqual(run.outputs.postgresHost, "postgres.healthcare-backend.svc.cluster.local");
