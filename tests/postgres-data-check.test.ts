@@ -44,9 +44,14 @@ describe("PostgreSQL start-up guard on real clusters", function () {
     let volume: string;
     let major: number;
 
-    /** The guard as the init container runs it: the volume's owner, the image's major and folder. */
+    /**
+     * The guard as the init container runs it: the volume's owner, the image's major and folder. The
+     * script's text goes in on stdin: that user may not be able to reach the checkout (a clone in a
+     * private temporary folder), and the script sources nothing.
+     */
     const check = (expectedMajor: number | string, subdir: string, dataVolume = volume): SpawnSyncReturns<string> =>
-        spawnSync("sh", [script], {
+        spawnSync("sh", ["-s"], {
+            input: readFileSync(script, "utf8"),
             env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DATA_VOLUME: dataVolume, EXPECTED_MAJOR: String(expectedMajor), EXPECTED_PGDATA_SUBDIR: subdir },
             encoding: "utf8",
             timeout: 30000,

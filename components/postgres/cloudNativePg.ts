@@ -70,7 +70,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
     const crdInstallers = args.crdInstallers ?? [];
     const identity: WorkloadIdentity = { name: "postgres", component: "database", instance: args.instance, version: s.version };
     const labels = standardLabels(identity);
-    const meta = (metadataName: string, extra: Record<string, string> = {}) => ({ name: metadataName, namespace: args.namespace, labels: { ...labels, ...extra } });
+    const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
 
     // The API's role: owner of its database, no SUPERUSER, CREATEROLE or CREATEDB. Generated once and kept.
     const password = new random.RandomPassword("postgres-app-password", { length: 32, special: false }, { ...dataOptions(parent, args.protectData), additionalSecretOutputs: ["result"] });
