@@ -167,12 +167,12 @@ export = async (): Promise<Record<string, unknown>> => {
                     settings.postgres.engine === "statefulset"
                         ? {
                               engine: "statefulset",
-                              servers: postgres.endpoints,
+                              servers: postgres.topology.servers,
                               backup: postgresBackup && { cronJob: postgresBackup.cronJobName, longestGapSeconds: settings.postgresBackup!.longestGapSeconds },
                           }
                         : {
                               engine: "cloudnative-pg",
-                              servers: postgres.endpoints,
+                              servers: postgres.topology.servers,
                               pooler: postgres.topology.pooler,
                               instances: settings.postgres.instances,
                               backup: settings.postgresBackup && { longestGapSeconds: settings.postgresBackup.longestGapSeconds },

@@ -16,15 +16,6 @@ export const dnsPorts: readonly NamedPort[] = [
 /** The label the API server puts on every namespace (Kubernetes >= 1.22): selects a namespace by its name. */
 export const namespaceNameLabel = "kubernetes.io/metadata.name";
 
-/**
- * CloudNativePG's Job pods (initdb at bootstrap, join for each new standby, major-upgrade, import):
- * they carry `cnpg.io/cluster` and `cnpg.io/jobRole`, not `cnpg.io/podRole` (pkg/specs/jobs.go of
- * 1.30.1), so the servers' policy does not select them. The join Job copies the primary with
- * pg_basebackup through the `<cluster>-rw` Service, and each of them reads the Cluster and its
- * Secrets from the API server.
- */
-export const cloudNativePgJobs = { clusterLabel: "cnpg.io/cluster", jobRoleLabel: "cnpg.io/jobRole" } as const;
-
 /** cert-manager's label on the pods that answer HTTP-01 challenges (pkg/issuer/acme/http), and their port. */
 export const acmeHttp01Solver = { podLabels: { "acme.cert-manager.io/http01-solver": "true" }, port: tcp("acme-http01", 8089) } as const;
 
@@ -95,11 +86,10 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         const db = args.postgres;
         const postgres = workload(n.postgres, db.servers.podSelector);
         const pooler = db.pooler && workload(n.postgresPooler, db.pooler.podSelector);
-        // The operator's Job pods of the same Cluster (cloudNativePgJobs): not servers, yet they need the
-        // primary and the API server. Without a policy of their own the default deny cuts them off, and
-        // the Cluster never initialises (initdb) nor gains a standby (join).
-        const clusterName = db.servers.podSelector[cloudNativePgJobs.clusterLabel];
-        const jobs = db.operatorManaged && clusterName ? workload(`${n.postgres}-jobs`, { [cloudNativePgJobs.clusterLabel]: clusterName }, [cloudNativePgJobs.jobRoleLabel]) : undefined;
+        // The operator's Job pods: not servers, yet they need the primary (a join copies it with
+        // pg_basebackup) and the API server. Without a policy of their own the default deny cuts them
+        // off, and the Cluster never initialises (initdb) nor gains a standby (join).
+        const jobs = db.operatorJobs && workload(`${n.postgres}-jobs`, db.operatorJobs.podSelector, db.operatorJobs.labelKeys);
         // What the API and the backups connect to: the pooler, or the server itself.
         const postgresEntry = pooler ?? postgres;
         const redis = workload(n.redis, args.redis.podSelector);
@@ -125,9 +115,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
                 ),
             ),
             db.operatorManaged && !args.kubernetesApi && "kubernetesApi is missing: the operator-managed PostgreSQL pods must reach the API server",
-            db.operatorManaged &&
-                !clusterName &&
-                `postgres.servers.podSelector ${JSON.stringify(db.servers.podSelector)} has no ${cloudNativePgJobs.clusterLabel}: the operator's Job pods cannot be selected`,
+            db.operatorManaged && !db.operatorJobs && "postgres.operatorJobs is missing: the operator's Job pods would be cut off by the default deny",
         ]);
 
         const ingressController: Destination = { kind: "peer", peer: args.settings.ingressController };

@@ -507,10 +507,10 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             await assert.rejects(construct({ ...base, postgres: { ...base.postgres, operatorManaged: true } }), /kubernetesApi is missing/);
         });
 
-        it("refuses operator-managed servers whose selector names no cnpg.io/cluster, by which the operator's Job pods are found", async () => {
+        it("refuses operator-managed PostgreSQL that does not say how its operator's Job pods are selected", async () => {
             await assert.rejects(
                 construct({ ...base, postgres: { ...base.postgres, operatorManaged: true }, kubernetesApi: pulumi.output([{ cidr: "10.0.0.1/32", port: 6443 }]) }),
-                (e: Error) => e instanceof ComponentArgsError && /has no cnpg\.io\/cluster: the operator's Job pods cannot be selected/.test(e.message) && !/kubernetesApi/.test(e.message),
+                (e: Error) => e instanceof ComponentArgsError && /postgres\.operatorJobs is missing: the operator's Job pods would be cut off by the default deny/.test(e.message) && !/kubernetesApi/.test(e.message),
             );
         });
     });

@@ -20,6 +20,8 @@ export const cloudNativePgLabels = {
     cluster: "cnpg.io/cluster",
     pooler: "cnpg.io/poolerName",
     podRole: "cnpg.io/podRole",
+    /** On the operator's Job pods (initdb, join, major-upgrade, import), which carry no podRole (pkg/specs/jobs.go of 1.30.1). */
+    jobRole: "cnpg.io/jobRole",
 } as const;
 
 /** The instance manager's status port (the operator asks it for each instance's state) and the metrics port. */
@@ -236,7 +238,14 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
             secretName: appSecret.metadata.name,
             tls: { caSecretName: cluster.metadata.apply(() => ca.name), caKey: ca.key },
         },
-        topology: { servers, clients: poolerEndpoints ?? servers, pooler: poolerEndpoints, operatorManaged: true, operatorPorts: [statusPort] },
+        topology: {
+            servers,
+            clients: poolerEndpoints ?? servers,
+            pooler: poolerEndpoints,
+            operatorManaged: true,
+            operatorPorts: [statusPort],
+            operatorJobs: { podSelector: { [cloudNativePgLabels.cluster]: clusterName }, labelKeys: [cloudNativePgLabels.jobRole] },
+        },
         scaleTarget: {
             apiVersion: cloudNativePgApi.cluster,
             kind: "Cluster",

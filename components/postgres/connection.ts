@@ -41,6 +41,13 @@ export interface PostgresTopology {
     operatorManaged: boolean;
     /** Ports of the servers the operator connects to (its status port). */
     operatorPorts: WorkloadEndpoints["serving"];
+    /** The operator's Job pods (bootstrap, a standby's join, upgrades): they reach the servers and the API server. */
+    operatorJobs?: {
+        /** Labels the Job pods carry with these values. */
+        podSelector: Readonly<Record<string, string>>;
+        /** Labels the Job pods carry with any value (what tells them from the servers). */
+        labelKeys: readonly string[];
+    };
 }
 
 /** What each engine (statefulSet.ts, cloudNativePg.ts) gives the `Postgres` component. */

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PostgresBackupSettings, PostgresSettings } from "../../config";
 import { checkArgs, NamespacedArgs } from "../../lib/args";
-import { WorkloadEndpoints } from "../../lib/endpoints";
 import { ScaleTarget } from "../../lib/scaleTarget";
 import { cloudNativePgPostgres } from "./cloudNativePg";
 import { DatabaseConnection, PostgresTopology } from "./connection";
@@ -37,9 +36,7 @@ export class Postgres extends pulumi.ComponentResource {
     readonly connection: DatabaseConnection;
     /** The backup role's Secret on the statefulset engine (its `PostgresBackup` logs in with it); undefined on cloudnative-pg. */
     readonly backupSecretName?: pulumi.Output<string>;
-    /** The server pods and their ports (monitoring scrapes their metrics port). */
-    readonly endpoints: WorkloadEndpoints;
-    /** Every workload of the database and what it must reach (NetworkSecurity). */
+    /** Every workload of the database (the servers: their metrics port for monitoring) and what it must reach (NetworkSecurity). */
     readonly topology: PostgresTopology;
     /** The servers' controller, for the autoscalers and the disruption budget. */
     readonly scaleTarget: ScaleTarget;
@@ -67,7 +64,6 @@ export class Postgres extends pulumi.ComponentResource {
         this.connection = engine.connection;
         this.backupSecretName = engine.backupSecretName;
         this.topology = engine.topology;
-        this.endpoints = engine.topology.servers;
         this.scaleTarget = engine.scaleTarget;
         this.workloadName = engine.workloadName;
         this.registerOutputs({ connection: this.connection, workloadName: this.workloadName });
