@@ -10,6 +10,7 @@ import { KubernetesApiEndpoints } from "./components/kubernetesApiEndpoints";
 import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
+import { clusterNames } from "./components/postgres/cloudNativePg";
 import { PostgresBackup } from "./components/postgresBackup";
 import { DataPriorityClass } from "./components/priorityClass";
 import { RedisCluster } from "./components/redisCluster";
@@ -34,11 +35,18 @@ export = async (): Promise<Record<string, unknown>> => {
         postgresEngine: settings.postgres.engine,
         postgresMajorVersion: settings.postgres.majorVersion,
         postgresBackupVolume: settings.postgres.engine === "statefulset" && settings.postgresBackup !== undefined,
+        ...(settings.postgres.engine === "cloudnative-pg"
+            ? {
+                  postgresCluster: settings.postgres.cluster,
+                  postgresClusters: clusterNames(settings.postgres).sort(),
+                  ...(settings.postgres.recovery ? { postgresRecovery: { cluster: settings.postgres.recovery.cluster, targetTime: settings.postgres.recovery.targetTime } } : {}),
+              }
+            : {}),
     };
     const dataGuard = new DataChangeGuard("data-change-guard", {
         stackName: `${pulumi.getOrganization()}/${settings.project}/${settings.stack}`,
         facts,
-        rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume, upgradeFromMajor: settings.upgradeFromMajor },
+        rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume, upgradeFromMajor: settings.upgradeFromMajor, release: settings.release },
     });
     await dataGuard.allowed;
 

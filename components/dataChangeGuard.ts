@@ -10,6 +10,12 @@ export interface DataFacts {
     readonly postgresMajorVersion: number;
     /** Whether the stack has the statefulset engine's backup volume. */
     readonly postgresBackupVolume: boolean;
+    /** cloudnative-pg: the Cluster the API uses; absent in deployments before recoveries existed (then postgres). */
+    readonly postgresCluster?: string;
+    /** cloudnative-pg: every Cluster the stack holds (the serving one, a recovery's source and result). */
+    readonly postgresClusters?: readonly string[];
+    /** cloudnative-pg: the point-in-time recovery under way, if any. */
+    readonly postgresRecovery?: { readonly cluster: string; readonly targetTime: string };
 }
 
 /** How the stack may treat what it holds. */
@@ -20,6 +26,16 @@ export interface DataChangeRules {
     readonly releaseBackupVolume: boolean;
     /** The major the data is carried over from by backup and restore on the statefulset engine (`postgresUpgradeFromMajor`); undefined: none. */
     readonly upgradeFromMajor?: number;
+    /** What the stack lets go with its data (`postgresRelease`: a Cluster's name, or statefulset); undefined: nothing. */
+    readonly release?: string;
+}
+
+/** The Cluster that held the data before recoveries existed (its name then was fixed). */
+const firstCluster = "postgres";
+
+/** The Clusters a deployment holds, as recorded (or as they were before the record had them). */
+function deployedClusters(facts: DataFacts): readonly string[] {
+    return facts.postgresEngine !== "cloudnative-pg" ? [] : (facts.postgresClusters ?? [facts.postgresCluster ?? firstCluster]);
 }
 
 /** The oldest major CloudNativePG upgrades to (its webhook refuses a lower target). */
@@ -58,11 +74,47 @@ export function dataChangeProblems(previous: DataFacts | undefined, next: DataFa
             problems.push(`postgresVersion is PostgreSQL ${to}: CloudNativePG upgrades in place to ${cloudNativePgOldestTarget} or later only; choose ${cloudNativePgOldestTarget}+`);
         }
     }
+    problems.push(...clusterProblems(previous, next, rules));
     if (previous.postgresBackupVolume && !next.postgresBackupVolume && rules.protectData && !rules.releaseBackupVolume) {
         problems.push(
             "the backup volume postgres-backups (the statefulset engine's dumps) is protected and this change would delete it with every backup on it. " +
                 "To keep it, keep postgresBackupSchedule set and postgresEngine statefulset. To release it deliberately: copy the backups you need (npm run ops -- backups), " +
                 "run `pulumi state unprotect` on its PersistentVolumeClaim, set postgresBackupVolumeRelease: true and pulumi up (the claim stays in the cluster: delete it with kubectl)",
+        );
+    }
+    return problems;
+}
+
+/** CloudNativePG Clusters: none leaves unreleased, a recovery gets a new one, the API switches only to one already recovered. */
+function clusterProblems(previous: DataFacts, next: DataFacts, rules: DataChangeRules): string[] {
+    if (previous.postgresEngine !== "cloudnative-pg" || next.postgresEngine !== "cloudnative-pg") {
+        return [];
+    }
+    const problems: string[] = [];
+    const before = deployedClusters(previous);
+    const after = deployedClusters(next);
+    for (const gone of before.filter((c) => !after.includes(c))) {
+        if (rules.protectData && rules.release !== gone) {
+            problems.push(
+                `the Cluster ${gone} holds a database and this change would remove it from the stack. To let it go deliberately once nothing needs it ` +
+                    `(a recovery switched away from it): npm run ops -- restore --finish (or run \`pulumi state unprotect\` on it and set postgresRelease: ${gone}); ` +
+                    "it then stays in Kubernetes until you delete it",
+            );
+        }
+    }
+    const recovery = next.postgresRecovery;
+    const sameRecovery = recovery && previous.postgresRecovery?.cluster === recovery.cluster && previous.postgresRecovery.targetTime === recovery.targetTime;
+    if (recovery && before.includes(recovery.cluster) && !sameRecovery) {
+        problems.push(
+            `postgresRecoveryCluster = "${recovery.cluster}" names a Cluster this stack already has: it would stay as it is, not be recovered to ${recovery.targetTime}. ` +
+                "Recover into a new name (npm run ops -- restore --to <time> picks one)",
+        );
+    }
+    const serving = next.postgresCluster ?? firstCluster;
+    if (serving !== (previous.postgresCluster ?? firstCluster) && !before.includes(serving)) {
+        problems.push(
+            `postgresCluster = "${serving}": the API would switch to a Cluster that does not exist yet (still recovering, never checked). ` +
+                "Recover it first with the API on the current Cluster, check it, then switch (npm run ops -- restore --switch)",
         );
     }
     return problems;

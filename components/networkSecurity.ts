@@ -105,7 +105,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             [redis, args.redis],
         ]);
         checkArgs("NetworkSecurity", name, [
-            ...workloads.map((w) => Object.keys(w.podSelector).length === 0 && `${w.policy}: the pod selector is empty, which would select every pod of the namespace`),
+            ...workloads.map((w) => Object.keys(w.podSelector).length === 0 && (w.labelKeys ?? []).length === 0 && `${w.policy}: the pod selector is empty, which would select every pod of the namespace`),
             ...workloads.flatMap((a) =>
                 workloads.map((b) => a !== b && selects(a, b) && `${a.policy}: its pod selector also selects the pods of ${b.policy}`),
             ),
@@ -151,6 +151,10 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             { from: redis, to: dns, ports: dnsPorts },
             ...(db.operatorManaged ? [postgres, ...(pooler ? [pooler] : []), ...(jobs ? [jobs] : [])].map((w) => ({ from: w, to: dns, ports: dnsPorts })) : []),
             ...args.postgresObjectStore.map((d) => ({ from: postgres, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("object-store", d.port)] })),
+            // A recovery's Job (full-recovery) restores the base backup from the object store.
+            ...(jobs && db.operatorJobs?.readObjectStore
+                ? args.postgresObjectStore.map((d) => ({ from: jobs, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("object-store", d.port)] }))
+                : []),
             ...args.settings.apiExternalEgress.map((d) => ({ from: api, to: { kind: "cidr", cidr: d.cidr } as Destination, ports: [tcp("external", d.port)] })),
             // Backups (and the list and restore Jobs built from them): the database, names, the object store.
             ...(backup

@@ -40,6 +40,11 @@ export const scalarSettings = {
     postgresStorageClass: { type: "string", default: "" },
     postgresWalStorageSize: { type: "string", default: "" },
     postgresPoolerInstances: { type: "integer", default: 2 },
+    postgresCluster: { type: "string", default: "postgres" },
+    postgresRecoveryCluster: { type: "string", default: "" },
+    postgresRecoverySource: { type: "string", default: "" },
+    postgresRecoveryTargetTime: { type: "string", default: "" },
+    postgresRelease: { type: "string", default: "" },
     cloudNativePgOperatorNamespace: { type: "string", default: "cnpg-system" },
     cloudNativePgOperatorPodSelector: { type: "string", default: "app.kubernetes.io/name=cloudnative-pg" },
     // PostgreSQL backups (components/postgresBackup.ts).

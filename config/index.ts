@@ -8,7 +8,7 @@ import { objectSettings, scalarSettings } from "./declarations";
 import { IngressSettings, readIngress } from "./ingress";
 import { MonitoringSettings, readMonitoring } from "./monitoring";
 import { NetworkSettings, readNetwork } from "./network";
-import { PostgresBackupSettings, PostgresSettings, readPostgres, readPostgresBackup } from "./postgres";
+import { clusterNamePattern, PostgresBackupSettings, PostgresSettings, readPostgres, readPostgresBackup } from "./postgres";
 import { ConfigSource, deepFreeze, dnsLabel, Reader, SettingsError, suggestion } from "./reader";
 import { readRedis, RedisSettings } from "./redis";
 
@@ -42,6 +42,8 @@ export interface Settings {
     readonly protectData: boolean;
     readonly api: ApiSettings;
     readonly postgres: PostgresSettings;
+    /** What a change may remove with its data (a Cluster's name, or statefulset); undefined: nothing. */
+    readonly release?: string;
     /** A change may delete the statefulset engine's protected backup volume. */
     readonly releaseBackupVolume: boolean;
     /** The major a statefulset-engine upgrade carries the data over from; undefined: none under way. */
@@ -108,6 +110,13 @@ export function parseSettings(source: ConfigSource): Settings {
     const autoscaling = readAutoscaling(r, api, postgres, redis, monitoring);
 
     const releaseBackupVolume = r.boolean("postgresBackupVolumeRelease")!;
+    const release = r.string("postgresRelease");
+    if (release !== "" && release !== "statefulset" && !clusterNamePattern.test(release)) {
+        r.problem("postgresRelease", release, "empty, statefulset (the migrated StatefulSet), or the name of a Cluster the stack lets go");
+    }
+    if (postgres.recovery && !postgresBackup?.objectStore) {
+        r.problem("postgresRecoveryCluster", postgres.recovery.cluster, "empty on a stack without backups in object storage (postgresBackupS3Bucket): a recovery reads the source's base backups and WAL there");
+    }
     const upgradeFromMajor = r.integer("postgresUpgradeFromMajor", 0, 99);
 
     for (const key of source.keys()) {
@@ -134,6 +143,7 @@ export function parseSettings(source: ConfigSource): Settings {
         postgres: postgres as PostgresSettings,
         postgresBackup,
         releaseBackupVolume,
+        release: release || undefined,
         upgradeFromMajor: upgradeFromMajor || undefined,
         redis: redis as RedisSettings,
         dataPriorityClassName,

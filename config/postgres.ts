@@ -2,7 +2,10 @@ import { longestGapSeconds, parseCron } from "../lib/cron";
 import { ApiSettings } from "./api";
 import { ComputeResources, Environment, StorageSettings } from "./common";
 import { ExternalDestination, readExternalEgress } from "./network";
+import { scalarSettings } from "./declarations";
 import { dnsSubdomain, imageRepository, Reader, sqlIdentifier } from "./reader";
+
+const scalarDefault = (key: "postgresCluster") => scalarSettings[key].default;
 
 /** PostgreSQL's settings and its scheduled backups'. */
 
@@ -39,7 +42,28 @@ export interface PostgresSettings {
     readonly maxConnections: number;
     /** The API's pooler; undefined: the API connects to PostgreSQL directly. */
     readonly pooler?: PoolerSettings;
+    /** cloudnative-pg: the Cluster the API uses (its pooler, backups and CA follow it). */
+    readonly cluster: string;
+    /** cloudnative-pg: a Cluster recovered to a moment beside the serving one; undefined: none. */
+    readonly recovery?: PointInTimeRecovery;
 }
+
+/** A Cluster bootstrapped from another's base backups and WAL archive, up to a moment (`ops restore --to`). */
+export interface PointInTimeRecovery {
+    /** The Cluster the recovery creates (a new name: its own WAL archive starts empty). */
+    readonly cluster: string;
+    /** The Cluster whose base backups and WAL archive it reads. */
+    readonly source: string;
+    /** The moment recovered to, RFC 3339 with a zone. */
+    readonly targetTime: string;
+}
+
+/** A CloudNativePG Cluster name: a DNS-1035 label short enough for the names the operator derives (<cluster>-<n>-initdb, ...). */
+export const clusterNamePattern = /^[a-z]([-a-z0-9]{0,48}[a-z0-9])?$/;
+const clusterNameExpected = "a Cluster name: lower-case letters, digits and '-', starting with a letter, at most 50 characters";
+
+/** RFC 3339 with seconds and a zone: what the operator's recoveryTarget.targetTime takes unambiguously. */
+export const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** S3-compatible object storage the backups are copied to. */
 export interface BackupObjectStoreSettings {
@@ -110,6 +134,11 @@ export function readPostgres(r: Reader, environment: Environment | undefined, ap
         engine && api.replicas?.max !== undefined && api.databasePoolSize !== undefined && poolerInstances !== undefined
             ? sizeConnections(r, { engine, apiMaxReplicas: api.replicas.max, apiPoolSize: api.databasePoolSize, poolerInstances })
             : undefined;
+    const cluster = r.matching("postgresCluster", clusterNamePattern, clusterNameExpected);
+    if (engine === "statefulset" && cluster !== undefined && cluster !== scalarDefault("postgresCluster")) {
+        r.problem("postgresCluster", cluster, `${scalarDefault("postgresCluster")} (the default) with postgresEngine statefulset: Clusters are cloudnative-pg's`);
+    }
+    const recovery = readRecovery(r, engine, cluster);
     const operandRepository = r.matching("cloudNativePgImageRepository", imageRepository, "an image repository without tag, e.g. ghcr.io/cloudnative-pg/postgresql");
     const operandSuffix = r.matching("cloudNativePgImageSuffix", /^(-[a-z0-9.]+)*$/, "empty or a tag suffix such as -standard-trixie");
     return {
@@ -125,7 +154,47 @@ export function readPostgres(r: Reader, environment: Environment | undefined, ap
         resources: r.resources("postgresResources"),
         maxConnections: sized?.maxConnections,
         pooler: sized?.pooler,
+        cluster,
+        recovery,
     };
+}
+
+const recoveryKeys = ["postgresRecoveryCluster", "postgresRecoverySource", "postgresRecoveryTargetTime"] as const;
+
+/**
+ * A point-in-time recovery under way: all three settings or none. The serving Cluster is the source
+ * (recovered, not yet switched to) or the recovered one (switched; the source is kept until released).
+ */
+function readRecovery(r: Reader, engine: PostgresEngine | undefined, serving: string | undefined): PointInTimeRecovery | undefined {
+    const values = recoveryKeys.map((key) => r.string(key));
+    if (values.every((v) => v === "")) {
+        return undefined;
+    }
+    if (engine === "statefulset") {
+        r.problem(recoveryKeys[0], values[0], "empty with postgresEngine statefulset (point-in-time recovery is cloudnative-pg's; the statefulset engine restores dumps: npm run ops -- restore)");
+        return undefined;
+    }
+    recoveryKeys.forEach((key, i) => {
+        if (values[i] === "") {
+            r.problem(key, "", `set together with ${recoveryKeys.filter((k) => k !== key).join(" and ")} (npm run ops -- restore --to <time> sets all three)`);
+        }
+    });
+    const [cluster, source, targetTime] = values;
+    for (const [key, name] of [[recoveryKeys[0], cluster], [recoveryKeys[1], source]] as const) {
+        if (name !== "" && !clusterNamePattern.test(name)) {
+            r.problem(key, name, clusterNameExpected);
+        }
+    }
+    if (targetTime !== "" && (!rfc3339.test(targetTime) || Number.isNaN(Date.parse(targetTime)))) {
+        r.problem(recoveryKeys[2], targetTime, "a moment in RFC 3339 with a zone, e.g. 2026-12-03T10:15:00Z");
+    }
+    if (cluster !== "" && cluster === source) {
+        r.problem(recoveryKeys[0], cluster, `a new Cluster name, not the source's (${source}): the recovered Cluster archives its own WAL beside the source's`);
+    }
+    if (serving !== undefined && cluster !== "" && source !== "" && serving !== cluster && serving !== source) {
+        r.problem("postgresCluster", serving, `${source} (the recovery's source, until it is switched) or ${cluster} (the recovered Cluster, once switched)`);
+    }
+    return { cluster, source, targetTime };
 }
 
 /**

@@ -61,7 +61,13 @@ describe("data change guard: what the stack's last deployment holds", () => {
             const local = await runStack(stackConfig("local"), "local");
             assert.deepStrictEqual(local.outputs.dataFacts, { postgresEngine: "statefulset", postgresMajorVersion: 17, postgresBackupVolume: false });
             const production = await runStack(stackConfig("production"), "production");
-            assert.deepStrictEqual(production.outputs.dataFacts, { postgresEngine: "cloudnative-pg", postgresMajorVersion: 17, postgresBackupVolume: false });
+            assert.deepStrictEqual(production.outputs.dataFacts, {
+                postgresEngine: "cloudnative-pg",
+                postgresMajorVersion: 17,
+                postgresBackupVolume: false,
+                postgresCluster: "postgres",
+                postgresClusters: ["postgres"],
+            });
         });
 
         it("reads its own last outputs and, on a refused change, registers no Kubernetes object", async () => {

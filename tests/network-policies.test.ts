@@ -375,13 +375,20 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             assert.deepStrictEqual(expected.filter((f) => !flows.includes(f)), []);
         });
 
-        it("selects the operator's Job pods by cnpg.io/jobRole, which the servers' selector (cnpg.io/podRole=instance) misses", async () => {
+        it("selects the operator's Job pods of every Cluster by cnpg.io/jobRole, which the servers' selector (cnpg.io/podRole=instance, every Cluster's) misses", async () => {
             const { policies } = await flowsWith({}, "staging");
             const jobs = policies.find((p) => p.metadata.name === "allow-postgres-jobs")!;
-            assert.deepStrictEqual(jobs.spec.podSelector, { matchLabels: { "cnpg.io/cluster": "postgres" }, matchExpressions: [{ key: "cnpg.io/jobRole", operator: "Exists" }] });
+            assert.deepStrictEqual(jobs.spec.podSelector, {
+                matchLabels: {},
+                matchExpressions: [
+                    { key: "cnpg.io/cluster", operator: "Exists" },
+                    { key: "cnpg.io/jobRole", operator: "Exists" },
+                ],
+            });
             assert.deepStrictEqual(jobs.spec.policyTypes, ["Egress"]);
             const servers = policies.find((p) => p.metadata.name === "allow-postgres")!;
-            assert.deepStrictEqual(servers.spec.podSelector, { matchLabels: { "cnpg.io/cluster": "postgres", "cnpg.io/podRole": "instance" } });
+            // A point-in-time recovery's Cluster beside the serving one is under the same policy.
+            assert.deepStrictEqual(servers.spec.podSelector, { matchLabels: { "cnpg.io/podRole": "instance" } });
             assert.ok(
                 servers.spec.ingress!.some((r) => isDeepStrictEqual(r, { from: [{ podSelector: jobs.spec.podSelector }], ports: [{ protocol: "TCP", port: 5432 }] })),
                 "the servers admit the Jobs on 5432",

@@ -423,7 +423,7 @@ describe("backup commands on CloudNativePG (stand-in kubectl, the program's own 
         ]);
     });
 
-    it("restore refuses, naming the point-in-time recovery runbook, and calls no kubectl", () => {
+    it("restore <backup> refuses on cloudnative-pg, pointing to restore --to, and calls no kubectl", () => {
         standins = machine([]);
         for (const argv of [
             ["restore", "postgres-backup-20250101020000", "--stack", "staging"],
@@ -434,7 +434,7 @@ describe("backup commands on CloudNativePG (stand-in kubectl, the program's own 
                 () => run({}, ...argv),
                 (e: Error) =>
                     e instanceof UsageError &&
-                    /^restore is not built for postgresEngine cloudnative-pg \(stack (staging|production)\): a point-in-time recovery is done by hand, see docs\/postgres\.md#point-in-time-recovery-cloudnative-pg .*; nothing was changed$/.test(
+                    /^restore <backup> restores a dump, which postgresEngine cloudnative-pg does not take \(stack (staging|production)\): recover to a moment instead, npm run ops -- restore --to <time> --stack (staging|production) .*docs\/postgres\.md#point-in-time-recovery-cloudnative-pg\); nothing was changed$/.test(
                         e.message,
                     ),
             );

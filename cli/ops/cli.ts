@@ -4,6 +4,10 @@ import { backupNow, BackupOptions, overwriteProductionFlag, restoreBackup, showB
 import { access, logs, restart, rollback, scale, setImage, shell, status, stop, useBackend } from "./commands";
 import { CommandError, processRunner, UsageError } from "./exec";
 import { clusterBackupNow, refuseClusterRestore, showClusterBackups } from "./cnpgBackups";
+import { endRecovery, psql, recoverTo, switchToRecovered } from "./cnpgRecovery";
+
+/** The steps of a point-in-time recovery after `restore --to`. */
+const recoverySteps = ["--switch", "--finish", "--cancel"];
 import { buildStandin, deployStandin, ensureCluster, localDown, localTools, localUp, requireTools } from "./local";
 import { kubeContext, OpsContext, stackSettings, standinImageTag } from "./workspace";
 
@@ -35,7 +39,15 @@ const usage = `usage: npm run ops -- <command> [arguments] [--stack <name>]   (s
   restore <backup> [--yes] [--i-understand-this-overwrites-production]
                          statefulset engine: restore a backup over the stack's databases, after confirmation
                          (--yes for scripts; production also needs --i-understand-this-overwrites-production)
-                         cloudnative-pg: not built, refuses (point-in-time recovery by hand: docs/postgres.md)`;
+                         cloudnative-pg: see restore --to
+  restore --to <time> [--yes]   cloudnative-pg: point-in-time recovery. A new Cluster recovered from the
+                         serving one's backups and WAL to <time> (RFC 3339), beside it; waited for and checked
+                         (promoted, tables and rows shown beside today's); then the API switches to it after
+                         confirmation (--yes for scripts), and a base backup of it is taken
+  restore --switch       switch the API to the recovered Cluster (when restore --to stopped before it)
+  restore --finish       the Cluster switched away from leaves the stack (it keeps running in Kubernetes)
+  restore --cancel       drop a recovered Cluster the API was not switched to
+  psql                   psql in the database as its superuser (the StatefulSet's pod or the Cluster's primary)`;
 
 function option(args: string[], name: string): string | undefined {
     const at = args.indexOf(name);
@@ -80,7 +92,7 @@ export function main(argv: string[], options: MainOptions = {}): void {
     const { env = process.env, say = (l: string) => console.log(l), root = projectRoot, overrides = {} } = options;
     const args = [...argv];
     const stack = option(args, "--stack") ?? "local";
-    const flags = ["--keep-cluster", "--yes", overwriteProductionFlag];
+    const flags = ["--keep-cluster", "--yes", overwriteProductionFlag, ...recoverySteps];
     const keepCluster = args.includes("--keep-cluster");
     const [command, ...rest] = args.filter((a) => !flags.includes(a));
     if (!command || command === "help" || command === "--help") {
@@ -158,12 +170,28 @@ export function main(argv: string[], options: MainOptions = {}): void {
         case "backups":
             needs("kubectl");
             return cloudNativePg ? showClusterBackups(ctx, backupOptions) : showBackups(ctx, backupOptions);
-        case "restore":
+        case "restore": {
+            needs("kubectl");
+            const to = option(args, "--to");
+            const step = recoverySteps.find((f) => args.includes(f));
+            if (to !== undefined || step !== undefined) {
+                needs("pulumi");
+                if (step === "--switch") {
+                    return switchToRecovered(ctx, backupOptions);
+                }
+                if (step !== undefined) {
+                    return endRecovery(ctx, step === "--finish" ? "finish" : "cancel");
+                }
+                return recoverTo(ctx, backupOptions, to, args.includes("--yes"));
+            }
             if (cloudNativePg) {
                 return refuseClusterRestore(ctx);
             }
-            needs("kubectl");
             return restoreBackup(ctx, backupOptions, rest[0], { yes: args.includes("--yes"), overwriteProduction: args.includes(overwriteProductionFlag) });
+        }
+        case "psql":
+            needs("kubectl");
+            return psql(ctx);
         default:
             throw new UsageError(`unknown command ${command}\n\n${usage}`);
     }

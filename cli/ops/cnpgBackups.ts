@@ -7,7 +7,7 @@ import { kubectlTarget, OpsContext } from "./workspace";
 /**
  * `npm run ops -- backup | backups | restore` on the cloudnative-pg engine: the operator's `Backup`
  * objects of the Cluster, taken by the Barman Cloud plugin into the stack's ObjectStore (base backups;
- * the WAL is archived continuously). A point-in-time restore is not built: `restore` refuses.
+ * the WAL is archived continuously). Point-in-time recovery is cnpgRecovery.ts.
  */
 
 /** The Backup kind, fully qualified for kubectl (a bare `backup` may name another operator's kind). */
@@ -82,12 +82,12 @@ export function clusterBackupTable(backups: readonly ClusterBackup[], now: Date)
 /** Where the stack's base backups and WAL go, for messages. */
 function where(ctx: OpsContext): string {
     const store = backupSettings(ctx).objectStore!;
-    return `Cluster ${names.cloudNativePg.cluster}, ObjectStore ${names.cloudNativePg.objectStore}: ${destinationPath(store)} at ${store.endpoint}`;
+    return `Cluster ${ctx.settings.postgres.cluster}, ObjectStore ${names.cloudNativePg.objectStore}: ${destinationPath(store)} at ${store.endpoint}`;
 }
 
 /** The Backups of the stack's Cluster, oldest first. */
 export function listClusterBackups(ctx: OpsContext): ClusterBackup[] {
-    const listed = JSON.parse(kubectl(ctx, ["get", backupResource, "-l", `${cloudNativePgLabels.cluster}=${names.cloudNativePg.cluster}`, "-o", "json"]));
+    const listed = JSON.parse(kubectl(ctx, ["get", backupResource, "-l", `${cloudNativePgLabels.cluster}=${ctx.settings.postgres.cluster}`, "-o", "json"]));
     return sortBackups((listed.items ?? []).map(readClusterBackup));
 }
 
@@ -121,10 +121,10 @@ export function manualBackup(ctx: OpsContext, name: string): object {
             name,
             namespace: ctx.settings.namespace,
             // As the ScheduledBackup labels its own (a Backup made by hand carries only what it is given); the listing selects on it.
-            labels: { [cloudNativePgLabels.cluster]: names.cloudNativePg.cluster },
+            labels: { [cloudNativePgLabels.cluster]: ctx.settings.postgres.cluster },
         },
         spec: {
-            cluster: { name: names.cloudNativePg.cluster },
+            cluster: { name: ctx.settings.postgres.cluster },
             method: "plugin",
             pluginConfiguration: { name: barmanCloudPlugin },
         },
@@ -136,7 +136,7 @@ export const manualBackupName = (now: Date) => `${names.cloudNativePg.cluster}-m
 
 /** The deployed Cluster, or a clear refusal when it is missing or archives nowhere. */
 function deployedCluster(ctx: OpsContext): void {
-    const n = names.cloudNativePg;
+    const n = { cluster: ctx.settings.postgres.cluster };
     const result = ctx.runner.capture("kubectl", [...kubectlTarget(ctx), "get", clusterResource, n.cluster, "-o", "json"]);
     if (result.status !== 0) {
         throw new UsageError(
@@ -182,10 +182,10 @@ export function clusterBackupNow(ctx: OpsContext, options: BackupOptions): void 
     ctx.say(`  in ${where(ctx)}`);
 }
 
-/** A point-in-time restore is not built on this engine: one refusal, before any kubectl call. */
+/** `restore <backup>` restores a dump (the statefulset engine's); this engine recovers to a moment instead. */
 export function refuseClusterRestore(ctx: OpsContext): never {
     throw new UsageError(
-        `restore is not built for postgresEngine cloudnative-pg (stack ${ctx.stack}): a point-in-time recovery is done by hand, ` +
-            `see ${pitrRunbook} (npm run ops -- backups --stack ${ctx.stack} shows the recoverable window); nothing was changed`,
+        `restore <backup> restores a dump, which postgresEngine cloudnative-pg does not take (stack ${ctx.stack}): recover to a moment instead, ` +
+            `npm run ops -- restore --to <time> --stack ${ctx.stack} (npm run ops -- backups shows the recoverable window; ${pitrRunbook}); nothing was changed`,
     );
 }

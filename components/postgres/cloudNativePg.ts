@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { BackupObjectStoreSettings, PostgresBackupSettings } from "../../config";
+import { BackupObjectStoreSettings, PostgresBackupSettings, PostgresSettings } from "../../config";
 import { dataOptions } from "../../lib/args";
 import { tcp, WorkloadEndpoints } from "../../lib/endpoints";
 import { standardLabels, WorkloadIdentity } from "../../lib/labels";
@@ -34,6 +34,9 @@ const caSecret = (cluster: string) => ({ name: `${cluster}-ca`, key: "ca.crt" })
 /** Services the operator creates: the primary's. */
 const primaryService = (cluster: string) => `${cluster}-rw`;
 
+/** The external cluster a recovery reads from (a name inside the recovered Cluster's spec only). */
+const recoverySourceName = "recovery-source";
+
 /**
  * With two standbys or more, a commit always waits for one (`required`): one standby restarting (a
  * roll, a drain) leaves another to acknowledge. With a single standby, `required` would stop every
@@ -56,6 +59,11 @@ export function operatorSchedule(cron: string): string {
 /** s3://bucket/prefix: where base backups and WAL go. */
 export function destinationPath(store: BackupObjectStoreSettings): string {
     return `s3://${store.bucket}/${store.prefix}`.replace(/\/+$/, "");
+}
+
+/** The Clusters the stack holds: the serving one, and while a recovery is under way its source and the recovered one. */
+export function clusterNames(s: Pick<PostgresSettings, "cluster" | "recovery">): string[] {
+    return [...new Set([s.cluster, ...(s.recovery ? [s.recovery.source, s.recovery.cluster] : [])])];
 }
 
 /**
@@ -111,52 +119,80 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
         );
 
     const poolerHost = (ns: string) => serviceHost(n.pooler, ns);
-    const clusterName = n.cluster;
-    const bootstrap = { initdb: { database: s.database, owner: s.user, secret: { name: appSecret.metadata.name } } };
-    const cluster = new k8s.apiextensions.CustomResource(
-        clusterName,
-        {
-            apiVersion: cloudNativePgApi.cluster,
-            kind: "Cluster",
-            metadata: meta(clusterName),
-            spec: {
-                instances: s.instances,
-                imageName: s.image,
-                // Changes roll one standby at a time, then a switchover: the primary restarts last.
-                primaryUpdateStrategy: "unsupervised",
-                primaryUpdateMethod: "switchover",
-                postgresql: {
-                    parameters: { max_connections: String(s.maxConnections) },
-                    // A commit returns once a standby has it too: a lost primary loses no acknowledged write.
-                    ...(s.instances > 1 ? { synchronous: { method: "any", number: 1, dataDurability: synchronousDurability(s.instances) } } : {}),
-                },
-                // The superuser has no password and no remote login; the operator reaches it locally.
-                enableSuperuserAccess: false,
-                bootstrap,
-                storage: { size: s.storage.size, storageClass: s.storage.className },
-                ...(s.walStorage ? { walStorage: { size: s.walStorage.size, storageClass: s.walStorage.className } } : {}),
-                resources: s.resources,
-                priorityClassName: args.priorityClassName,
-                // Never two instances on one host; spread over zones where the nodes have them.
-                affinity: { enablePodAntiAffinity: true, podAntiAffinityType: "required", topologyKey: "kubernetes.io/hostname" },
-                topologySpreadConstraints: [
-                    {
-                        maxSkew: 1,
-                        topologyKey: "topology.kubernetes.io/zone",
-                        whenUnsatisfiable: "ScheduleAnyway",
-                        labelSelector: { matchLabels: { [cloudNativePgLabels.cluster]: clusterName, [cloudNativePgLabels.podRole]: "instance" } },
+    const serving = s.cluster;
+    const recovery = s.recovery;
+    const archive = (serverName?: string) => ({ barmanObjectName: objectStore!.metadata.name, ...(serverName ? { serverName } : {}) });
+    // Each Cluster archives its WAL under its own name in the ObjectStore (the plugin's default
+    // serverName); a recovered one reads its source's archive as an external cluster.
+    const bootstrapOf = (name: string) =>
+        recovery && name === recovery.cluster
+            ? {
+                  bootstrap: {
+                      recovery: {
+                          source: recoverySourceName,
+                          database: s.database,
+                          owner: s.user,
+                          secret: { name: appSecret.metadata.name },
+                          recoveryTarget: { targetTime: recovery.targetTime },
+                      },
+                  },
+                  externalClusters: [{ name: recoverySourceName, plugin: { name: barmanCloudPlugin, parameters: archive(recovery.source) } }],
+              }
+            : { bootstrap: { initdb: { database: s.database, owner: s.user, secret: { name: appSecret.metadata.name } } } };
+    const clusterObject = (clusterName: string) =>
+        new k8s.apiextensions.CustomResource(
+            clusterName,
+            {
+                apiVersion: cloudNativePgApi.cluster,
+                kind: "Cluster",
+                metadata: meta(clusterName),
+                spec: {
+                    instances: s.instances,
+                    imageName: s.image,
+                    // Changes roll one standby at a time, then a switchover: the primary restarts last.
+                    primaryUpdateStrategy: "unsupervised",
+                    primaryUpdateMethod: "switchover",
+                    postgresql: {
+                        parameters: { max_connections: String(s.maxConnections) },
+                        // A commit returns once a standby has it too: a lost primary loses no acknowledged write.
+                        ...(s.instances > 1 ? { synchronous: { method: "any", number: 1, dataDurability: synchronousDurability(s.instances) } } : {}),
                     },
-                ],
-                // The API verifies the pooler's name against the server certificate (sslmode=verify-full).
-                certificates: {
-                    serverAltDNSNames: args.namespace.apply((ns) => [n.pooler, `${n.pooler}.${ns}`, `${n.pooler}.${ns}.svc`, poolerHost(ns)]),
+                    // The superuser has no password and no remote login; the operator reaches it locally.
+                    enableSuperuserAccess: false,
+                    ...bootstrapOf(clusterName),
+                    storage: { size: s.storage.size, storageClass: s.storage.className },
+                    ...(s.walStorage ? { walStorage: { size: s.walStorage.size, storageClass: s.walStorage.className } } : {}),
+                    resources: s.resources,
+                    priorityClassName: args.priorityClassName,
+                    // Never two instances on one host; spread over zones where the nodes have them.
+                    affinity: { enablePodAntiAffinity: true, podAntiAffinityType: "required", topologyKey: "kubernetes.io/hostname" },
+                    topologySpreadConstraints: [
+                        {
+                            maxSkew: 1,
+                            topologyKey: "topology.kubernetes.io/zone",
+                            whenUnsatisfiable: "ScheduleAnyway",
+                            labelSelector: { matchLabels: { [cloudNativePgLabels.cluster]: clusterName, [cloudNativePgLabels.podRole]: "instance" } },
+                        },
+                    ],
+                    // The API verifies the pooler's name against the server certificate (sslmode=verify-full),
+                    // whichever Cluster the pooler fronts.
+                    certificates: {
+                        serverAltDNSNames: args.namespace.apply((ns) => [n.pooler, `${n.pooler}.${ns}`, `${n.pooler}.${ns}.svc`, poolerHost(ns)]),
+                    },
+                    ...(objectStore ? { plugins: [{ name: barmanCloudPlugin, isWALArchiver: true, parameters: archive() }] } : {}),
                 },
-                ...(objectStore ? { plugins: [{ name: barmanCloudPlugin, isWALArchiver: true, parameters: { barmanObjectName: objectStore.metadata.name } }] } : {}),
             },
-        },
-        // The Cluster holds the data: protected, and kept in the cluster if it leaves the program.
-        { ...dataOptions(parent, args.protectData), dependsOn: [...crdInstallers, ...(objectStore ? [objectStore] : [])] },
-    );
+            {
+                // The Cluster holds the data: protected, and kept in the cluster if it leaves the program.
+                ...dataOptions(parent, args.protectData),
+                dependsOn: [...crdInstallers, ...(objectStore ? [objectStore] : [])],
+                // How a Cluster was bootstrapped matters once, at creation (the operator ignores it after):
+                // a recovered Cluster keeps serving when the recovery settings are cleared.
+                ignoreChanges: ["spec.bootstrap", "spec.externalClusters"],
+            },
+        );
+    const clusters = new Map(clusterNames(s).map((name) => [name, clusterObject(name)]));
+    const cluster = clusters.get(serving)!;
 
     if (backup && objectStore) {
         new k8s.apiextensions.CustomResource(
@@ -215,7 +251,9 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
     }
 
     const servers: WorkloadEndpoints = {
-        podSelector: { [cloudNativePgLabels.cluster]: clusterName, [cloudNativePgLabels.podRole]: "instance" },
+        // Every Cluster's instances in the namespace: a recovered Cluster beside the serving one gets
+        // the same policies (they are all this stack's).
+        podSelector: { [cloudNativePgLabels.podRole]: "instance" },
         serving: [tcp("postgres", postgresPort)],
         // Streaming replication from the primary, and the status port the instances ask each other.
         peer: [tcp("postgres", postgresPort), statusPort],
@@ -229,10 +267,10 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
         metrics: [tcp("metrics", 9127)],
         health: [],
     };
-    const ca = caSecret(clusterName);
+    const ca = caSecret(serving);
     return {
         connection: {
-            host: args.namespace.apply((ns) => (pooler ? poolerHost(ns) : serviceHost(primaryService(clusterName), ns))),
+            host: args.namespace.apply((ns) => (pooler ? poolerHost(ns) : serviceHost(primaryService(serving), ns))),
             port: postgresPort,
             database: s.database,
             secretName: appSecret.metadata.name,
@@ -244,7 +282,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
             pooler: poolerEndpoints,
             operatorManaged: true,
             operatorPorts: [statusPort],
-            operatorJobs: { podSelector: { [cloudNativePgLabels.cluster]: clusterName }, labelKeys: [cloudNativePgLabels.jobRole] },
+            operatorJobs: { podSelector: {}, labelKeys: [cloudNativePgLabels.cluster, cloudNativePgLabels.jobRole], readObjectStore: recovery !== undefined },
         },
         scaleTarget: {
             apiVersion: cloudNativePgApi.cluster,

@@ -47,6 +47,8 @@ export interface PostgresTopology {
         podSelector: Readonly<Record<string, string>>;
         /** Labels the Job pods carry with any value (what tells them from the servers). */
         labelKeys: readonly string[];
+        /** They read the object store (a point-in-time recovery's Job restores a base backup from it). */
+        readObjectStore?: boolean;
     };
 }
 

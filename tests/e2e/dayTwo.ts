@@ -11,6 +11,8 @@ export interface DayTwoChange {
     /** Short name for the table. */
     step: string;
     config: Record<string, string | number | boolean>;
+    /** The resources to unprotect first (`pulumi state unprotect`), as the runbook's step does; none when undefined. */
+    unprotect?: (urn: string) => boolean;
     check(context: { cluster: ControlPlane; namespace: string; up: OperationResult }): Promise<void>;
 }
 
@@ -52,6 +54,58 @@ function redisNodes(nodes: number): DayTwoChange {
         },
     };
 }
+
+const poolerType = "kubernetes:postgresql.cnpg.io/v1:Pooler";
+const recovered = "postgres-pitr-20261203t100000z";
+const recoveryTime = "2026-12-03T10:00:00Z";
+const clusterOf = (cluster: ControlPlane, namespace: string, name: string) => getObject(cluster, "clusters.postgresql.cnpg.io", name, namespace);
+
+/**
+ * `npm run ops -- restore --to`'s three deployments (docs/postgres.md#point-in-time-recovery-cloudnative-pg)
+ * on the real engine: a second Cluster beside the first, the switch in place, and the old Cluster
+ * released from the stack yet kept in Kubernetes; no Cluster is ever updated or replaced by it.
+ */
+const pointInTimeRecovery: DayTwoChange[] = [
+    {
+        title: "point-in-time recovery, recover: a new Cluster bootstrapped from the archive beside the serving one, which is untouched",
+        step: "recover to a moment",
+        config: { postgresRecoveryCluster: recovered, postgresRecoverySource: "postgres", postgresRecoveryTargetTime: recoveryTime },
+        async check({ cluster, namespace, up }) {
+            assert.strictEqual(stepOf(up, clusterType, recovered)?.op, "create");
+            assert.strictEqual(stepOf(up, clusterType, names.cloudNativePg.cluster), undefined, "the serving Cluster unchanged");
+            const spec = clusterOf(cluster, namespace, recovered).spec;
+            assert.deepStrictEqual(spec.bootstrap.recovery.recoveryTarget, { targetTime: recoveryTime });
+            assert.strictEqual(spec.externalClusters[0].plugin.parameters.serverName, "postgres");
+            assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", names.cloudNativePg.pooler, namespace).spec.cluster.name, "postgres", "the API stays");
+        },
+    },
+    {
+        title: "point-in-time recovery, switch: the Pooler, the ScheduledBackup and the API's CA move in place",
+        step: "switch to the recovered Cluster",
+        config: { postgresCluster: recovered },
+        async check({ cluster, namespace, up }) {
+            assert.strictEqual(stepOf(up, poolerType, names.cloudNativePg.pooler)?.op, "update");
+            assert.deepStrictEqual(up.steps.filter((s) => s.type === clusterType && s.op !== "same").map(describeStep), [], "no Cluster changes");
+            assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", names.cloudNativePg.pooler, namespace).spec.cluster.name, recovered);
+            assert.strictEqual(getObject(cluster, "scheduledbackups.postgresql.cnpg.io", names.cloudNativePg.scheduledBackup, namespace).spec.cluster.name, recovered);
+            const volumes = getObject(cluster, "deployment", names.api.deployment, namespace).spec.template.spec.volumes;
+            assert.ok(volumes.some((v: any) => v.secret?.secretName === `${recovered}-ca`), "the API verifies the recovered Cluster's CA");
+        },
+    },
+    {
+        title: "point-in-time recovery, finish: the old Cluster leaves the stack and stays in Kubernetes; the recovered one shows no diff",
+        step: "release the old Cluster",
+        config: { postgresRecoveryCluster: "", postgresRecoverySource: "", postgresRecoveryTargetTime: "", postgresRelease: "postgres" },
+        unprotect: (urn) => urn.endsWith(`$${clusterType}::${names.cloudNativePg.cluster}`),
+        async check({ cluster, namespace, up }) {
+            assert.strictEqual(stepOf(up, clusterType, names.cloudNativePg.cluster)?.op, "delete");
+            assert.strictEqual(stepOf(up, clusterType, recovered), undefined, "its bootstrap is ignoreChanges: no diff once the recovery settings are gone");
+            assert.ok(clusterOf(cluster, namespace, names.cloudNativePg.cluster), "retainOnDelete: the old Cluster still runs");
+            // The runbook's last step, by hand: the operator deletes it once nothing needs it.
+            cluster.kubectl(["delete", "clusters.postgresql.cnpg.io", names.cloudNativePg.cluster, "-n", namespace, "--wait=false"]);
+        },
+    },
+];
 
 export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
     local: [
@@ -101,6 +155,7 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
                 assert.ok(!stepOf(up, jobType, names.redis.reconcileJob), "the Jobs are untouched");
             },
         },
+        ...pointInTimeRecovery,
     ],
     production: [
         {

@@ -193,6 +193,9 @@ describe("e2e: the real engine against a real API server", function () {
             for (const change of dayTwoChanges[stackName]) {
                 it(`day 2: ${change.title}`, async function () {
                     await stack.setConfig(change.config);
+                    if (change.unprotect) {
+                        assert.ok((await stack.unprotect(change.unprotect)) > 0, "the runbook's unprotect step found its resource");
+                    }
                     const preview = record(stackName, `preview (${change.step})`, await stack.preview());
                     assert.deepStrictEqual(workloadReplacements(preview.steps).map(describeStep), [], "the plan replaces no Deployment or StatefulSet");
                     const up = record(stackName, `up (${change.step})`, await stack.up());
