@@ -39,6 +39,7 @@ export = async (): Promise<Record<string, unknown>> => {
             ? {
                   postgresCluster: settings.postgres.cluster,
                   postgresClusters: clusterNames(settings.postgres).sort(),
+                  ...(settings.postgres.importSource ? { postgresImportSource: true } : {}),
                   ...(settings.postgres.recovery ? { postgresRecovery: { cluster: settings.postgres.recovery.cluster, targetTime: settings.postgres.recovery.targetTime } } : {}),
               }
             : {}),
@@ -84,7 +85,8 @@ export = async (): Promise<Record<string, unknown>> => {
             settings: settings.postgres,
             backup: onStatefulSet ? undefined : settings.postgresBackup,
             protectData: settings.protectData,
-            exporter: onStatefulSet && exporters ? { image: exporters.postgresImage } : undefined,
+            // The statefulset engine's server keeps its sidecar while it is an import's source: its pod does not roll.
+            exporter: (onStatefulSet || settings.postgres.importSource) && exporters ? { image: exporters.postgresImage } : undefined,
             priorityClassName: dataPriority?.className,
             crdInstallers: addons.readyFor,
         },

@@ -14,6 +14,8 @@ export interface DataFacts {
     readonly postgresCluster?: string;
     /** cloudnative-pg: every Cluster the stack holds (the serving one, a recovery's source and result). */
     readonly postgresClusters?: readonly string[];
+    /** cloudnative-pg: the StatefulSet of the statefulset engine is kept while the Cluster imports its database (`postgresMigration: import`). */
+    readonly postgresImportSource?: boolean;
     /** cloudnative-pg: the point-in-time recovery under way, if any. */
     readonly postgresRecovery?: { readonly cluster: string; readonly targetTime: string };
 }
@@ -51,11 +53,9 @@ export function dataChangeProblems(previous: DataFacts | undefined, next: DataFa
     }
     const problems: string[] = [];
     const discard = "or, if the data may be discarded, destroy the stack first (npm run local:down on the local stack)";
-    if (previous.postgresEngine !== next.postgresEngine) {
-        problems.push(
-            `postgresEngine = "${next.postgresEngine}", but this stack's database is on the ${previous.postgresEngine} engine: the switch would remove it and start an empty one. ` +
-                `Move the data first (docs/postgres.md#moving-a-stack-from-statefulset-to-cloudnative-pg), ${discard}`,
-        );
+    const migration = migrationProblems(previous, next, rules);
+    if (migration !== undefined) {
+        problems.push(...migration);
     } else if (previous.postgresMajorVersion !== next.postgresMajorVersion) {
         const from = previous.postgresMajorVersion;
         const to = next.postgresMajorVersion;
@@ -85,9 +85,62 @@ export function dataChangeProblems(previous: DataFacts | undefined, next: DataFa
     return problems;
 }
 
+const migrationRunbook = "docs/postgres.md#moving-a-stack-from-statefulset-to-cloudnative-pg";
+
+/**
+ * An engine switch, or the statefulset engine's server leaving, and the import that moves the data
+ * between them (`postgresMigration: import`). Undefined when neither engine nor import changes, so the
+ * version rules apply.
+ */
+function migrationProblems(previous: DataFacts, next: DataFacts, rules: DataChangeRules): string[] | undefined {
+    const hadStatefulSet = previous.postgresEngine === "statefulset" || previous.postgresImportSource === true;
+    const keepsStatefulSet = next.postgresEngine === "statefulset" || next.postgresImportSource === true;
+    if (previous.postgresEngine === next.postgresEngine && hadStatefulSet === keepsStatefulSet) {
+        return undefined;
+    }
+    const discard = "or, if the data may be discarded, destroy the stack first (npm run local:down on the local stack)";
+    if (next.postgresImportSource && !hadStatefulSet) {
+        return [`postgresMigration = "import", but this stack's last deployment did not run the statefulset engine: there is no server to import from. Leave postgresMigration empty`];
+    }
+    if (previous.postgresImportSource && next.postgresEngine === "statefulset") {
+        // The import given up: back to the server that never left.
+        return [];
+    }
+    if (hadStatefulSet && !keepsStatefulSet) {
+        if (previous.postgresEngine === "statefulset") {
+            return [
+                `postgresEngine = "${next.postgresEngine}", but this stack's database is on the statefulset engine: the switch would remove it and start an empty one. ` +
+                    `Move the data with npm run ops -- migrate (postgresMigration: import; ${migrationRunbook}), ${discard}`,
+            ];
+        }
+        return rules.protectData && rules.release !== "statefulset"
+            ? [
+                  "the statefulset engine's server (the import's source) would leave the stack with its protected objects. Once the Cluster holds every row: " +
+                      "npm run ops -- migrate --finish (or run `pulumi state unprotect` on them and set postgresRelease: statefulset); its volume stays in Kubernetes until you delete it",
+              ]
+            : [];
+    }
+    if (keepsStatefulSet && previous.postgresMajorVersion !== next.postgresMajorVersion) {
+        return [
+            `postgresVersion is PostgreSQL ${next.postgresMajorVersion}, but the statefulset engine's server holds ${previous.postgresMajorVersion} and stays while the import runs: ` +
+                `keep ${previous.postgresMajorVersion} until the migration is finished, then upgrade the Cluster (docs/postgres.md#major-version-upgrades-cloudnative-pg)`,
+        ];
+    }
+    if (next.postgresImportSource) {
+        return [];
+    }
+    if (previous.postgresEngine !== next.postgresEngine) {
+        return [
+            `postgresEngine = "${next.postgresEngine}", but this stack's database is on the ${previous.postgresEngine} engine: the switch would remove it and start an empty one. ` +
+                `Move the data first (restore a backup into the new engine), ${discard}`,
+        ];
+    }
+    return [];
+}
+
 /** CloudNativePG Clusters: none leaves unreleased, a recovery gets a new one, the API switches only to one already recovered. */
 function clusterProblems(previous: DataFacts, next: DataFacts, rules: DataChangeRules): string[] {
-    if (previous.postgresEngine !== "cloudnative-pg" || next.postgresEngine !== "cloudnative-pg") {
+    if (previous.postgresEngine !== "cloudnative-pg") {
         return [];
     }
     const problems: string[] = [];
@@ -101,6 +154,9 @@ function clusterProblems(previous: DataFacts, next: DataFacts, rules: DataChange
                     "it then stays in Kubernetes until you delete it",
             );
         }
+    }
+    if (next.postgresEngine !== "cloudnative-pg") {
+        return problems;
     }
     const recovery = next.postgresRecovery;
     const sameRecovery = recovery && previous.postgresRecovery?.cluster === recovery.cluster && previous.postgresRecovery.targetTime === recovery.targetTime;

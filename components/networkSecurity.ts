@@ -90,6 +90,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         // pg_basebackup) and the API server. Without a policy of their own the default deny cuts them
         // off, and the Cluster never initialises (initdb) nor gains a standby (join).
         const jobs = db.operatorJobs && workload(`${n.postgres}-jobs`, db.operatorJobs.podSelector, db.operatorJobs.labelKeys);
+        const importSource = db.importSource && workload(n.postgresImportSource, db.importSource.podSelector);
         // What the API and the backups connect to: the pooler, or the server itself.
         const postgresEntry = pooler ?? postgres;
         const redis = workload(n.redis, args.redis.podSelector);
@@ -97,7 +98,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
         // cert-manager creates and deletes the solver pods; this policy only admits their one caller.
         const acmeSolver = workload(n.acmeHttp01Solver, acmeHttp01Solver.podLabels);
         const backup = args.postgresBackup && workload(n.postgresBackup, args.postgresBackup.podSelector);
-        const workloads = [api, postgres, ...(pooler ? [pooler] : []), ...(jobs ? [jobs] : []), redis, redisMaintenance, acmeSolver, ...(backup ? [backup] : [])];
+        const workloads = [api, postgres, ...(pooler ? [pooler] : []), ...(jobs ? [jobs] : []), ...(importSource ? [importSource] : []), redis, redisMaintenance, acmeSolver, ...(backup ? [backup] : [])];
         const endpoints = new Map<Workload, WorkloadEndpoints>([
             [api, args.api],
             [postgres, db.servers],
@@ -138,6 +139,8 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             ...(db.operatorManaged ? [{ from: operator, to: postgres, ports: db.operatorPorts }] : []),
             // The join Job copies the primary (pg_basebackup) before a standby starts.
             ...(jobs ? [{ from: jobs, to: postgres, ports: db.servers.serving }] : []),
+            // The import Job dumps the statefulset engine's database (postgresMigration: import); nothing else reaches that server.
+            ...(jobs && importSource ? [{ from: jobs, to: importSource, ports: db.importSource!.serving }] : []),
             // Cluster clients follow MOVED redirects to every node, so they reach every node's data port.
             { from: api, to: redis, ports: args.redis.serving },
             { from: redisMaintenance, to: redis, ports: args.redis.serving },

@@ -45,6 +45,7 @@ export const scalarSettings = {
     postgresRecoverySource: { type: "string", default: "" },
     postgresRecoveryTargetTime: { type: "string", default: "" },
     postgresRelease: { type: "string", default: "" },
+    postgresMigration: { type: "string", default: "" },
     cloudNativePgOperatorNamespace: { type: "string", default: "cnpg-system" },
     cloudNativePgOperatorPodSelector: { type: "string", default: "app.kubernetes.io/name=cloudnative-pg" },
     // PostgreSQL backups (components/postgresBackup.ts).

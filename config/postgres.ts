@@ -14,6 +14,9 @@ export type PostgresEngine = "statefulset" | "cloudnative-pg";
 
 export const postgresEngines: readonly PostgresEngine[] = ["statefulset", "cloudnative-pg"];
 
+/** A statefulset stack's move to cloudnative-pg: "" none, "import" the Cluster imports the StatefulSet's database. */
+export const postgresMigrations = ["", "import"] as const;
+
 /** PgBouncer between the API and PostgreSQL (cloudnative-pg's Pooler, transaction mode). */
 export interface PoolerSettings {
     /** PgBouncer pods. */
@@ -46,6 +49,11 @@ export interface PostgresSettings {
     readonly cluster: string;
     /** cloudnative-pg: a Cluster recovered to a moment beside the serving one; undefined: none. */
     readonly recovery?: PointInTimeRecovery;
+    /**
+     * cloudnative-pg: the statefulset engine's server, kept as it was while the Cluster imports its
+     * database (`postgresMigration: import`); undefined: no migration under way.
+     */
+    readonly importSource?: PostgresSettings;
 }
 
 /** A Cluster bootstrapped from another's base backups and WAL archive, up to a moment (`ops restore --to`). */
@@ -139,6 +147,17 @@ export function readPostgres(r: Reader, environment: Environment | undefined, ap
         r.problem("postgresCluster", cluster, `${scalarDefault("postgresCluster")} (the default) with postgresEngine statefulset: Clusters are cloudnative-pg's`);
     }
     const recovery = readRecovery(r, engine, cluster);
+    const database = r.matching("postgresDatabase", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)");
+    const user = r.matching("postgresUser", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)");
+    const storage = r.storage("postgresStorageSize", "postgresStorageClass");
+    const resources = r.resources("postgresResources");
+    const migration = r.oneOf("postgresMigration", postgresMigrations);
+    if (migration === "import" && engine !== "cloudnative-pg") {
+        r.problem("postgresMigration", migration, "empty unless postgresEngine is cloudnative-pg (the import moves a statefulset stack's database into a Cluster: npm run ops -- migrate)");
+    }
+    if (migration === "import" && recovery) {
+        r.problem("postgresMigration", migration, "empty while a point-in-time recovery is under way (one change to the data at a time)");
+    }
     const operandRepository = r.matching("cloudNativePgImageRepository", imageRepository, "an image repository without tag, e.g. ghcr.io/cloudnative-pg/postgresql");
     const operandSuffix = r.matching("cloudNativePgImageSuffix", /^(-[a-z0-9.]+)*$/, "empty or a tag suffix such as -standard-trixie");
     return {
@@ -147,15 +166,32 @@ export function readPostgres(r: Reader, environment: Environment | undefined, ap
         image: engine === "cloudnative-pg" ? `${operandRepository}:${version}${operandSuffix}` : `${repository}:${version}`,
         version,
         majorVersion: version ? Number.parseInt(version, 10) : undefined,
-        database: r.matching("postgresDatabase", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)"),
-        user: r.matching("postgresUser", sqlIdentifier, "a lower-case SQL identifier ([a-z_][a-z0-9_]*)"),
-        storage: r.storage("postgresStorageSize", "postgresStorageClass"),
+        database,
+        user,
+        storage,
         walStorage,
-        resources: r.resources("postgresResources"),
+        resources,
         maxConnections: sized?.maxConnections,
         pooler: sized?.pooler,
         cluster,
         recovery,
+        // The server as the statefulset engine ran it (its own image; no pooler, so every API connection).
+        importSource:
+            migration === "import" && version
+                ? ({
+                      engine: "statefulset",
+                      instances: 1,
+                      image: `${repository}:${version}`,
+                      version,
+                      majorVersion: Number.parseInt(version, 10),
+                      database,
+                      user,
+                      storage,
+                      resources,
+                      maxConnections: (api.replicas?.max ?? 0) * (api.databasePoolSize ?? 0) + reservedConnections,
+                      cluster,
+                  } as PostgresSettings)
+                : undefined,
     };
 }
 

@@ -79,6 +79,8 @@ export const names = {
         /** cert-manager's HTTP-01 solver pods, when the stack's issuer uses them. */
         acmeHttp01Solver: "allow-acme-http01-solver",
         postgresBackup: "allow-postgres-backup",
+        /** The statefulset engine's server while a Cluster imports its database (postgresMigration: import). */
+        postgresImportSource: "allow-postgres-import-source",
     },
     // Autoscaling and availability (components/autoscaling.ts).
     autoscaling: {

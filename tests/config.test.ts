@@ -225,9 +225,8 @@ describe("PostgreSQL engines are validated before anything is registered", () =>
             'healthcare-backend:postgresWalStorageSize = "10Gi" is invalid',
             "expected empty with postgresEngine statefulset (a WAL volume of its own needs cloudnative-pg)",
         );
-        // The import migration is not built (docs/postgres.md): postgresMigration is no setting, on any engine.
-        await expectRejected("local", { postgresMigration: "import" }, 'healthcare-backend:postgresMigration = "import" is not a setting of this program');
-        await expectRejected("staging", { postgresMigration: "import" }, 'healthcare-backend:postgresMigration = "import" is not a setting of this program');
+        // The import moves a statefulset stack's database into a Cluster: the engine must be cloudnative-pg.
+        await expectRejected("local", { postgresMigration: "import" }, 'healthcare-backend:postgresMigration = "import" is invalid', "expected empty unless postgresEngine is cloudnative-pg");
     });
 
     it("more connections than a server without a pooler should serve", async () => {

@@ -5,8 +5,12 @@ import { access, logs, restart, rollback, scale, setImage, shell, status, stop, 
 import { CommandError, processRunner, UsageError } from "./exec";
 import { clusterBackupNow, refuseClusterRestore, showClusterBackups } from "./cnpgBackups";
 import { endRecovery, psql, recoverTo, switchToRecovered } from "./cnpgRecovery";
+import { migrateEnd, migrateStart, parseSets } from "./migrate";
 
-/** The steps of a point-in-time recovery after `restore --to`. */
+/** The steps of a migration after `migrate`. */
+const migrationSteps = ["--abort"];
+
+/** The steps of a point-in-time recovery after `restore --to` (--finish also ends a migration). */
 const recoverySteps = ["--switch", "--finish", "--cancel"];
 import { buildStandin, deployStandin, ensureCluster, localDown, localTools, localUp, requireTools } from "./local";
 import { kubeContext, OpsContext, stackSettings, standinImageTag } from "./workspace";
@@ -47,7 +51,13 @@ const usage = `usage: npm run ops -- <command> [arguments] [--stack <name>]   (s
   restore --switch       switch the API to the recovered Cluster (when restore --to stopped before it)
   restore --finish       the Cluster switched away from leaves the stack (it keeps running in Kubernetes)
   restore --cancel       drop a recovered Cluster the API was not switched to
-  psql                   psql in the database as its superuser (the StatefulSet's pod or the Cluster's primary)`;
+  psql                   psql in the database as its superuser (the StatefulSet's pod or the Cluster's primary)
+  migrate [--set key=value ...] [--yes]   statefulset -> cloudnative-pg: fences the API's role on the old
+                         server, deploys a Cluster importing its database (--set: the cloudnative-pg settings
+                         the stack needs, e.g. --set postgresInstances=3), points the API at it, waits, and
+                         checks every table's rows on both (--yes for scripts)
+  migrate --finish       the old server leaves the stack (its pod and volume stay in Kubernetes)
+  migrate --abort        back to the old server: the Cluster leaves the stack, the API's role is unfenced`;
 
 function option(args: string[], name: string): string | undefined {
     const at = args.indexOf(name);
@@ -92,7 +102,7 @@ export function main(argv: string[], options: MainOptions = {}): void {
     const { env = process.env, say = (l: string) => console.log(l), root = projectRoot, overrides = {} } = options;
     const args = [...argv];
     const stack = option(args, "--stack") ?? "local";
-    const flags = ["--keep-cluster", "--yes", overwriteProductionFlag, ...recoverySteps];
+    const flags = ["--keep-cluster", "--yes", overwriteProductionFlag, ...recoverySteps, ...migrationSteps];
     const keepCluster = args.includes("--keep-cluster");
     const [command, ...rest] = args.filter((a) => !flags.includes(a));
     if (!command || command === "help" || command === "--help") {
@@ -188,6 +198,18 @@ export function main(argv: string[], options: MainOptions = {}): void {
                 return refuseClusterRestore(ctx);
             }
             return restoreBackup(ctx, backupOptions, rest[0], { yes: args.includes("--yes"), overwriteProduction: args.includes(overwriteProductionFlag) });
+        }
+        case "migrate": {
+            needs("kubectl", "pulumi");
+            const step = ["--finish", ...migrationSteps].find((f) => args.includes(f));
+            if (step) {
+                return migrateEnd(ctx, step === "--finish" ? "finish" : "abort");
+            }
+            const sets: string[] = [];
+            for (let value = option(args, "--set"); value !== undefined; value = option(args, "--set")) {
+                sets.push(value);
+            }
+            return migrateStart(ctx, backupOptions, parseSets(sets), args.includes("--yes"));
         }
         case "psql":
             needs("kubectl");

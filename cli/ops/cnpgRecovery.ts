@@ -20,8 +20,8 @@ import { useBackend } from "./commands";
  *    Kubernetes until someone deletes it). `--cancel` instead drops a recovery that was not switched to.
  */
 
-const clusterResource = "clusters.postgresql.cnpg.io";
-const clusterType = "kubernetes:postgresql.cnpg.io/v1:Cluster";
+export const clusterResource = "clusters.postgresql.cnpg.io";
+export const clusterType = "kubernetes:postgresql.cnpg.io/v1:Cluster";
 const recoveryKeys = { cluster: "postgresRecoveryCluster", source: "postgresRecoverySource", targetTime: "postgresRecoveryTargetTime" } as const;
 
 /** The recovered Cluster's name for a moment: postgres-pitr-20261203t101500z (new per moment; the guard refuses reuse). */
@@ -60,7 +60,7 @@ function cnpgOnly(ctx: OpsContext): void {
 }
 
 /** The primary pod of a Cluster, once the operator reports one. */
-function primaryPod(ctx: OpsContext, cluster: string): string {
+export function primaryPod(ctx: OpsContext, cluster: string): string {
     const primary = JSON.parse(kubectl(ctx, ["get", clusterResource, cluster, "-o", "json"])).status?.currentPrimary;
     if (!primary) {
         throw new UsageError(`the Cluster ${cluster} reports no primary yet (kubectl describe ${clusterResource} ${cluster})`);
@@ -69,12 +69,12 @@ function primaryPod(ctx: OpsContext, cluster: string): string {
 }
 
 /** Runs SQL in a Cluster's primary as the local superuser (the operator's own way in: the pod's socket). */
-function sql(ctx: OpsContext, cluster: string, query: string): string {
+export function sql(ctx: OpsContext, cluster: string, query: string): string {
     return kubectl(ctx, ["exec", primaryPod(ctx, cluster), "-c", "postgres", "--", "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", ctx.settings.postgres.database, "-c", query]);
 }
 
 /** Waits for the recovered Cluster to be Ready (the operator replays the WAL up to the moment, then promotes it). */
-function awaitReady(ctx: OpsContext, options: BackupOptions, cluster: string): void {
+export function awaitReady(ctx: OpsContext, options: BackupOptions, cluster: string): void {
     let phase = "";
     pollUntil(
         options,

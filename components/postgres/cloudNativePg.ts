@@ -8,6 +8,7 @@ import { standardLabels, WorkloadIdentity } from "../../lib/labels";
 import { names, serviceHost } from "../../lib/names";
 import { PostgresEngineOutputs, postgresPort } from "./connection";
 import type { PostgresArgs } from "./index";
+import { postgresRoles } from "./statefulSet";
 
 /** CloudNativePG's API and the Barman Cloud plugin's (pinned CRDs: cli/checks/setup.sh). */
 export const cloudNativePgApi = { cluster: "postgresql.cnpg.io/v1", objectStore: "barmancloud.cnpg.io/v1" } as const;
@@ -36,6 +37,8 @@ const primaryService = (cluster: string) => `${cluster}-rw`;
 
 /** The external cluster a recovery reads from (a name inside the recovered Cluster's spec only). */
 const recoverySourceName = "recovery-source";
+/** The external cluster an import reads from: the statefulset engine's server. */
+const importSourceName = "statefulset";
 
 /**
  * With two standbys or more, a commit always waits for one (`required`): one standby restarting (a
@@ -74,7 +77,7 @@ export function clusterNames(s: Pick<PostgresSettings, "cluster" | "recovery">):
  * storage through the Barman Cloud plugin. The operator and the plugin are the platform's (or the
  * local stack's add-ons); their CRDs are checked before anything is created.
  */
-export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: PostgresArgs): PostgresEngineOutputs {
+export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: PostgresArgs, importSource?: PostgresEngineOutputs): PostgresEngineOutputs {
     const s = args.settings;
     const n = names.cloudNativePg;
     const crdInstallers = args.crdInstallers ?? [];
@@ -138,7 +141,34 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                   },
                   externalClusters: [{ name: recoverySourceName, plugin: { name: barmanCloudPlugin, parameters: archive(recovery.source) } }],
               }
-            : { bootstrap: { initdb: { database: s.database, owner: s.user, secret: { name: appSecret.metadata.name } } } };
+            : importSource && name === serving
+              ? {
+                    // The statefulset engine's database, dumped by its backup role (pg_read_all_data) and restored
+                    // as the owner's: a one-time copy while the API's writes to the old server are fenced.
+                    bootstrap: {
+                        initdb: {
+                            database: s.database,
+                            owner: s.user,
+                            secret: { name: appSecret.metadata.name },
+                            import: { type: "microservice", databases: [s.database], source: { externalCluster: importSourceName } },
+                        },
+                    },
+                    externalClusters: [
+                        {
+                            name: importSourceName,
+                            connectionParameters: importSource.connection.host.apply((host) => ({
+                                host,
+                                port: String(importSource.connection.port),
+                                user: postgresRoles.backup,
+                                dbname: s.database,
+                                // The statefulset engine serves no TLS; the copy stays inside the namespace, under its policies.
+                                sslmode: "disable",
+                            })),
+                            password: { name: importSource.backupSecretName!, key: "password" },
+                        },
+                    ],
+                }
+              : { bootstrap: { initdb: { database: s.database, owner: s.user, secret: { name: appSecret.metadata.name } } } };
     const clusterObject = (clusterName: string) =>
         new k8s.apiextensions.CustomResource(
             clusterName,
@@ -232,7 +262,9 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                         parameters: { max_client_conn: String(pooler.maxClientConnections), default_pool_size: String(pooler.serverPoolSize) },
                     },
                     template: {
-                        metadata: { labels },
+                        // Its own name: the statefulset engine's Service and policies select name=postgres, and an
+                        // import from that server must never reach PgBouncer instead.
+                        metadata: { labels: standardLabels({ ...identity, name: n.pooler }) },
                         spec: {
                             containers: [],
                             affinity: {
@@ -282,6 +314,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
             pooler: poolerEndpoints,
             operatorManaged: true,
             operatorPorts: [statusPort],
+            importSource: importSource?.topology.servers,
             operatorJobs: { podSelector: {}, labelKeys: [cloudNativePgLabels.cluster, cloudNativePgLabels.jobRole], readObjectStore: recovery !== undefined },
         },
         scaleTarget: {

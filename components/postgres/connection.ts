@@ -37,6 +37,8 @@ export interface PostgresTopology {
     clients: WorkloadEndpoints;
     /** PgBouncer's pods, when the API goes through a pooler: they reach the servers. */
     pooler?: WorkloadEndpoints;
+    /** The statefulset engine's server while a Cluster imports from it: only the operator's Job pods reach it. */
+    importSource?: WorkloadEndpoints;
     /** Servers (and pooler) run the operator's instance manager: the operator reaches them and they reach the API server. */
     operatorManaged: boolean;
     /** Ports of the servers the operator connects to (its status port). */

@@ -18,7 +18,7 @@ export interface PostgresArgs extends NamespacedArgs {
     backup?: PostgresBackupSettings;
     /** Protect the data (volumes, the Cluster, passwords) from deletion and replacement. */
     protectData: boolean;
-    /** A postgres_exporter sidecar from this image (statefulset engine; the operator's instances export their own metrics); undefined runs none. */
+    /** A postgres_exporter sidecar from this image (the statefulset engine's server, also while it is an import's source; the operator's instances export their own metrics); undefined runs none. */
     exporter?: { image: string };
     /** PriorityClass of the PostgreSQL pods (the data stores' class); undefined leaves the cluster's default. */
     priorityClassName?: pulumi.Input<string>;
@@ -52,7 +52,8 @@ export class Postgres extends pulumi.ComponentResource {
             !(Number.isInteger(s.instances) && s.instances >= 1) && `settings.instances ${s.instances} is not a whole number >= 1`,
             s.engine === "statefulset" && s.instances !== 1 && `settings.instances ${s.instances}: the statefulset engine runs one server`,
             s.engine === "statefulset" && s.pooler !== undefined && "settings.pooler: the statefulset engine has no pooler",
-            s.engine === "cloudnative-pg" && args.exporter !== undefined && "exporter: the operator's instances export their own metrics; run no sidecar",
+            s.engine === "cloudnative-pg" && args.exporter !== undefined && !s.importSource && "exporter: the operator's instances export their own metrics; run no sidecar",
+            s.importSource !== undefined && s.engine !== "cloudnative-pg" && "settings.importSource: a Cluster imports from the statefulset engine's server; the engine must be cloudnative-pg",
             !(s.maxConnections > 0) && `settings.maxConnections ${s.maxConnections} is not positive`,
             s.engine === "statefulset" && s.majorVersion < 14 && `settings.majorVersion ${s.majorVersion}: the statefulset engine's backup role needs pg_read_all_data (PostgreSQL 14 or later)`,
             s.engine === "statefulset" &&
@@ -60,7 +61,9 @@ export class Postgres extends pulumi.ComponentResource {
                 `settings.user "${s.user}" is the name of one of the server's own roles (${Object.values(postgresRoles).join(", ")}, ${migrationRole}): pick another for the API`,
             s.engine === "statefulset" && s.user.startsWith("pg_") && `settings.user "${s.user}": role names starting with pg_ are PostgreSQL's`,
         ]);
-        const engine = s.engine === "cloudnative-pg" ? cloudNativePgPostgres(this, args) : statefulSetPostgres(this, args);
+        // While a Cluster imports a statefulset stack's database, the server stays as it was (same URNs) as its source.
+        const importSource = s.importSource && statefulSetPostgres(this, { ...args, settings: s.importSource });
+        const engine = s.engine === "cloudnative-pg" ? cloudNativePgPostgres(this, { ...args, exporter: undefined }, importSource) : statefulSetPostgres(this, args);
         this.connection = engine.connection;
         this.backupSecretName = engine.backupSecretName;
         this.topology = engine.topology;
