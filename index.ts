@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
 import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
 import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
-import { ClusterPrerequisites, requiredCrds } from "./components/clusterPrerequisites";
+import { ClusterPrerequisites, platformRequirements } from "./components/clusterPrerequisites";
 import { DataChangeGuard, DataFacts } from "./components/dataChangeGuard";
 import { DefaultDeny } from "./components/defaultDeny";
 import { KubernetesApiEndpoints } from "./components/kubernetesApiEndpoints";
@@ -54,6 +54,17 @@ export = async (): Promise<Record<string, unknown>> => {
     // An explicit provider: the stack deploys to the context its config names, never to whatever is current.
     const provider = new k8s.Provider("kubernetes", { context: settings.cluster.context, kubeconfig: settings.cluster.kubeconfig });
 
+    // What the platform must provide (Kubernetes 1.35 or later, the APIs the stack does not install, the
+    // named ClusterIssuer): checked before anything else is registered, the add-ons included, so that a
+    // cluster without them fails the preview, naming every missing piece at once, not a half-done `up`.
+    const requirements = platformRequirements(settings);
+    const prerequisites = new ClusterPrerequisites(
+        "cluster-prerequisites",
+        { apis: requirements.apis, clusterIssuer: requirements.clusterIssuer, context: settings.cluster.context },
+        { provider },
+    );
+    const prerequisiteReads = await prerequisites.checks;
+
     // Cluster add-ons the stack installs (Helm releases; none where the platform provides them). Objects
     // that need their CRDs wait for them; prometheus-adapter serves the HPA's custom metrics by these rules.
     const addons = new ClusterAddons(
@@ -62,11 +73,7 @@ export = async (): Promise<Record<string, unknown>> => {
         { provider },
     );
 
-    // The CRDs the platform must serve (those the stack does not install): read before anything is
-    // created, so a cluster without them fails the preview instead of a half-done `up`.
-    const prerequisites = new ClusterPrerequisites("cluster-prerequisites", { crds: requiredCrds(settings) }, { provider });
-
-    const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack, protectData: settings.protectData }, { provider, dependsOn: prerequisites.checks });
+    const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack, protectData: settings.protectData }, { provider, dependsOn: prerequisiteReads });
     // Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
     const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
     const workload = { namespace: defaultDeny.namespace, instance: settings.stack };

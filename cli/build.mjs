@@ -19,4 +19,4 @@ cpSync(join(root, "components", "assets"), join(outDir, "components", "assets"),
 const besides = (folder, wanted) =>
     cpSync(join(root, folder), join(outDir, folder), { recursive: true, filter: (source) => !/\.[a-z]+$/.test(source) || wanted.test(source) });
 besides("cli/checks", /\.(py|yaml)$/);
-besides("harness/engine", /\.sh$/);
+besides("harness/engine", /\.(sh|yaml)$/);

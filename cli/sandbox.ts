@@ -3,7 +3,7 @@ import * as path from "path";
 import { parse, stringify } from "yaml";
 import { stackSettings } from "./ops/workspace";
 import { projectRoot, shippedStacks } from "../harness/stackConfig";
-import { controlPlaneRunning, startControlPlane, stopControlPlane } from "../harness/engine/controlPlane";
+import { applyPlatformStandins, controlPlaneRunning, startControlPlane, stopControlPlane } from "../harness/engine/controlPlane";
 import { describeChanges, EngineStack, localWithoutAddons } from "../harness/engine/engine";
 import { ensureToolchain, toolchainCache } from "../harness/engine/toolchain";
 
@@ -92,6 +92,8 @@ async function up(stacks: readonly string[]): Promise<void> {
         });
         cluster.kubectl(["apply", "--server-side", "-f", crds]);
         cluster.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+        // The custom-metrics API and the ClusterIssuer staging and production need (stand-ins).
+        await applyPlatformStandins(cluster);
         clusters.push(cluster);
     }
     const kubeconfig = path.join(sandboxDir, "kubeconfig");

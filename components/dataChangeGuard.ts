@@ -220,7 +220,7 @@ export class DataChangeGuard extends pulumi.ComponentResource {
             }
             if (previous && previous.postgresMajorVersion < args.facts.postgresMajorVersion) {
                 pulumi.log.warn(
-                    `PostgreSQL ${previous.postgresMajorVersion} -> ${args.facts.postgresMajorVersion}: the operator upgrades offline (every instance down during pg_upgrade); take a base backup right after (docs/postgres.md#major-version-upgrades-cloudnative-pg)`,
+                    `PostgreSQL ${previous.postgresMajorVersion} -> ${args.facts.postgresMajorVersion}: the operator upgrades offline (every instance down during pg_upgrade); take a base backup right after (docs/postgres.md#major-version-upgrades, the CloudNativePG engine)`,
                     this,
                 );
             }

@@ -6,7 +6,7 @@ import { AddonSettings, SettingsError } from "../config";
 import { releaseConfig, releaseKeys } from "../config/release";
 import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { stackSettings } from "../cli/ops/workspace";
-import { readStackFile, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
+import { readStackFile, shippedStacks, stackConfig } from "../harness/stackConfig";
 
 const release = "kubernetes:helm.sh/v3:Release";
 
@@ -122,7 +122,11 @@ describe("cluster add-ons", () => {
         it(`${stack} assumes the platform provides them: no release, no issuer`, async () => {
             const run = await runStack(stackConfig(stack), stack);
             assert.deepStrictEqual(run.ofType(release), []);
-            assert.deepStrictEqual(run.ofType("kubernetes:cert-manager.io/v1:ClusterIssuer"), []);
+            // It only reads the platform's issuer (tests/cluster-prerequisites.test.ts), never creates one.
+            assert.deepStrictEqual(
+                run.ofType("kubernetes:cert-manager.io/v1:ClusterIssuer").filter((r) => !r.read),
+                [],
+            );
             assert.deepStrictEqual(run.outputs.clusterAddons, {});
         });
     }
@@ -209,79 +213,5 @@ describe("release settings (what promotion carries)", () => {
     it("are exported by the program as the release output", async () => {
         const run = await runStack(stackConfig("staging"), "staging");
         assert.deepStrictEqual(run.outputs.release, releaseConfig(stackSettings("staging")));
-    });
-});
-
-describe("cluster prerequisites: the CRDs the platform must serve", () => {
-    const crdType = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition";
-    const readCrds = (run: ProgramRun) =>
-        run
-            .ofType(crdType)
-            .map((r) => r.read)
-            .sort();
-
-    for (const stack of ["staging", "production"] as const) {
-        it(`${stack} reads the CloudNativePG, Barman Cloud, VPA and Prometheus Operator CRDs before creating the namespace`, async () => {
-            const run = await runStack(stackConfig(stack), stack);
-            assert.deepStrictEqual(readCrds(run), [
-                "clusters.postgresql.cnpg.io",
-                "objectstores.barmancloud.cnpg.io",
-                "podmonitors.monitoring.coreos.com",
-                "poolers.postgresql.cnpg.io",
-                "prometheusrules.monitoring.coreos.com",
-                "scheduledbackups.postgresql.cnpg.io",
-                "servicemonitors.monitoring.coreos.com",
-                "verticalpodautoscalers.autoscaling.k8s.io",
-            ]);
-            // Each read is named for the setting that needs it: the engine prints the name with a failed read.
-            assert.deepStrictEqual(
-                run
-                    .ofType(crdType)
-                    .map((r) => r.name)
-                    .filter((n) => n.includes("cnpg.io"))
-                    .sort(),
-                [
-                    "required-crd-clusters.postgresql.cnpg.io-for-postgresEngine",
-                    "required-crd-objectstores.barmancloud.cnpg.io-for-postgresBackupS3Bucket",
-                    "required-crd-poolers.postgresql.cnpg.io-for-postgresPoolerInstances",
-                    "required-crd-scheduledbackups.postgresql.cnpg.io-for-postgresBackupSchedule",
-                ],
-            );
-            // The namespace component waits for the reads; its children (the Namespace, and through it
-            // every object of the stack) register only once it has (the e2e shows it on a cluster).
-            const namespace = run.get("healthcare:core:RestrictedNamespace", "namespace");
-            for (const crd of run.ofType(crdType)) {
-                assert.ok(namespace.options.dependsOn.some((urn) => urn.endsWith(`::${crd.name}`)), `the namespace waits for ${crd.read}`);
-            }
-        });
-    }
-
-    it("local reads none: its own add-ons install those CRDs in the same run", async () => {
-        const run = await runStack(stackConfig("local"), "local");
-        assert.deepStrictEqual(readCrds(run), []);
-    });
-
-    it("a stack that turns a feature off needs nothing for it, and needs the CRD once it relies on the platform for it", async () => {
-        const off = await runStack(stackConfig("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false }), "staging");
-        assert.deepStrictEqual(readCrds(off), []);
-        // cloudnative-pg without its pooler or backups needs only the Cluster's CRD.
-        const bare = await runStack(
-            stackConfig("staging", {
-                vpaEnabled: false,
-                monitoringEnabled: false,
-                apiHpaCustomMetrics: false,
-                postgresPoolerInstances: 0,
-                postgresBackupSchedule: "",
-                postgresBackupS3Endpoint: "",
-                postgresBackupS3Bucket: "",
-                postgresBackupS3CredentialsSecret: "",
-                postgresBackupS3Egress: "",
-                postgresBackupInClusterOnly: true,
-            }),
-            "staging",
-        );
-        assert.deepStrictEqual(readCrds(bare), ["clusters.postgresql.cnpg.io"]);
-        const platformVpa = await runStack(stackConfig("local", { installVpa: false }), "local");
-        assert.deepStrictEqual(readCrds(platformVpa), ["verticalpodautoscalers.autoscaling.k8s.io"]);
     });
 });

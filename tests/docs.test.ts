@@ -253,3 +253,105 @@ describe("docs: what the pages name exists", () => {
         assert.deepStrictEqual([...anchorsOf("# A\n## B\n```\n# not a heading\n```\n## B\n")], ["a", "b", "b-1"]);
     });
 });
+
+describe("docs: what the pages say the code does", () => {
+    /** mocha's glob, for one folder: `*` and `[!x]` (what package.json's test globs use). */
+    const globRegExp = (glob: string) =>
+        new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\[!([^\]]+)\]/g, "[^$1/]")}$`);
+    const unitTestFiles = () =>
+        readdirSync(path.join(projectRoot, "tests"))
+            .filter((f) => f.endsWith(".test.ts"))
+            .map((f) => `tests/${f}`);
+
+    it("docs/testing.md: npm test's globs match every tests/*.test.ts exactly once, and the page names each file", () => {
+        const globs = [...JSON.parse(read("package.json")).scripts.test.matchAll(/"(tests\/[^"]+)"/g)].map((m: RegExpMatchArray) => m[1]);
+        assert.ok(globs.length > 0);
+        const matches = (file: string) => globs.filter((g) => globRegExp(g).test(file)).length;
+        assert.deepStrictEqual(
+            unitTestFiles().filter((f) => matches(f) !== 1).map((f) => `${f}: matched ${matches(f)} times`),
+            [],
+        );
+        assert.ok(globRegExp("tests/re[!d]*.test.ts").test("tests/render.test.ts") && !globRegExp("tests/[!r]*.test.ts").test("tests/rbac.test.ts"));
+        const page = read("docs/testing.md");
+        const named = [...page.matchAll(/`(tests\/[^`\s]+\.test\.ts)`/g)].map((m) => m[1]);
+        assert.deepStrictEqual(
+            unitTestFiles().filter((f) => !named.some((n) => (n.includes("*") ? globRegExp(n).test(f) : n === f))),
+            [],
+            "every test file has a row in docs/testing.md",
+        );
+        for (const glob of globs) {
+            assert.ok(page.includes(`\`${glob}\``), `docs/testing.md names npm test's glob ${glob}`);
+        }
+    });
+
+    it("docs/api-image.md: the environment table is exactly what components/api.ts gives the container", async () => {
+        const env = new Set<string>();
+        for (const stack of ["local", "staging"] as const) {
+            const run = await runOf(stack);
+            const configMap = run.ofType("kubernetes:core/v1:ConfigMap").find((c) => c.name.startsWith(names.api.deployment))!;
+            Object.keys(configMap.inputs.data).forEach((k) => env.add(`${k} ConfigMap`));
+            const container = run.get("kubernetes:apps/v1:Deployment", names.api.deployment).inputs.spec.template.spec.containers[0];
+            container.env.forEach((e: { name: string; valueFrom?: { secretKeyRef?: unknown } }) => env.add(`${e.name} ${e.valueFrom?.secretKeyRef ? "Secret" : "value"}`));
+        }
+        const rows = [...read("docs/api-image.md").matchAll(/^\| `([A-Z_]+)` \| (ConfigMap|Secret) \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+        assert.deepStrictEqual(rows.sort(), [...env].sort());
+    });
+
+    it("docs/monitoring.md: db_connection_pool_usage's row names exactly the metrics its recording rule reads on each engine, and no other formula is given", async () => {
+        const metricsOf = (expr: string) => new Set([...expr.matchAll(/([a-z_:]+)\{/g)].map((m) => m[1]));
+        const page = read("docs/monitoring.md");
+        const row = page.split("\n").find((l) => l.startsWith("| `db_connection_pool_usage` |"))!;
+        const [statefulSet, cloudNativePg] = row.split("cloudnative-pg:");
+        for (const [stack, text] of [
+            ["local", statefulSet],
+            ["staging", cloudNativePg],
+        ] as const) {
+            const run = await runOf(stack);
+            const rule = run
+                .get("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "healthcare-backend")
+                .inputs.spec.groups.flatMap((g: { rules: { record?: string; expr: string }[] }) => g.rules)
+                .find((r: { record?: string }) => r.record === "db_connection_pool_usage");
+            const spans = [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+            const named = new Set(spans.flatMap((span) => [...span.matchAll(/\b((?:pg|cnpg)_[a-z_]+)/g)].map((m) => m[1])));
+            assert.deepStrictEqual([...named].sort(), [...metricsOf(rule.expr)].sort(), stack);
+        }
+        assert.strictEqual(page.match(/db_connection_pool_usage` = /g), null, "the rule is the table's, not a client-pool ratio");
+    });
+
+    it("docs/local-stack.md: the Docker check comes before the cluster, as cli/ops/local.ts runs it, and the laptop is stated", () => {
+        const page = read("docs/local-stack.md");
+        const steps = page.slice(page.indexOf("In order, it:"), page.indexOf("Running it again changes nothing"));
+        assert.ok(steps.indexOf("Docker daemon answers") > 0 && steps.indexOf("Docker daemon answers") < steps.indexOf("creates the kind cluster"));
+        const code = read("cli/ops/local.ts");
+        const up = code.slice(code.indexOf("export function localUp"));
+        assert.ok(up.indexOf("requireDockerDaemon(") > 0 && up.indexOf("requireDockerDaemon(") < up.indexOf("ensureCluster("), "localUp checks Docker before the cluster");
+        const laptop = page.slice(page.indexOf("**The laptop it needs**"), page.indexOf("In order, it:"));
+        for (const needed of [/\d+ CPUs/, /\d+ GB of memory/, /\d+ GB of free disk/, /\d+-\d+ minutes/, /estimated/]) {
+            assert.match(laptop, needed);
+        }
+    });
+
+    it("README: every .ci/run duration it gives is one docs/capacity-and-benchmarks.md records, each said measured or estimated", () => {
+        const readme = read("README.md");
+        const paragraph = readme.slice(readme.indexOf("How long `.ci/run` takes"), readme.indexOf("`npm test` alone"));
+        const capacity = read("docs/capacity-and-benchmarks.md");
+        const section = capacity.slice(capacity.indexOf("## How long CI takes"), capacity.indexOf("## Test suite"));
+        const figures = [...paragraph.matchAll(/(\d+(?:\.\d+)?(?:-\d+)?) min/g)].map((m) => m[1]);
+        assert.ok(figures.length >= 3, paragraph);
+        assert.deepStrictEqual(figures.filter((f) => !section.includes(f)), []);
+        for (const sentence of paragraph.split(/;|: /).filter((s) => / min\b/.test(s))) {
+            assert.match(sentence, /measured|estimated/, sentence);
+        }
+        assert.match(paragraph, /empty\s+`HOME`/);
+        assert.match(paragraph, /apt packages already installed/);
+    });
+
+    it("the pages the program's messages point to exist, with their headings", () => {
+        const sources = ["components/clusterPrerequisites.ts", "components/dataChangeGuard.ts"].map(read).join("\n");
+        const targets = [...sources.matchAll(/docs\/([a-z-]+\.md)#([a-z0-9-]+)/g)];
+        assert.ok(targets.length >= 2);
+        for (const [, file, anchor] of targets) {
+            assert.ok(anchorsOf(read(`docs/${file}`)).has(anchor), `docs/${file}#${anchor}`);
+        }
+    });
+});

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
@@ -95,7 +95,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         standins = createStandins(freshMachine(), ["docker", "pulumi", "kubectl"]);
         assert.throws(() => run("up"), (error: Error) => {
             assert.ok(error instanceof UsageError);
-            assert.match(error.message, /^missing tool: kind\. Install it and run again:\n {2}- kind: kind 0\.24 or later: https:\/\/kind\.sigs\.k8s\.io/);
+            assert.match(error.message, /^missing tool: kind\. Install it and run again:\n {2}- kind: kind 0\.33 or later \(its release publishes the pinned node image\): https:\/\/kind\.sigs\.k8s\.io/);
             return true;
         });
         assert.deepStrictEqual(standins.calls(), []);
@@ -114,10 +114,25 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         assert.deepStrictEqual(standins.calls(), []);
     });
 
-    it("says when Docker is installed but its daemon is down, before building", () => {
+    it("says when Docker is installed but its daemon is down, before it creates anything: no cluster, backend, stack or build", () => {
         standins = createStandins({ ...freshMachine(), dockerDaemon: false });
         assert.throws(() => run("up"), /docker is installed but its daemon does not answer/);
-        assert.ok(!standins.calls().some((c) => c.args[0] === "build"));
+        const calls = standins.calls().map(line);
+        // The tools are looked up, then `docker info`: nothing after it.
+        assert.deepStrictEqual(
+            calls.filter((c) => !c.startsWith("docker info")),
+            [],
+            "no kind, pulumi or kubectl call and no docker build",
+        );
+        assert.ok(!existsSync(path.join(root, ".pulumi-state")), "no file backend");
+    });
+
+    it("checks Docker's daemon first on a fresh machine, before the cluster", () => {
+        standins = createStandins(freshMachine());
+        run("up");
+        const calls = standins.calls().map(line);
+        assert.ok(calls[0].startsWith("docker info"), `first call: ${calls[0]}`);
+        assert.ok(calls.findIndex((c) => c.startsWith("kind create")) > 0);
     });
 
     it("uses the backend the user is logged in to, without a passphrase", () => {
@@ -163,6 +178,9 @@ describe("local stack files", () => {
     it("kind-config.yaml creates the cluster Pulumi.local.yaml targets and maps host port 8088 to the ingress", () => {
         const kind = parse(readFileSync(path.join(projectRoot, kindConfigFile), "utf8"));
         assert.strictEqual(`kind-${kind.name}`, readStackFile("local")["healthcare-backend:kubeContext"]);
+        // The node runs a supported Kubernetes (1.35 or later), pinned by digest.
+        const image = /^kindest\/node:v1\.(\d+)\.\d+@sha256:[0-9a-f]{64}$/.exec(kind.nodes[0].image);
+        assert.ok(image && Number(image[1]) >= 35, `kind node image ${kind.nodes[0].image}`);
         const mappings = kind.nodes[0].extraPortMappings;
         assert.deepStrictEqual(
             mappings.map((m: any) => [m.hostPort, m.containerPort]),

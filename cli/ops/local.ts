@@ -15,7 +15,7 @@ import {
 /** Where each tool comes from, for the "missing" message. */
 export const toolHints: Record<string, string> = {
     docker: "Docker Desktop or Docker Engine: https://docs.docker.com/get-docker/",
-    kind: "kind 0.24 or later: https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or `go install sigs.k8s.io/kind@latest`)",
+    kind: "kind 0.33 or later (its release publishes the pinned node image): https://kind.sigs.k8s.io/docs/user/quick-start/#installation (or `go install sigs.k8s.io/kind@v0.33.0`)",
     pulumi: "the Pulumi CLI 3.160 or later: https://www.pulumi.com/docs/iac/download-install/",
     kubectl: "kubectl: https://kubernetes.io/docs/tasks/tools/",
     minikube: "minikube: https://minikube.sigs.k8s.io/docs/start/",
@@ -66,7 +66,7 @@ export function ensureCluster(ctx: OpsContext): void {
 }
 
 /** Docker answers (the daemon runs), not only the client. */
-function requireDockerDaemon(runner: Runner): void {
+export function requireDockerDaemon(runner: Runner): void {
     const info = runner.capture("docker", ["info", "--format", "{{.ServerVersion}}"]);
     if (info.status !== 0) {
         throw new UsageError(`docker is installed but its daemon does not answer (start Docker Desktop or the docker service):\n${info.stderr.trim()}`);
@@ -108,9 +108,12 @@ export function localUrl(ctx: OpsContext): string {
     return kindCluster(kubeContext(ctx)) ? `${scheme}://localhost:${scheme === "https" ? 8443 : 8088}` : "http://localhost:8088 (after `make k8s-local-access`)";
 }
 
-/** The whole local set-up: tools, cluster, backend, stack, image, deploy. Running it again changes nothing. */
+/** The whole local set-up: tools, Docker's daemon, cluster, backend, stack, image, deploy. Running it again changes nothing. */
 export function localUp(ctx: OpsContext): void {
     requireTools(ctx.runner, localTools(kubeContext(ctx)));
+    // kind runs its node in Docker and the image is built with it: a daemon that does not answer
+    // stops the set-up here, before a cluster, a backend or a stack is created.
+    requireDockerDaemon(ctx.runner);
     ensureCluster(ctx);
     const backend = chooseBackend(ctx.runner, ctx.root, ctx.project, ctx.stack);
     Object.assign(ctx.runner.env, backend.env);

@@ -416,3 +416,16 @@ function healthyHttp(url: string): Promise<boolean> {
         request.on("timeout", () => request.destroy());
     });
 }
+
+/**
+ * What staging's and production's platform provides besides the CRDs, as stand-ins for a control plane
+ * where no add-on runs (harness/engine/platform-standins.yaml: the custom-metrics API as discovery
+ * shows it, the ClusterIssuer the stacks name). Apply after the CRDs (cert-manager's among them).
+ */
+export async function applyPlatformStandins(cluster: ControlPlane): Promise<void> {
+    const [customMetrics, ...rest] = readFileSync(path.join(__dirname, "platform-standins.yaml"), "utf8").split(/^---$/m);
+    cluster.kubectl(["apply", "--server-side", "-f", "-"], customMetrics);
+    const established = () => cluster.kubectl(["get", "crd", "standins.custom.metrics.k8s.io", "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}"]);
+    await waitFor("the custom-metrics stand-in's CRD", () => established() === "True", 60_000, () => established());
+    cluster.kubectl(["apply", "--server-side", "-f", "-"], rest.join("---\n"));
+}

@@ -26,7 +26,7 @@ provider_module=github.com/pulumi/pulumi-kubernetes/provider/v4
 provider_pseudo=v4.0.0-20260115033456-f47bc2d6f199 # the v4.25.0 release commit, the only version served
 provider_zip_sum="h1:j2bphCf7c2YhnBrhwht2f3TNRRgcMImltUlAgzxr9H4="
 e2e_kubernetes=v1.37.2
-dry_run_kubernetes=(v1.34.4 v1.37.2)
+dry_run_kubernetes=(v1.35.4 v1.37.2)
 
 # The provider reports the version @pulumi/kubernetes asks for, so the engine uses this build for it.
 provider_version=$(node -p "require('$root/node_modules/@pulumi/kubernetes/package.json').version" 2>/dev/null) || {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as path from "path";
 import { names } from "../../lib/names";
-import { advertisedApiServerAddress, ControlPlane, startControlPlane } from "../../harness/engine/controlPlane";
+import { advertisedApiServerAddress, applyPlatformStandins, ControlPlane, startControlPlane } from "../../harness/engine/controlPlane";
 import { EngineStack, engineFolder, localWithoutAddons, OperationResult, workloadReplacements } from "../../harness/engine/engine";
 import { ensureToolchain, Toolchain } from "../../harness/engine/toolchain";
 import { shippedStacks, ShippedStack } from "../../harness/stackConfig";
@@ -73,13 +73,25 @@ describe("e2e: the real engine against a real API server", function () {
     describe("bad cases fail clearly and change nothing", function () {
         this.timeout(opMinutes(5));
 
-        it("a missing CRD: preview and up fail naming it, and the namespace is never created", async function () {
-            // Staging expects the platform's VPA and Prometheus Operator CRDs; none is installed yet.
+        it("a cluster without what the stack needs: preview and up fail naming every missing API in one error, and the namespace is never created", async function () {
+            // Staging expects the platform's CRDs (CloudNativePG, Barman Cloud, VPA, Prometheus Operator,
+            // cert-manager) and a custom-metrics adapter; none is there yet.
             const stack = await engine("staging");
-            const crd = /(verticalpodautoscalers\.autoscaling\.k8s\.io|servicemonitors\.monitoring\.coreos\.com|prometheusrules\.monitoring\.coreos\.com|[a-z]+\.postgresql\.cnpg\.io|objectstores\.barmancloud\.cnpg\.io)/;
             for (const operation of [() => stack.preview(), () => stack.up()]) {
-                const message = await failsWith(operation(), crd);
-                assert.match(message, /required-crd-.*-for-(vpaEnabled|monitoringEnabled|postgresEngine|postgresPoolerInstances|postgresBackupSchedule|postgresBackupS3Bucket)/);
+                const message = await failsWith(operation(), /lacks what this stack needs; nothing was created/);
+                for (const missing of [
+                    "CRD clusters.postgresql.cnpg.io, needed by postgresEngine",
+                    "CRD poolers.postgresql.cnpg.io, needed by postgresPoolerInstances",
+                    "CRD objectstores.barmancloud.cnpg.io, needed by postgresBackupS3Bucket",
+                    "CRD verticalpodautoscalers.autoscaling.k8s.io, needed by vpaEnabled",
+                    "CRD servicemonitors.monitoring.coreos.com, needed by monitoringEnabled",
+                    "CRD clusterissuers.cert-manager.io, needed by ingressClusterIssuer",
+                    "custom.metrics.k8s.io (or v1beta1), needed by apiHpaCustomMetrics",
+                ]) {
+                    assert.ok(message.includes(missing), `the error names ${missing}:\n${message.slice(-3000)}`);
+                }
+                // The API server is supported: no version problem among them.
+                assert.doesNotMatch(message, /Kubernetes 1\.35 or later/);
             }
             assert.strictEqual(getObject(cluster, "namespace", "healthcare-backend"), undefined);
             assert.deepStrictEqual((await stack.stateUrns()).filter((u) => /kubernetes:(core|apps)\//.test(u)), []);
@@ -111,13 +123,15 @@ describe("e2e: the real engine against a real API server", function () {
             assert.strictEqual(getObject(cluster, "namespace", "healthcare-backend"), undefined);
         });
 
-        after(function () {
+        after(async function () {
             // What the platform provides for staging and production, and what the local add-ons
             // would install: the CRDs of the VPA, the Prometheus Operator and cert-manager.
             for (const file of crdFiles()) {
                 cluster.kubectl(["apply", "--server-side", "-f", file]);
             }
             cluster.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+            // And the custom-metrics API and the named ClusterIssuer (stand-ins: nothing runs them here).
+            await applyPlatformStandins(cluster);
         });
     });
 
