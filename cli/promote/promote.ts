@@ -6,9 +6,10 @@ import { ChangeSummary, promote, PromotionRefused, PromotionStack } from "./prom
 import { stackFileConfig } from "./stackFile";
 
 /**
- * `npm run promote -- [--from staging] [--to production] [--yes]`: promotes what the source stack
- * runs to the target through the Automation API (the Pulumi CLI must be installed and logged in to
- * the stacks' backend). Without --yes it stops after production's preview.
+ * `npm run promote -- [--from staging] [--to production]`: writes what the source stack runs into
+ * the target's stack file and previews the target, through the Automation API (the Pulumi CLI must be
+ * installed and logged in to the stacks' backend). It never deploys: the edited stack file goes to
+ * review as a pull request (promote.yml), and production deploys from main after the merge.
  */
 
 /**
@@ -37,10 +38,6 @@ export function automationStack(stack: Stack, project: string, stackFile = path.
         getConfig: config.getConfig,
         setConfig: config.setConfig,
         removeConfig: config.removeConfig,
-        async up() {
-            const result = await stack.up({ onOutput: (text) => process.stdout.write(text) });
-            return summary(result.summary.resourceChanges);
-        },
     };
 }
 
@@ -50,17 +47,17 @@ function option(args: string[], name: string, fallback: string): string {
 }
 
 async function main(args: string[]): Promise<void> {
+    if (args.includes("--yes")) {
+        throw new PromotionRefused("promotion no longer deploys (--yes): it edits the target's stack file for review; the target deploys from main once that change is merged (docs/delivery.md#promotion)");
+    }
     const from = option(args, "--from", "staging");
     const to = option(args, "--to", "production");
     const project = readProject().name;
     // The project's program inline: preview and up need only the pulumi CLI, no Node.js language host.
     const select = (stackName: string) => LocalWorkspace.selectStack({ stackName, projectName: project, program: inlineProgram() }, { workDir: projectRoot });
     const [source, target] = await Promise.all([select(from), select(to)]);
-    const result = await promote(automationStack(source, project), automationStack(target, project), {
-        deploy: args.includes("--yes"),
-        say: (line) => console.log(line),
-    });
-    console.log(result.deployed ? `${to} deployed` : `${to} previewed; nothing deployed`);
+    await promote(automationStack(source, project), automationStack(target, project), { say: (line) => console.log(line) });
+    console.log(`${to} previewed; nothing deployed. Review and merge the change to Pulumi.${to}.yaml`);
 }
 
 if (require.main === module) {
