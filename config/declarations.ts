@@ -16,6 +16,7 @@ export const scalarSettings = {
     kubeContext: { type: "string", default: "" },
     kubeconfig: { type: "string", default: "" },
     protectData: { type: "boolean", default: true },
+    previewerAccess: { type: "boolean", default: true },
     apiImageRepository: { type: "string", default: "" },
     apiImageTag: { type: "string", default: "" },
     apiImageDigest: { type: "string", default: "" },

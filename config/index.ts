@@ -40,6 +40,8 @@ export interface Settings {
     readonly cluster: ClusterSettings;
     /** Protect stateful resources from deletion and replacement, and keep them when removed from the program. */
     readonly protectData: boolean;
+    /** Create the read-only previewer's ServiceAccount, Role and ClusterRole (components/previewerAccess.ts). */
+    readonly previewerAccess: boolean;
     readonly api: ApiSettings;
     readonly postgres: PostgresSettings;
     /** A change may delete the statefulset engine's protected backup volume. */
@@ -130,6 +132,7 @@ export function parseSettings(source: ConfigSource): Settings {
             kubeconfig: kubeconfigText ? pulumi.secret(kubeconfigText) : undefined,
         },
         protectData: r.boolean("protectData")!,
+        previewerAccess: r.boolean("previewerAccess")!,
         api: api as ApiSettings,
         postgres: postgres as PostgresSettings,
         postgresBackup,

@@ -379,7 +379,8 @@ describe("shipped stacks", () => {
         const cluster = await runStack(stackConfig("production", pins), "production");
         assert.strictEqual(cluster.get(CLUSTER, "postgres").inputs.spec.imageName, `ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie@${digest("1")}`);
         assert.ok(images(cluster).has(`redis:8.2.3@${digest("2")}`));
-        assert.deepStrictEqual(cluster.outputs.release.postgresImageDigest, digest("1"));
-        assert.deepStrictEqual(cluster.outputs.release.redisImageDigest, digest("2"));
+        const release = cluster.outputs.release as Record<string, string>;
+        assert.strictEqual(release.postgresImageDigest, digest("1"));
+        assert.strictEqual(release.redisImageDigest, digest("2"));
     });
 });
