@@ -188,12 +188,15 @@ describe("shipped stacks", () => {
             it("puts every namespaced object in healthcare-backend, through the stack's explicit provider", () => {
                 const kubernetesObjects = run.resources.filter((r) => r.type.startsWith("kubernetes:") && r.read === undefined);
                 assert.ok(kubernetesObjects.length > 10);
-                // Cluster add-ons live in their own namespaces (Helm releases) or are cluster-scoped (ClusterIssuer, PriorityClass).
+                // Cluster add-ons live in their own namespaces (Helm releases) or are cluster-scoped (ClusterIssuer, PriorityClass,
+                // the previewer's ClusterRole and binding).
                 const clusterWide = [
                     "kubernetes:core/v1:Namespace",
                     "kubernetes:helm.sh/v3:Release",
                     "kubernetes:cert-manager.io/v1:ClusterIssuer",
                     "kubernetes:scheduling.k8s.io/v1:PriorityClass",
+                    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+                    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
                 ];
                 for (const object of kubernetesObjects) {
                     assert.match(object.provider, /pulumi:providers:kubernetes::kubernetes::/, `${object.type} ${object.name} uses the explicit provider`);
