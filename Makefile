@@ -37,5 +37,5 @@ k8s-local-rollback:
 	$(OPS) rollback
 k8s-local-stop:
 	$(OPS) stop
-promote:             ## make promote [YES=1]: staging -> production
-	npm run promote -- $(if $(YES),--yes)
+promote:             ## make promote: staging's release into Pulumi.production.yaml, production previewed (never deployed)
+	npm run promote

@@ -12,12 +12,13 @@ import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
 import { clusterNames } from "./components/postgres/cloudNativePg";
 import { PostgresBackup } from "./components/postgresBackup";
+import { NamedRead, PreviewerAccess } from "./components/previewerAccess";
 import { DataPriorityClass } from "./components/priorityClass";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings } from "./config";
 import { releaseConfig } from "./config/release";
-import { names } from "./lib/names";
+import { names, previewerClusterRoleName } from "./lib/names";
 
 /**
  * The program. An async function, so that the check against the stack's last deployment
@@ -136,7 +137,22 @@ export = async (): Promise<Record<string, unknown>> => {
     );
 
     // CloudNativePG's instance managers reach the API server: its addresses, read from the cluster.
-    const kubernetesApi = postgres.topology.operatorManaged ? new KubernetesApiEndpoints("kubernetes-api", { endpointSlice: "default/kubernetes" }, { provider }) : undefined;
+    const apiEndpointSlice = { namespace: "default", name: "kubernetes" };
+    const kubernetesApi = postgres.topology.operatorManaged
+        ? new KubernetesApiEndpoints("kubernetes-api", { endpointSlice: `${apiEndpointSlice.namespace}/${apiEndpointSlice.name}` }, { provider })
+        : undefined;
+
+    // Read-only access for CI previews: what a refresh of this stack reads, nothing it could write.
+    if (settings.previewerAccess) {
+        const clusterReads: NamedRead[] = [
+            { group: "", resource: "namespaces", name: settings.namespace },
+            ...(settings.dataPriorityClassName ? [{ group: "scheduling.k8s.io", resource: "priorityclasses", name: settings.dataPriorityClassName }] : []),
+            // The prerequisites read the served APIs through discovery (open to every account) and the ClusterIssuer by name.
+            ...(requirements.clusterIssuer ? [{ group: "cert-manager.io", resource: "clusterissuers", name: requirements.clusterIssuer.name }] : []),
+            ...(kubernetesApi ? [{ group: "discovery.k8s.io", resource: "endpointslices", name: apiEndpointSlice.name }] : []),
+        ];
+        new PreviewerAccess("previewer-access", { ...workload, clusterRoleName: previewerClusterRoleName(settings.namespace), clusterReads }, { provider });
+    }
 
     // Exactly the connections the workloads above need, on top of the default deny.
     const networkSecurity = new NetworkSecurity(

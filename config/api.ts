@@ -1,5 +1,5 @@
 import { ComputeResources, Environment, ImageSettings, pullPolicies } from "./common";
-import { imageDigest, imageRepository, imageTag, Reader } from "./reader";
+import { imageDigest, imageRepository, imageTag, Reader, semverTag } from "./reader";
 
 /** The API's settings: image, ports, probe paths, replicas, resources. */
 
@@ -35,11 +35,13 @@ export function readApi(r: Reader, environment: Environment | undefined): Partia
     if (digest !== undefined && !imageDigest.test(digest)) {
         r.problem("apiImageDigest", digest, "a digest of the form sha256:<64 hex digits>");
     }
-    if (environment === "production" && digest === undefined && (tag === undefined || tag === "latest")) {
+    // A branch or latest tag is re-pointed by every push: production's pods could run different builds.
+    if (environment === "production" && digest === undefined && !(tag !== undefined && semverTag.test(tag))) {
         r.problem(
             "apiImageTag",
             tag ?? "",
-            "an immutable version in production: set apiImageDigest (preferred) or a version tag; 'latest' or no tag can change under a running Deployment",
+            "an immutable version in production: set apiImageDigest (sha256:<64 hex digits>, preferred) or a semantic version tag such as 1.4.2 or v1.4.2; " +
+                "a branch tag (main), latest or no tag can change under a running Deployment",
         );
     }
     const pullPolicy = r.oneOf("apiImagePullPolicy", pullPolicies);

@@ -40,6 +40,8 @@ export interface Settings {
     readonly cluster: ClusterSettings;
     /** Protect stateful resources from deletion and replacement, and keep them when removed from the program. */
     readonly protectData: boolean;
+    /** Create the read-only previewer's ServiceAccount, Role and ClusterRole (components/previewerAccess.ts). */
+    readonly previewerAccess: boolean;
     readonly api: ApiSettings;
     readonly postgres: PostgresSettings;
     /** What a change may remove with its data (a Cluster's name, or statefulset); undefined: nothing. */
@@ -139,6 +141,7 @@ export function parseSettings(source: ConfigSource): Settings {
             kubeconfig: kubeconfigText ? pulumi.secret(kubeconfigText) : undefined,
         },
         protectData: r.boolean("protectData")!,
+        previewerAccess: r.boolean("previewerAccess")!,
         api: api as ApiSettings,
         postgres: postgres as PostgresSettings,
         postgresBackup,

@@ -31,7 +31,10 @@ export interface PostgresSettings {
     readonly engine: PostgresEngine;
     /** PostgreSQL servers: 1 on the statefulset engine; a primary and its standbys on cloudnative-pg. */
     readonly instances: number;
+    /** The engine's image: repository:tag, with @sha256:... when postgresImageDigest pins it. */
     readonly image: string;
+    /** postgresImageDigest, when set. */
+    readonly imageDigest?: string;
     /** Exact server version (`17.6`), also the image tag. */
     readonly version: string;
     readonly majorVersion: number;
@@ -160,10 +163,14 @@ export function readPostgres(r: Reader, environment: Environment | undefined, ap
     }
     const operandRepository = r.matching("cloudNativePgImageRepository", imageRepository, "an image repository without tag, e.g. ghcr.io/cloudnative-pg/postgresql");
     const operandSuffix = r.matching("cloudNativePgImageSuffix", /^(-[a-z0-9.]+)*$/, "empty or a tag suffix such as -standard-trixie");
+    // One digest for the image the stack's engine runs: a stack runs one engine, and the digest travels with postgresVersion.
+    const digest = r.digest("postgresImageDigest");
+    const tagged = engine === "cloudnative-pg" ? `${operandRepository}:${version}${operandSuffix}` : `${repository}:${version}`;
     return {
         engine,
         instances,
-        image: engine === "cloudnative-pg" ? `${operandRepository}:${version}${operandSuffix}` : `${repository}:${version}`,
+        image: digest ? `${tagged}@${digest}` : tagged,
+        imageDigest: digest,
         version,
         majorVersion: version ? Number.parseInt(version, 10) : undefined,
         database,

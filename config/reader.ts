@@ -34,6 +34,8 @@ export const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0
 export const imageRepository = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$/;
 export const imageTag = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const imageDigest = /^sha256:[a-f0-9]{64}$/;
+/** A semantic version as an image tag (1.4.2, v1.4.2, 1.4.2-rc.1): an immutable release, unlike main or latest. */
+export const semverTag = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/;
 export const sqlIdentifier = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** Reads raw values and collects every problem instead of stopping at the first. */
@@ -101,16 +103,32 @@ export class Reader {
     }
 
 
-    /** An image reference with an exact tag or digest (repository:tag or repository@sha256:...), never latest. */
+    /** An image reference with an exact tag or digest (repository:tag, repository@sha256:... or both), never latest. */
     pinnedImage(key: ScalarKey): string | undefined {
         const value = this.string(key);
-        const match = /^(.+?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$/.exec(value);
-        const [repository, tag, digest] = match ? [match[1], match[2], match[3]] : [];
+        const at = value.indexOf("@");
+        const digest = at < 0 ? undefined : value.slice(at + 1);
+        if (digest !== undefined && !imageDigest.test(digest)) {
+            this.problem(key, value, `a digest after @ of the form sha256:<64 hex digits>, e.g. ${value.slice(0, at)}@sha256:<digest of that image>`);
+            return undefined;
+        }
+        const match = /^(.+?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?$/.exec(at < 0 ? value : value.slice(0, at));
+        const [repository, tag] = match ? [match[1], match[2]] : [];
         if (!repository || !imageRepository.test(repository) || (!tag && !digest) || tag === "latest") {
-            this.problem(key, value, "an image pinned to an exact version: repository:tag (not latest) or repository@sha256:<digest>");
+            this.problem(key, value, "an image pinned to an exact version: repository:tag (not latest), repository@sha256:<digest> or repository:tag@sha256:<digest>");
             return undefined;
         }
         return value;
+    }
+
+    /** An optional image digest: empty (the tag alone) or sha256:<64 hex>. */
+    digest(key: ScalarKey): string | undefined {
+        const value = this.string(key);
+        if (value !== "" && !imageDigest.test(value)) {
+            this.problem(key, value, "a digest of the form sha256:<64 hex digits>, or empty to pull by tag");
+            return undefined;
+        }
+        return value || undefined;
     }
 
     path(key: ScalarKey): string | undefined {

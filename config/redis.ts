@@ -4,7 +4,10 @@ import { imageRepository, Reader } from "./reader";
 /** The Redis Cluster's settings: topology, storage, resources. */
 
 export interface RedisSettings {
+    /** repository:version, with @sha256:... when redisImageDigest pins it. */
     readonly image: string;
+    /** redisImageDigest, when set. */
+    readonly imageDigest?: string;
     readonly version: string;
     /** Total nodes (pods) in the cluster. */
     readonly nodes: number;
@@ -42,8 +45,10 @@ export function readRedis(r: Reader, environment: Environment | undefined): Part
             r.problem("redisReplicasPerMaster", replicas, "at least 1 in production: a master without a replica loses its slots with its node");
         }
     }
+    const digest = r.digest("redisImageDigest");
     return {
-        image: `${repository}:${version}`,
+        image: `${repository}:${version}${digest ? `@${digest}` : ""}`,
+        imageDigest: digest,
         version,
         nodes,
         replicasPerMaster: replicas,

@@ -4,7 +4,7 @@ import type { Settings } from "./index";
 /**
  * The settings that make up a release: what staging tested and promotion carries to production
  * unchanged (cli/promote/promotion.ts). The image, the contract the image serves (ports, probe paths) and
- * the data-store versions it was tested with. Everything else (replica ranges, sizes, storage,
+ * the data-store versions (and image digests) it was tested with. Everything else (replica ranges, sizes, storage,
  * hosts, TLS, contexts, add-ons) belongs to the environment and never travels.
  */
 export const releaseKeys = [
@@ -17,7 +17,9 @@ export const releaseKeys = [
     "apiHealthPath",
     "apiReadyPath",
     "postgresVersion",
+    "postgresImageDigest",
     "redisVersion",
+    "redisImageDigest",
 ] as const satisfies ReadonlyArray<keyof typeof scalarSettings>;
 
 export type ReleaseKey = (typeof releaseKeys)[number];
@@ -35,6 +37,8 @@ export function releaseConfig(settings: Settings): Record<ReleaseKey, string> {
         apiHealthPath: api.healthPath,
         apiReadyPath: api.readyPath,
         postgresVersion: settings.postgres.version,
+        postgresImageDigest: settings.postgres.imageDigest ?? "",
         redisVersion: settings.redis.version,
+        redisImageDigest: settings.redis.imageDigest ?? "",
     };
 }

@@ -92,6 +92,12 @@ export const names = {
         redisPdb: "redis-cluster",
         postgresPdb: "postgres",
     },
+    // Read-only access for a CI preview (components/previewerAccess.ts); docs/delivery.md makes its kubeconfig.
+    previewer: {
+        serviceAccount: "healthcare-previewer",
+        role: "healthcare-previewer",
+        roleBinding: "healthcare-previewer",
+    },
     // Monitoring (components/monitoring.ts): a metrics Service and ServiceMonitor per workload, one rule set.
     monitoring: {
         apiMetricsService: "healthcare-api-metrics",
@@ -116,6 +122,11 @@ export function contentName(base: string, content: Readonly<Record<string, strin
         hash.update(key).update("\0").update(content[key]).update("\0");
     }
     return `${base}-${hash.digest("hex").slice(0, 10)}`;
+}
+
+/** The previewer's ClusterRole and ClusterRoleBinding: cluster-scoped, so named after the stack's namespace. */
+export function previewerClusterRoleName(namespace: string): string {
+    return `${namespace}-previewer`;
 }
 
 /** The in-cluster DNS name of a Service. */

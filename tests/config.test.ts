@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { parseSettings } from "../config";
 import { runProgram } from "../harness/mockProgram";
 import { stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
+import { stackSettings } from "../cli/ops/workspace";
 
 /**
  * Runs the real program with the stack file plus `overrides` and asserts that it stops before
@@ -127,6 +128,42 @@ describe("bad input is rejected before anything is registered", () => {
 
     it("a malformed digest", async () => {
         await expectRejected("production", { apiImageDigest: "sha256:abc" }, "healthcare-backend:apiImageDigest = \"sha256:abc\"", "sha256:<64 hex digits>");
+    });
+
+    it("a branch tag in production (main), and every other tag that is not a semantic version, naming what production expects", async () => {
+        for (const tag of ["main", "stable", "1.4", "2024-06-01", "sha-3f2a1b0"]) {
+            await expectRejected(
+                "production",
+                { apiImageTag: tag },
+                `healthcare-backend:apiImageTag = ${JSON.stringify(tag)} is invalid`,
+                "set apiImageDigest (sha256:<64 hex digits>, preferred) or a semantic version tag such as 1.4.2 or v1.4.2",
+            );
+        }
+    });
+
+    it("accepts in production a semantic version tag, or any tag with a digest; staging keeps any tag", () => {
+        for (const tag of ["1.4.2", "v1.4.2", "1.4.2-rc.1", "10.0.0"]) {
+            assert.strictEqual(stackSettings("production", { apiImageTag: tag }).api.image.tag, tag);
+        }
+        const digest = `sha256:${"a".repeat(64)}`;
+        assert.strictEqual(stackSettings("production", { apiImageTag: "main", apiImageDigest: digest }).api.image.ref, `registry.example.com/healthcare/healthcare-api:main@${digest}`);
+        assert.strictEqual(stackSettings("staging", { apiImageTag: "main" }).api.image.tag, "main");
+    });
+
+    it("malformed data-store and exporter digests, all in one message", async () => {
+        await expectRejected(
+            "staging",
+            {
+                postgresImageDigest: "sha256:abc",
+                redisImageDigest: "8.2.3",
+                postgresExporterImage: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1@sha256:xyz",
+                postgresBackupS3ClientImage: "rclone/rclone:1.75.1@md5:0123",
+            },
+            'healthcare-backend:postgresImageDigest = "sha256:abc" is invalid; expected a digest of the form sha256:<64 hex digits>, or empty to pull by tag',
+            'healthcare-backend:redisImageDigest = "8.2.3" is invalid',
+            'healthcare-backend:postgresExporterImage = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1@sha256:xyz" is invalid; expected a digest after @ of the form sha256:<64 hex digits>',
+            'healthcare-backend:postgresBackupS3ClientImage = "rclone/rclone:1.75.1@md5:0123" is invalid',
+        );
     });
 
     it("a Redis topology that cannot form a cluster", async () => {

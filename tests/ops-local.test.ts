@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { spawnSync } from "child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "fs";
+import { execFileSync, spawnSync } from "child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
@@ -8,19 +8,32 @@ import { addonCharts } from "../components/clusterAddons";
 import { main } from "../cli/ops/cli";
 import { UsageError } from "../cli/ops/exec";
 import { kindConfigFile } from "../cli/ops/local";
-import { standinImageTag } from "../cli/ops/workspace";
+import { localConfigFile, stackConfigDir, standinImageTag } from "../cli/ops/workspace";
 import { runStack } from "../harness/mockProgram";
-import { projectRoot, readStackFile, stackConfig } from "../harness/stackConfig";
+import { projectRoot, readStackFile, shippedStacks, stackConfig } from "../harness/stackConfig";
 import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
 
-/** A project folder for one test: the real app/ and cli/ops/kind-config.yaml, its own .pulumi-state/. */
+/**
+ * A project folder for one test: the real app/ and cli/ops/kind-config.yaml, copies of Pulumi.yaml,
+ * the stack files and .gitignore committed to a git repository of its own, and its own .pulumi-state/.
+ */
 function projectCopy(): string {
     const root = mkdtempSync(path.join(tmpdir(), "ops-project-"));
     symlinkSync(path.join(projectRoot, "app"), path.join(root, "app"));
     mkdirSync(path.join(root, "cli", "ops"), { recursive: true });
     symlinkSync(path.join(projectRoot, kindConfigFile), path.join(root, kindConfigFile));
+    for (const file of [".gitignore", "Pulumi.yaml", ...shippedStacks.map((s) => `Pulumi.${s}.yaml`)]) {
+        copyFileSync(path.join(projectRoot, file), path.join(root, file));
+    }
+    const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=test", "-c", "user.email=test@example.com", ...args], { cwd: root, encoding: "utf8" });
+    git("init", "--quiet");
+    git("add", "--all");
+    git("commit", "--quiet", "--message", "the project as shipped");
     return root;
 }
+
+/** `git status --porcelain` of a project copy: tracked files changed, and untracked files git does not ignore. */
+const gitStatus = (root: string) => execFileSync("git", ["status", "--porcelain"], { cwd: root, encoding: "utf8" });
 
 const line = (c: RecordedCall) => [c.tool, ...c.args].join(" ");
 
@@ -49,10 +62,17 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         const sequence = calls.map(line);
 
         assert.ok(sequence.includes(`kind create cluster --name healthcare --config ${path.join(root, kindConfigFile)} --wait 120s`), sequence.join("\n"));
-        assert.ok(sequence.includes("pulumi stack init local --non-interactive --secrets-provider passphrase"));
+        // Created from the config folder: the passphrase's salt lands there, not in Pulumi.local.yaml.
+        assert.ok(sequence.includes(`pulumi stack init local --non-interactive --secrets-provider passphrase --cwd ${stackConfigDir(root)}`), sequence.join("\n"));
         assert.ok(sequence.includes(`docker build --tag ${image} ${path.join(root, "app")}`));
         assert.ok(sequence.includes(`kind load docker-image ${image} --name healthcare`));
-        assert.ok(sequence.includes(`pulumi config set apiImageTag ${tag} --stack local`));
+        // The stand-in's tag goes into the config file the CLI reads, never through `pulumi config set`.
+        assert.ok(!sequence.some((l) => l.startsWith("pulumi config")), sequence.join("\n"));
+        const configFile = localConfigFile(root, "local");
+        const config = parse(readFileSync(configFile, "utf8"));
+        assert.strictEqual(config.config["healthcare-backend:apiImageTag"], tag);
+        assert.strictEqual(config.encryptionsalt, "v1:standin-salt");
+        assert.deepStrictEqual({ ...config.config, "healthcare-backend:apiImageTag": "dev" }, readStackFile("local"), "otherwise the tracked file's config");
 
         // Two passes: the add-on releases alone, then everything.
         const ups = calls.filter((c) => c.tool === "pulumi" && c.args[0] === "up");
@@ -61,7 +81,8 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
             releaseTargets(ups[0]).map((u) => u.slice(u.lastIndexOf("::") + 2)),
             ["cluster-addons", "cert-manager", "metrics-server", "vpa", "kube-prometheus-stack", "prometheus-adapter", "ingress-nginx"],
         );
-        assert.deepStrictEqual(ups[1].args, ["up", "--stack", "local", "--yes"]);
+        assert.deepStrictEqual(ups[1].args, ["up", "--stack", "local", "--yes", "--config-file", configFile]);
+        assert.ok(ups.every((u) => u.args.includes("--config-file")));
 
         // Order: cluster before build, build before load, load before deploy.
         const at = (text: string) => sequence.findIndex((l) => l.startsWith(text));
@@ -69,12 +90,37 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
 
         // Every Pulumi call after the backend choice uses the project's file backend and the local passphrase.
         const afterWhoami = calls.slice(calls.findIndex((c) => c.tool === "pulumi" && c.args[0] === "whoami") + 1).filter((c) => c.tool === "pulumi");
-        assert.ok(afterWhoami.length > 5);
+        assert.ok(afterWhoami.length >= 5, afterWhoami.map(line).join("\n"));
         for (const call of afterWhoami) {
             assert.strictEqual(call.backendUrl, `file://${path.join(root, ".pulumi-state")}`, line(call));
             assert.strictEqual(call.passphrase, "local", line(call));
         }
         assert.ok(output.some((l) => l.includes("http://localhost:8088")), output.join("\n"));
+    });
+
+    it("leaves every tracked file as it was: the salt, the stand-in's tag and later changes live in the gitignored .pulumi-state/", () => {
+        standins = createStandins(freshMachine());
+        run("up");
+        run("up");
+        run("scale", "2");
+        run("image", "--tag", "1.2.3");
+        run("stop");
+        run("down");
+        // The stand-in pulumi writes where the real one would (a salt on stack init and on a file backend's up, config set into the stack file).
+        assert.strictEqual(gitStatus(root), "");
+        const config = parse(readFileSync(localConfigFile(root, "local"), "utf8"));
+        assert.strictEqual(config.encryptionsalt, "v1:standin-salt");
+        assert.strictEqual(config.config["healthcare-backend:apiMinReplicas"], "2");
+        assert.strictEqual(config.config["healthcare-backend:apiImageTag"], "1.2.3");
+    });
+
+    it("takes over a salt an older local command left in Pulumi.local.yaml, so the stack's secrets still decrypt", () => {
+        standins = createStandins(freshMachine());
+        const tracked = path.join(root, "Pulumi.local.yaml");
+        writeFileSync(tracked, `encryptionsalt: v1:older-salt\n${readFileSync(tracked, "utf8")}`);
+        run("up");
+        assert.strictEqual(parse(readFileSync(localConfigFile(root, "local"), "utf8")).encryptionsalt, "v1:older-salt");
+        assert.strictEqual(gitStatus(root), " M Pulumi.local.yaml\n", "only the edit made before the run");
     });
 
     it("a second run changes nothing: no cluster, stack, config or add-on pass; the same idempotent pulumi up", () => {
@@ -86,7 +132,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         for (const mutation of ["kind create", "pulumi stack init", "pulumi config set", "pulumi config rm", "--target"]) {
             assert.ok(!second.some((l) => l.includes(mutation)), `second run ran ${mutation}:\n${second.join("\n")}`);
         }
-        assert.deepStrictEqual(second.filter((l) => l.startsWith("pulumi up")), ["pulumi up --stack local --yes"]);
+        assert.deepStrictEqual(second.filter((l) => l.startsWith("pulumi up")), [`pulumi up --stack local --yes --config-file ${localConfigFile(root, "local")}`]);
         assert.ok(output.some((l) => l === "kind cluster healthcare: exists"));
         assert.ok(output.some((l) => l === "stack local: selected"));
     });
@@ -139,7 +185,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         standins = createStandins({ ...freshMachine(), pulumiLoggedIn: true });
         run("up");
         const init = standins.calls().find((c) => c.args[0] === "stack" && c.args[1] === "init")!;
-        assert.deepStrictEqual(init.args, ["stack", "init", "local", "--non-interactive"]);
+        assert.deepStrictEqual(init.args, ["stack", "init", "local", "--non-interactive", "--cwd", stackConfigDir(root)]);
         assert.strictEqual(init.backendUrl, undefined);
         assert.strictEqual(init.passphrase, undefined);
     });
@@ -160,7 +206,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         assert.ok(!sequence.some((l) => l.startsWith("kind ")));
         assert.ok(sequence.includes("kubectl config get-contexts -o name"));
         assert.ok(sequence.some((l) => l.startsWith("docker build")));
-        assert.ok(sequence.includes("pulumi up --stack local --yes"));
+        assert.ok(sequence.includes(`pulumi up --stack local --yes --config-file ${localConfigFile(root, "local")}`), sequence.join("\n"));
     });
 
     it("down destroys the stack and deletes the kind cluster", () => {
@@ -168,7 +214,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         run("up");
         run("down");
         const sequence = standins.calls().map(line);
-        assert.ok(sequence.includes("pulumi destroy --stack local --yes"));
+        assert.ok(sequence.includes(`pulumi destroy --stack local --yes --config-file ${localConfigFile(root, "local")}`), sequence.join("\n"));
         assert.ok(sequence.includes("kind delete cluster --name healthcare"));
         assert.deepStrictEqual(standins.state().kindClusters, []);
     });

@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
+import { parse } from "yaml";
 import { objectSettings, scalarSettings } from "../config";
 import { projectRoot, readProject, readStackFile, shippedStacks } from "../harness/stackConfig";
 
@@ -28,6 +29,12 @@ describe("Pulumi.yaml and the settings module agree", () => {
     }
 
     for (const stack of shippedStacks) {
+        it(`Pulumi.${stack}.yaml carries config only: no secrets provider, salt or key made on someone's machine`, () => {
+            // A salt made while a tool ran with a throwaway passphrase would encrypt the real stack's secrets under it.
+            const file = parse(readFileSync(path.join(projectRoot, `Pulumi.${stack}.yaml`), "utf8"));
+            assert.deepStrictEqual(Object.keys(file), ["config"]);
+        });
+
         it(`Pulumi.${stack}.yaml sets only known settings, and every structured one`, () => {
             const keys = Object.keys(readStackFile(stack)).map((k) => k.replace(/^healthcare-backend:/, ""));
             const known = new Set<string>([...Object.keys(scalarSettings), ...objectSettings]);

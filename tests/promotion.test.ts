@@ -34,8 +34,9 @@ class FakeStack implements PromotionStack {
     }
     async outputs() {
         this.calls.push("outputs");
-        // What the program exports for this config: the release settings it deployed.
-        return { release: releaseConfig(stackSettings(this.name === "staging" ? "staging" : "production", this.config)) };
+        // What the program exports for this config: the release settings it deployed and its data facts.
+        const settings = stackSettings(this.name === "staging" ? "staging" : "production", this.config);
+        return { release: releaseConfig(settings), dataFacts: { postgresEngine: settings.postgres.engine } };
     }
     async preview({ refresh }: { refresh: boolean }) {
         this.calls.push(refresh ? "preview --refresh" : "preview");
@@ -52,10 +53,6 @@ class FakeStack implements PromotionStack {
         this.calls.push(`config rm ${key}`);
         delete this.config[key];
     }
-    async up() {
-        this.calls.push("up");
-        return { update: 2 };
-    }
 }
 
 /** Staging as CI leaves it: a new image pinned by digest, plus staging's own sizes, hosts and ranges. */
@@ -70,10 +67,10 @@ async function refused(promise: Promise<unknown>, pattern: RegExp): Promise<void
 }
 
 describe("promotion staging -> production", () => {
-    it("healthy staging promotes its digest and release settings, previews production, and does not deploy without --yes", async () => {
+    it("healthy staging promotes its digest and release settings and previews production; it never deploys", async () => {
         const staging = healthyStaging();
         const production = new FakeStack("production", "production");
-        const result = await promote(staging, production, { deploy: false });
+        const result = await promote(staging, production);
 
         assert.strictEqual(production.config.apiImageDigest, digest);
         assert.strictEqual(production.config.apiImageTag, "1.4.0");
@@ -82,23 +79,40 @@ describe("promotion staging -> production", () => {
         assert.deepStrictEqual(result.changed.apiImageDigest, { from: "", to: digest });
         assert.deepStrictEqual(production.calls, ["config set apiImageTag", "config set apiImageDigest", "config set postgresVersion", "preview"]);
         assert.deepStrictEqual(staging.calls, ["history", "preview --refresh", "outputs"]);
-        assert.strictEqual(result.deployed, false);
         // The promoted config passes production's own rules.
         assert.strictEqual(stackSettings("production", production.config).api.image.ref, `registry.example.com/healthcare/healthcare-api:1.4.0@${digest}`);
     });
 
-    it("deploys production when told to", async () => {
+    it("carries the data stores' digests with their versions, and says when staging runs one by tag only", async () => {
+        const postgresDigest = `sha256:${"a".repeat(64)}`;
+        const staging = new FakeStack("staging", "staging", { apiImageTag: "1.4.0", apiImageDigest: digest, postgresVersion: "17.7", postgresImageDigest: postgresDigest });
         const production = new FakeStack("production", "production");
-        const result = await promote(healthyStaging(), production, { deploy: true });
-        assert.strictEqual(result.deployed, true);
-        assert.deepStrictEqual(production.calls.slice(-2), ["preview", "up"]);
+        const said: string[] = [];
+        const result = await promote(staging, production, { say: (l) => said.push(l) });
+        assert.deepStrictEqual(result.changed.postgresImageDigest, { from: "", to: postgresDigest });
+        assert.strictEqual(result.changed.redisImageDigest, undefined, "unset on both sides");
+        assert.strictEqual(stackSettings("production", production.config).postgres.image, `ghcr.io/cloudnative-pg/postgresql:17.7-standard-trixie@${postgresDigest}`);
+        assert.ok(said.some((l) => /staging runs Redis 8\.2\.3 by tag only/.test(l) && l.includes("redisImageDigest")), said.join("\n"));
+        assert.ok(!said.some((l) => l.includes("runs PostgreSQL")), said.join("\n"));
+        // A digest production had and staging no longer pins goes with it: the tag alone is what staging ran.
+        const unpinned = new FakeStack("production", "production", { redisImageDigest: `sha256:${"b".repeat(64)}` });
+        await promote(healthyStaging(), unpinned);
+        assert.strictEqual(unpinned.config.redisImageDigest, undefined);
+        assert.ok(unpinned.calls.includes("config rm redisImageDigest"));
+    });
+
+    it("refuses to carry a PostgreSQL digest to a stack on another engine (another image)", async () => {
+        const staging = new FakeStack("staging", "staging", { apiImageTag: "1.4.0", apiImageDigest: digest, postgresImageDigest: `sha256:${"a".repeat(64)}` });
+        const production = new FakeStack("production", "production", { postgresEngine: "statefulset", postgresInstances: "1", postgresPoolerInstances: "0", postgresWalStorageSize: "", postgresBackupInClusterOnly: "true" });
+        await refused(promote(staging, production), /staging pins postgresImageDigest for its cloudnative-pg engine's image, but production runs postgresEngine statefulset/);
+        assert.deepStrictEqual(production.calls, []);
     });
 
     it("never carries production-only settings: replica ranges, sizes, storage, hosts, TLS, context, add-ons", async () => {
         const staging = healthyStaging();
         const production = new FakeStack("production", "production");
         const before = { ...production.config };
-        await promote(staging, production, { deploy: true });
+        await promote(staging, production);
         const environmentKeys = Object.keys(before).filter((k) => !["apiImageTag", "apiImageDigest", "postgresVersion"].includes(k));
         for (const key of environmentKeys) {
             assert.strictEqual(production.config[key], before[key], key);
@@ -113,7 +127,7 @@ describe("promotion staging -> production", () => {
         const staging = healthyStaging();
         staging.operations = [{ kind: "update", result: "failed", startTime: new Date("2030-01-02T08:00:00Z") }];
         const production = new FakeStack("production", "production");
-        await refused(promote(staging, production, { deploy: true }), /^staging's last update \(2030-01-02T08:00:00.000Z\) failed: fix staging and deploy it successfully before promoting$/);
+        await refused(promote(staging, production), /^staging's last update \(2030-01-02T08:00:00.000Z\) failed: fix staging and deploy it successfully before promoting$/);
         assert.deepStrictEqual(production.calls, []);
     });
 
@@ -121,29 +135,29 @@ describe("promotion staging -> production", () => {
         const staging = healthyStaging();
         staging.refreshedPreview = { same: 40, update: 1, create: 1 };
         const production = new FakeStack("production", "production");
-        await refused(promote(staging, production, { deploy: true }), /^staging has drifted: a refreshed preview plans 1 to update, 1 to create\./);
+        await refused(promote(staging, production), /^staging has drifted: a refreshed preview plans 1 to update, 1 to create\./);
         assert.deepStrictEqual(production.calls, []);
     });
 
     it("refuses when staging was never deployed, or was last destroyed", async () => {
         const never = healthyStaging();
         never.operations = [];
-        await refused(promote(never, new FakeStack("production", "production"), { deploy: false }), /staging has never been deployed/);
+        await refused(promote(never, new FakeStack("production", "production")), /staging has never been deployed/);
         const destroyed = healthyStaging();
         destroyed.operations = [{ kind: "destroy", result: "succeeded", startTime: new Date() }];
-        await refused(promote(destroyed, new FakeStack("production", "production"), { deploy: false }), /last operation was a destroy, not an update/);
+        await refused(promote(destroyed, new FakeStack("production", "production")), /last operation was a destroy, not an update/);
     });
 
     it("refuses an image staging runs by tag only: production must get exactly the bytes staging tested", async () => {
         const staging = new FakeStack("staging", "staging");
         const production = new FakeStack("production", "production");
-        await refused(promote(staging, production, { deploy: false }), /staging runs registry\.example\.com\/healthcare\/healthcare-api:1\.0\.0 without a digest/);
+        await refused(promote(staging, production), /staging runs registry\.example\.com\/healthcare\/healthcare-api:1\.0\.0 without a digest/);
         assert.deepStrictEqual(production.calls, []);
     });
 
     it("changes nothing when production already runs staging's release", async () => {
         const production = new FakeStack("production", "production", { apiImageTag: "1.4.0", apiImageDigest: digest, postgresVersion: "17.7" });
-        const result = await promote(healthyStaging(), production, { deploy: false });
+        const result = await promote(healthyStaging(), production);
         assert.deepStrictEqual(result.changed, {});
         assert.deepStrictEqual(production.calls, ["preview"]);
     });
@@ -190,7 +204,7 @@ describe("promotion edits the target's stack file in place", () => {
     it("promoting two keys changes exactly their two lines; every other line, comments and flow maps included, stays", async () => {
         const { file, stack } = productionFile();
         const staging = new FakeStack("staging", "staging", { apiImageTag: "1.4.0", apiImageDigest: digest });
-        const result = await promote(staging, stack, { deploy: false });
+        const result = await promote(staging, stack);
         assert.deepStrictEqual(Object.keys(result.changed), ["apiImageTag", "apiImageDigest"]);
         const after = readFileSync(file, "utf8");
         assert.deepStrictEqual(lineDiff(shipped(), after), {

@@ -41,26 +41,28 @@ const statefulSetServer = { StatefulSet: 1, ServiceAccount: 1, Service: 3, Servi
 // No backup CronJob, volume, scripts or ServiceAccount: the WAL and base backups go to object storage.
 const cloudNativePgServer = { Cluster: 1, Pooler: 1, ObjectStore: 1, ScheduledBackup: 1, PodMonitor: 2, NetworkPolicy: 5 };
 const onCloudNativePg = (kinds: Record<string, number>) => adjust(adjust(kinds, statefulSetServer, -1), cloudNativePgServer);
+// The previewer's read-only access (previewerAccess; off on local): its ServiceAccount, Role, ClusterRole and their bindings.
+const previewer = { ServiceAccount: 1, Role: 1, RoleBinding: 1, ClusterRole: 1, ClusterRoleBinding: 1 };
 const expectedKinds: Record<ShippedStack, Record<string, number>> = {
     // The local stack installs cert-manager and its self-signed ClusterIssuer; one API pod and one
     // Redis node leave nothing a budget could protect; it takes no scheduled backups.
     local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1 },
     // Let's Encrypt over HTTP-01: one more policy admits the ingress controller to cert-manager's solver pods.
     // Staging and production give the data stores a PriorityClass (dataPriorityClassName).
-    staging: onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
-    production: onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }),
+    staging: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }), previewer),
+    production: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }), previewer),
 };
 // Scheduled PostgreSQL backups on the statefulset engine: the CronJob, its volume, scripts, ServiceAccount and NetworkPolicy.
 const backups = { CronJob: 1, PersistentVolumeClaim: 1, ConfigMap: 1, ServiceAccount: 1, NetworkPolicy: 1 };
 /** Staging on the statefulset engine, with its bucket: the local stack's server, and the backup CronJob. */
 const stagingOnStatefulSet = {
     overrides: onStatefulSetEngine,
-    kinds: adjust({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }, backups),
+    kinds: adjust(adjust({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }, backups), previewer),
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
 const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };
 /** Objects without a namespace. */
-const clusterScoped = ["Namespace", "ClusterIssuer", "PriorityClass"];
+const clusterScoped = ["Namespace", "ClusterIssuer", "PriorityClass", "ClusterRole", "ClusterRoleBinding"];
 
 const countKinds = (rendering: Rendering) => {
     const counts: Record<string, number> = {};

@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import { mockPassword, ProgramRun, runStack, unwrapSecret } from "../harness/mockProgram";
 import { ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
+import { allContainers, podTemplates } from "../analysis/podTemplates";
 
 /** The seed's numbers per stack (../shared/seed/kubernetes-autoscaling-summary.md), and staging's documented sizes. */
 const expected: Record<
@@ -187,12 +188,15 @@ describe("shipped stacks", () => {
             it("puts every namespaced object in healthcare-backend, through the stack's explicit provider", () => {
                 const kubernetesObjects = run.resources.filter((r) => r.type.startsWith("kubernetes:") && r.read === undefined);
                 assert.ok(kubernetesObjects.length > 10);
-                // Cluster add-ons live in their own namespaces (Helm releases) or are cluster-scoped (ClusterIssuer, PriorityClass).
+                // Cluster add-ons live in their own namespaces (Helm releases) or are cluster-scoped (ClusterIssuer, PriorityClass,
+                // the previewer's ClusterRole and binding).
                 const clusterWide = [
                     "kubernetes:core/v1:Namespace",
                     "kubernetes:helm.sh/v3:Release",
                     "kubernetes:cert-manager.io/v1:ClusterIssuer",
                     "kubernetes:scheduling.k8s.io/v1:PriorityClass",
+                    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+                    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
                 ];
                 for (const object of kubernetesObjects) {
                     assert.match(object.provider, /pulumi:providers:kubernetes::kubernetes::/, `${object.type} ${object.name} uses the explicit provider`);
@@ -353,9 +357,33 @@ describe("shipped stacks", () => {
         assert.strictEqual(spec.postgresql.synchronous, undefined);
     });
 
-    it("production refuses to deploy an image that can change under it", async () => {
+    it("production runs an API image that cannot change under it: a semantic version tag or a digest", async () => {
         const run = await runStack(stackConfig("production"), "production");
         const image: string = container(run.get("kubernetes:apps/v1:Deployment", "healthcare-api"), "api").image;
-        assert.match(image, /:(?!latest$)[\w.-]+$|@sha256:[a-f0-9]{64}$/);
+        assert.match(image, /:v?\d+\.\d+\.\d+(-[\w.-]+)?$|@sha256:[a-f0-9]{64}$/);
+    });
+
+    it("every data-store and exporter container runs the digest its setting pins, on both engines", async () => {
+        const digest = (c: string) => `sha256:${c.repeat(64)}`;
+        const pins = {
+            postgresImageDigest: digest("1"),
+            redisImageDigest: digest("2"),
+            postgresExporterImage: `quay.io/prometheuscommunity/postgres-exporter:v0.20.1@${digest("3")}`,
+            redisExporterImage: `oliver006/redis_exporter:v1.91.1@${digest("4")}`,
+            postgresBackupS3ClientImage: `rclone/rclone:1.75.1@${digest("5")}`,
+        };
+        const images = (run: ProgramRun) => new Set(podTemplates(run.resources).flatMap((t) => allContainers(t.spec).map((c) => c.image as string)));
+        // The statefulset engine with object-storage backups runs all five images (staging's bucket settings).
+        const statefulSet = images(await runStack(stackConfig("staging", { ...onStatefulSetEngine, ...pins }), "staging"));
+        assert.deepStrictEqual(
+            [...statefulSet].filter((i) => !i.startsWith("registry.example.com/healthcare/healthcare-api")).sort(),
+            [`postgres:17.6@${digest("1")}`, `redis:8.2.3@${digest("2")}`, pins.postgresExporterImage, pins.redisExporterImage, pins.postgresBackupS3ClientImage].sort(),
+        );
+        const cluster = await runStack(stackConfig("production", pins), "production");
+        assert.strictEqual(cluster.get(CLUSTER, "postgres").inputs.spec.imageName, `ghcr.io/cloudnative-pg/postgresql:17.6-standard-trixie@${digest("1")}`);
+        assert.ok(images(cluster).has(`redis:8.2.3@${digest("2")}`));
+        const release = cluster.outputs.release as Record<string, string>;
+        assert.strictEqual(release.postgresImageDigest, digest("1"));
+        assert.strictEqual(release.redisImageDigest, digest("2"));
     });
 });

@@ -5,25 +5,26 @@ import { access, logs, restart, rollback, scale, setImage, shell, status, stop, 
 import { CommandError, processRunner, UsageError } from "./exec";
 import { clusterBackupNow, refuseClusterRestore, showClusterBackups } from "./cnpgBackups";
 import { endRecovery, psql, recoverTo, switchToRecovered } from "./cnpgRecovery";
+import { buildStandin, deployStandin, ensureCluster, localDown, localTools, localUp, requireLocalStack, requireTools } from "./local";
 import { migrateEnd, migrateStart, parseSets } from "./migrate";
+import { kubeContext, localValues, OpsContext, stackSettings, standinImageTag } from "./workspace";
 
 /** The steps of a migration after `migrate`. */
 const migrationSteps = ["--abort"];
 
 /** The steps of a point-in-time recovery after `restore --to` (--finish also ends a migration). */
 const recoverySteps = ["--switch", "--finish", "--cancel"];
-import { buildStandin, deployStandin, ensureCluster, localDown, localTools, localUp, requireTools } from "./local";
-import { kubeContext, OpsContext, stackSettings, standinImageTag } from "./workspace";
 
 /** `npm run ops -- <command> [args] [--stack <name>]`; the Makefile maps the seed's targets onto these. */
 const usage = `usage: npm run ops -- <command> [arguments] [--stack <name>]   (stack: local unless given)
 
   up                     the whole local set-up (npm run local): cluster, state, stack, image, deploy
   down [--keep-cluster]  destroy the stack's resources and delete the kind cluster (npm run local:down)
+                         up, down, deploy and stop act on local stacks only
   kind-create            create the kind cluster from kind-config.yaml (when absent)
   kind-delete            delete the kind cluster
   build                  build the stand-in API image and load it into the cluster
-  deploy                 point the stack at the built stand-in image and pulumi up (add-ons first)
+  deploy                 point the local stack at the built stand-in image and pulumi up (add-ons first)
   access                 where the API answers (kind: http://localhost:8088), else port-forward 8088
   status                 pods, HPA, PDB and VPA
   logs                   follow the API pods' logs
@@ -32,7 +33,9 @@ const usage = `usage: npm run ops -- <command> [arguments] [--stack <name>]   (s
   scale <n>              keep at least n API pods (apiMinReplicas, at most apiMaxReplicas), pulumi up
   image --tag <t> [--digest sha256:...] [--repository <r>]   deploy another API image (config + pulumi up)
   rollback               back to the previous API image from the stack's history, pulumi up
-  stop                   destroy the application; cluster add-ons stay
+                         scale, image, rollback on staging and production: pulumi preview first, then
+                         they ask (a terminal is needed), or --yes deploys without asking
+  stop                   destroy the application; cluster add-ons stay (local stacks only)
   backup                 take a PostgreSQL backup now and wait for it; says where it went
                          statefulset engine: a Job from the backup CronJob (a dump on the volume, the bucket)
                          cloudnative-pg: a Backup of Cluster postgres through the Barman Cloud plugin
@@ -81,6 +84,8 @@ export interface MainOptions {
     overrides?: Record<string, unknown>;
     /** Clock, polling pause and questions of the backup commands (tests answer for the user). */
     backup?: Partial<BackupOptions>;
+    /** Asks the user, or undefined without a terminal (tests answer, or have none); default: the terminal when stdin is one. */
+    ask?: ((question: string) => string | undefined) | null;
 }
 
 /** One line from the terminal, or undefined when stdin is not one (scripts must say --yes). */
@@ -113,9 +118,13 @@ export function main(argv: string[], options: MainOptions = {}): void {
         root,
         project: readProject().name,
         stack,
-        settings: stackSettings(stack, overrides),
+        // A local stack runs with this machine's own values (the stand-in's tag, a scale floor) over its file.
+        settings: stackSettings(stack, { ...Object.fromEntries(Object.entries(localValues(root, stack)).map(([k, v]) => [k, v ?? undefined])), ...overrides }),
         runner: processRunner({ ...env, PULUMI_SKIP_UPDATE_CHECK: "true" }, root),
         say,
+        // Only what the user typed: no environment variable (CI=true included) stands for --yes.
+        yes: args.includes("--yes"),
+        ask: options.ask === null ? undefined : (options.ask ?? (process.stdin.isTTY ? askTerminal : undefined)),
     };
     const needs = (...tools: string[]) => requireTools(ctx.runner, tools);
     const backupOptions: BackupOptions = { now: () => new Date(), pollMs: 2000, ask: askTerminal, ...options.backup };
@@ -137,6 +146,7 @@ export function main(argv: string[], options: MainOptions = {}): void {
             buildStandin(ctx);
             return;
         case "deploy": {
+            requireLocalStack(ctx, "deploy");
             needs("pulumi");
             useBackend(ctx);
             // The tag `build` gave the current sources; deploy does not rebuild.

@@ -2,7 +2,8 @@ import { apiServicePort } from "../../components/api";
 import { selectorLabels } from "../../lib/labels";
 import { names } from "../../lib/names";
 import { UsageError } from "./exec";
-import { addonUrns, chooseBackend, configSet, deployStack, kindCluster, kubeContext, kubectlTarget, OpsContext, validated } from "./workspace";
+import { requireLocalStack } from "./local";
+import { addonUrns, changeAndDeploy, chooseBackend, requireConfirmation, configFileArgs, kindCluster, kubeContext, kubectlTarget, OpsContext, validated } from "./workspace";
 
 /**
  * The seed's everyday commands on top of the stack: kubectl reads (status, logs, shell, restart)
@@ -59,8 +60,7 @@ export function scale(ctx: OpsContext, replicasText: string | undefined): void {
     validated(ctx.stack, { apiMinReplicas: replicas });
     const previous = ctx.settings.api.replicas.min;
     useBackend(ctx);
-    configSet(ctx, { apiMinReplicas: String(replicas) });
-    deployStack(ctx);
+    changeAndDeploy(ctx, "scale", { apiMinReplicas: String(replicas) });
     ctx.say(`the HPA keeps ${replicas} to ${max} API pods (floor was ${previous}; \`scale ${previous}\` restores it)`);
 }
 
@@ -93,8 +93,7 @@ export function setImage(ctx: OpsContext, change: Partial<ImageRef>): void {
     };
     validated(ctx.stack, imageConfig(next));
     useBackend(ctx);
-    configSet(ctx, imageConfig(next));
-    deployStack(ctx);
+    changeAndDeploy(ctx, "image", imageConfig(next));
     ctx.say(`API image: ${showImage(next)} (was ${current.ref})`);
 }
 
@@ -125,6 +124,7 @@ export function previousImage(history: readonly HistoryEntry[], project: string,
 
 /** Back to the image of the last successful update that ran a different one (from the stack's history). */
 export function rollback(ctx: OpsContext): void {
+    requireConfirmation(ctx, "rollback");
     useBackend(ctx);
     const result = ctx.runner.capture("pulumi", ["stack", "history", "--json", "--stack", ctx.stack]);
     if (result.status !== 0) {
@@ -137,17 +137,17 @@ export function rollback(ctx: OpsContext): void {
         throw new UsageError(`stack ${ctx.stack} has no successful update with another API image than ${current.ref}: nothing to roll back to`);
     }
     validated(ctx.stack, imageConfig(previous));
-    configSet(ctx, imageConfig(previous));
-    deployStack(ctx);
+    changeAndDeploy(ctx, "rollback", imageConfig(previous));
     ctx.say(`rolled back the API image to ${showImage(previous)} (was ${current.ref})`);
 }
 
 /** Removes the application (the seed's "delete namespace"); cluster add-ons stay for the next deploy. */
 export function stop(ctx: OpsContext): void {
+    requireLocalStack(ctx, "stop");
     useBackend(ctx);
     const { component, releases, issuer } = addonUrns(ctx);
     const keep = releases.length > 0 ? [component, ...releases, ...(issuer ? [issuer] : [])] : [];
-    ctx.runner.run("pulumi", ["destroy", "--stack", ctx.stack, "--yes", ...keep.flatMap((urn) => ["--exclude", urn])]);
+    ctx.runner.run("pulumi", ["destroy", "--stack", ctx.stack, "--yes", ...configFileArgs(ctx), ...keep.flatMap((urn) => ["--exclude", urn])]);
 }
 
 /** kind: the ingress is on the host's port 8088; elsewhere a port-forward to the API Service. */

@@ -2,6 +2,7 @@ import * as path from "path";
 import { Runner, UsageError } from "./exec";
 import {
     chooseBackend,
+    configFileArgs,
     configSet,
     deployStack,
     kindCluster,
@@ -92,8 +93,23 @@ export function buildStandin(ctx: OpsContext): string {
     return tag;
 }
 
-/** Points the stack at the stand-in image (a config change only when the sources changed) and deploys. */
+/**
+ * Stops a command made for a laptop's stack before it touches staging or production: the stand-in's
+ * tag would replace the release image and drop its digest, `down` and `stop` would destroy it.
+ */
+export function requireLocalStack(ctx: OpsContext, command: string): void {
+    if (ctx.settings.environment !== "local") {
+        throw new UsageError(
+            `${command} is for local stacks only, and stack ${ctx.stack} is ${ctx.settings.environment}. ` +
+                `Change its image with \`npm run ops -- image --tag <version> --digest sha256:<digest> --stack ${ctx.stack}\` (it shows the preview and asks), ` +
+                `or let its workflow deploy it (docs/delivery.md). Nothing was changed`,
+        );
+    }
+}
+
+/** Points the local stack at the stand-in image (a config change only when the sources changed) and deploys. */
 export function deployStandin(ctx: OpsContext, tag: string): void {
+    requireLocalStack(ctx, "deploy");
     const changed = configSet(ctx, { apiImageTag: tag, apiImageDigest: "" });
     if (changed.length > 0) {
         ctx.say(`apiImageTag = ${tag} (the stand-in's sources changed)`);
@@ -110,6 +126,7 @@ export function localUrl(ctx: OpsContext): string {
 
 /** The whole local set-up: tools, Docker's daemon, cluster, backend, stack, image, deploy. Running it again changes nothing. */
 export function localUp(ctx: OpsContext): void {
+    requireLocalStack(ctx, "up");
     requireTools(ctx.runner, localTools(kubeContext(ctx)));
     // kind runs its node in Docker and the image is built with it: a daemon that does not answer
     // stops the set-up here, before a cluster, a backend or a stack is created.
@@ -129,12 +146,13 @@ export function localUp(ctx: OpsContext): void {
 
 /** Removes everything `localUp` created: the stack's resources, then the kind cluster. */
 export function localDown(ctx: OpsContext, keepCluster: boolean): void {
+    requireLocalStack(ctx, "down");
     const context = kubeContext(ctx);
     requireTools(ctx.runner, ["pulumi", ...(kindCluster(context) && !keepCluster ? ["kind"] : [])]);
     const backend = chooseBackend(ctx.runner, ctx.root, ctx.project, ctx.stack);
     Object.assign(ctx.runner.env, backend.env);
     if (ctx.runner.capture("pulumi", ["stack", "select", ctx.stack, "--non-interactive"]).status === 0) {
-        ctx.runner.run("pulumi", ["destroy", "--stack", ctx.stack, "--yes"]);
+        ctx.runner.run("pulumi", ["destroy", "--stack", ctx.stack, "--yes", ...configFileArgs(ctx)]);
     } else {
         ctx.say(`stack ${ctx.stack}: does not exist, nothing to destroy`);
     }

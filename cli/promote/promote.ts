@@ -1,4 +1,6 @@
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { copyFileSync, mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
 import { inlineProgram } from "../../harness/mockProgram";
 import * as path from "path";
 import { projectRoot, readProject } from "../../harness/stackConfig";
@@ -6,9 +8,10 @@ import { ChangeSummary, promote, PromotionRefused, PromotionStack } from "./prom
 import { stackFileConfig } from "./stackFile";
 
 /**
- * `npm run promote -- [--from staging] [--to production] [--yes]`: promotes what the source stack
- * runs to the target through the Automation API (the Pulumi CLI must be installed and logged in to
- * the stacks' backend). Without --yes it stops after production's preview.
+ * `npm run promote -- [--from staging] [--to production]`: writes what the source stack runs into
+ * the target's stack file and previews the target, through the Automation API (the Pulumi CLI must be
+ * installed and logged in to the stacks' backend). It never deploys: the edited stack file goes to
+ * review as a pull request (promote.yml), and production deploys from main after the merge.
  */
 
 /**
@@ -17,6 +20,8 @@ import { stackFileConfig } from "./stackFile";
  * file: the promotion's diff shows exactly the keys it changes. The CLI reads the edited file.
  */
 export function automationStack(stack: Stack, project: string, stackFile = path.join(projectRoot, `Pulumi.${stack.name.split("/").pop()}.yaml`)): PromotionStack {
+    // The CLI reads (and may write a secrets provider's salt into) the copy in the workspace's own folder, never the repository's file.
+    const workspaceCopy = () => copyFileSync(stackFile, path.join(stack.workspace.workDir, path.basename(stackFile)));
     const config = stackFileConfig(stackFile, project);
     const summary = (counts: Record<string, number | undefined> | undefined): ChangeSummary =>
         Object.fromEntries(Object.entries(counts ?? {}).map(([k, v]) => [k, v ?? 0]));
@@ -31,16 +36,13 @@ export function automationStack(stack: Stack, project: string, stackFile = path.
             return Object.fromEntries(Object.entries(outputs).filter(([, o]) => !o.secret).map(([k, o]) => [k, o.value]));
         },
         async preview({ refresh }) {
+            workspaceCopy();
             const result = await stack.preview({ refresh, onOutput: (text) => process.stdout.write(text) });
             return summary(result.changeSummary);
         },
         getConfig: config.getConfig,
         setConfig: config.setConfig,
         removeConfig: config.removeConfig,
-        async up() {
-            const result = await stack.up({ onOutput: (text) => process.stdout.write(text) });
-            return summary(result.summary.resourceChanges);
-        },
     };
 }
 
@@ -50,17 +52,25 @@ function option(args: string[], name: string, fallback: string): string {
 }
 
 async function main(args: string[]): Promise<void> {
+    if (args.includes("--yes")) {
+        throw new PromotionRefused("promotion no longer deploys (--yes): it edits the target's stack file for review; the target deploys from main once that change is merged (docs/delivery.md#promotion)");
+    }
     const from = option(args, "--from", "staging");
     const to = option(args, "--to", "production");
     const project = readProject().name;
-    // The project's program inline: preview and up need only the pulumi CLI, no Node.js language host.
-    const select = (stackName: string) => LocalWorkspace.selectStack({ stackName, projectName: project, program: inlineProgram() }, { workDir: projectRoot });
-    const [source, target] = await Promise.all([select(from), select(to)]);
-    const result = await promote(automationStack(source, project), automationStack(target, project), {
-        deploy: args.includes("--yes"),
-        say: (line) => console.log(line),
-    });
-    console.log(result.deployed ? `${to} deployed` : `${to} previewed; nothing deployed`);
+    // The project's program inline: preview needs only the pulumi CLI, no Node.js language host. The CLI works
+    // in a folder of copies: a salt it saves (a passphrase backend) must never land in a shipped stack file.
+    const workDir = mkdtempSync(path.join(tmpdir(), "promote-"));
+    copyFileSync(path.join(projectRoot, "Pulumi.yaml"), path.join(workDir, "Pulumi.yaml"));
+    const envVars = { PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER: "true" };
+    const select = (stackName: string) => LocalWorkspace.selectStack({ stackName, projectName: project, program: inlineProgram() }, { workDir, envVars });
+    try {
+        const [source, target] = await Promise.all([select(from), select(to)]);
+        await promote(automationStack(source, project), automationStack(target, project), { say: (line) => console.log(line) });
+    } finally {
+        rmSync(workDir, { recursive: true, force: true });
+    }
+    console.log(`${to} previewed; nothing deployed. Review and merge the change to Pulumi.${to}.yaml`);
 }
 
 if (require.main === module) {

@@ -29,8 +29,6 @@ export interface PromotionStack {
     getConfig(key: string): Promise<string | undefined>;
     setConfig(key: string, value: string): Promise<void>;
     removeConfig(key: string): Promise<void>;
-    /** Deploys; resolves with the change counts. */
-    up(): Promise<ChangeSummary>;
 }
 
 /** Promotion stopped before changing production; the message says why and what to do. */
@@ -42,12 +40,10 @@ export class PromotionRefused extends Error {
 }
 
 export interface PromotionResult {
-    /** Release settings written to production (only those that differed). */
+    /** Release settings written to production's stack file (only those that differed). */
     changed: Partial<Record<ReleaseKey, { from: string; to: string }>>;
     /** Production's preview after the change. */
     preview: ChangeSummary;
-    /** True when production was deployed (`--yes`). */
-    deployed: boolean;
 }
 
 /** Operations that change nothing. */
@@ -64,7 +60,7 @@ function changes(summary: ChangeSummary): string[] {
  * operation succeeded, it was an update, a refreshed preview plans no change, and its image is
  * pinned by digest.
  */
-export async function readRelease(source: PromotionStack): Promise<Record<ReleaseKey, string>> {
+export async function readRelease(source: PromotionStack): Promise<{ values: Record<ReleaseKey, string>; postgresEngine?: string }> {
     const [last] = await source.history(1);
     if (!last) {
         throw new PromotionRefused(`${source.name} has never been deployed: nothing to promote`);
@@ -84,29 +80,49 @@ export async function readRelease(source: PromotionStack): Promise<Record<Releas
                 `or the program/config changed since; deploy ${source.name} (or revert the change) before promoting`,
         );
     }
-    const release = (await source.outputs()).release as Record<string, unknown> | undefined;
+    const outputs = await source.outputs();
+    const release = outputs.release as Record<string, unknown> | undefined;
     const missing = releaseKeys.filter((k) => typeof release?.[k] !== "string");
     if (!release || missing.length > 0) {
         throw new PromotionRefused(`${source.name}'s outputs lack the release settings (${missing.join(", ")}): deploy ${source.name} with this program version first`);
     }
     const values = release as Record<ReleaseKey, string>;
+    const engine = (outputs.dataFacts as { postgresEngine?: unknown } | undefined)?.postgresEngine;
     if (!/^sha256:[a-f0-9]{64}$/.test(values.apiImageDigest)) {
         throw new PromotionRefused(
             `${source.name} runs ${values.apiImageRepository}:${values.apiImageTag} without a digest: pin the image it runs with ` +
                 `\`pulumi config set apiImageDigest sha256:... --stack ${source.name}\` and deploy it, so production gets exactly the bytes ${source.name} tested`,
         );
     }
-    return values;
+    return { values, postgresEngine: typeof engine === "string" ? engine : undefined };
 }
 
 /**
  * Promotes `source`'s release to `target`: writes the release settings (nothing else) into the
- * target's config, previews the target, and deploys only when `deploy` is true.
+ * target's config and previews the target. It never deploys: the change is reviewed as a pull
+ * request, and the target deploys from main once it is merged (.github/workflows/deploy-production.yml).
  */
-export async function promote(source: PromotionStack, target: PromotionStack, options: { deploy: boolean; say?: (line: string) => void }): Promise<PromotionResult> {
+export async function promote(source: PromotionStack, target: PromotionStack, options: { say?: (line: string) => void } = {}): Promise<PromotionResult> {
     const say = options.say ?? (() => undefined);
-    const release = await readRelease(source);
+    const { values: release, postgresEngine } = await readRelease(source);
     say(`${source.name} is healthy and runs ${release.apiImageRepository}@${release.apiImageDigest}`);
+
+    // postgresImageDigest names the image of the source's engine; on another engine it names the wrong image.
+    const targetEngine = (await target.getConfig("postgresEngine")) ?? String(scalarSettings.postgresEngine.default);
+    if (release.postgresImageDigest !== "" && postgresEngine !== undefined && postgresEngine !== targetEngine) {
+        throw new PromotionRefused(
+            `${source.name} pins postgresImageDigest for its ${postgresEngine} engine's image, but ${target.name} runs postgresEngine ${targetEngine} (another image): ` +
+                `promote between stacks on the same engine, or unset postgresImageDigest in ${source.name}`,
+        );
+    }
+    for (const [store, version, digest] of [
+        ["PostgreSQL", "postgresVersion", "postgresImageDigest"],
+        ["Redis", "redisVersion", "redisImageDigest"],
+    ] as const) {
+        if (release[digest] === "") {
+            say(`note: ${source.name} runs ${store} ${release[version]} by tag only; ${target.name} may pull another build of that tag. Pin ${digest} in ${source.name} (docs/delivery.md#pinning-the-data-store-images)`);
+        }
+    }
 
     const changed: PromotionResult["changed"] = {};
     for (const key of releaseKeys) {
@@ -126,10 +142,6 @@ export async function promote(source: PromotionStack, target: PromotionStack, op
     }
     const preview = await target.preview({ refresh: false });
     say(`${target.name} preview: ${changes(preview).join(", ") || "no changes"}`);
-    if (!options.deploy) {
-        say(`not deployed: run again with --yes to deploy ${target.name}`);
-        return { changed, preview, deployed: false };
-    }
-    await target.up();
-    return { changed, preview, deployed: true };
+    say(`not deployed: ${target.name} deploys from main once the change to its stack file is reviewed and merged`);
+    return { changed, preview };
 }

@@ -75,14 +75,30 @@ if (tool === "kubectl") {
 }
 if (tool === "pulumi") {
   const stack = flag("--stack");
+  // What the real CLI writes into stack files: the config file it was given, else Pulumi.<stack>.yaml in its folder.
+  const cwd = flag("--cwd") || process.cwd();
+  const stackFile = (name) => flag("--config-file") || path.join(cwd, "Pulumi." + name + ".yaml");
+  const fileBackend = (process.env.PULUMI_BACKEND_URL || "").startsWith("file://");
+  const saltInto = (file) => {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+    if (!/^encryptionsalt:/m.test(text)) fs.writeFileSync(file, "encryptionsalt: v1:standin-salt\n" + text);
+  };
+  const touch = (file, line) => fs.writeFileSync(file, (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "") + "# " + line + "\n");
   if (args[0] === "whoami") { if (state.pulumiLoggedIn) { out("someone\n"); process.exit(0); } fail("error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions", 255); }
   if (args[0] === "stack" && args[1] === "select") { if (state.stacks[args[2]]) process.exit(0); fail("error: no stack named '" + args[2] + "' found", 255); }
-  if (args[0] === "stack" && args[1] === "init") { state.stacks[args[2]] = { config: {}, urns: [] }; save(); process.exit(0); }
+  if (args[0] === "stack" && args[1] === "init") {
+    state.stacks[args[2]] = { config: {}, urns: [] }; save();
+    // A passphrase stack's salt goes into the stack file (the CLI's createSecretsManagerForNewStack).
+    if (fileBackend || flag("--secrets-provider") === "passphrase") saltInto(path.join(cwd, "Pulumi." + args[2] + ".yaml"));
+    process.exit(0);
+  }
   const s = state.stacks[stack];
   if (!s) fail("error: no stack named '" + stack + "' found", 255);
   if (args[0] === "config" && args[1] === "get") { const v = s.config[args[2]]; if (v === undefined) fail("error: configuration key '" + args[2] + "' not found for stack '" + stack + "'", 255); out(v + "\n"); process.exit(0); }
-  if (args[0] === "config" && args[1] === "set") { s.config[args[2]] = args[3]; save(); process.exit(0); }
-  if (args[0] === "config" && args[1] === "rm") { delete s.config[args[2]]; save(); process.exit(0); }
+  if (args[0] === "config" && args[1] === "set") { s.config[args[2]] = args[3]; save(); touch(stackFile(stack), "config set " + args[2]); process.exit(0); }
+  if (args[0] === "config" && args[1] === "rm") { delete s.config[args[2]]; save(); touch(stackFile(stack), "config rm " + args[2]); process.exit(0); }
+  // Operations that load the secrets manager save a new salt into a file backend stack's file that has none.
+  if (["up", "preview", "destroy", "refresh"].includes(args[0]) && fileBackend) saltInto(stackFile(stack));
   if (args[0] === "stack" && args[1] === "export") { out(JSON.stringify({ version: 3, deployment: { resources: s.urns.map((urn) => ({ urn })) } })); process.exit(0); }
   if (args[0] === "stack" && args[1] === "history") { out(JSON.stringify(s.history || [])); process.exit(0); }
   if (args[0] === "up") { const targets = all("--target"); s.urns = [...new Set([...s.urns, ...(targets.length ? targets : ["(everything)"])])]; save(); process.exit(0); }
