@@ -123,7 +123,7 @@ function migrationProblems(previous: DataFacts, next: DataFacts, rules: DataChan
     if (keepsStatefulSet && previous.postgresMajorVersion !== next.postgresMajorVersion) {
         return [
             `postgresVersion is PostgreSQL ${next.postgresMajorVersion}, but the statefulset engine's server holds ${previous.postgresMajorVersion} and stays while the import runs: ` +
-                `keep ${previous.postgresMajorVersion} until the migration is finished, then upgrade the Cluster (docs/postgres.md#major-version-upgrades-cloudnative-pg)`,
+                `keep ${previous.postgresMajorVersion} until the migration is finished, then upgrade the Cluster (docs/postgres.md#major-version-upgrades, the CloudNativePG engine)`,
         ];
     }
     if (next.postgresImportSource) {

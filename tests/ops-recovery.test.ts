@@ -50,6 +50,8 @@ describe("ops restore --to: point-in-time recovery on cloudnative-pg (stand-in k
             say: (l) => output.push(l),
             root,
             overrides,
+            // One source of answers for both questions: the deploy's confirmation after its preview, and the switch.
+            ask: () => answers.shift(),
             backup: { now: () => now, pollMs: 0, ask: () => answers.shift() },
         });
     const shown = (c: RecordedCall) => `${c.tool} ${c.args.join(" ")}`;
@@ -108,7 +110,7 @@ describe("ops restore --to: point-in-time recovery on cloudnative-pg (stand-in k
 
     it("recovers beside the serving Cluster, waits for it, checks it, and leaves the API where it is unless told", () => {
         standins = machine(recoveryReplies());
-        answers = ["no"];
+        answers = ["yes", "no"];
         run({}, "restore", "--to", to, "--stack", "staging");
         assert.deepStrictEqual(
             standins.calls().filter((c) => c.tool === "pulumi" && c.args[1] !== "get").map(shown),
@@ -116,16 +118,18 @@ describe("ops restore --to: point-in-time recovery on cloudnative-pg (stand-in k
                 `pulumi config set postgresRecoveryCluster ${recovered} --stack staging`,
                 "pulumi config set postgresRecoverySource postgres --stack staging",
                 `pulumi config set postgresRecoveryTargetTime ${to} --stack staging`,
+                "pulumi preview --stack staging --diff",
                 "pulumi stack export --stack staging",
                 "pulumi up --stack staging --yes",
             ],
-            "the three recovery settings, then one deployment; the serving Cluster (postgresCluster) untouched",
+            "the three recovery settings, the preview confirmed, then one deployment; the serving Cluster (postgresCluster) untouched",
         );
         const kubectl = standins.calls().filter((c) => c.tool === "kubectl").map((c) => c.args.join(" "));
         assert.ok(kubectl.every((a) => a.startsWith(target)), "the stack's context and namespace");
         assert.strictEqual(kubectl.filter((a) => a.includes(`get clusters.postgresql.cnpg.io ${recovered} -o json`)).length, 4, "polled until Ready, then the primary read twice");
         assert.deepStrictEqual(output, [
             `recovering Cluster ${recovered} from postgres's backups and WAL to ${to}; the API stays on postgres`,
+            "Pulumi.staging.yaml changed: commit it through a pull request, or the next deploy from main puts the old values back",
             "  Setting up primary",
             "  Cluster in healthy state",
             `the Cluster ${recovered} is promoted and serves database healthcare; its tables beside postgres's:`,
@@ -180,6 +184,7 @@ describe("ops restore --to: point-in-time recovery on cloudnative-pg (stand-in k
                 s.stacks.staging.config = { ...Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, String(v)])) };
                 s.stacks.staging.urns = [urn("postgres"), urn(recovered)];
             });
+            answers = ["yes"];
             run(overrides, "restore", `--${mode}`, "--stack", "staging");
             const pulumi = standins.calls().filter((c) => c.tool === "pulumi" && c.args[1] !== "get").map(shown);
             assert.deepStrictEqual(pulumi, [
@@ -189,15 +194,45 @@ describe("ops restore --to: point-in-time recovery on cloudnative-pg (stand-in k
                 `pulumi config set postgresRelease ${leaving} --stack staging`,
                 "pulumi stack export --stack staging",
                 `pulumi state unprotect ${urn(leaving)} --stack staging --yes`,
+                "pulumi preview --stack staging --diff",
                 "pulumi stack export --stack staging",
                 "pulumi up --stack staging --yes",
                 "pulumi config rm postgresRelease --stack staging",
             ]);
             assert.deepStrictEqual(output, [
+                "Pulumi.staging.yaml changed: commit it through a pull request, or the next deploy from main puts the old values back",
                 `the Cluster ${leaving} left stack staging and still runs in Kubernetes with its volumes; delete it when nothing needs it: kubectl delete clusters.postgresql.cnpg.io ${leaving} --namespace healthcare-backend`,
             ]);
         });
     }
+
+    it("a \"no\" at the preview of --finish puts the settings back and protects the old Cluster again; without a terminal or --yes nothing starts", () => {
+        standins = machine([]);
+        const urn = `urn:pulumi:staging::healthcare-backend::healthcare:data:Postgres$kubernetes:postgresql.cnpg.io/v1:Cluster::postgres`;
+        standins.setState((s) => {
+            s.stacks.staging.config = Object.fromEntries(Object.entries(switched).map(([k, v]) => [k, String(v)]));
+            s.stacks.staging.urns = [urn];
+        });
+        answers = ["no"];
+        assert.throws(() => run(switched, "restore", "--finish", "--stack", "staging"), /not deployed: staging was not confirmed \(config restored: postgresRecoveryCluster, postgresRecoverySource, postgresRecoveryTargetTime, postgresRelease\)/);
+        const pulumi = standins.calls().filter((c) => c.tool === "pulumi" && c.args[1] !== "get").map(shown);
+        assert.deepStrictEqual(pulumi.slice(-7), [
+            `pulumi state unprotect ${urn} --stack staging --yes`,
+            "pulumi preview --stack staging --diff",
+            `pulumi config set postgresRecoveryCluster ${recovered} --stack staging`,
+            "pulumi config set postgresRecoverySource postgres --stack staging",
+            `pulumi config set postgresRecoveryTargetTime ${to} --stack staging`,
+            "pulumi config rm postgresRelease --stack staging",
+            `pulumi state protect ${urn} --stack staging --yes`,
+        ]);
+        assert.ok(!pulumi.some((c) => c.startsWith("pulumi up")), "nothing deployed");
+
+        const before = standins.calls().length;
+        const noTerminal = (...argv: string[]) =>
+            main(argv, { env: { PATH: standins.bin, PULUMI_BACKEND_URL: "https://api.pulumi.example" }, say: (l) => output.push(l), root, overrides: switched, ask: null, backup: { now: () => now, pollMs: 0, ask: () => "yes" } });
+        assert.throws(() => noTerminal("restore", "--finish", "--stack", "staging"), /restore --finish on stack staging \(staging\) deploys only after you see its preview and confirm it, .*Nothing was changed/);
+        assert.deepStrictEqual(standins.calls().slice(before).filter((c) => c.tool === "pulumi" && !["get", "ls"].includes(c.args[1])).map(shown), []);
+    });
 
     it("psql opens the database as its superuser: the Cluster's primary, or the StatefulSet's pod", () => {
         standins = machine([{ match: "get clusters.postgresql.cnpg.io postgres -o json", stdout: clusterJson("postgres", { currentPrimary: "postgres-3" }) }]);

@@ -8,13 +8,14 @@
  */
 import * as assert from "assert";
 import { spawn, spawnSync } from "child_process";
-import { mkdtempSync, rmSync } from "fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { main } from "../cli/ops/cli";
 import { rowCountsSql } from "../cli/ops/cnpgRecovery";
 import { UsageError } from "../cli/ops/exec";
 import { fenceSql, unfenceSql } from "../cli/ops/migrate";
+import { localValues, stackConfigDir } from "../cli/ops/workspace";
 import { dataChangeProblems, DataFacts } from "../components/dataChangeGuard";
 import { runStack } from "../harness/mockProgram";
 import { stackConfig } from "../harness/stackConfig";
@@ -212,11 +213,13 @@ describe("moving a statefulset stack to cloudnative-pg (postgresMigration: impor
             run({ installCloudNativePg: true, installCertManager: true }, "migrate", "--set", "vpaPostgresMode=Off", "--yes", "--stack", "local");
             const calls = standins.calls().filter((c) => !(c.tool === "pulumi" && c.args[1] === "get")).map(shown);
             const fence = calls.findIndex((c) => c.includes("ALTER ROLE \"healthcare\" CONNECTION LIMIT 0"));
-            const engine = calls.indexOf("pulumi config set postgresEngine cloudnative-pg --stack local");
-            assert.ok(fence >= 0 && engine > fence, `fenced before the engine changes:\n${calls.join("\n")}`);
-            assert.ok(calls.includes("pulumi config set postgresMigration import --stack local"));
-            assert.ok(calls.includes("pulumi config set vpaPostgresMode Off --stack local"), "the --set values");
-            assert.ok(calls.indexOf("pulumi up --stack local --yes") > engine);
+            const firstUp = calls.findIndex((c) => c.startsWith("pulumi up --stack local --yes"));
+            assert.ok(fence >= 0 && firstUp > fence, `fenced before anything deploys:\n${calls.join("\n")}`);
+            // A local stack's config is this machine's values file, outside the repository.
+            const values = localValues(root, "local");
+            assert.strictEqual(values.postgresEngine, "cloudnative-pg");
+            assert.strictEqual(values.postgresMigration, "import");
+            assert.strictEqual(values.vpaPostgresMode, "Off", "the --set values");
             assert.strictEqual(output[output.length - 1], "stack local runs on the Cluster postgres, every table's rows equal; the statefulset server stays, fenced, until: npm run ops -- migrate --finish --stack local");
         });
 
@@ -226,7 +229,10 @@ describe("moving a statefulset stack to cloudnative-pg (postgresMigration: impor
                 () => run({ installCloudNativePg: true, installCertManager: true }, "migrate", "--set", "vpaPostgresMode=Off", "--yes", "--stack", "local"),
                 (e: Error) => e instanceof UsageError && /does not hold the same rows as the statefulset server in public\.patients.*migrate --abort --stack local/.test(e.message),
             );
+            assert.strictEqual(localValues(root, "local").postgresMigration, "import", "the API stays on the Cluster, the migration under way, for --abort or --finish");
             standins.remove();
+            rmSync(root, { recursive: true, force: true });
+            root = mkdtempSync(path.join(tmpdir(), "ops-migrate-"));
             standins = machine({ old: "", imported: "" });
             assert.throws(() => run({}, "migrate", "--finish", "--stack", "local"), /migrate --finish: stack local has no migration under way/);
             assert.throws(() => run({}, "migrate", "--set", "nonsense", "--stack", "local"), /--set nonsense: expected key=value/);
@@ -235,11 +241,15 @@ describe("moving a statefulset stack to cloudnative-pg (postgresMigration: impor
 
         it("--abort goes back to the old server and unfences the API's role after the deployment", () => {
             standins = machine({ old: "", imported: "" });
+            mkdirSync(stackConfigDir(root), { recursive: true });
+            writeFileSync(path.join(stackConfigDir(root), "local.values.json"), JSON.stringify(Object.fromEntries(Object.entries(importing).map(([k, v]) => [k, String(v)]))));
             run({ ...importing }, "migrate", "--abort", "--stack", "local");
             const calls = standins.calls().filter((c) => !(c.tool === "pulumi" && c.args[1] === "get")).map(shown);
-            const up = calls.indexOf("pulumi up --stack local --yes");
+            const up = calls.findIndex((c) => c.startsWith("pulumi up --stack local --yes"));
             const unfence = calls.findIndex((c) => c.includes('ALTER ROLE "healthcare" CONNECTION LIMIT -1'));
-            assert.ok(calls.includes("pulumi config set postgresEngine statefulset --stack local"));
+            const values = localValues(root, "local");
+            assert.ok(values.postgresEngine === undefined || values.postgresEngine === "statefulset", `back on the statefulset engine: ${JSON.stringify(values)}`);
+            assert.ok(!values.postgresMigration, "the migration setting cleared");
             assert.ok(up >= 0 && unfence > up, `unfenced after the server serves again:\n${calls.join("\n")}`);
         });
     });

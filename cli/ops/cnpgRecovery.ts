@@ -4,7 +4,7 @@ import { names } from "../../lib/names";
 import { backupSettings, BackupOptions, kubectl, pollUntil } from "./backups";
 import { clusterBackupNow, firstRecoverable, listClusterBackups, pitrRunbook, utc } from "./cnpgBackups";
 import { UsageError } from "./exec";
-import { configSet, deployStack, kubectlTarget, OpsContext, stateUrns, validated } from "./workspace";
+import { configSet, configValues, deployReleasing, deployStack, kubectlTarget, OpsContext, requireConfirmation, stateUrns, validated } from "./workspace";
 import { useBackend } from "./commands";
 
 /**
@@ -132,11 +132,13 @@ export function recoverTo(ctx: OpsContext, options: BackupOptions, to: string | 
     }
     const recovery = { [recoveryKeys.cluster]: recoveryClusterName(target), [recoveryKeys.source]: s.cluster, [recoveryKeys.targetTime]: to };
     validated(ctx.stack, recovery);
+    requireConfirmation(ctx, "restore --to");
     useBackend(ctx);
     const name = recovery[recoveryKeys.cluster];
     ctx.say(`recovering Cluster ${name} from ${s.cluster}'s backups and WAL to ${to}; the API stays on ${s.cluster}`);
+    const before = configValues(ctx, Object.keys(recovery));
     configSet(ctx, recovery);
-    deployStack(ctx);
+    deployStack(ctx, before);
     awaitReady(ctx, options, name);
     checkRecovered(ctx, name, s.cluster);
     const answer = yes ? "yes" : options.ask(`switch the API of stack ${ctx.stack} to ${name} (the data as it was at ${to})? [yes/no] `);
@@ -159,9 +161,11 @@ export function switchToRecovered(ctx: OpsContext, options: BackupOptions): void
     }
     const change = { postgresCluster: s.recovery.cluster };
     const next = validated(ctx.stack, change);
+    requireConfirmation(ctx, "restore --switch");
     useBackend(ctx);
+    const before = configValues(ctx, Object.keys(change));
     configSet(ctx, change);
-    deployStack(ctx);
+    deployStack(ctx, before);
     ctx.say(`the API of stack ${ctx.stack} is on ${s.recovery.cluster} (the data as it was at ${s.recovery.targetTime}); ${s.recovery.source} is kept, protected`);
     // The recovered Cluster's own timeline starts here: a base backup makes it recoverable from now on.
     clusterBackupNow({ ...ctx, settings: next }, options);
@@ -183,15 +187,11 @@ export function endRecovery(ctx: OpsContext, mode: "finish" | "cancel"): void {
     const leaving = mode === "finish" ? s.recovery.source : s.recovery.cluster;
     const change = { [recoveryKeys.cluster]: "", [recoveryKeys.source]: "", [recoveryKeys.targetTime]: "", postgresRelease: leaving };
     validated(ctx.stack, change);
+    requireConfirmation(ctx, `restore --${mode}`);
     useBackend(ctx);
+    const before = configValues(ctx, Object.keys(change));
     configSet(ctx, change);
-    if (ctx.settings.protectData) {
-        const urn = [...stateUrns(ctx)].find((u) => u.endsWith(`$${clusterType}::${leaving}`));
-        if (urn) {
-            ctx.runner.run("pulumi", ["state", "unprotect", urn, "--stack", ctx.stack, "--yes"]);
-        }
-    }
-    deployStack(ctx);
+    deployReleasing(ctx, ctx.settings.protectData ? [...stateUrns(ctx)].filter((u) => u.endsWith(`$${clusterType}::${leaving}`)) : [], before);
     configSet(ctx, { postgresRelease: "" });
     ctx.say(
         `the Cluster ${leaving} left stack ${ctx.stack}` +

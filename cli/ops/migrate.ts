@@ -4,7 +4,7 @@ import { BackupOptions, kubectl } from "./backups";
 import { awaitReady, clusterType, parseRowCounts, rowCountsSql, rowCountTable, sql } from "./cnpgRecovery";
 import { useBackend } from "./commands";
 import { CommandError, UsageError } from "./exec";
-import { configSet, deployStack, OpsContext, stateUrns, validated } from "./workspace";
+import { configSet, configValues, deployReleasing, deployStack, OpsContext, requireConfirmation, stateUrns, validated } from "./workspace";
 
 /**
  * `npm run ops -- migrate`: a stack on the statefulset engine moves its database to CloudNativePG
@@ -68,12 +68,6 @@ function statefulSetUrns(ctx: OpsContext): string[] {
     return [...stateUrns(ctx)].filter((u) => u.includes("::healthcare:data:Postgres$") && !cnpg.some((c) => u.includes(c)));
 }
 
-function unprotect(ctx: OpsContext, urns: readonly string[]): void {
-    for (const urn of urns) {
-        ctx.runner.run("pulumi", ["state", "unprotect", urn, "--stack", ctx.stack, "--yes"]);
-    }
-}
-
 /** Step 1: fence, deploy the import, wait, and check every table's rows on both servers. */
 export function migrateStart(ctx: OpsContext, options: BackupOptions, sets: Record<string, string>, yes: boolean): void {
     const s = ctx.settings.postgres;
@@ -93,6 +87,7 @@ export function migrateStart(ctx: OpsContext, options: BackupOptions, sets: Reco
         ...(backupVolume ? { postgresBackupVolumeRelease: "true" } : {}),
     };
     validated(ctx.stack, change);
+    requireConfirmation(ctx, "migrate");
     const answer = yes
         ? "yes"
         : options.ask(`stack ${ctx.stack}: the API stops writing to PostgreSQL now, until the Cluster has imported database ${s.database} (minutes per GB). Go on? [yes/no] `);
@@ -100,15 +95,23 @@ export function migrateStart(ctx: OpsContext, options: BackupOptions, sets: Reco
         throw new UsageError(`migrate: not confirmed (--yes in scripts); nothing was changed`);
     }
     useBackend(ctx);
-    serverSql(ctx, "postgres", fenceSql(s.user));
-    ctx.say(`the API's role ${s.user} is fenced on the statefulset server: no connection opens, the open ones were ended`);
+    const restore = configValues(ctx, Object.keys(change));
     configSet(ctx, change);
-    if (backupVolume && ctx.settings.protectData) {
-        unprotect(ctx, [...stateUrns(ctx)].filter((u) => u.endsWith(`::${names.postgresBackup.volumeClaim}`)));
-    }
+    const released = backupVolume && ctx.settings.protectData ? [...stateUrns(ctx)].filter((u) => u.endsWith(`::${names.postgresBackup.volumeClaim}`)) : [];
+    // Fenced after the preview is confirmed and before anything deploys: nothing is written after the copy begins.
+    let fenced = false;
+    const fence = () => {
+        serverSql(ctx, "postgres", fenceSql(s.user));
+        fenced = true;
+        ctx.say(`the API's role ${s.user} is fenced on the statefulset server: no connection opens, the open ones were ended`);
+    };
     try {
-        deployStack(ctx);
+        deployReleasing(ctx, released, restore, fence);
     } catch (error) {
+        if (!fenced) {
+            configSet(ctx, restore);
+            throw error;
+        }
         if (!(error instanceof CommandError)) {
             throw error;
         }
@@ -116,7 +119,7 @@ export function migrateStart(ctx: OpsContext, options: BackupOptions, sets: Reco
         ctx.say("pulumi up stopped before the import ended (the API's rollout waits for the Cluster); waiting for the Cluster, then deploying again");
     }
     awaitReady(ctx, options, s.cluster);
-    deployStack(ctx);
+    deployStack(ctx, restore, true);
     const before = parseRowCounts(serverSql(ctx, s.database, [rowCountsSql]));
     const after = parseRowCounts(sql(ctx, s.cluster, rowCountsSql));
     rowCountTable(before, after).forEach((line) => ctx.say(`  ${line}`));
@@ -141,12 +144,12 @@ export function migrateEnd(ctx: OpsContext, mode: "finish" | "abort"): void {
             ? { postgresMigration: "", postgresRelease: "statefulset" }
             : { postgresMigration: "", postgresRelease: s.cluster, postgresEngine: "statefulset", postgresInstances: "1", postgresPoolerInstances: "0", postgresWalStorageSize: "" };
     validated(ctx.stack, change);
+    requireConfirmation(ctx, `migrate --${mode}`);
     useBackend(ctx);
+    const restore = configValues(ctx, Object.keys(change));
     configSet(ctx, change);
-    if (ctx.settings.protectData) {
-        unprotect(ctx, mode === "finish" ? statefulSetUrns(ctx) : [...stateUrns(ctx)].filter((u) => u.endsWith(`$${clusterType}::${s.cluster}`)));
-    }
-    deployStack(ctx);
+    const released = !ctx.settings.protectData ? [] : mode === "finish" ? statefulSetUrns(ctx) : [...stateUrns(ctx)].filter((u) => u.endsWith(`$${clusterType}::${s.cluster}`));
+    deployReleasing(ctx, released, restore);
     configSet(ctx, { postgresRelease: "" });
     if (mode === "abort") {
         serverSql(ctx, "postgres", unfenceSql(s.user));

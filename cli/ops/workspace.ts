@@ -306,21 +306,15 @@ export function requireConfirmation(ctx: OpsContext, what: string): void {
 }
 
 /**
- * Deploys the stack. On staging and production, without --yes, it first shows `pulumi preview` and
- * asks; a "no" restores `restore` (the config values before the change) and stops. A CRD and objects
+ * Deploys the stack, confirmed first as `confirmPreview` asks (unless the caller has `confirmed` it). A CRD and objects
  * of its kind cannot be previewed in one run (pulumi-kubernetes #3176): while any add-on release is
  * missing from the state, a first `pulumi up --target` installs only the releases; the full `pulumi up` follows.
  */
-export function deployStack(ctx: OpsContext, restore: Record<string, string | undefined> = {}): void {
-    const config = configFileArgs(ctx);
-    if (reviewedStack(ctx) && !ctx.yes) {
-        ctx.runner.run("pulumi", ["preview", "--stack", ctx.stack, "--diff", ...config]);
-        const answer = ctx.ask?.(`Deploy these changes to ${ctx.stack} (${ctx.settings.environment})? Type yes to deploy: `);
-        if (answer?.trim().toLowerCase() !== "yes") {
-            configSet(ctx, restore);
-            throw new UsageError(`not deployed: ${ctx.stack} was not confirmed${Object.keys(restore).length > 0 ? ` (config restored: ${Object.keys(restore).join(", ")})` : ""}`);
-        }
+export function deployStack(ctx: OpsContext, restore: Record<string, string | undefined> = {}, confirmed = false): void {
+    if (!confirmed) {
+        confirmPreview(ctx, restore);
     }
+    const config = configFileArgs(ctx);
     const { component, releases } = addonUrns(ctx);
     const deployed = stateUrns(ctx);
     const missing = releases.filter((urn) => !deployed.has(urn));
@@ -334,10 +328,48 @@ export function deployStack(ctx: OpsContext, restore: Record<string, string | un
     }
 }
 
+/**
+ * On staging and production without --yes: shows `pulumi preview` and asks; a "no" restores `restore`
+ * (the config values before the change) and stops. Nothing to do on other stacks or with --yes.
+ */
+export function confirmPreview(ctx: OpsContext, restore: Record<string, string | undefined> = {}): void {
+    if (!reviewedStack(ctx) || ctx.yes) {
+        return;
+    }
+    ctx.runner.run("pulumi", ["preview", "--stack", ctx.stack, "--diff", ...configFileArgs(ctx)]);
+    const answer = ctx.ask?.(`Deploy these changes to ${ctx.stack} (${ctx.settings.environment})? Type yes to deploy: `);
+    if (answer?.trim().toLowerCase() !== "yes") {
+        configSet(ctx, restore);
+        throw new UsageError(`not deployed: ${ctx.stack} was not confirmed${Object.keys(restore).length > 0 ? ` (config restored: ${Object.keys(restore).join(", ")})` : ""}`);
+    }
+}
+
+/** The current values of config keys (to restore them when a change is not confirmed). */
+export function configValues(ctx: OpsContext, keys: readonly string[]): Record<string, string | undefined> {
+    return Object.fromEntries(keys.map((key) => [key, configGet(ctx, key)]));
+}
+
+/**
+ * Deploys a change that removes protected resources: unprotects them, previews and asks (staging and
+ * production) and runs `afterConfirm`, protects them again if either stops, then deploys.
+ */
+export function deployReleasing(ctx: OpsContext, urns: readonly string[], restore: Record<string, string | undefined>, afterConfirm: () => void = () => {}): void {
+    const protectAll = (verb: "protect" | "unprotect") => urns.forEach((urn) => ctx.runner.run("pulumi", ["state", verb, urn, "--stack", ctx.stack, "--yes"]));
+    protectAll("unprotect");
+    try {
+        confirmPreview(ctx, restore);
+        afterConfirm();
+    } catch (error) {
+        protectAll("protect");
+        throw error;
+    }
+    deployStack(ctx, restore, true);
+}
+
 /** Changes config values and deploys them (confirmed as `deployStack` asks); the values before the change come back on a "no". */
 export function changeAndDeploy(ctx: OpsContext, what: string, values: Record<string, string>): void {
     requireConfirmation(ctx, what);
-    const before = Object.fromEntries(Object.keys(values).map((key) => [key, configGet(ctx, key)]));
+    const before = configValues(ctx, Object.keys(values));
     configSet(ctx, values);
     deployStack(ctx, before);
 }
