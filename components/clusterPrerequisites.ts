@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { AddonSettings, AutoscalingSettings, MonitoringSettings, PostgresBackupSettings, PostgresSettings } from "../config";
+import { AddonSettings, AutoscalingSettings, IngressSettings, MonitoringSettings, PostgresBackupSettings, PostgresSettings } from "../config";
 import { checkArgs } from "../lib/args";
 
 /** A CustomResourceDefinition the stack's objects need and the cluster must already serve. */
@@ -21,8 +21,16 @@ export function requiredCrds(settings: {
     addons: AddonSettings;
     postgres: PostgresSettings;
     postgresBackup?: PostgresBackupSettings;
+    ingress: IngressSettings;
 }): RequiredCrd[] {
     const crds: RequiredCrd[] = [];
+    // The API's HTTPRoute, and the Gateway when the stack creates its own; Envoy Gateway's chart brings them.
+    if (settings.ingress.enabled && settings.ingress.exposure === "gateway" && !settings.addons.envoyGateway) {
+        crds.push({ name: "httproutes.gateway.networking.k8s.io", neededBy: "apiExposure" });
+        if (settings.ingress.gateway?.className !== undefined) {
+            crds.push({ name: "gateways.gateway.networking.k8s.io", neededBy: "gatewayClassName" });
+        }
+    }
     if (settings.postgres.engine === "cloudnative-pg" && !settings.addons.cloudNativePg) {
         crds.push({ name: "clusters.postgresql.cnpg.io", neededBy: "postgresEngine" });
         if (settings.postgres.pooler) {

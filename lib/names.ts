@@ -13,6 +13,16 @@ export const names = {
         /** Base of the content-named ConfigMap (`contentName`). */
         configMap: "healthcare-api-config",
         ingress: "healthcare-api",
+        /** The API's route on the Gateway (`apiExposure: gateway`). */
+        httpRoute: "healthcare-api",
+    },
+    // A Gateway the stack creates itself (components/gateway.ts); its name is the gatewayName setting.
+    gateway: {
+        /** Listener names: clients' HTTPS, and plain HTTP (ACME HTTP-01 challenges, and a redirect to HTTPS when TLS is on). */
+        httpsListener: "https",
+        httpListener: "http",
+        /** The HTTPRoute on the http listener that sends clients to HTTPS. */
+        httpsRedirect: "healthcare-api-https-redirect",
     },
     postgres: {
         statefulSet: "postgres",

@@ -122,8 +122,8 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
             },
         },
         {
-            title: "PostgreSQL resources and the ingress host change in place",
-            step: "postgres resources, ingress host",
+            title: "PostgreSQL resources and the API's host (its HTTPRoute) change in place",
+            step: "postgres resources, route host",
             config: {
                 postgresResources: JSON.stringify({ requests: { cpu: "2000m", memory: "8Gi" }, limits: { cpu: "6000m", memory: "24Gi" } }),
                 ingressHost: "api2.healthcare.example.com",
@@ -132,7 +132,9 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
                 const postgres = getObject(cluster, "clusters.postgresql.cnpg.io", names.cloudNativePg.cluster, namespace);
                 assert.strictEqual(postgres.spec.resources.limits.memory, "24Gi");
                 assert.ok(postgres.metadata.generation > 1, "updated, not re-created");
-                assert.strictEqual(getObject(cluster, "ingress", names.api.ingress, namespace).spec.rules[0].host, "api2.healthcare.example.com");
+                const route = getObject(cluster, "httproutes.gateway.networking.k8s.io", names.api.httpRoute, namespace);
+                assert.deepStrictEqual(route.spec.hostnames, ["api2.healthcare.example.com"]);
+                assert.strictEqual(route.metadata.generation, 2, "updated, not re-created");
             },
         },
         {

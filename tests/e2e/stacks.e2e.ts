@@ -74,12 +74,12 @@ describe("e2e: the real engine against a real API server", function () {
         this.timeout(opMinutes(5));
 
         it("a missing CRD: preview and up fail naming it, and the namespace is never created", async function () {
-            // Staging expects the platform's VPA and Prometheus Operator CRDs; none is installed yet.
+            // Staging expects the platform's VPA, Prometheus Operator and Gateway API CRDs; none is installed yet.
             const stack = await engine("staging");
-            const crd = /(verticalpodautoscalers\.autoscaling\.k8s\.io|servicemonitors\.monitoring\.coreos\.com|prometheusrules\.monitoring\.coreos\.com|[a-z]+\.postgresql\.cnpg\.io|objectstores\.barmancloud\.cnpg\.io)/;
+            const crd = /(verticalpodautoscalers\.autoscaling\.k8s\.io|servicemonitors\.monitoring\.coreos\.com|prometheusrules\.monitoring\.coreos\.com|[a-z]+\.postgresql\.cnpg\.io|objectstores\.barmancloud\.cnpg\.io|httproutes\.gateway\.networking\.k8s\.io)/;
             for (const operation of [() => stack.preview(), () => stack.up()]) {
                 const message = await failsWith(operation(), crd);
-                assert.match(message, /required-crd-.*-for-(vpaEnabled|monitoringEnabled|postgresEngine|postgresPoolerInstances|postgresBackupSchedule|postgresBackupS3Bucket)/);
+                assert.match(message, /required-crd-.*-for-(vpaEnabled|monitoringEnabled|postgresEngine|postgresPoolerInstances|postgresBackupSchedule|postgresBackupS3Bucket|apiExposure)/);
             }
             assert.strictEqual(getObject(cluster, "namespace", "healthcare-backend"), undefined);
             assert.deepStrictEqual((await stack.stateUrns()).filter((u) => /kubernetes:(core|apps)\//.test(u)), []);
@@ -169,6 +169,20 @@ describe("e2e: the real engine against a real API server", function () {
                     const s = getObject(cluster, "statefulset", statefulSet, namespace());
                     assert.strictEqual(s.status.readyReplicas, s.spec.replicas, `${statefulSet} ready`);
                 }
+                // Published through the Gateway API: the HTTPRoute on the stack's Gateway (local's own, created here;
+                // staging's and production's the platform's, named by the stack), stored as the API server admitted them.
+                const exposure = stackSettings(stackName).ingress;
+                assert.strictEqual(exposure.exposure, "gateway");
+                const route = getObject(cluster, "httproutes.gateway.networking.k8s.io", names.api.httpRoute, namespace());
+                assert.deepStrictEqual(route.spec.hostnames, [exposure.host]);
+                assert.strictEqual(route.spec.parentRefs[0].name, exposure.gateway!.name);
+                assert.deepStrictEqual(route.spec.rules[0].backendRefs.map((b: any) => [b.name, b.port]), [[names.api.service, 80]]);
+                if (exposure.gateway!.className) {
+                    const gateway = getObject(cluster, "gateways.gateway.networking.k8s.io", exposure.gateway!.name, namespace());
+                    assert.strictEqual(gateway.spec.gatewayClassName, exposure.gateway!.className);
+                    assert.deepStrictEqual(gateway.spec.listeners.map((l: any) => [l.name, l.port]), [["http", 8088]]);
+                }
+                assert.strictEqual(getObject(cluster, "ingress", names.api.ingress, namespace()), undefined, "no Ingress");
                 if (postgres.engine === "cloudnative-pg") {
                     // No operator runs here: the Cluster and its Pooler are stored as the API server admitted them.
                     const pg = getObject(cluster, "clusters.postgresql.cnpg.io", names.cloudNativePg.cluster, namespace());
