@@ -22,6 +22,12 @@ async function expectRejected(stack: string, overrides: Record<string, unknown>,
     return error.message;
 }
 
+/** The stack file plus `overrides`, read by the settings module as a deployment would. */
+const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
+    const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
+    return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
+};
+
 const localResources = { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1000m", memory: "1Gi" } };
 /** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
 /** No off-cluster backup target: the shipped staging and production name one. */
@@ -303,10 +309,6 @@ describe("PostgreSQL engines are validated before anything is registered", () =>
     });
 
     it("reads the engine, instances, connection sizing and pooler per shipped stack", () => {
-        const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
-            const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
-            return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
-        };
         const local = settings("local").postgres;
         assert.deepStrictEqual([local.engine, local.instances, local.image, local.maxConnections, local.pooler, local.walStorage], ["statefulset", 1, "postgres:17.6", 3 * 10 + 20, undefined, undefined]);
         const staging = settings("staging").postgres;
@@ -410,10 +412,6 @@ describe("network settings", () => {
     });
 
     it("reads the DNS peers and whether cert-manager runs HTTP-01 solver pods, per shipped stack", () => {
-        const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
-            const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
-            return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
-        };
         for (const stack of ["local", "staging", "production"]) {
             assert.deepStrictEqual(settings(stack).network.dns, { pods: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }, cidrs: [] }, stack);
         }
@@ -459,10 +457,6 @@ describe("network settings", () => {
 
 // --- How the API is published: the Gateway API or an Ingress ---
 describe("API exposure settings", () => {
-    const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
-        const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
-        return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
-    };
 
     it("every shipped stack publishes through the Gateway API: local on a Gateway it creates, staging and production on the platform's HTTPS listener", () => {
         assert.deepStrictEqual(settings("local").ingress.gateway, { name: "healthcare-api", namespace: undefined, sectionName: undefined, className: "envoy-gateway" });
