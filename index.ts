@@ -2,10 +2,11 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Api } from "./components/api";
 import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
-import { ClusterAddons, clusterAddonsName } from "./components/clusterAddons";
+import { ClusterAddons, clusterAddonsName, localGatewayPorts } from "./components/clusterAddons";
 import { ClusterPrerequisites, platformRequirements } from "./components/clusterPrerequisites";
 import { DataChangeGuard, DataFacts } from "./components/dataChangeGuard";
 import { DefaultDeny } from "./components/defaultDeny";
+import { Gateway } from "./components/gateway";
 import { KubernetesApiEndpoints } from "./components/kubernetesApiEndpoints";
 import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
@@ -70,7 +71,12 @@ export = async (): Promise<Record<string, unknown>> => {
     // that need their CRDs wait for them; prometheus-adapter serves the HPA's custom metrics by these rules.
     const addons = new ClusterAddons(
         clusterAddonsName,
-        { settings: settings.addons, environment: settings.environment, adapterRules: prometheusAdapterRules() },
+        {
+            settings: settings.addons,
+            environment: settings.environment,
+            adapterRules: prometheusAdapterRules(),
+            gatewayApi: settings.ingress.enabled && settings.ingress.exposure === "gateway",
+        },
         { provider },
     );
 
@@ -123,6 +129,25 @@ export = async (): Promise<Record<string, unknown>> => {
         { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage }, priorityClassName: dataPriority?.className },
         { provider },
     );
+    // The API's public entry: an HTTPRoute on a Gateway (the platform's, or one the stack creates here:
+    // local's, on the add-on's Envoy Gateway), or an Ingress.
+    const entry = settings.ingress;
+    const ownGateway =
+        entry.enabled && entry.gateway?.className
+            ? new Gateway(
+                  "gateway",
+                  {
+                      ...workload,
+                      name: entry.gateway.name,
+                      className: entry.gateway.className,
+                      host: entry.host,
+                      ports: settings.environment === "local" ? { http: localGatewayPorts.http.port, https: localGatewayPorts.https.port } : { http: 80, https: 443 },
+                      tls: entry.tls.enabled ? { secretName: entry.tls.secretName, clusterIssuer: entry.tls.clusterIssuer } : undefined,
+                      crdInstallers: addons.readyFor,
+                  },
+                  { provider },
+              )
+            : undefined;
     const api = new Api(
         "api",
         {
@@ -131,7 +156,9 @@ export = async (): Promise<Record<string, unknown>> => {
             replicas: fixedApiReplicas(settings),
             database: postgres.connection,
             cache: redis.connection,
-            ingress: settings.ingress,
+            ingress: entry,
+            gateway: entry.gateway && { name: entry.gateway.name, namespace: entry.gateway.namespace, sectionName: ownGateway?.apiListener ?? entry.gateway.sectionName },
+            crdInstallers: [...addons.readyFor, ...(ownGateway ? [ownGateway] : [])],
         },
         { provider },
     );
@@ -167,7 +194,7 @@ export = async (): Promise<Record<string, unknown>> => {
             redis: redis.endpoints,
             redisMaintenance: redis.maintenanceSelector,
             postgresBackup: postgresBackup && { podSelector: postgresBackup.podSelector, objectStore: settings.postgresBackup?.objectStore?.egress ?? [] },
-            ingressEnabled: settings.ingress.enabled,
+            publicEntry: settings.ingress.enabled ? settings.network.publicEntry : undefined,
             acmeHttp01Solvers: settings.ingress.tls.http01Solvers,
             settings: settings.network,
         },
@@ -233,7 +260,7 @@ export = async (): Promise<Record<string, unknown>> => {
         postgresBackupCronJob: postgresBackup
             ? postgresBackup.cronJobName
             : !onStatefulSet && settings.postgresBackup
-              ? `(cloudnative-pg: ScheduledBackup ${names.cloudNativePg.scheduledBackup} and the WAL archive)`
+              ? `(cloudnative-pg: ScheduledBackup ${names.cloudNativePg.scheduledBackupOf(settings.postgres.cluster)} and the WAL archive)`
               : "(no scheduled backups)",
         redisSeedNodes: redis.connection.seedNodes,
         redisSecretName: redis.connection.secretName,

@@ -7,7 +7,7 @@
 import { writeFileSync } from "fs";
 import * as path from "path";
 import { plotMatrix } from "../analysis/network/matrixSvg";
-import { programRoles, reachabilityMatrix, stackHosts, universeOf } from "../analysis/network/reachabilityMatrix";
+import { programRoles, reachabilityMatrix, stackGateway, stackHosts, universeOf } from "../analysis/network/reachabilityMatrix";
 import { NetworkPolicy } from "../analysis/network/reachability";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { projectRoot, readProject, shippedStacks, stackConfig } from "../harness/stackConfig";
@@ -20,7 +20,7 @@ export async function reachabilitySvg(stack: (typeof shippedStacks)[number], run
     const config = stackConfig(stack);
     run ??= await runStack(config, stack);
     const namespace = config[`${readProject().name}:namespace`];
-    const universe = universeOf(run, namespace, { hosts: stackHosts(config, stack) });
+    const universe = universeOf(run, namespace, { hosts: stackHosts(config, stack), gateway: stackGateway(config, stack) });
     const policies = run.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((r) => r.inputs as NetworkPolicy);
     return plotMatrix(universe, reachabilityMatrix(universe, policies), {
         title: `Stack ${stack}: what the NetworkPolicies allow (rows: from, columns: to)`,

@@ -32,11 +32,15 @@ export interface ApiArgs extends NamespacedArgs {
     database: DatabaseConnection;
     /** Where the Redis Cluster is and which Secret holds its password. */
     cache: CacheConnection;
-    /** Host, class and TLS of the public entry point. */
+    /** Host, class and TLS of the public entry point, and whether it is an HTTPRoute or an Ingress. */
     ingress: IngressSettings;
+    /** The Gateway listener the HTTPRoute attaches to (`ingress.exposure: gateway`): the platform's, or the one a `Gateway` component created. */
+    gateway?: { readonly name: string; readonly namespace?: string; readonly sectionName?: string };
+    /** What the HTTPRoute waits for: the add-ons that bring the Gateway API CRDs, the stack's own Gateway. */
+    crdInstallers?: pulumi.Resource[];
 }
 
-/** The API: ServiceAccount, content-named ConfigMap, Deployment `healthcare-api`, Service and Ingress. */
+/** The API: ServiceAccount, content-named ConfigMap, Deployment `healthcare-api`, Service, and an HTTPRoute or an Ingress. */
 export class Api extends pulumi.ComponentResource {
     /** The API pods and their http, metrics and health ports. */
     readonly endpoints: WorkloadEndpoints;
@@ -55,7 +59,8 @@ export class Api extends pulumi.ComponentResource {
         checkArgs("Api", name, [
             args.replicas !== undefined && !(Number.isInteger(args.replicas) && args.replicas >= 1) && `replicas ${args.replicas} is not a positive whole number`,
             new Set([s.port, s.metricsPort, s.healthPort]).size !== 3 && `settings.port, metricsPort and healthPort must differ (${s.port}, ${s.metricsPort}, ${s.healthPort})`,
-            args.ingress.enabled && !args.ingress.host && "ingress.host is empty while the Ingress is enabled",
+            args.ingress.enabled && !args.ingress.host && "ingress.host is empty while the API is published (ingress.enabled)",
+            args.ingress.enabled && args.ingress.exposure === "gateway" && !args.gateway && "gateway is missing: the API is published through a Gateway (ingress.exposure gateway)",
         ]);
 
         const identity: WorkloadIdentity = { name: "healthcare-api", component: "api", instance: args.instance, version: s.image.tag ?? s.image.digest };
@@ -173,7 +178,29 @@ export class Api extends pulumi.ComponentResource {
         );
 
         const ingress = args.ingress;
-        if (ingress.enabled) {
+        if (ingress.enabled && ingress.exposure === "gateway") {
+            const parent = args.gateway!;
+            new k8s.apiextensions.CustomResource(
+                n.httpRoute,
+                {
+                    apiVersion: "gateway.networking.k8s.io/v1",
+                    kind: "HTTPRoute",
+                    metadata: meta(n.httpRoute),
+                    spec: {
+                        parentRefs: [{ name: parent.name, namespace: parent.namespace, sectionName: parent.sectionName }],
+                        hostnames: [ingress.host],
+                        rules: [
+                            {
+                                matches: [{ path: { type: "PathPrefix", value: "/" } }],
+                                backendRefs: [{ name: service.metadata.name, port: apiServicePort }],
+                            },
+                        ],
+                    },
+                },
+                { parent: this, dependsOn: args.crdInstallers ?? [] },
+            );
+            this.url = `${ingress.tls.enabled ? "https" : "http"}://${ingress.host}`;
+        } else if (ingress.enabled) {
             const annotations: Record<string, string> = {};
             if (ingress.tls.enabled && ingress.tls.clusterIssuer) {
                 annotations["cert-manager.io/cluster-issuer"] = ingress.tls.clusterIssuer;

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { AddonSettings, Environment } from "../config";
+import { AddonSettings, envoyGatewayClassName, Environment } from "../config";
 import { checkArgs } from "../lib/args";
 import { PrometheusAdapterRule } from "./monitoring";
 
@@ -19,7 +19,8 @@ export interface AddonChart {
     readonly release: string;
     readonly chart: string;
     readonly version: string;
-    readonly repo: string;
+    /** Helm repository URL; undefined where `chart` is an OCI reference (`oci://...`). */
+    readonly repo?: string;
     readonly namespace: string;
 }
 
@@ -50,13 +51,15 @@ export const addonCharts = {
         repo: "https://prometheus-community.github.io/helm-charts",
         namespace: "monitoring",
     },
-    ingressNginx: {
-        resourceName: "ingress-nginx",
-        release: "ingress-nginx",
-        chart: "ingress-nginx",
-        version: "4.14.1",
-        repo: "https://kubernetes.github.io/ingress-nginx",
-        namespace: "ingress-nginx",
+    // Envoy Gateway's own chart (an OCI artifact on Docker Hub, tagged as the release): the controller,
+    // its CRDs and the Gateway API CRDs (crds/, installed by Helm before the templates). v1.9 is built
+    // on Gateway API v1.6.1 and supports Kubernetes 1.33 to 1.36.
+    envoyGateway: {
+        resourceName: "envoy-gateway",
+        release: "eg",
+        chart: "oci://docker.io/envoyproxy/gateway-helm",
+        version: "v1.9.0",
+        namespace: "envoy-gateway-system",
     },
     certManager: {
         resourceName: "cert-manager",
@@ -103,21 +106,42 @@ export const prometheusService = {
     podLabels: { "app.kubernetes.io/name": "prometheus" },
 } as const;
 
-/** The ingress controller's pods, for NetworkPolicies that admit its traffic to the API. */
-export const ingressControllerPeer = {
-    namespace: addonCharts.ingressNginx.namespace,
-    podLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" },
+/**
+ * Envoy Gateway's data plane: one Envoy Deployment per Gateway, in the controller's namespace, its pods
+ * labelled with these (internal/infrastructure/kubernetes/proxy/resource.go, EnvoyAppLabel) and with the
+ * Gateway they serve (`gateway.envoyproxy.io/owning-gateway-name` and `-namespace`).
+ */
+export const envoyProxyPods = {
+    namespace: addonCharts.envoyGateway.namespace,
+    podLabels: { "app.kubernetes.io/name": "envoy", "app.kubernetes.io/component": "proxy", "app.kubernetes.io/managed-by": "envoy-gateway" },
+    owningGatewayName: "gateway.envoyproxy.io/owning-gateway-name",
+    owningGatewayNamespace: "gateway.envoyproxy.io/owning-gateway-namespace",
 } as const;
+
+/**
+ * The local Gateway's listener ports and the node ports its Service gets. kind maps the host's 8088 and
+ * 8443 to the node ports (cli/ops/kind-config.yaml); Docker Desktop publishes a LoadBalancer Service's
+ * ports on localhost. Either way: http://localhost:8088 and https://localhost:8443.
+ */
+export const localGatewayPorts = {
+    http: { port: 8088, nodePort: 30088 },
+    https: { port: 8443, nodePort: 30443 },
+} as const;
+
+/** Logical names of the Envoy Gateway add-on's own objects: its GatewayClass and, on local, the EnvoyProxy that fixes its node ports. */
+export const envoyGatewayClassResourceName = "envoy-gateway-class";
+export const envoyProxyResourceName = "envoy-gateway-local-proxy";
 
 
 /** The charts a stack installs, in install order (dependencies first). */
 export function plannedCharts(settings: AddonSettings): AddonChart[] {
     const planned: AddonChart[] = [];
+    // Before cert-manager: with its Gateway API support on, cert-manager needs the Gateway API CRDs this chart brings.
+    if (settings.envoyGateway) planned.push(addonCharts.envoyGateway);
     if (settings.certManager) planned.push(addonCharts.certManager);
     if (settings.metricsServer) planned.push(addonCharts.metricsServer);
     if (settings.vpa) planned.push(addonCharts.vpa);
     if (settings.prometheusStack) planned.push(addonCharts.prometheusStack, addonCharts.prometheusAdapter);
-    if (settings.ingressNginx) planned.push(addonCharts.ingressNginx);
     if (settings.cloudNativePg) planned.push(addonCharts.cloudNativePg, addonCharts.barmanCloudPlugin);
     return planned;
 }
@@ -130,10 +154,12 @@ export interface ClusterAddonsArgs {
     environment: Environment;
     /** Custom-metric rules for prometheus-adapter (`prometheusAdapterRules()` of components/monitoring.ts); none serves no custom metric. */
     adapterRules?: readonly PrometheusAdapterRule[];
+    /** Turn on cert-manager's Gateway API support (certificates for annotated Gateways, HTTP-01 through HTTPRoutes); needs the Gateway API CRDs. */
+    gatewayApi?: boolean;
 }
 
 /** Helm values per chart: what a laptop cluster needs differs from a cloud cluster. */
-function chartValues(key: AddonKey, local: boolean, adapterRules: readonly PrometheusAdapterRule[]): Record<string, unknown> {
+function chartValues(key: AddonKey, local: boolean, adapterRules: readonly PrometheusAdapterRule[], gatewayApi: boolean): Record<string, unknown> {
     switch (key) {
         case "metricsServer":
             // kind, Docker Desktop and minikube kubelets serve self-signed certificates.
@@ -175,28 +201,16 @@ function chartValues(key: AddonKey, local: boolean, adapterRules: readonly Prome
                 // Only the custom metrics the HPA uses; resource metrics stay with metrics-server.
                 rules: { default: false, custom: adapterRules },
             };
-        case "ingressNginx":
-            return {
-                controller: {
-                    ingressClassResource: { name: "nginx", enabled: true, default: false },
-                    ...(local
-                        ? {
-                              // The node's ports 80/443 (kind maps host port 8088 to 80: cli/ops/kind-config.yaml); the
-                              // published address lets Pulumi's Ingress await finish.
-                              hostPort: { enabled: true },
-                              // The old pod holds the node's ports until it is gone: a surge pod could never
-                              // schedule on a one-node cluster, and every upgrade would time out.
-                              updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
-                              service: { type: "NodePort" },
-                              publishService: { enabled: false },
-                              extraArgs: { "publish-status-address": "localhost" },
-                              tolerations: [{ key: "node-role.kubernetes.io/control-plane", operator: "Exists", effect: "NoSchedule" }],
-                          }
-                        : { service: { type: "LoadBalancer" }, replicaCount: 2 }),
-                },
-            };
+        case "envoyGateway":
+            // The chart's defaults (one controller replica, restricted pods, its CRDs and the Gateway API's).
+            // Where the data plane listens is the GatewayClass's EnvoyProxy (below), not a chart value.
+            return {};
         case "certManager":
-            return { crds: { enabled: true } };
+            return {
+                crds: { enabled: true },
+                // The gateway-shim: a Gateway annotated cert-manager.io/cluster-issuer gets a Certificate per HTTPS listener.
+                ...(gatewayApi ? { config: { apiVersion: "controller.config.cert-manager.io/v1alpha1", kind: "ControllerConfiguration", enableGatewayAPI: true } } : {}),
+            };
         case "cloudNativePg":
         case "barmanCloudPlugin":
             // The charts' defaults: CRDs included, one operator replica, restricted pods.
@@ -230,6 +244,8 @@ export class ClusterAddons extends pulumi.ComponentResource {
                 prometheusAdapter: [releases.get("prometheusStack")],
                 vpa: [releases.get("metricsServer")],
                 barmanCloudPlugin: [releases.get("cloudNativePg"), releases.get("certManager")],
+                // With its Gateway API support on, cert-manager's controller needs the Gateway API CRDs at start.
+                certManager: args.gatewayApi ? [releases.get("envoyGateway")] : [],
             }[key as string]?.filter((r): r is k8s.helm.v3.Release => r !== undefined) ?? [];
             releases.set(
                 key,
@@ -239,10 +255,10 @@ export class ClusterAddons extends pulumi.ComponentResource {
                         name: chart.release,
                         chart: chart.chart,
                         version: chart.version,
-                        repositoryOpts: { repo: chart.repo },
+                        repositoryOpts: chart.repo ? { repo: chart.repo } : undefined,
                         namespace: chart.namespace,
                         createNamespace: true,
-                        values: chartValues(key, local, args.adapterRules ?? []),
+                        values: chartValues(key, local, args.adapterRules ?? [], args.gatewayApi ?? false),
                         // Seconds; kube-prometheus-stack pulls several images on a fresh cluster.
                         timeout: 900,
                     },
@@ -261,7 +277,65 @@ export class ClusterAddons extends pulumi.ComponentResource {
                 ),
             );
         }
+        const envoyGateway = releases.get("envoyGateway");
+        if (envoyGateway) {
+            this.readyFor.push(...envoyGatewayObjects(local, envoyGateway, this));
+        }
         this.installed = Object.fromEntries(plannedCharts(s).map((c) => [c.release, c.version]));
         this.registerOutputs({ installed: this.installed });
     }
+}
+
+/**
+ * The GatewayClass of the Envoy Gateway add-on, and on local the EnvoyProxy it points at: the data
+ * plane's Service as a LoadBalancer (Docker Desktop publishes its ports on localhost; on kind it stays
+ * pending) with fixed node ports, which kind maps from the host. Node ports, not the node's own ports
+ * (hostPort): a new Envoy pod can start beside the old one on a one-node cluster, so a roll never waits
+ * for the old pod to let go of a port.
+ */
+function envoyGatewayObjects(local: boolean, release: k8s.helm.v3.Release, parent: pulumi.Resource): pulumi.Resource[] {
+    const opts = { parent, dependsOn: [release] };
+    const proxyRef = { name: "local-node-ports", namespace: addonCharts.envoyGateway.namespace };
+    const proxy = local
+        ? new k8s.apiextensions.CustomResource(
+              envoyProxyResourceName,
+              {
+                  apiVersion: "gateway.envoyproxy.io/v1alpha1",
+                  kind: "EnvoyProxy",
+                  metadata: proxyRef,
+                  spec: {
+                      provider: {
+                          type: "Kubernetes",
+                          kubernetes: {
+                              envoyService: {
+                                  type: "LoadBalancer",
+                                  // Strategic merge: Service ports merge by port number.
+                                  patch: {
+                                      type: "StrategicMerge",
+                                      value: { spec: { ports: Object.values(localGatewayPorts).map((p) => ({ port: p.port, nodePort: p.nodePort })) } },
+                                  },
+                              },
+                          },
+                      },
+                  },
+              },
+              opts,
+          )
+        : undefined;
+    const gatewayClass = new k8s.apiextensions.CustomResource(
+        envoyGatewayClassResourceName,
+        {
+            apiVersion: "gateway.networking.k8s.io/v1",
+            kind: "GatewayClass",
+            metadata: { name: envoyGatewayClassName },
+            spec: {
+                controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
+                ...(proxy
+                    ? { parametersRef: { group: "gateway.envoyproxy.io", kind: "EnvoyProxy", ...proxyRef } }
+                    : {}),
+            },
+        },
+        { ...opts, dependsOn: proxy ? [release, proxy] : [release] },
+    );
+    return proxy ? [proxy, gatewayClass] : [gatewayClass];
 }

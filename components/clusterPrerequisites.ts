@@ -51,6 +51,14 @@ export function platformRequirements(settings: {
     ingress: IngressSettings;
 }): PlatformRequirements {
     const apis: RequiredApi[] = [];
+    // The API's HTTPRoute, and the Gateway when the stack creates its own; Envoy Gateway's chart brings them.
+    if (settings.ingress.enabled && settings.ingress.exposure === "gateway" && !settings.addons.envoyGateway) {
+        const platform = "the Gateway API's standard CRDs (with a Gateway API implementation)";
+        apis.push(crd("httproutes", "gateway.networking.k8s.io", "v1", "HTTPRoute", "apiExposure", platform));
+        if (settings.ingress.gateway?.className !== undefined) {
+            apis.push(crd("gateways", "gateway.networking.k8s.io", "v1", "Gateway", "gatewayClassName", platform));
+        }
+    }
     if (settings.postgres.engine === "cloudnative-pg" && !settings.addons.cloudNativePg) {
         const operator = "the CloudNativePG operator (installCloudNativePg)";
         apis.push(crd("clusters", "postgresql.cnpg.io", "v1", "Cluster", "postgresEngine", operator));

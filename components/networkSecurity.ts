@@ -35,11 +35,14 @@ export interface NetworkSecurityArgs extends NamespacedArgs {
     redisMaintenance: Readonly<Record<string, string>>;
     /** The PostgreSQL backup pods (`PostgresBackup.podSelector`) and the object store they copy to; undefined without backups. */
     postgresBackup?: { podSelector: Readonly<Record<string, string>>; objectStore: readonly ExternalDestination[] };
-    /** Whether the API is published through the ingress controller; without an Ingress nothing may reach its http port. */
-    ingressEnabled: boolean;
-    /** Whether cert-manager runs HTTP-01 solver pods in the namespace (`IngressSettings.tls.http01Solvers`): the ingress controller must reach them. */
+    /**
+     * The pods that carry clients' requests to the API (the Gateway's proxies or the ingress controller,
+     * `NetworkSettings.publicEntry`); undefined where the API is not published: nothing may reach its http port.
+     */
+    publicEntry?: PeerSelector;
+    /** Whether cert-manager runs HTTP-01 solver pods in the namespace (`IngressSettings.tls.http01Solvers`): `publicEntry` must reach them. */
     acmeHttp01Solvers: boolean;
-    /** Ingress controller, Prometheus and DNS peers, and the API's external destinations, from the stack config. */
+    /** Prometheus, operator and DNS peers, and the API's external destinations, from the stack config. */
     settings: NetworkSettings;
 }
 
@@ -117,17 +120,18 @@ export class NetworkSecurity extends pulumi.ComponentResource {
             ),
             db.operatorManaged && !args.kubernetesApi && "kubernetesApi is missing: the operator-managed PostgreSQL pods must reach the API server",
             db.operatorManaged && !db.operatorJobs && "postgres.operatorJobs is missing: the operator's Job pods would be cut off by the default deny",
+            args.acmeHttp01Solvers && !args.publicEntry && "acmeHttp01Solvers is true while publicEntry is undefined: no one would bring the ACME server's challenge to the solver pods",
         ]);
 
-        const ingressController: Destination = { kind: "peer", peer: args.settings.ingressController };
+        const publicEntry: Destination | undefined = args.publicEntry && { kind: "peer", peer: args.publicEntry };
         const prometheus: Destination = { kind: "peer", peer: args.settings.prometheus };
         const operator: Destination = { kind: "peer", peer: args.settings.cloudNativePgOperator };
         const dns = dnsDestination(args.settings.dns);
         const flows: Flow[] = [
-            // Patients and clinics reach the API only through the ingress controller.
-            ...(args.ingressEnabled ? [{ from: ingressController, to: api, ports: args.api.serving }] : []),
-            // The ACME server's HTTP-01 request arrives through the ingress controller, which proxies it to a solver pod.
-            ...(args.acmeHttp01Solvers ? [{ from: ingressController, to: acmeSolver, ports: [acmeHttp01Solver.port] }] : []),
+            // Patients and clinics reach the API only through the Gateway's proxies (or the ingress controller).
+            ...(publicEntry ? [{ from: publicEntry, to: api, ports: args.api.serving }] : []),
+            // The ACME server's HTTP-01 request arrives the same way, proxied to a solver pod.
+            ...(publicEntry && args.acmeHttp01Solvers ? [{ from: publicEntry, to: acmeSolver, ports: [acmeHttp01Solver.port] }] : []),
             // The seed opens health checks to every source: the health ports serve nothing else.
             ...[...endpoints].map(([w, e]) => ({ from: { kind: "anywhere" } as Source, to: w, ports: e.health })),
             ...[...endpoints].map(([w, e]) => ({ from: prometheus, to: w, ports: e.metrics })),

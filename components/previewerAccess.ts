@@ -29,6 +29,8 @@ export const previewedResources: readonly ApiResource[] = [
     ...["deployments", "statefulsets"].map((resource) => ({ group: "apps", resource })),
     ...["jobs", "cronjobs"].map((resource) => ({ group: "batch", resource })),
     ...["networkpolicies", "ingresses"].map((resource) => ({ group: "networking.k8s.io", resource })),
+    // The API's HTTPRoute, and the Gateway a stack creates for itself (apiExposure: gateway).
+    ...["httproutes", "gateways"].map((resource) => ({ group: "gateway.networking.k8s.io", resource })),
     { group: "policy", resource: "poddisruptionbudgets" },
     { group: "autoscaling", resource: "horizontalpodautoscalers" },
     { group: "autoscaling.k8s.io", resource: "verticalpodautoscalers" },

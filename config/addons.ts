@@ -3,13 +3,17 @@ import { dnsSubdomain, Reader } from "./reader";
 
 /** The cluster add-ons a stack installs itself. */
 
+/** The GatewayClass the Envoy Gateway add-on creates (components/clusterAddons.ts). */
+export const envoyGatewayClassName = "envoy-gateway";
+
 /** Cluster add-ons the stack installs from their Helm charts (components/clusterAddons.ts). */
 export interface AddonSettings {
     readonly metricsServer: boolean;
     readonly vpa: boolean;
     /** kube-prometheus-stack (Prometheus operator, Prometheus, Alertmanager) and prometheus-adapter. */
     readonly prometheusStack: boolean;
-    readonly ingressNginx: boolean;
+    /** Envoy Gateway (a Gateway API implementation) and its GatewayClass. */
+    readonly envoyGateway: boolean;
     readonly certManager: boolean;
     /** The CloudNativePG operator and its Barman Cloud plugin (the plugin needs cert-manager). */
     readonly cloudNativePg: boolean;
@@ -18,7 +22,7 @@ export interface AddonSettings {
 }
 
 export function readAddons(r: Reader, ingress: Partial<IngressSettings>): AddonSettings {
-    const ingressNginx = r.boolean("installIngressNginx")!;
+    const envoyGateway = r.boolean("installEnvoyGateway")!;
     const certManager = r.boolean("installCertManager")!;
     const selfSignedIssuer = r.string("selfSignedClusterIssuer") || undefined;
     if (selfSignedIssuer !== undefined && !dnsSubdomain.test(selfSignedIssuer)) {
@@ -26,8 +30,9 @@ export function readAddons(r: Reader, ingress: Partial<IngressSettings>): AddonS
     } else if (selfSignedIssuer !== undefined && certManager === false) {
         r.problem("selfSignedClusterIssuer", selfSignedIssuer, "empty unless installCertManager is true: a ClusterIssuer needs cert-manager's CRDs");
     }
-    if (ingressNginx && ingress.enabled && ingress.className !== undefined && ingress.className !== "nginx") {
-        r.problem("ingressClassName", ingress.className, "nginx, the IngressClass of the ingress-nginx this stack installs (installIngressNginx is true)");
+    const className = ingress.gateway?.className;
+    if (envoyGateway && ingress.enabled && className !== undefined && className !== envoyGatewayClassName) {
+        r.problem("gatewayClassName", className, `${envoyGatewayClassName}, the GatewayClass of the Envoy Gateway this stack installs (installEnvoyGateway is true), or empty`);
     }
     const cloudNativePg = r.boolean("installCloudNativePg")!;
     if (cloudNativePg && certManager === false) {
@@ -38,7 +43,7 @@ export function readAddons(r: Reader, ingress: Partial<IngressSettings>): AddonS
         metricsServer: r.boolean("installMetricsServer")!,
         vpa: r.boolean("installVpa")!,
         prometheusStack: r.boolean("installPrometheusStack")!,
-        ingressNginx,
+        envoyGateway,
         certManager,
         selfSignedIssuer,
     };

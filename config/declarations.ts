@@ -74,16 +74,23 @@ export const scalarSettings = {
     redisStorageClass: { type: "string", default: "" },
     dataPriorityClassName: { type: "string", default: "" },
     ingressEnabled: { type: "boolean", default: true },
+    apiExposure: { type: "string", default: "gateway" },
     ingressHost: { type: "string", default: "" },
-    ingressClassName: { type: "string", default: "nginx" },
+    gatewayName: { type: "string", default: "" },
+    gatewayNamespace: { type: "string", default: "" },
+    gatewaySectionName: { type: "string", default: "" },
+    gatewayClassName: { type: "string", default: "" },
+    ingressClassName: { type: "string", default: "" },
     ingressTlsEnabled: { type: "boolean", default: true },
     ingressTlsSecretName: { type: "string", default: "healthcare-api-tls" },
     ingressClusterIssuer: { type: "string", default: "" },
     ingressAcmeChallenge: { type: "string", default: "http01" },
     ingressSkipAwait: { type: "boolean", default: false },
     // Network security
-    ingressControllerNamespace: { type: "string", default: "ingress-nginx" },
-    ingressControllerPodSelector: { type: "string", default: "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller" },
+    gatewayPodNamespace: { type: "string", default: "envoy-gateway-system" },
+    gatewayPodSelector: { type: "string", default: "app.kubernetes.io/name=envoy,app.kubernetes.io/component=proxy" },
+    ingressControllerNamespace: { type: "string", default: "" },
+    ingressControllerPodSelector: { type: "string", default: "" },
     prometheusNamespace: { type: "string", default: "monitoring" },
     prometheusPodSelector: { type: "string", default: "app.kubernetes.io/name=prometheus" },
     apiExternalEgress: { type: "string", default: "" },
@@ -94,7 +101,7 @@ export const scalarSettings = {
     installMetricsServer: { type: "boolean", default: false },
     installVpa: { type: "boolean", default: false },
     installPrometheusStack: { type: "boolean", default: false },
-    installIngressNginx: { type: "boolean", default: false },
+    installEnvoyGateway: { type: "boolean", default: false },
     installCertManager: { type: "boolean", default: false },
     installCloudNativePg: { type: "boolean", default: false },
     selfSignedClusterIssuer: { type: "string", default: "" },
@@ -115,6 +122,12 @@ export const scalarSettings = {
 } as const satisfies Record<string, ScalarSpec>;
 
 export type ScalarKey = keyof typeof scalarSettings;
+
+/** Settings the program no longer reads, and what replaces them: a stack file that still sets one is told so. */
+export const retiredSettings: Readonly<Record<string, string>> = {
+    installIngressNginx:
+        "nothing: ingress-nginx is retired upstream (no releases or security fixes since March 2026). Publish the API through the Gateway API (apiExposure: gateway; installEnvoyGateway: true on a laptop cluster), or keep apiExposure: ingress with a maintained ingress controller the platform runs",
+};
 
 /** Structured settings, set in each stack file (Pulumi.yaml cannot declare objects). */
 export const objectSettings = ["apiResources", "postgresResources", "redisResources"] as const;

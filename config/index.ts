@@ -4,7 +4,7 @@ import { ApiSettings, readApi } from "./api";
 import { AutoscalingSettings, readAutoscaling } from "./autoscaling";
 import { ClusterSettings, readDataPriorityClass } from "./cluster";
 import { Environment, environments } from "./common";
-import { objectSettings, scalarSettings } from "./declarations";
+import { objectSettings, retiredSettings, scalarSettings } from "./declarations";
 import { IngressSettings, readIngress } from "./ingress";
 import { MonitoringSettings, readMonitoring } from "./monitoring";
 import { NetworkSettings, readNetwork } from "./network";
@@ -102,12 +102,15 @@ export function parseSettings(source: ConfigSource): Settings {
     const redis = readRedis(r, environment);
     const dataPriorityClassName = readDataPriorityClass(r);
     const ingress = readIngress(r, deployed);
-    const network = readNetwork(r);
+    const network = readNetwork(r, ingress.exposure);
     const addons = readAddons(r, ingress);
     const tls = ingress.tls!;
     // This stack's own self-signed issuer is not ACME: it starts no solver pod.
     const acmeIssuer = tls.clusterIssuer !== undefined && tls.clusterIssuer !== addons.selfSignedIssuer;
-    const http01Solvers = !!(ingress.enabled && tls.enabled && acmeIssuer && tls.acmeChallenge === "http01");
+    // cert-manager runs the solver pods beside the certificate: the Ingress's, or a Gateway the stack
+    // creates in its namespace. A platform Gateway's certificate (and its solvers) live in that Gateway's namespace.
+    const certificateHere = ingress.exposure === "ingress" || ingress.gateway?.className !== undefined;
+    const http01Solvers = !!(ingress.enabled && tls.enabled && acmeIssuer && tls.acmeChallenge === "http01" && certificateHere);
     const monitoring = readMonitoring(r);
     const autoscaling = readAutoscaling(r, api, postgres, redis, monitoring);
 
@@ -122,7 +125,9 @@ export function parseSettings(source: ConfigSource): Settings {
     const upgradeFromMajor = r.integer("postgresUpgradeFromMajor", 0, 99);
 
     for (const key of source.keys()) {
-        if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
+        if (key in retiredSettings) {
+            r.problem(key, source.get(key) ?? "", retiredSettings[key], "is no longer a setting of this program");
+        } else if (!(key in scalarSettings) && !(objectSettings as readonly string[]).includes(key)) {
             const known = [...Object.keys(scalarSettings), ...objectSettings];
             r.problem(key, source.get(key) ?? "", `a known setting${suggestion(key, known)}`, "is not a setting of this program");
         }

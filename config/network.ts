@@ -1,6 +1,7 @@
 import { canonicalCidr, isCanonical, parseCidr } from "../lib/cidr";
 import { parseLabelSelector } from "../lib/labels";
 import { ScalarKey } from "./declarations";
+import { ApiExposure } from "./ingress";
 import { dnsLabel, Reader } from "./reader";
 
 /** Network security: the peers outside the namespace that NetworkPolicies admit or reach. */
@@ -28,8 +29,11 @@ export interface ExternalDestination {
 }
 
 export interface NetworkSettings {
-    /** The ingress controller's pods: the only source of the API's http port. */
-    readonly ingressController: PeerSelector;
+    /**
+     * The pods that carry clients' requests to the API, the only source of its http port: the Gateway
+     * implementation's proxies (`apiExposure: gateway`) or the ingress controller's (`ingress`).
+     */
+    readonly publicEntry: PeerSelector;
     /** Prometheus' pods: the only source of the workloads' metrics ports. */
     readonly prometheus: PeerSelector;
     /** The CloudNativePG operator's pods: they reach the instances' status port. */
@@ -40,7 +44,7 @@ export interface NetworkSettings {
     readonly apiExternalEgress: readonly ExternalDestination[];
 }
 
-export function readNetwork(r: Reader): NetworkSettings {
+export function readNetwork(r: Reader, exposure: ApiExposure | undefined): NetworkSettings {
     const peer = (namespaceKey: ScalarKey, selectorKey: ScalarKey, orEmpty = ""): PeerSelector => {
         const namespace = r.matching(namespaceKey, dnsLabel, `a namespace name (a DNS label)${orEmpty}`);
         const text = r.string(selectorKey);
@@ -50,8 +54,12 @@ export function readNetwork(r: Reader): NetworkSettings {
         }
         return { namespace: namespace!, podLabels: "labels" in parsed ? parsed.labels : {} };
     };
+    const byIngress = exposure === "ingress";
     return {
-        ingressController: peer("ingressControllerNamespace", "ingressControllerPodSelector"),
+        // Only the peer of the way the API is published is read: the other may name nothing.
+        publicEntry: byIngress
+            ? peer("ingressControllerNamespace", "ingressControllerPodSelector", ": the ingress controller's, as apiExposure is ingress")
+            : peer("gatewayPodNamespace", "gatewayPodSelector", ": the Gateway implementation's proxies, as apiExposure is gateway"),
         prometheus: peer("prometheusNamespace", "prometheusPodSelector"),
         cloudNativePgOperator: peer("cloudNativePgOperatorNamespace", "cloudNativePgOperatorPodSelector"),
         dns: readDns(r, peer),

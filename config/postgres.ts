@@ -70,8 +70,9 @@ export interface PointInTimeRecovery {
 }
 
 /** A CloudNativePG Cluster name: a DNS-1035 label short enough for the names the operator derives (<cluster>-<n>-initdb, ...). */
-export const clusterNamePattern = /^[a-z]([-a-z0-9]{0,48}[a-z0-9])?$/;
-const clusterNameExpected = "a Cluster name: lower-case letters, digits and '-', starting with a letter, at most 50 characters";
+// Not ending in -pooler: a Cluster's Pooler is <cluster>-pooler, and CloudNativePG forbids a Pooler named like a Cluster.
+export const clusterNamePattern = /^(?!.*-pooler$)[a-z]([-a-z0-9]{0,48}[a-z0-9])?$/;
+const clusterNameExpected = "a Cluster name: lower-case letters, digits and '-', starting with a letter, at most 50 characters, not ending in -pooler";
 
 /** RFC 3339 with seconds and a zone: what the operator's recoveryTarget.targetTime takes unambiguously. */
 export const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/;

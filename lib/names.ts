@@ -13,6 +13,16 @@ export const names = {
         /** Base of the content-named ConfigMap (`contentName`). */
         configMap: "healthcare-api-config",
         ingress: "healthcare-api",
+        /** The API's route on the Gateway (`apiExposure: gateway`). */
+        httpRoute: "healthcare-api",
+    },
+    // A Gateway the stack creates itself (components/gateway.ts); its name is the gatewayName setting.
+    gateway: {
+        /** Listener names: clients' HTTPS, and plain HTTP (ACME HTTP-01 challenges, and a redirect to HTTPS when TLS is on). */
+        httpsListener: "https",
+        httpListener: "http",
+        /** The HTTPRoute on the http listener that sends clients to HTTPS. */
+        httpsRedirect: "healthcare-api-https-redirect",
     },
     postgres: {
         statefulSet: "postgres",
@@ -39,9 +49,14 @@ export const names = {
     cloudNativePg: {
         cluster: "postgres",
         appSecret: "postgres-app-credentials",
-        pooler: "postgres-pooler",
         objectStore: "postgres-backups",
-        scheduledBackup: "postgres-backup",
+        /**
+         * A Cluster's Pooler and ScheduledBackup are named for it (postgres-pooler, postgres-backup): their
+         * spec.cluster is immutable, so the API's switch to a recovered Cluster creates new ones beside the
+         * old, which go at the end of the deployment.
+         */
+        poolerOf: (cluster: string) => `${cluster}-pooler`,
+        scheduledBackupOf: (cluster: string) => `${cluster}-backup`,
     },
     // Scheduled backups (components/postgresBackup.ts); npm run ops -- backup/backups/restore use these.
     postgresBackup: {

@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
-import { addonCharts, ClusterAddons, plannedCharts } from "../components/clusterAddons";
+import { readFileSync } from "fs";
+import * as path from "path";
+import { addonCharts, ClusterAddons, localGatewayPorts, plannedCharts } from "../components/clusterAddons";
 import { PrometheusAdapterRule } from "../components/monitoring";
 import { AddonSettings, SettingsError } from "../config";
 import { releaseConfig, releaseKeys } from "../config/release";
@@ -20,11 +22,12 @@ describe("cluster add-ons", () => {
         it("installs every add-on from its official chart at a pinned version, in its own namespace", () => {
             const installed = run
                 .ofType(release)
-                .map((r) => [r.name, r.inputs.chart, r.inputs.version, r.inputs.repositoryOpts.repo, r.inputs.namespace, r.inputs.name])
+                .map((r) => [r.name, r.inputs.chart, r.inputs.version, r.inputs.repositoryOpts?.repo, r.inputs.namespace, r.inputs.name])
                 .sort((a, b) => a[0].localeCompare(b[0]));
             assert.deepStrictEqual(installed, [
                 ["cert-manager", "cert-manager", "v1.19.1", "https://charts.jetstack.io", "cert-manager", "cert-manager"],
-                ["ingress-nginx", "ingress-nginx", "4.14.1", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "ingress-nginx"],
+                // An OCI chart: no repository, the reference says where it is.
+                ["envoy-gateway", "oci://docker.io/envoyproxy/gateway-helm", "v1.9.0", undefined, "envoy-gateway-system", "eg"],
                 ["kube-prometheus-stack", "kube-prometheus-stack", "79.10.0", "https://prometheus-community.github.io/helm-charts", "monitoring", "kube-prometheus-stack"],
                 ["metrics-server", "metrics-server", "3.13.0", "https://kubernetes-sigs.github.io/metrics-server/", "kube-system", "metrics-server"],
                 ["prometheus-adapter", "prometheus-adapter", "5.2.0", "https://prometheus-community.github.io/helm-charts", "monitoring", "prometheus-adapter"],
@@ -44,15 +47,15 @@ describe("cluster add-ons", () => {
             assert.deepStrictEqual(issuer.options.dependsOn, [urnOf("cert-manager")]);
             assert.deepStrictEqual(issuer.inputs.spec, { selfSigned: {} });
             assert.strictEqual(issuer.inputs.metadata.name, "selfsigned");
+            // cert-manager's Gateway API support needs the Gateway API CRDs, which Envoy Gateway's chart brings.
+            assert.deepStrictEqual(run.get(release, "cert-manager").options.dependsOn, [urnOf("envoy-gateway")]);
         });
 
-        it("sets laptop-cluster values: ingress on the node's ports publishing localhost, kubelet TLS skipped, CRDs installed", () => {
-            const controller = run.get(release, "ingress-nginx").inputs.values.controller;
-            assert.deepStrictEqual(controller.hostPort, { enabled: true });
-            assert.deepStrictEqual(controller.extraArgs, { "publish-status-address": "localhost" });
-            assert.strictEqual(controller.ingressClassResource.name, "nginx");
+        it("sets laptop-cluster values: kubelet TLS skipped, CRDs installed, cert-manager's Gateway API support on", () => {
             assert.deepStrictEqual(run.get(release, "metrics-server").inputs.values.args, ["--kubelet-insecure-tls"]);
-            assert.deepStrictEqual(run.get(release, "cert-manager").inputs.values.crds, { enabled: true });
+            const certManager = run.get(release, "cert-manager").inputs.values;
+            assert.deepStrictEqual(certManager.crds, { enabled: true });
+            assert.deepStrictEqual(certManager.config, { apiVersion: "controller.config.cert-manager.io/v1alpha1", kind: "ControllerConfiguration", enableGatewayAPI: true });
             const prometheus = run.get(release, "kube-prometheus-stack").inputs.values;
             assert.strictEqual(prometheus.prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues, false);
             assert.strictEqual(prometheus.prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues, false);
@@ -61,15 +64,29 @@ describe("cluster add-ons", () => {
             assert.strictEqual(adapter.rules.default, false);
         });
 
-        it("rolls the hostPort ingress controller by removing the old pod first: a surge pod could never get the node's ports", () => {
-            const controller = run.get(release, "ingress-nginx").inputs.values.controller;
-            // Pods that can run at once during a rollout on one node: only one pod can hold ports 80/443.
-            const replicas = controller.replicaCount ?? 1;
-            const { maxSurge, maxUnavailable } = controller.updateStrategy.rollingUpdate;
-            assert.strictEqual(controller.updateStrategy.type, "RollingUpdate");
-            assert.ok(replicas + maxSurge <= 1, `at most one controller pod at a time (replicas ${replicas} + maxSurge ${maxSurge})`);
-            assert.ok(maxUnavailable >= 1, "the old pod may go before its replacement starts");
-            assert.deepStrictEqual(controller.updateStrategy.rollingUpdate, { maxUnavailable: 1, maxSurge: 0 });
+        it("creates Envoy Gateway's GatewayClass, its Envoy Service on fixed node ports that kind maps from localhost:8088 and 8443", () => {
+            const urnOf = (name: string) => run.get(release, name).urn!;
+            const proxy = run.get("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", "envoy-gateway-local-proxy");
+            assert.deepStrictEqual(proxy.inputs.metadata, { name: "local-node-ports", namespace: "envoy-gateway-system" });
+            const service = proxy.inputs.spec.provider.kubernetes.envoyService;
+            // A LoadBalancer: Docker Desktop publishes its ports on localhost; on kind the node ports serve.
+            assert.strictEqual(service.type, "LoadBalancer");
+            assert.deepStrictEqual(service.patch, {
+                type: "StrategicMerge",
+                value: { spec: { ports: [{ port: 8088, nodePort: 30088 }, { port: 8443, nodePort: 30443 }] } },
+            });
+            const gatewayClass = run.get("kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "envoy-gateway-class");
+            assert.deepStrictEqual(gatewayClass.inputs.metadata, { name: "envoy-gateway" });
+            assert.deepStrictEqual(gatewayClass.inputs.spec, {
+                controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
+                parametersRef: { group: "gateway.envoyproxy.io", kind: "EnvoyProxy", name: "local-node-ports", namespace: "envoy-gateway-system" },
+            });
+            assert.deepStrictEqual(gatewayClass.options.dependsOn, [urnOf("envoy-gateway"), proxy.urn]);
+            // kind's extraPortMappings reach exactly those node ports.
+            const kind = readFileSync(path.join(__dirname, "..", "cli", "ops", "kind-config.yaml"), "utf8");
+            for (const p of Object.values(localGatewayPorts)) {
+                assert.match(kind, new RegExp(`containerPort: ${p.nodePort}\\n\\s+hostPort: ${p.port}\\b`));
+            }
         });
 
         it("turns node-exporter's mount of the node's root off (Docker Desktop refuses its HostToContainer propagation)", () => {
@@ -107,7 +124,7 @@ describe("cluster add-ons", () => {
         });
 
         it("plans them last, the plugin after the operator, and needs no CloudNativePG CRD from the platform", () => {
-            const settings: AddonSettings = { metricsServer: false, vpa: false, prometheusStack: false, ingressNginx: false, certManager: true, cloudNativePg: true };
+            const settings: AddonSettings = { metricsServer: false, vpa: false, prometheusStack: false, envoyGateway: false, certManager: true, cloudNativePg: true };
             assert.deepStrictEqual(plannedCharts(settings).map((c) => c.release), ["cert-manager", "cnpg", "plugin-barman-cloud"]);
             assert.deepStrictEqual(
                 run.ofType("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition").map((r) => r.read),
@@ -131,13 +148,13 @@ describe("cluster add-ons", () => {
         });
     }
 
-    it("staging with the ingress controller uses a LoadBalancer Service, not the node's ports", async () => {
-        const run = await runStack(stackConfig("staging", { installIngressNginx: true }), "staging");
-        const controller = run.get(release, "ingress-nginx").inputs.values.controller;
-        assert.deepStrictEqual(controller.service, { type: "LoadBalancer" });
-        assert.strictEqual(controller.hostPort, undefined);
-        // Two replicas behind a load balancer roll with the chart's surge.
-        assert.strictEqual(controller.updateStrategy, undefined);
+    it("staging with Envoy Gateway keeps the chart's LoadBalancer Service: a GatewayClass without the local node ports", async () => {
+        const run = await runStack(stackConfig("staging", { installEnvoyGateway: true }), "staging");
+        assert.deepStrictEqual(run.get(release, "envoy-gateway").inputs.values, {});
+        assert.deepStrictEqual(run.ofType("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy"), []);
+        assert.deepStrictEqual(run.get("kubernetes:gateway.networking.k8s.io/v1:GatewayClass", "envoy-gateway-class").inputs.spec, {
+            controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
+        });
     });
 
     it("staging with kube-prometheus-stack keeps node-exporter's root mount (real nodes share /)", async () => {
@@ -154,16 +171,16 @@ describe("cluster add-ons", () => {
         assert.deepStrictEqual(resources, []);
     });
 
-    it("refuses a self-signed issuer without cert-manager, and a foreign IngressClass with ingress-nginx, before registering anything", async () => {
+    it("refuses a self-signed issuer without cert-manager, and another GatewayClass with Envoy Gateway, before registering anything", async () => {
         const { error, resources } = await runProgram(
-            stackConfig("local", { installCertManager: false, ingressClassName: "traefik" }),
+            stackConfig("local", { installCertManager: false, gatewayClassName: "traefik" }),
             "local",
         );
         // The mock runner loads the program afresh, so the class is another copy: compare by name.
         assert.strictEqual(error?.name, "SettingsError");
         assert.deepStrictEqual((error as SettingsError).problems, [
             'healthcare-backend:selfSignedClusterIssuer = "selfsigned" is invalid; expected empty unless installCertManager is true: a ClusterIssuer needs cert-manager\'s CRDs',
-            'healthcare-backend:ingressClassName = "traefik" is invalid; expected nginx, the IngressClass of the ingress-nginx this stack installs (installIngressNginx is true)',
+            'healthcare-backend:gatewayClassName = "traefik" is invalid; expected envoy-gateway, the GatewayClass of the Envoy Gateway this stack installs (installEnvoyGateway is true), or empty',
         ]);
         assert.deepStrictEqual(resources, []);
     });
@@ -188,7 +205,7 @@ describe("cluster add-ons", () => {
             "local",
             false,
         );
-        const settings: AddonSettings = { metricsServer: false, vpa: false, prometheusStack: true, ingressNginx: false, certManager: false, cloudNativePg: false };
+        const settings: AddonSettings = { metricsServer: false, vpa: false, prometheusStack: true, envoyGateway: false, certManager: false, cloudNativePg: false };
         const addons = new ClusterAddons("cluster-addons", { settings, environment: "staging", adapterRules: [rule] });
         await new Promise<void>((resolve) => pulumi.all(addons.readyFor.map((r) => r.urn)).apply(() => resolve()));
         const adapter = captured.find((r) => r.name === "prometheus-adapter")!;

@@ -14,8 +14,11 @@ const stagingApis: Record<string, string> = {
     "monitoring.coreos.com/v1/ServiceMonitor": "CRD servicemonitors.monitoring.coreos.com, needed by monitoringEnabled",
     "monitoring.coreos.com/v1/PrometheusRule": "CRD prometheusrules.monitoring.coreos.com, needed by monitoringEnabled",
     "monitoring.coreos.com/v1/PodMonitor": "CRD podmonitors.monitoring.coreos.com, needed by monitoringEnabled",
-    "cert-manager.io/v1/ClusterIssuer": "CRD clusterissuers.cert-manager.io, needed by ingressClusterIssuer",
+    // The HTTPRoute's; the Gateway (and its certificate) is the platform's.
+    "gateway.networking.k8s.io/v1/HTTPRoute": "CRD httproutes.gateway.networking.k8s.io, needed by apiExposure",
 };
+/** Staging published through an Ingress whose certificate cert-manager issues: the ClusterIssuer is the platform's. */
+const onIngress = { apiExposure: "ingress", ingressClassName: "haproxy", ingressControllerNamespace: "haproxy", ingressClusterIssuer: "letsencrypt" };
 const customMetrics = ["custom.metrics.k8s.io/v1beta2", "custom.metrics.k8s.io/v1beta1"];
 
 /** Runs a stack on a mock cluster; returns the error and what was registered before it. */
@@ -29,7 +32,7 @@ async function onCluster(stack: string, cluster: MockCluster, overrides: Record<
 const problemLines = (error?: Error) => (error?.message ?? "").split("\n").filter((l) => l.startsWith("  - "));
 
 describe("cluster prerequisites: what the platform must provide, checked before anything is created", () => {
-    it("staging and production need every API of their features, the custom-metrics API and their ClusterIssuer", () => {
+    it("staging and production need every API of their features and the custom-metrics API; the platform's Gateway holds the certificate, so no ClusterIssuer", () => {
         for (const stack of ["staging", "production"]) {
             const requirements = platformRequirements(stackSettings(stack));
             assert.deepStrictEqual(
@@ -37,7 +40,7 @@ describe("cluster prerequisites: what the platform must provide, checked before 
                 [...Object.keys(stagingApis), ...customMetrics].sort(),
                 stack,
             );
-            assert.deepStrictEqual(requirements.clusterIssuer, { name: "letsencrypt", neededBy: "ingressClusterIssuer" }, stack);
+            assert.strictEqual(requirements.clusterIssuer, undefined, stack);
         }
     });
 
@@ -117,18 +120,22 @@ describe("cluster prerequisites: what the platform must provide, checked before 
         assert.deepStrictEqual(created, []);
     });
 
-    it("the named ClusterIssuer: read once its API is served, before the namespace; a missing one fails naming it, and nothing is created", async () => {
-        const run = await runStack(stackConfig("staging"), "staging");
+    it("the named ClusterIssuer (an Ingress with cert-manager): read once its API is served, before the namespace; a missing one fails naming it, and nothing is created", async () => {
+        const ingress = platformRequirements(stackSettings("staging", onIngress));
+        assert.deepStrictEqual(ingress.clusterIssuer, { name: "letsencrypt", neededBy: "ingressClusterIssuer" });
+        assert.ok(ingress.apis.some((a) => a.name === "CRD clusterissuers.cert-manager.io"));
+        assert.ok(!ingress.apis.some((a) => a.name.includes("gateway.networking.k8s.io")), "an Ingress needs no Gateway API");
+        const run = await runStack(stackConfig("staging", onIngress), "staging");
         const issuer = run.get("kubernetes:cert-manager.io/v1:ClusterIssuer", "required-clusterissuer-letsencrypt-for-ingressClusterIssuer");
         assert.strictEqual(issuer.read, "letsencrypt");
         const namespace = run.get("healthcare:core:RestrictedNamespace", "namespace");
         assert.ok(namespace.options.dependsOn.some((urn) => urn.endsWith("::required-clusterissuer-letsencrypt-for-ingressClusterIssuer")), "the namespace waits for the read");
 
-        const { error, created } = await onCluster("staging", { clusterIssuers: ["something-else"] });
+        const { error, created } = await onCluster("staging", { clusterIssuers: ["something-else"] }, onIngress);
         assert.match(error?.message ?? "", /ClusterIssuer "letsencrypt", needed by ingressClusterIssuer: not found \(.*does not exist\); create it/);
         assert.deepStrictEqual(created, []);
         // Without TLS, or with cert-manager installed by the stack itself, there is nothing to read.
-        const noTls = platformRequirements(stackSettings("staging", { ingressEnabled: false }));
+        const noTls = platformRequirements(stackSettings("staging", { ...onIngress, ingressEnabled: false }));
         assert.strictEqual(noTls.clusterIssuer, undefined);
     });
 
@@ -136,13 +143,20 @@ describe("cluster prerequisites: what the platform must provide, checked before 
         const off = platformRequirements(stackSettings("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false }));
         assert.deepStrictEqual(
             off.apis.map((a) => a.name),
-            ["CRD clusterissuers.cert-manager.io"],
+            ["CRD httproutes.gateway.networking.k8s.io"],
         );
+        assert.deepStrictEqual(platformRequirements(stackSettings("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false, ingressEnabled: false })).apis, []);
         const platformVpa = platformRequirements(stackSettings("local", { installVpa: false }));
         assert.deepStrictEqual(
             platformVpa.apis.map((a) => a.name),
             ["CRD verticalpodautoscalers.autoscaling.k8s.io"],
         );
+        // A Gateway API implementation the platform runs: the route's CRD, and the Gateway's where the stack creates one.
+        const platformGateway = platformRequirements(stackSettings("local", { installEnvoyGateway: false }));
+        assert.deepStrictEqual(platformGateway.apis.map((a) => `${a.name} for ${a.neededBy}`), [
+            "CRD httproutes.gateway.networking.k8s.io for apiExposure",
+            "CRD gateways.gateway.networking.k8s.io for gatewayClassName",
+        ]);
     });
 
     it("refuses a malformed API id or issuer name before registering anything", () => {

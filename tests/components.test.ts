@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { dataLayout } from "../components/postgres";
 import { redisConfig } from "../components/redisCluster";
 import { parseSettings, Settings } from "../config";
@@ -123,22 +124,101 @@ describe("Api", () => {
         assert.strictEqual(run.get("kubernetes:core/v1:ConfigMap", "healthcare-api-config").inputs.immutable, true);
     });
 
-    it("serves TLS through cert-manager on the configured host and class", () => {
-        const ingress = run.get("kubernetes:networking.k8s.io/v1:Ingress", "healthcare-api").inputs;
-        assert.strictEqual(ingress.spec.ingressClassName, "nginx");
-        assert.deepStrictEqual(ingress.spec.tls, [{ hosts: ["api.staging.healthcare.example.com"], secretName: "healthcare-api-tls" }]);
-        assert.strictEqual(ingress.metadata.annotations["cert-manager.io/cluster-issuer"], "letsencrypt");
-        assert.strictEqual(ingress.metadata.annotations["pulumi.com/skipAwait"], undefined);
+    it("publishes the API through an HTTPRoute on the platform Gateway's HTTPS listener, across namespaces, with no Ingress", () => {
+        const route = run.get("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "healthcare-api");
+        assert.deepStrictEqual(route.inputs.metadata.name, "healthcare-api");
+        assert.deepStrictEqual(route.inputs.metadata.namespace, "healthcare-backend");
+        assert.deepStrictEqual(route.inputs.spec, {
+            parentRefs: [{ name: "public", namespace: "gateway-system", sectionName: "https-staging" }],
+            hostnames: ["api.staging.healthcare.example.com"],
+            rules: [{ matches: [{ path: { type: "PathPrefix", value: "/" } }], backendRefs: [{ name: "healthcare-api", port: 80 }] }],
+        });
+        // The platform's Gateway is not the stack's to create or annotate.
+        assert.deepStrictEqual(run.ofType("kubernetes:gateway.networking.k8s.io/v1:Gateway"), []);
+        assert.deepStrictEqual(run.ofType("kubernetes:networking.k8s.io/v1:Ingress"), []);
         assert.strictEqual(run.outputs.apiUrl, "https://api.staging.healthcare.example.com");
     });
 
-    it("skips waiting for an address where no controller publishes one, and can run without an Ingress", async () => {
+    it("local: creates its Gateway of Envoy Gateway's class in its namespace, the route on its http listener, after the add-ons", async () => {
         const local = await runStack(stackConfig("local"), "local");
-        const ingress = local.get("kubernetes:networking.k8s.io/v1:Ingress", "healthcare-api").inputs;
-        assert.strictEqual(ingress.metadata.annotations["pulumi.com/skipAwait"], "true");
-        assert.strictEqual(ingress.spec.tls, undefined);
+        const gateway = local.get("kubernetes:gateway.networking.k8s.io/v1:Gateway", "gateway");
+        assert.deepStrictEqual(gateway.inputs.metadata.name, "healthcare-api");
+        assert.deepStrictEqual(gateway.inputs.metadata.namespace, "healthcare-backend");
+        assert.strictEqual(gateway.inputs.metadata.annotations, undefined, "plain HTTP: no certificate to ask for");
+        assert.deepStrictEqual(gateway.inputs.spec, {
+            gatewayClassName: "envoy-gateway",
+            listeners: [{ name: "http", protocol: "HTTP", port: 8088, hostname: "localhost", allowedRoutes: { namespaces: { from: "Same" } } }],
+        });
+        const route = local.get("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "healthcare-api");
+        assert.deepStrictEqual(route.inputs.spec.parentRefs, [{ name: "healthcare-api", sectionName: "http" }]);
+        const release = (name: string) => local.get("kubernetes:helm.sh/v3:Release", name).urn!;
+        assert.ok(gateway.options.dependsOn!.includes(release("envoy-gateway")), "the Gateway waits for the chart that brings its CRD");
+        assert.ok(route.options.dependsOn!.includes(release("envoy-gateway")));
+        assert.deepStrictEqual(local.ofType("kubernetes:networking.k8s.io/v1:Ingress"), []);
         const none = await runStack(stackConfig("local", { ingressEnabled: false }), "local");
-        assert.deepStrictEqual(none.ofType("kubernetes:networking.k8s.io/v1:Ingress"), []);
+        assert.deepStrictEqual([...none.ofType("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"), ...none.ofType("kubernetes:gateway.networking.k8s.io/v1:Gateway")], []);
+    });
+
+    it("local TLS: an https listener whose certificate cert-manager's gateway-shim issues from the annotation, and plain HTTP redirected", async () => {
+        const local = await runStack(stackConfig("local", { ingressTlsEnabled: true, ingressClusterIssuer: "selfsigned" }), "local");
+        const gateway = local.get("kubernetes:gateway.networking.k8s.io/v1:Gateway", "gateway").inputs;
+        assert.deepStrictEqual(gateway.metadata.annotations, { "cert-manager.io/cluster-issuer": "selfsigned" });
+        assert.deepStrictEqual(gateway.spec.listeners[1], {
+            name: "https",
+            protocol: "HTTPS",
+            port: 8443,
+            hostname: "localhost",
+            tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: "healthcare-api-tls" }] },
+            allowedRoutes: { namespaces: { from: "Same" } },
+        });
+        assert.deepStrictEqual(local.get("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "healthcare-api").inputs.spec.parentRefs, [
+            { name: "healthcare-api", sectionName: "https" },
+        ]);
+        const redirect = local.get("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "healthcare-api-https-redirect").inputs.spec;
+        assert.deepStrictEqual(redirect, {
+            parentRefs: [{ name: "healthcare-api", sectionName: "http" }],
+            hostnames: ["localhost"],
+            rules: [{ filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", port: 8443, statusCode: 301 } }] }],
+        });
+        assert.strictEqual(local.outputs.apiUrl, "https://localhost");
+    });
+
+    it("an Ingress where the platform runs a maintained ingress controller: its class, TLS through cert-manager", async () => {
+        const staging = await runStack(
+            stackConfig("staging", { apiExposure: "ingress", ingressClassName: "haproxy", ingressControllerNamespace: "haproxy-controller", ingressClusterIssuer: "letsencrypt" }),
+            "staging",
+        );
+        const ingress = staging.get("kubernetes:networking.k8s.io/v1:Ingress", "healthcare-api").inputs;
+        assert.strictEqual(ingress.spec.ingressClassName, "haproxy");
+        assert.deepStrictEqual(ingress.spec.tls, [{ hosts: ["api.staging.healthcare.example.com"], secretName: "healthcare-api-tls" }]);
+        assert.strictEqual(ingress.metadata.annotations["cert-manager.io/cluster-issuer"], "letsencrypt");
+        assert.strictEqual(ingress.metadata.annotations["pulumi.com/skipAwait"], undefined);
+        assert.deepStrictEqual(staging.ofType("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"), []);
+        const skipping = await runStack(
+            stackConfig("local", { apiExposure: "ingress", ingressClassName: "traefik", ingressControllerNamespace: "traefik", ingressSkipAwait: true }),
+            "local",
+        );
+        assert.strictEqual(skipping.get("kubernetes:networking.k8s.io/v1:Ingress", "healthcare-api").inputs.metadata.annotations["pulumi.com/skipAwait"], "true");
+    });
+});
+
+describe("Gateway", () => {
+    it("refuses bad args before registering anything", async () => {
+        await pulumi.runtime.setMocks({ newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }), call: (a) => a.inputs }, "healthcare-backend", "test", false);
+        const { Gateway } = await import("../components/gateway");
+        assert.throws(
+            () =>
+                new Gateway("gateway", {
+                    namespace: pulumi.output("healthcare-backend"),
+                    instance: "test",
+                    name: "Public",
+                    className: "envoy-gateway",
+                    host: "localhost",
+                    ports: { http: 8088, https: 8088 },
+                    tls: { secretName: "healthcare-api-tls" },
+                }),
+            (e: Error) => e.name === "ComponentArgsError" && /name "Public" is not a Gateway name/.test(e.message) && /ports.http and ports.https are both 8088/.test(e.message),
+        );
     });
 });
 

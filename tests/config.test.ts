@@ -23,6 +23,12 @@ async function expectRejected(stack: string, overrides: Record<string, unknown>,
     return error.message;
 }
 
+/** The stack file plus `overrides`, read by the settings module as a deployment would. */
+const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
+    const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
+    return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
+};
+
 const localResources = { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1000m", memory: "1Gi" } };
 /** Staging on the statefulset engine (the local stack's): one server, no pooler, no standbys. */
 /** No off-cluster backup target: the shipped staging and production name one. */
@@ -339,10 +345,6 @@ describe("PostgreSQL engines are validated before anything is registered", () =>
     });
 
     it("reads the engine, instances, connection sizing and pooler per shipped stack", () => {
-        const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
-            const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
-            return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
-        };
         const local = settings("local").postgres;
         assert.deepStrictEqual([local.engine, local.instances, local.image, local.maxConnections, local.pooler, local.walStorage], ["statefulset", 1, "postgres:17.6", 3 * 10 + 20, undefined, undefined]);
         const staging = settings("staging").postgres;
@@ -391,7 +393,7 @@ describe("network settings", () => {
     it("a pod selector that is not key=value pairs, or has a bad key", async () => {
         await expectRejected(
             "staging",
-            { prometheusPodSelector: "app.kubernetes.io/name:prometheus", ingressControllerPodSelector: "app=nginx,-bad=x" },
+            { prometheusPodSelector: "app.kubernetes.io/name:prometheus", gatewayPodSelector: "app=envoy,-bad=x" },
             'healthcare-backend:prometheusPodSelector = "app.kubernetes.io/name:prometheus" is invalid; expected a pod selector of comma-separated key=value labels',
             '"app.kubernetes.io/name:prometheus" is not key=value',
             '"-bad" is not a label key',
@@ -400,7 +402,13 @@ describe("network settings", () => {
     });
 
     it("a namespace that is not a DNS label", async () => {
-        await expectRejected("production", { ingressControllerNamespace: "Ingress_Nginx" }, 'healthcare-backend:ingressControllerNamespace = "Ingress_Nginx"', "a namespace name");
+        await expectRejected("production", { gatewayPodNamespace: "Envoy_Gateway" }, 'healthcare-backend:gatewayPodNamespace = "Envoy_Gateway"', "a namespace name");
+        await expectRejected(
+            "production",
+            { apiExposure: "ingress", ingressClassName: "haproxy", ingressControllerNamespace: "Ingress_Nginx" },
+            'healthcare-backend:ingressControllerNamespace = "Ingress_Nginx"',
+            "a namespace name",
+        );
     });
 
     it("external destinations that are not canonical CIDR:port entries", async () => {
@@ -440,19 +448,23 @@ describe("network settings", () => {
     });
 
     it("reads the DNS peers and whether cert-manager runs HTTP-01 solver pods, per shipped stack", () => {
-        const settings = (stack: string, overrides: Record<string, unknown> = {}) => {
-            const values = Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [k.replace(/^healthcare-backend:/, ""), v]));
-            return parseSettings({ project: "healthcare-backend", stack, get: (k) => values[k], keys: () => Object.keys(values) });
-        };
         for (const stack of ["local", "staging", "production"]) {
             assert.deepStrictEqual(settings(stack).network.dns, { pods: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }, cidrs: [] }, stack);
         }
         assert.deepStrictEqual(settings("staging", { clusterDnsNamespace: "", clusterDnsCidrs: "169.254.20.10/32, fd00::a/128" }).network.dns, { pods: undefined, cidrs: ["169.254.20.10/32", "fd00::a/128"] });
         assert.strictEqual(settings("local").ingress.tls.http01Solvers, false, "local serves plain HTTP");
-        assert.strictEqual(settings("staging").ingress.tls.http01Solvers, true);
-        assert.strictEqual(settings("production").ingress.tls.http01Solvers, true);
-        assert.strictEqual(settings("production", { ingressAcmeChallenge: "dns01" }).ingress.tls.http01Solvers, false);
+        // Staging and production attach to the platform's Gateway: its certificate, and its solvers, are in its namespace.
+        assert.strictEqual(settings("staging").ingress.tls.http01Solvers, false);
+        assert.strictEqual(settings("production").ingress.tls.http01Solvers, false);
+        const onIngress = { apiExposure: "ingress", ingressClassName: "haproxy", ingressControllerNamespace: "haproxy-controller", ingressClusterIssuer: "letsencrypt" };
+        assert.strictEqual(settings("production", onIngress).ingress.tls.http01Solvers, true, "an Ingress's certificate is in the stack's namespace");
+        assert.strictEqual(settings("production", { ...onIngress, ingressAcmeChallenge: "dns01" }).ingress.tls.http01Solvers, false);
         assert.strictEqual(settings("local", { ingressTlsEnabled: true, ingressClusterIssuer: "selfsigned" }).ingress.tls.http01Solvers, false, "the stack's own self-signed issuer");
+        assert.strictEqual(
+            settings("local", { ingressTlsEnabled: true, ingressClusterIssuer: "letsencrypt-staging" }).ingress.tls.http01Solvers,
+            true,
+            "the stack's own Gateway: cert-manager solves beside it, in the stack's namespace",
+        );
     });
 
     it("reads selectors and IPv4 and IPv6 destinations into typed settings", () => {
@@ -467,10 +479,83 @@ describe("network settings", () => {
             { cidr: "2001:db8::/32", port: 8443 },
         ]);
         assert.deepStrictEqual(settings.network.prometheus, { namespace: "monitoring", podLabels: { "app.kubernetes.io/name": "prometheus", prometheus: "k8s" } });
-        assert.deepStrictEqual(settings.network.ingressController, {
-            namespace: "ingress-nginx",
-            podLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" },
+        assert.deepStrictEqual(settings.network.publicEntry, {
+            namespace: "envoy-gateway-system",
+            podLabels: {
+                "app.kubernetes.io/name": "envoy",
+                "app.kubernetes.io/component": "proxy",
+                "gateway.envoyproxy.io/owning-gateway-name": "healthcare-api",
+                "gateway.envoyproxy.io/owning-gateway-namespace": "healthcare-backend",
+            },
         });
+    });
+});
+
+// --- How the API is published: the Gateway API or an Ingress ---
+describe("API exposure settings", () => {
+
+    it("every shipped stack publishes through the Gateway API: local on a Gateway it creates, staging and production on the platform's HTTPS listener", () => {
+        assert.deepStrictEqual(settings("local").ingress.gateway, { name: "healthcare-api", namespace: undefined, sectionName: undefined, className: "envoy-gateway" });
+        for (const stack of ["staging", "production"]) {
+            const s = settings(stack);
+            assert.strictEqual(s.ingress.exposure, "gateway", stack);
+            assert.deepStrictEqual(s.ingress.gateway, { name: "public", namespace: "gateway-system", sectionName: `https-${stack}`, className: undefined });
+            assert.strictEqual(s.ingress.className, "");
+        }
+    });
+
+    it("an exposure other than gateway or ingress", async () => {
+        await expectRejected("local", { apiExposure: "nodeport" }, 'healthcare-backend:apiExposure = "nodeport" is invalid; expected one of gateway, ingress');
+    });
+
+    it("a Gateway that is not named, or a platform Gateway without its HTTPS listener in production", async () => {
+        await expectRejected("local", { gatewayName: "" }, 'healthcare-backend:gatewayName = "" is invalid; expected the name of the Gateway the API\'s HTTPRoute attaches to (apiExposure is gateway)');
+        await expectRejected(
+            "production",
+            { gatewaySectionName: "" },
+            "healthcare-backend:gatewaySectionName = \"\" is empty; expected the platform Gateway's HTTPS listener for ingressHost in staging and production",
+        );
+        await expectRejected("staging", { gatewayNamespace: "Gateway_System" }, 'healthcare-backend:gatewayNamespace = "Gateway_System" is invalid; expected the Gateway\'s namespace (a DNS label)');
+    });
+
+    it("a platform Gateway with an issuer: its listener holds the certificate, the stack's issuer would do nothing", async () => {
+        await expectRejected(
+            "staging",
+            { ingressClusterIssuer: "letsencrypt" },
+            'healthcare-backend:ingressClusterIssuer = "letsencrypt" is invalid; expected empty while the API attaches to the platform\'s Gateway (gatewayClassName empty)',
+        );
+    });
+
+    it("the stack's own Gateway lives in its namespace, on the listener the program picks", async () => {
+        const message = await expectRejected(
+            "local",
+            { gatewayNamespace: "gateway-system", gatewaySectionName: "web" },
+            'healthcare-backend:gatewayNamespace = "gateway-system" is invalid; expected empty while gatewayClassName is set',
+            'healthcare-backend:gatewaySectionName = "web" is invalid; expected empty while gatewayClassName is set',
+        );
+        assert.match(message, /has 2 configuration problems/);
+    });
+
+    it("an Ingress needs its class and its controller's namespace named: no retired default", async () => {
+        const message = await expectRejected(
+            "production",
+            { apiExposure: "ingress" },
+            'healthcare-backend:ingressClassName = "" is invalid; expected the IngressClass of the cluster\'s ingress controller (apiExposure is ingress)',
+            'healthcare-backend:ingressControllerNamespace = "" is invalid; expected a namespace name (a DNS label): the ingress controller\'s, as apiExposure is ingress',
+        );
+        assert.match(message, /has 2 configuration problems/);
+        const s = settings("production", { apiExposure: "ingress", ingressClassName: "haproxy", ingressControllerNamespace: "haproxy-controller" });
+        assert.strictEqual(s.ingress.gateway, undefined);
+        assert.deepStrictEqual(s.network.publicEntry, { namespace: "haproxy-controller", podLabels: {} });
+    });
+
+    it("installIngressNginx, retired with ingress-nginx, says what replaces it", async () => {
+        await expectRejected(
+            "local",
+            { installIngressNginx: true },
+            'healthcare-backend:installIngressNginx = "true" is no longer a setting of this program; expected nothing: ingress-nginx is retired upstream',
+            "apiExposure: gateway; installEnvoyGateway: true",
+        );
     });
 });
 

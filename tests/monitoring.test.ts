@@ -329,12 +329,13 @@ describe("monitoring", () => {
                 const monitors = Object.fromEntries(run.ofType(POD_MONITOR).map((m) => [m.name, m.inputs]));
                 assert.deepStrictEqual(Object.keys(monitors).sort(), ["postgres", "postgres-pooler"]);
                 assert.ok(run.get(CLUSTER, "postgres"));
-                const pooler = run.get(POOLER, "postgres-pooler").inputs.metadata.name;
+                assert.strictEqual(run.get(POOLER, "postgres-pooler").inputs.metadata.name, "postgres-pooler");
                 // Every Cluster's instances (a point-in-time recovery's beside the serving one), by their pod
                 // role: pooler pods carry cnpg.io/cluster too, and the role pooler.
                 const expected: Record<string, { selector: Record<string, string>; job: string; port: number }> = {
                     postgres: { selector: { "cnpg.io/podRole": "instance" }, job: "postgres", port: 9187 },
-                    "postgres-pooler": { selector: { "cnpg.io/poolerName": pooler }, job: "postgres-pooler", port: 9127 },
+                    // Every Pooler's pods (<cluster>-pooler): a switch to a recovered Cluster brings a new one.
+                    "postgres-pooler": { selector: { "cnpg.io/podRole": "pooler" }, job: "postgres-pooler", port: 9127 },
                 };
                 const policies = run.ofType(NETWORK_POLICY).map((p) => p.inputs.spec);
                 for (const [name, { selector, job, port }] of Object.entries(expected)) {

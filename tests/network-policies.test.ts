@@ -13,7 +13,7 @@ import { ComponentArgsError } from "../lib/args";
 import { tcp } from "../lib/endpoints";
 import { mockApiServer, ProgramRun, runStack } from "../harness/mockProgram";
 import { NetworkPolicy } from "../analysis/network/reachability";
-import { allowedFlows, Matrix, reachabilityMatrix, renderMatrix, stackHosts, Universe, universeOf } from "../analysis/network/reachabilityMatrix";
+import { allowedFlows, Matrix, reachabilityMatrix, renderMatrix, stackGateway, stackHosts, Universe, universeOf } from "../analysis/network/reachabilityMatrix";
 import { shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 
 const namespace = "healthcare-backend";
@@ -26,6 +26,8 @@ const outsideSources = (universe: Universe) => universe.roles.filter((r) => r.po
 
 /** What a stack's raw config (as `pulumi up` hands it over) says about the connections that depend on settings. */
 interface Needs {
+    /** Who carries clients' requests to the API: the Gateway's Envoy pods, or the ingress controller; undefined: the API is not published. */
+    entry?: "gateway" | "ingress-ctl";
     /** cert-manager answers HTTP-01 challenges from solver pods in the namespace. */
     acmeSolver: boolean;
     /** The DNS roles the resolving pods query. */
@@ -42,9 +44,19 @@ function needsOf(config: Record<string, string>, stack: string): Needs {
     const get = (key: string) => config[`healthcare-backend:${key}`] ?? "";
     const issuer = get("ingressClusterIssuer");
     const cloudNativePg = get("postgresEngine") === "cloudnative-pg";
+    const published = get("ingressEnabled") === "true";
+    const byIngress = get("apiExposure") === "ingress";
     return {
-        // TLS through an ACME issuer (not the stack's own self-signed one) that uses HTTP-01.
-        acmeSolver: get("ingressEnabled") === "true" && get("ingressTlsEnabled") === "true" && issuer !== "" && issuer !== get("selfSignedClusterIssuer") && get("ingressAcmeChallenge") === "http01",
+        entry: published ? (byIngress ? "ingress-ctl" : "gateway") : undefined,
+        // TLS through an ACME issuer (not the stack's own self-signed one) that uses HTTP-01, for a
+        // certificate in the namespace: the Ingress's, or that of the Gateway the stack creates there.
+        acmeSolver:
+            published &&
+            get("ingressTlsEnabled") === "true" &&
+            issuer !== "" &&
+            issuer !== get("selfSignedClusterIssuer") &&
+            get("ingressAcmeChallenge") === "http01" &&
+            (byIngress || get("gatewayClassName") !== ""),
         dns: [...(get("clusterDnsNamespace") === "kube-system" && get("clusterDnsPodSelector") === "k8s-app=kube-dns" ? ["kube-dns"] : []), ...(get("clusterDnsCidrs") === "169.254.20.10/32" ? ["node-local-dns"] : [])],
         cloudNativePg,
         pooler: cloudNativePg && Number(get("postgresPoolerInstances")) > 0,
@@ -59,8 +71,8 @@ type Need = [from: string, to: string, ports: string[]];
  * metrics port (exporter sidecars), add `["prometheus", "<workload>", ["<port name>"]]` here.
  */
 const needed = (needs: Needs, outside: string[]): Need[] => [
-    // Patients and clinics reach the API only through the ingress controller.
-    ["ingress-ctl", "api", ["http"]],
+    // Patients and clinics reach the API only through the Gateway's Envoy pods (or the ingress controller).
+    ...(needs.entry ? [[needs.entry, "api", ["http"]] as Need] : []),
     // Prometheus scrapes the metrics ports (the API's, PostgreSQL's and PgBouncer's, the Redis exporter's) and nothing else.
     ["prometheus", "api", ["metrics"]],
     ["prometheus", "postgres", ["metrics"]],
@@ -87,8 +99,8 @@ const needed = (needs: Needs, outside: string[]): Need[] => [
         // endpoint), PgBouncer (the primary's Service) and the join Job (the primary's Service).
         ...(needs.cloudNativePg ? ["postgres", ...(needs.pooler ? ["pg-pooler"] : []), "pg-jobs"].map((from): Need => [from, dns, ["dns", "dns-tcp"]]) : []),
     ]),
-    // The ACME server's HTTP-01 request, proxied by the ingress controller to cert-manager's solver pod.
-    ...(needs.acmeSolver ? [["ingress-ctl", "acme-solver", ["http"]] as Need] : []),
+    // The ACME server's HTTP-01 request, proxied the same way to cert-manager's solver pod.
+    ...(needs.entry && needs.acmeSolver ? [[needs.entry, "acme-solver", ["http"]] as Need] : []),
 ];
 
 /** One server on a StatefulSet: only the API and the backup pods reach it, and it reaches nothing. */
@@ -206,7 +218,8 @@ function assertEveryAllowNeeded(universe: Universe, policies: NetworkPolicy[], e
 }
 
 /** The universe of a stack's run: the program's pods, the operator's, the cast, and the hosts its config names. */
-const universeFor = (run: ProgramRun, config: Record<string, string>, stack: string) => universeOf(run, namespace, { hosts: stackHosts(config, stack) });
+const universeFor = (run: ProgramRun, config: Record<string, string>, stack: string) =>
+    universeOf(run, namespace, { hosts: stackHosts(config, stack), gateway: stackGateway(config, stack) });
 
 /** The labels of a role's pods. */
 const labelsOf = (universe: Universe, role: string) => universe.roles.find((r) => r.name === role)?.pods.map((p) => p.labels) ?? [];
@@ -395,31 +408,59 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             );
         });
 
-        it("closes the API's http port when there is no Ingress", async () => {
+        it("closes the API's http port when the API is not published", async () => {
             const { flows, expected } = await flowsWith({ ingressEnabled: false });
-            assert.deepStrictEqual(expected.filter((f) => !flows.includes(f)), ["ingress-ctl -> api 8080/TCP"]);
-            assert.deepStrictEqual(flows.filter((f) => !expected.includes(f)), []);
+            assert.deepStrictEqual(flows.filter((f) => f.endsWith("-> api 8080/TCP")), []);
+            assert.deepStrictEqual(flows, expected);
         });
 
-        it("admits the ingress controller, Prometheus and the CloudNativePG operator the settings name, not the defaults", async () => {
-            const { flows } = await flowsWith({ prometheusNamespace: "observability", ingressControllerPodSelector: "app.kubernetes.io/name=traefik" });
-            assert.ok(!flows.some((f) => f.startsWith("prometheus -> api 9090")), "Prometheus in monitoring no longer scrapes");
-            assert.ok(!flows.some((f) => f.startsWith("ingress-ctl -> api 8080")), "ingress-nginx no longer reaches the http port");
-            const all = await flowsWith({ ingressControllerPodSelector: "" });
+        it("admits the Envoy pods of the stack's Gateway only: not another Gateway's, not Envoy Gateway's controller, not the retired ingress-nginx", async () => {
+            for (const stack of shippedStacks) {
+                const { flows } = await flowsWith({}, stack);
+                const toApi = flows.filter((f) => f.endsWith("-> api 8080/TCP"));
+                assert.deepStrictEqual(toApi, ["gateway -> api 8080/TCP"], stack);
+            }
+            // Envoy Gateway's labels alone (the default selector): every Gateway's Envoy pods of that namespace.
+            const anyGateway = await flowsWith({ gatewayPodSelector: "app.kubernetes.io/name=envoy,app.kubernetes.io/component=proxy" });
+            assert.deepStrictEqual(anyGateway.flows.filter((f) => f.endsWith("-> api 8080/TCP")), ["gateway -> api 8080/TCP", "other-gateway -> api 8080/TCP"]);
+        });
+
+        it("with an Ingress, admits the ingress controller the settings name in place of the Gateway's pods", async () => {
+            const onIngress = { apiExposure: "ingress", ingressClassName: "nginx", ingressControllerNamespace: "ingress-nginx" };
+            const selected = await flowsWith({ ...onIngress, ingressControllerPodSelector: "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller" });
+            assert.deepStrictEqual(selected.flows.filter((f) => f.endsWith("-> api 8080/TCP")), ["ingress-ctl -> api 8080/TCP"]);
+            assert.deepStrictEqual(compare(reachabilityMatrix(selected.universe, selected.policies), selected.expected), { unexpected: [], missing: [] });
+            assert.deepStrictEqual(selected.policies.find((p) => p.metadata.name === "allow-healthcare-api")!.spec.ingress![0].from, [
+                {
+                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } },
+                    podSelector: { matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" } },
+                },
+            ]);
+            const all = await flowsWith(onIngress);
             assert.ok(all.flows.includes("ingress-job -> api 8080/TCP"), "an empty pod selector admits every pod of the namespace");
+        });
+
+        it("admits Prometheus and the CloudNativePG operator the settings name, not the defaults", async () => {
+            const { flows } = await flowsWith({ prometheusNamespace: "observability" });
+            assert.ok(!flows.some((f) => f.startsWith("prometheus -> api 9090")), "Prometheus in monitoring no longer scrapes");
             const elsewhere = await flowsWith({ cloudNativePgOperatorNamespace: "postgres-operator" }, "staging");
             assert.ok(!elsewhere.flows.some((f) => f.startsWith("cnpg-operator -> postgres ")), "the operator in cnpg-system no longer reaches the instances");
             const anyPod = await flowsWith({ cloudNativePgOperatorPodSelector: "" }, "staging");
             assert.ok(anyPod.flows.includes("cnpg-plugin -> postgres 8000/TCP"), "an empty pod selector admits every pod of cnpg-system");
         });
 
-        it("admits the ingress controller, and only it, to cert-manager's HTTP-01 solver pods, only where the issuer starts them", async () => {
+        it("admits the traffic's carrier, and only it, to cert-manager's HTTP-01 solver pods, only where the issuer starts them in the namespace", async () => {
             const solverPolicy = (policies: NetworkPolicy[]) => policies.filter((p) => p.metadata.name === "allow-acme-http01-solver");
             const toSolver = (flows: string[]) => flows.filter((f) => / -> acme-solver /.test(f));
-            // Staging as shipped: Let's Encrypt over HTTP-01 (the default challenge).
+            // Staging as shipped: the platform's Gateway holds the certificate; its solvers run in its namespace.
             const staging = await flowsWith({}, "staging");
-            assert.deepStrictEqual(toSolver(staging.flows), ["ingress-ctl -> acme-solver 8089/TCP"]);
-            assert.deepStrictEqual(solverPolicy(staging.policies).map((p) => p.spec), [
+            assert.deepStrictEqual(toSolver(staging.flows), []);
+            assert.deepStrictEqual(solverPolicy(staging.policies), []);
+            // The stack's own Gateway with Let's Encrypt over HTTP-01: the solver pods run here, its Envoy pods bring the challenge.
+            const ownGateway = await flowsWith({ ingressTlsEnabled: true, ingressClusterIssuer: "letsencrypt-staging" });
+            assert.deepStrictEqual(toSolver(ownGateway.flows), ["gateway -> acme-solver 8089/TCP"]);
+            assert.deepStrictEqual(compare(reachabilityMatrix(ownGateway.universe, ownGateway.policies), ownGateway.expected), { unexpected: [], missing: [] });
+            assert.deepStrictEqual(solverPolicy(ownGateway.policies).map((p) => p.spec), [
                 {
                     podSelector: { matchLabels: { "acme.cert-manager.io/http01-solver": "true" } },
                     policyTypes: ["Ingress"],
@@ -427,8 +468,15 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
                         {
                             from: [
                                 {
-                                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } },
-                                    podSelector: { matchLabels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" } },
+                                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "envoy-gateway-system" } },
+                                    podSelector: {
+                                        matchLabels: {
+                                            "app.kubernetes.io/name": "envoy",
+                                            "app.kubernetes.io/component": "proxy",
+                                            "gateway.envoyproxy.io/owning-gateway-name": "healthcare-api",
+                                            "gateway.envoyproxy.io/owning-gateway-namespace": "healthcare-backend",
+                                        },
+                                    },
                                 },
                             ],
                             ports: [{ protocol: "TCP", port: 8089 }],
@@ -436,16 +484,24 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
                     ],
                 },
             ]);
+            // An Ingress with an ACME issuer: the ingress controller brings it.
+            const onIngress = {
+                apiExposure: "ingress",
+                ingressClassName: "nginx",
+                ingressControllerNamespace: "ingress-nginx",
+                ingressControllerPodSelector: "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller",
+                ingressClusterIssuer: "letsencrypt",
+            };
+            assert.deepStrictEqual(toSolver((await flowsWith(onIngress, "staging")).flows), ["ingress-ctl -> acme-solver 8089/TCP"]);
             // DNS-01 starts no solver pod: nothing is opened.
-            const dns01 = await flowsWith({ ingressAcmeChallenge: "dns01" }, "staging");
+            const dns01 = await flowsWith({ ...onIngress, ingressAcmeChallenge: "dns01" }, "staging");
             assert.deepStrictEqual(toSolver(dns01.flows), []);
             assert.deepStrictEqual(solverPolicy(dns01.policies), []);
             assert.deepStrictEqual(dns01.expected.filter((f) => !dns01.flows.includes(f)), []);
-            // Local TLS through the stack's own self-signed issuer is not ACME; through an ACME issuer it is.
+            // Local TLS through the stack's own self-signed issuer is not ACME.
             assert.deepStrictEqual(toSolver((await flowsWith({ ingressTlsEnabled: true, ingressClusterIssuer: "selfsigned" })).flows), []);
-            assert.deepStrictEqual(toSolver((await flowsWith({ ingressTlsEnabled: true, ingressClusterIssuer: "letsencrypt-staging" })).flows), ["ingress-ctl -> acme-solver 8089/TCP"]);
-            // No Ingress, no challenge; plain HTTP locally, no certificate.
-            assert.deepStrictEqual(toSolver((await flowsWith({ ingressEnabled: false }, "staging")).flows), []);
+            // Not published, no challenge; plain HTTP locally, no certificate.
+            assert.deepStrictEqual(toSolver((await flowsWith({ ...onIngress, ingressEnabled: false }, "staging")).flows), []);
             assert.deepStrictEqual(toSolver((await flowsWith({ ingressClusterIssuer: "letsencrypt" })).flows), [], "local serves plain HTTP (ingressTlsEnabled false)");
         });
 
@@ -479,10 +535,10 @@ describe("NetworkSecurity: what the shipped stacks' NetworkPolicies allow", () =
             postgresObjectStore: [],
             redis: { podSelector: { app: "redis" }, serving: [tcp("redis", 6379)], peer: [], metrics: [], health: [] },
             redisMaintenance: { app: "redis-jobs" },
-            ingressEnabled: true,
+            publicEntry: { namespace: "envoy-gateway-system", podLabels: {} },
             acmeHttp01Solvers: false,
             settings: {
-                ingressController: { namespace: "ingress-nginx", podLabels: {} },
+                publicEntry: { namespace: "envoy-gateway-system", podLabels: {} },
                 prometheus: { namespace: "monitoring", podLabels: {} },
                 cloudNativePgOperator: { namespace: "cnpg-system", podLabels: {} },
                 dns: { pods: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }, cidrs: [] },

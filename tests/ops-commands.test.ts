@@ -28,7 +28,7 @@ describe("everyday commands (stand-in pulumi and kubectl)", () => {
             stacks: {
                 local: {
                     config: { apiImageRepository: "healthcare-api-local", apiImageTag: "src-aaaaaaaaaaaa", apiMinReplicas: "1", apiMaxReplicas: "3" },
-                    urns: [addons.component, ...addons.releases, addons.issuer!, "(everything)"],
+                    urns: [addons.component, ...addons.releases, addons.issuer!, ...addons.gatewayObjects, "(everything)"],
                     history: [
                         { kind: "update", result: "succeeded", config: { "healthcare-backend:apiImageRepository": { value: "healthcare-api-local" }, "healthcare-backend:apiImageTag": { value: "dev" } } },
                         { kind: "update", result: "failed", config: { "healthcare-backend:apiImageRepository": { value: "healthcare-api-local" }, "healthcare-backend:apiImageTag": { value: "broken" } } },
@@ -100,7 +100,8 @@ describe("everyday commands (stand-in pulumi and kubectl)", () => {
         run("stop");
         const destroy = standins.calls().find((c) => c.args[0] === "destroy")!;
         const kept = destroy.args.filter((_, i) => destroy.args[i - 1] === "--exclude");
-        assert.deepStrictEqual(kept, [addons.component, ...addons.releases, addons.issuer]);
+        // Envoy Gateway's GatewayClass and EnvoyProxy stay with it; the stack's own Gateway goes with the application.
+        assert.deepStrictEqual(kept, [addons.component, ...addons.releases, addons.issuer, ...addons.gatewayObjects]);
         assert.deepStrictEqual(standins.state().stacks.local.urns, kept);
     });
 });

@@ -79,7 +79,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
         assert.strictEqual(ups.length, 2);
         assert.deepStrictEqual(
             releaseTargets(ups[0]).map((u) => u.slice(u.lastIndexOf("::") + 2)),
-            ["cluster-addons", "cert-manager", "metrics-server", "vpa", "kube-prometheus-stack", "prometheus-adapter", "ingress-nginx"],
+            ["cluster-addons", "envoy-gateway", "cert-manager", "metrics-server", "vpa", "kube-prometheus-stack", "prometheus-adapter"],
         );
         assert.deepStrictEqual(ups[1].args, ["up", "--stack", "local", "--yes", "--config-file", configFile]);
         assert.ok(ups.every((u) => u.args.includes("--config-file")));
@@ -221,7 +221,7 @@ describe("the local command (npm run local) with stand-in docker, kind, pulumi a
 });
 
 describe("local stack files", () => {
-    it("kind-config.yaml creates the cluster Pulumi.local.yaml targets and maps host port 8088 to the ingress", () => {
+    it("kind-config.yaml creates the cluster Pulumi.local.yaml targets and maps host ports 8088 and 8443 to the local Gateway's node ports", () => {
         const kind = parse(readFileSync(path.join(projectRoot, kindConfigFile), "utf8"));
         assert.strictEqual(`kind-${kind.name}`, readStackFile("local")["healthcare-backend:kubeContext"]);
         // The node runs a supported Kubernetes (1.35 or later), pinned by digest.
@@ -231,9 +231,15 @@ describe("local stack files", () => {
         assert.deepStrictEqual(
             mappings.map((m: any) => [m.hostPort, m.containerPort]),
             [
-                [8088, 80],
-                [8443, 443],
+                [8088, 30088],
+                [8443, 30443],
             ],
+        );
+        const { localGatewayPorts } = require("../components/clusterAddons") as typeof import("../components/clusterAddons");
+        assert.deepStrictEqual(
+            mappings.map((m: any) => [m.hostPort, m.containerPort]),
+            [localGatewayPorts.http, localGatewayPorts.https].map((p) => [p.port, p.nodePort]),
+            "the host port is the Gateway's listener port, so http://localhost:8088 is the same on kind and on Docker Desktop",
         );
     });
 
@@ -257,7 +263,8 @@ describe("local stack files", () => {
             const run = await runStack(stackConfig("local", overrides), "local");
             const registered = new Set(run.resources.map((r) => r.urn));
             const urns = addonUrns({ project: "healthcare-backend", stack: "local", settings: stackSettings("local", overrides) });
-            for (const urn of [urns.component, ...urns.releases, urns.issuer!]) {
+            assert.strictEqual(urns.gatewayObjects.length, 2);
+            for (const urn of [urns.component, ...urns.releases, urns.issuer!, ...urns.gatewayObjects]) {
                 assert.ok(registered.has(urn), `${urn} is registered; registered add-ons: ${[...registered].filter((u) => u?.includes("ClusterAddons")).join(", ")}`);
             }
             assert.deepStrictEqual(

@@ -64,7 +64,7 @@ describe("point-in-time recovery (cloudnative-pg), the program's side", function
             const problems = settingsProblems("staging", { postgresRecoveryCluster: "Postgres_2", postgresRecoveryTargetTime: "2025-01-02 01:00", postgresCluster: "other" });
             assert.deepStrictEqual(problems, [
                 '  - healthcare-backend:postgresRecoverySource = "" is invalid; expected set together with postgresRecoveryCluster and postgresRecoveryTargetTime (npm run ops -- restore --to <time> sets all three)',
-                "  - healthcare-backend:postgresRecoveryCluster = \"Postgres_2\" is invalid; expected a Cluster name: lower-case letters, digits and '-', starting with a letter, at most 50 characters",
+                "  - healthcare-backend:postgresRecoveryCluster = \"Postgres_2\" is invalid; expected a Cluster name: lower-case letters, digits and '-', starting with a letter, at most 50 characters, not ending in -pooler",
                 '  - healthcare-backend:postgresRecoveryTargetTime = "2025-01-02 01:00" is invalid; expected a moment in RFC 3339 with a zone, e.g. 2026-12-03T10:15:00Z',
             ]);
             assert.deepStrictEqual(settingsProblems("staging", { ...recovering, postgresRecoverySource: recovered }), [
@@ -109,26 +109,31 @@ describe("point-in-time recovery (cloudnative-pg), the program's side", function
             ]);
             // Its own WAL goes under its own name (the plugin's default serverName): the source's archive stays as it is.
             assert.deepStrictEqual(recovery.inputs.spec.plugins, [{ name: "barman-cloud.cloudnative-pg.io", isWALArchiver: true, parameters: { barmanObjectName: "postgres-backups" } }]);
-            const { bootstrap: _a, externalClusters: _b, topologySpreadConstraints: spreadA, ...restRecovered } = recovery.inputs.spec;
-            const { bootstrap: _c, topologySpreadConstraints: spreadB, ...restOriginal } = original.inputs.spec;
-            assert.deepStrictEqual(restRecovered, restOriginal, "the same instances, storage, resources, TLS names and archive");
+            const { bootstrap: _a, externalClusters: _b, topologySpreadConstraints: spreadA, certificates: tlsA, ...restRecovered } = recovery.inputs.spec;
+            const { bootstrap: _c, topologySpreadConstraints: spreadB, certificates: tlsB, ...restOriginal } = original.inputs.spec;
+            assert.deepStrictEqual(restRecovered, restOriginal, "the same instances, storage, resources and archive");
+            // Each server certificate names its own Cluster's Pooler, the host the API verifies once it is switched.
+            assert.deepStrictEqual(tlsA.serverAltDNSNames[0], `${recovered}-pooler`);
+            assert.deepStrictEqual(tlsB.serverAltDNSNames[3], "postgres-pooler.healthcare-backend.svc.cluster.local");
             assert.strictEqual(spreadA[0].labelSelector.matchLabels["cnpg.io/cluster"], recovered);
             assert.strictEqual(spreadB[0].labelSelector.matchLabels["cnpg.io/cluster"], "postgres");
             for (const c of clusters) {
                 assert.deepStrictEqual([c.options.protect, c.options.retainOnDelete], [true, true], `${c.name} protected and kept`);
                 assert.deepStrictEqual([...c.options.ignoreChanges].sort(), ["spec.bootstrap", "spec.externalClusters"], `${c.name}: the bootstrap matters at creation only`);
             }
-            assert.strictEqual(run.get("kubernetes:postgresql.cnpg.io/v1:Pooler", "postgres-pooler").inputs.spec.cluster.name, "postgres");
+            assert.deepStrictEqual(run.ofType("kubernetes:postgresql.cnpg.io/v1:Pooler").map((p) => [p.name, p.inputs.spec.cluster.name]), [["postgres-pooler", "postgres"]], "only the serving Cluster's");
             assert.strictEqual(run.get("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup", "postgres-backup").inputs.spec.cluster.name, "postgres");
             assert.deepStrictEqual(run.outputs.dataFacts, during);
         });
 
-        it("switched: the pooler, the scheduled backups and the API's CA follow the recovered Cluster; the old one stays", async () => {
+        it("switched: a Pooler and a ScheduledBackup of the recovered Cluster (their cluster is immutable), and the API on that Pooler with its CA; the old Cluster stays", async () => {
             const run = await runStack(stackConfig("staging", switched), "staging");
             assert.deepStrictEqual(run.ofType(CLUSTER).map((c) => c.name).sort(), ["postgres", recovered]);
-            assert.strictEqual(run.get("kubernetes:postgresql.cnpg.io/v1:Pooler", "postgres-pooler").inputs.spec.cluster.name, recovered);
-            assert.strictEqual(run.get("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup", "postgres-backup").inputs.spec.cluster.name, recovered);
-            const pod = run.get("kubernetes:apps/v1:Deployment", "healthcare-api").inputs.spec.template.spec;
+            assert.deepStrictEqual(run.ofType("kubernetes:postgresql.cnpg.io/v1:Pooler").map((p) => [p.name, p.inputs.metadata.name, p.inputs.spec.cluster.name]), [[`${recovered}-pooler`, `${recovered}-pooler`, recovered]]);
+            assert.deepStrictEqual(run.ofType("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup").map((b) => [b.name, b.inputs.spec.cluster.name]), [[`${recovered}-backup`, recovered]]);
+            assert.strictEqual(run.outputs.postgresHost, `${recovered}-pooler.healthcare-backend.svc.cluster.local`);
+            const api = run.get("kubernetes:apps/v1:Deployment", "healthcare-api");
+            const pod = api.inputs.spec.template.spec;
             const caVolumes = (pod.volumes ?? []).filter((v: any) => v.secret?.secretName?.endsWith("-ca"));
             assert.deepStrictEqual(caVolumes.map((v: any) => v.secret.secretName), [`${recovered}-ca`], "the API verifies the recovered Cluster's CA");
             assert.deepStrictEqual(run.outputs.dataFacts, after);

@@ -16,7 +16,8 @@ import { projectRoot, ShippedStack, shippedStacks, stackConfig, onStatefulSetEng
 // ConfigMaps: the API's, the Redis pods' and the Redis Jobs' (two, so that a Job script change restarts no node), and
 // the statefulset engine's scripts (start-up guard, roles). Secrets: Redis's, the API role's, and the statefulset
 // engine's superuser, exporter and backup roles'.
-const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 5, ConfigMap: 4, Deployment: 1, StatefulSet: 2, Ingress: 1, NetworkPolicy: 5 };
+// The API's HTTPRoute: every shipped stack publishes it through the Gateway API.
+const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 5, ConfigMap: 4, Deployment: 1, StatefulSet: 2, HTTPRoute: 1, NetworkPolicy: 5 };
 // Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
 const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
 /** Adds (or, with -1, removes) the objects of a feature, kind by kind; kinds that drop to 0 disappear. */
@@ -44,25 +45,28 @@ const onCloudNativePg = (kinds: Record<string, number>) => adjust(adjust(kinds, 
 // The previewer's read-only access (previewerAccess; off on local): its ServiceAccount, Role, ClusterRole and their bindings.
 const previewer = { ServiceAccount: 1, Role: 1, RoleBinding: 1, ClusterRole: 1, ClusterRoleBinding: 1 };
 const expectedKinds: Record<ShippedStack, Record<string, number>> = {
-    // The local stack installs cert-manager and its self-signed ClusterIssuer; one API pod and one
-    // Redis node leave nothing a budget could protect; it takes no scheduled backups.
-    local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1 },
-    // Let's Encrypt over HTTP-01: one more policy admits the ingress controller to cert-manager's solver pods.
-    // Staging and production give the data stores a PriorityClass (dataPriorityClassName).
-    staging: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }), previewer),
-    production: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }), previewer),
+    // The local stack installs cert-manager and its self-signed ClusterIssuer, and Envoy Gateway with its
+    // GatewayClass and the EnvoyProxy that fixes its node ports; it creates its own Gateway. One API pod and
+    // one Redis node leave nothing a budget could protect; it takes no scheduled backups.
+    local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1, GatewayClass: 1, EnvoyProxy: 1, Gateway: 1 },
+    // Staging and production attach to the platform's Gateway (its certificate and any HTTP-01 solver are
+    // the platform's), and give the data stores a PriorityClass (dataPriorityClassName).
+    staging: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1 }), previewer),
+    production: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1 }), previewer),
 };
 // Scheduled PostgreSQL backups on the statefulset engine: the CronJob, its volume, scripts, ServiceAccount and NetworkPolicy.
 const backups = { CronJob: 1, PersistentVolumeClaim: 1, ConfigMap: 1, ServiceAccount: 1, NetworkPolicy: 1 };
 /** Staging on the statefulset engine, with its bucket: the local stack's server, and the backup CronJob. */
 const stagingOnStatefulSet = {
     overrides: onStatefulSetEngine,
-    kinds: adjust(adjust({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, NetworkPolicy: 6, PriorityClass: 1 }, backups), previewer),
+    kinds: adjust(adjust({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1 }, backups), previewer),
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
 const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };
 /** Objects without a namespace. */
-const clusterScoped = ["Namespace", "ClusterIssuer", "PriorityClass", "ClusterRole", "ClusterRoleBinding"];
+const clusterScoped = ["Namespace", "ClusterIssuer", "PriorityClass", "GatewayClass", "ClusterRole", "ClusterRoleBinding"];
+/** Add-on objects in their add-on's own namespace. */
+const addonNamespaced: Record<string, string> = { EnvoyProxy: "envoy-gateway-system" };
 
 const countKinds = (rendering: Rendering) => {
     const counts: Record<string, number> = {};
@@ -125,7 +129,7 @@ describe("render", () => {
                     assert.strictEqual(`kubernetes:${o.apiVersion.includes("/") ? o.apiVersion : `core/${o.apiVersion}`}:${o.kind}`, o.source.type);
                     assert.strictEqual((o.manifest.metadata as any).name, o.name);
                     if (!clusterScoped.includes(o.kind)) {
-                        assert.strictEqual(o.namespace, "healthcare-backend", `${o.kind}/${o.name}`);
+                        assert.strictEqual(o.namespace, addonNamespaced[o.kind] ?? "healthcare-backend", `${o.kind}/${o.name}`);
                     }
                 }
             });

@@ -188,12 +188,14 @@ describe("shipped stacks", () => {
             it("puts every namespaced object in healthcare-backend, through the stack's explicit provider", () => {
                 const kubernetesObjects = run.resources.filter((r) => r.type.startsWith("kubernetes:") && r.read === undefined);
                 assert.ok(kubernetesObjects.length > 10);
-                // Cluster add-ons live in their own namespaces (Helm releases) or are cluster-scoped (ClusterIssuer, PriorityClass,
-                // the previewer's ClusterRole and binding).
+                // Cluster add-ons live in their own namespaces (Helm releases, Envoy Gateway's EnvoyProxy) or are
+                // cluster-scoped (ClusterIssuer, GatewayClass, PriorityClass, the previewer's ClusterRole and binding).
                 const clusterWide = [
                     "kubernetes:core/v1:Namespace",
                     "kubernetes:helm.sh/v3:Release",
                     "kubernetes:cert-manager.io/v1:ClusterIssuer",
+                    "kubernetes:gateway.networking.k8s.io/v1:GatewayClass",
+                    "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy",
                     "kubernetes:scheduling.k8s.io/v1:PriorityClass",
                     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
                     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",

@@ -4,7 +4,8 @@
  * those resources: operatorPods.ts) and a cast of pods and hosts outside it, labelled as their
  * upstream charts label them. Used by the reachability tests and the docs' pictures (cli/reachabilitySvg.ts).
  */
-import { parseSettings } from "../../config";
+import { envoyProxyPods } from "../../components/clusterAddons";
+import { parseSettings, Settings } from "../../config";
 import { mockApiServer, ProgramRun } from "../../harness/mockProgram";
 import { ConfigMap, readProject } from "../../harness/stackConfig";
 import { parseCidr } from "../../lib/cidr";
@@ -53,10 +54,18 @@ export interface ExternalHost {
     port: number;
 }
 
+/** A Gateway by namespace and name: whose Envoy pods the cast's gateway role plays. */
+export interface GatewayRef {
+    readonly namespace: string;
+    readonly name: string;
+}
+
 /** What the universe holds beyond the program's resources. */
 export interface UniverseOptions {
     /** Hosts the stack names by address (stackHosts): one host inside each block, listening on its port. */
     hosts?: readonly ExternalHost[];
+    /** The Gateway the API's route attaches to (stackGateway); by default the platform's `gateway-system/public`. */
+    gateway?: GatewayRef;
 }
 
 /** An address inside `cidr` (its tenth, or its last when the block is smaller), as text. */
@@ -74,16 +83,28 @@ export function addressIn(cidr: string): string {
     return Array.from({ length: 8 }, (_, i) => ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16)).join(":");
 }
 
-/** The hosts outside the cluster a stack's config names by address: the object store of postgresBackupS3Egress, one host per entry. */
-export function stackHosts(config: ConfigMap, stack: string): ExternalHost[] {
+/** The stack's settings from its raw config (as `pulumi up` hands it over). */
+function settingsOf(config: ConfigMap, stack: string): Settings {
     const project = readProject().name;
     const prefix = `${project}:`;
-    const settings = parseSettings({
+    return parseSettings({
         project,
         stack,
         get: (key) => config[`${prefix}${key}`],
         keys: () => Object.keys(config).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)),
     });
+}
+
+/** The Gateway a stack's API route attaches to (its own namespace when gatewayNamespace is empty); undefined with an Ingress. */
+export function stackGateway(config: ConfigMap, stack: string): GatewayRef | undefined {
+    const settings = settingsOf(config, stack);
+    const gateway = settings.ingress.gateway;
+    return gateway && { namespace: gateway.namespace ?? settings.namespace, name: gateway.name };
+}
+
+/** The hosts outside the cluster a stack's config names by address: the object store of postgresBackupS3Egress, one host per entry. */
+export function stackHosts(config: ConfigMap, stack: string): ExternalHost[] {
+    const settings = settingsOf(config, stack);
     const egress = settings.postgresBackup?.objectStore?.egress ?? [];
     return egress.map((d, i) => ({
         name: i === 0 ? "object-store" : `object-store-${i + 1}`,
@@ -94,12 +115,18 @@ export function stackHosts(config: ConfigMap, stack: string): ExternalHost[] {
 }
 
 /**
- * The cast around the program. Labels are those of the upstream manifests (ingress-nginx chart,
- * prometheus-operator, CoreDNS, cert-manager's HTTP-01 solver pods, CloudNativePG's and its Barman
- * Cloud plugin's release manifests and Helm charts).
+ * The cast around the program. Labels are those of the upstream manifests (Envoy Gateway's proxies and
+ * chart, the ingress-nginx chart, prometheus-operator, CoreDNS, cert-manager's HTTP-01 solver pods,
+ * CloudNativePG's and its Barman Cloud plugin's release manifests and Helm charts).
  */
-function outsiders(namespace: string, cloudNativePg: boolean, hosts: readonly ExternalHost[]): Outsider[] {
+function outsiders(namespace: string, cloudNativePg: boolean, hosts: readonly ExternalHost[], gateway: GatewayRef): Outsider[] {
     const tcp = (name: string, containerPort: number): ContainerPort => ({ name, containerPort, protocol: "TCP" });
+    // Envoy Gateway runs one Envoy Deployment per Gateway in its own namespace, labelled with the Gateway it serves.
+    const envoy = (owner: GatewayRef) => ({
+        namespace: envoyProxyPods.namespace,
+        labels: { ...envoyProxyPods.podLabels, [envoyProxyPods.owningGatewayName]: owner.name, [envoyProxyPods.owningGatewayNamespace]: owner.namespace },
+        ports: [tcp("http", 10080), tcp("https", 10443), tcp("metrics", 19001)],
+    });
     // Where the program runs an operator's custom resources, the operator reaches into the namespace.
     const operator: Outsider[] = cloudNativePg
         ? [
@@ -135,8 +162,25 @@ function outsiders(namespace: string, cloudNativePg: boolean, hosts: readonly Ex
         },
         { name: "other-ns", description: "a pod in another namespace", namespace: "billing", labels: { "app.kubernetes.io/name": "billing" }, ports: [tcp("http", 8080)] },
         {
+            name: "gateway",
+            description: `Envoy Gateway's Envoy pods serving Gateway ${gateway.namespace}/${gateway.name} (namespace ${envoyProxyPods.namespace})`,
+            ...envoy(gateway),
+        },
+        {
+            name: "other-gateway",
+            description: `Envoy pods of another Gateway (${gateway.namespace}/other): same namespace and labels but the owning Gateway's`,
+            ...envoy({ namespace: gateway.namespace, name: "other" }),
+        },
+        {
+            name: "eg-controller",
+            description: `Envoy Gateway's controller (namespace ${envoyProxyPods.namespace}, labels of its chart, release eg)`,
+            namespace: envoyProxyPods.namespace,
+            labels: { "control-plane": "envoy-gateway", "app.kubernetes.io/name": "gateway-helm", "app.kubernetes.io/instance": "eg" },
+            ports: [tcp("grpc", 18000), tcp("metrics", 19001)],
+        },
+        {
             name: "ingress-ctl",
-            description: "ingress-nginx controller (namespace ingress-nginx)",
+            description: "ingress-nginx controller (namespace ingress-nginx; retired upstream, an Ingress's controller in the cast)",
             namespace: "ingress-nginx",
             labels: { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx", "app.kubernetes.io/component": "controller" },
             ports: [tcp("http", 80), tcp("https", 443), tcp("metrics", 10254), tcp("webhook", 8443)],
@@ -265,7 +309,7 @@ export function universeOf(run: ProgramRun, namespace: string, options: Universe
             return { name: `${w.owner}#${i} (${pod.variant})`, namespace: w.namespace, labels: pod.labels, ports: pod.ports, ip: podIp() };
         });
     }
-    for (const o of outsiders(namespace, runsCloudNativePg(run.resources), options.hosts ?? [])) {
+    for (const o of outsiders(namespace, runsCloudNativePg(run.resources), options.hosts ?? [], options.gateway ?? { namespace: "gateway-system", name: "public" })) {
         add(o.name, o.description, (i) => ({ name: `${o.name}#${i}`, namespace: o.namespace, labels: o.labels, ports: o.ports, ip: o.ip ?? (o.namespace ? podIp() : externalIp()) }));
     }
 

@@ -28,13 +28,13 @@ async function main(): Promise<number> {
     const skips = loadPolicySkips();
     const used = new Set<PolicySkip>();
     let problems = 0;
-    const rendered: Array<{ stack: string; objectFiles: string[] }> = [];
+    const rendered: Array<{ stack: string; objectFiles: string[]; releaseNamespaces: string[] }> = [];
 
     for (const stack of stacks) {
         let started = process.hrtime.bigint();
         const rendering = await renderStack(stack);
         const { objectFiles, releaseFiles } = writeRendering(rendering, path.join(outRoot, stack), stack);
-        rendered.push({ stack, objectFiles });
+        rendered.push({ stack, objectFiles, releaseNamespaces: [...new Set(rendering.releases.map((r) => String(r.namespace)))] });
         const renderTime = seconds(started);
 
         started = process.hrtime.bigint();

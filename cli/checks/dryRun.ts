@@ -1,5 +1,5 @@
 import { spawnSync } from "child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { startControlPlane } from "../../harness/engine/controlPlane";
@@ -25,7 +25,7 @@ export interface DryRunFinding {
  */
 export async function dryRunStacks(
     toolchain: Toolchain,
-    stacks: ReadonlyArray<{ stack: string; objectFiles: readonly string[] }>,
+    stacks: ReadonlyArray<{ stack: string; objectFiles: readonly string[]; releaseNamespaces?: readonly string[] }>,
     say: (line: string) => void,
 ): Promise<{ checked: number; findings: DryRunFinding[] }> {
     const findings: DryRunFinding[] = [];
@@ -38,9 +38,13 @@ export async function dryRunStacks(
             const crds = readdirSync(crdDir).filter((f) => f.endsWith(".yaml")).map((f) => path.join(crdDir, f));
             cluster.kubectl(["apply", "--server-side", ...crds.flatMap((f) => ["-f", f])]);
             cluster.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
-            for (const { stack, objectFiles } of stacks) {
+            for (const { stack, objectFiles, releaseNamespaces = [] } of stacks) {
                 const isNamespace = (file: string) => /^kind: Namespace$/m.test(readFileSync(file, "utf8"));
-                const namespaces = objectFiles.filter(isNamespace);
+                // The stack's Helm releases create their namespaces (createNamespace), where the add-ons' own
+                // objects (Envoy Gateway's EnvoyProxy) live: created for real too, as the releases would.
+                const releaseNamespaceFile = path.join(dir, `${stack}-release-namespaces.yaml`);
+                writeFileSync(releaseNamespaceFile, releaseNamespaces.map((name) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n`).join("---\n"));
+                const namespaces = [...objectFiles.filter(isNamespace), ...(releaseNamespaces.length > 0 ? [releaseNamespaceFile] : [])];
                 const others = objectFiles.filter((f) => !isNamespace(f));
                 const kubectl = kubernetesBinary(toolchain, toolchain.e2eKubernetes, "kubectl");
                 const apply = (files: readonly string[], dryRun: boolean) =>

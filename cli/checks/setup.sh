@@ -23,6 +23,10 @@ crd_sources=(
     "github.com/cert-manager/cert-manager@v1.19.1 h1:Txh8L/nLWTDcb7ZnXuXbTe15BxQnLbLirXmbNk0fGgY= deploy/crds/cert-manager.io_clusterissuers.yaml"
     "github.com/cloudnative-pg/cloudnative-pg@v1.30.1 h1:d1jxp0jQi7/3zrEhsv9ycD+G5ssmkNvDvTmogaGccCw= config/crd/bases/postgresql.cnpg.io_clusters.yaml config/crd/bases/postgresql.cnpg.io_poolers.yaml config/crd/bases/postgresql.cnpg.io_scheduledbackups.yaml config/crd/bases/postgresql.cnpg.io_backups.yaml"
     "github.com/cloudnative-pg/plugin-barman-cloud@v0.15.0 h1:gNVytrzzYUE08wxLDrjfJqy1FPPSFkMe1OEr4s4pVI0= config/crd/bases/barmancloud.cnpg.io_objectstores.yaml"
+    # The Gateway API's standard channel, at the version Envoy Gateway v1.9 is built on, and Envoy
+    # Gateway's EnvoyProxy (the local GatewayClass's parameters).
+    "sigs.k8s.io/gateway-api@v1.6.1 h1:mock6phZbI6rvZerwrVNk7hVNymQgHo+6sJ81Ia7ftY= config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml config/crd/standard/gateway.networking.k8s.io_gateways.yaml config/crd/standard/gateway.networking.k8s.io_httproutes.yaml config/crd/standard/gateway.networking.k8s.io_referencegrants.yaml"
+    "github.com/envoyproxy/gateway@v1.9.0 h1:PaOpud15v3kDCl3L5yc1TdYzggCMpRm1yRjNKmLkzHA= charts/gateway-helm/charts/crds/crds/generated/gateway.envoyproxy.io_envoyproxies.yaml"
 )
 
 started=$(date +%s)
@@ -54,7 +58,7 @@ if [ -d "$crds" ] && [ "$(cat "$crd_stamp" 2>/dev/null)" = "${crd_sources[*]}" ]
 else
     command -v go >/dev/null 2>&1 || { echo "setup:checks: the Go toolchain is needed to fetch CRDs from the Go module proxy" >&2; exit 1; }
     echo "setup:checks: fetching CRDs into $crds"
-    rm -rf "$crds"
+    # Files are added or overwritten, never removed: checkouts of other branches may share this .tools.
     mkdir -p "$crds"
     for source in "${crd_sources[@]}"; do
         read -r module sum files <<<"$source"
@@ -66,7 +70,8 @@ else
             exit 1
         fi
         for file in $files; do
-            cp "$dir/$file" "$crds/$(basename "$file")"
+            cp -f "$dir/$file" "$crds/$(basename "$file")"
+            chmod u+w "$crds/$(basename "$file")"
         done
     done
     echo "${crd_sources[*]}" >"$crd_stamp"

@@ -101,7 +101,7 @@ export function showClusterBackups(ctx: OpsContext, options: BackupOptions): voi
     }
     ctx.say(
         `backups of stack ${ctx.stack} (${where(ctx)}; base backups kept ${retentionWindow(backup)}, ` +
-            `ScheduledBackup ${names.cloudNativePg.scheduledBackup} "${backup.schedule}" UTC):`,
+            `ScheduledBackup ${names.cloudNativePg.scheduledBackupOf(ctx.settings.postgres.cluster)} "${backup.schedule}" UTC):`,
     );
     clusterBackupTable(backups, options.now()).forEach((line) => ctx.say(`  ${line}`));
     const from = firstRecoverable(backups);

@@ -145,15 +145,21 @@ export function rollback(ctx: OpsContext): void {
 export function stop(ctx: OpsContext): void {
     requireLocalStack(ctx, "stop");
     useBackend(ctx);
-    const { component, releases, issuer } = addonUrns(ctx);
-    const keep = releases.length > 0 ? [component, ...releases, ...(issuer ? [issuer] : [])] : [];
+    const { component, releases, issuer, gatewayObjects } = addonUrns(ctx);
+    const keep = releases.length > 0 ? [component, ...releases, ...(issuer ? [issuer] : []), ...gatewayObjects] : [];
     ctx.runner.run("pulumi", ["destroy", "--stack", ctx.stack, "--yes", ...configFileArgs(ctx), ...keep.flatMap((urn) => ["--exclude", urn])]);
 }
 
-/** kind: the ingress is on the host's port 8088; elsewhere a port-forward to the API Service. */
+/**
+ * kind and Docker Desktop with the local Gateway: it answers on the host's port 8088 already; elsewhere a
+ * port-forward to the API Service.
+ */
 export function access(ctx: OpsContext): void {
-    if (kindCluster(kubeContext(ctx)) && ctx.settings.ingress.enabled) {
-        ctx.say("http://localhost:8088 (kind maps the host's port 8088 to the ingress controller)");
+    const context = kubeContext(ctx);
+    const localGateway = ctx.settings.ingress.enabled && ctx.settings.addons.envoyGateway && ctx.settings.ingress.gateway?.className !== undefined;
+    if (localGateway && (kindCluster(context) || context === "docker-desktop")) {
+        const how = kindCluster(context) ? "kind maps the host's port 8088 to the Gateway's node port" : "Docker Desktop publishes the Gateway's LoadBalancer Service on localhost";
+        ctx.say(`http://localhost:8088 (${how})`);
         return;
     }
     ctx.say("forwarding http://localhost:8088 to the API Service; Ctrl-C stops");

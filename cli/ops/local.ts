@@ -22,7 +22,7 @@ export const toolHints: Record<string, string> = {
     minikube: "minikube: https://minikube.sigs.k8s.io/docs/start/",
 };
 
-/** The kind cluster config committed with the project (host port 8088 to the ingress controller). */
+/** The kind cluster config committed with the project (host port 8088 to the local Gateway's node port). */
 export const kindConfigFile = "cli/ops/kind-config.yaml";
 
 /** The tools a local set-up on `context` needs. */
@@ -120,8 +120,11 @@ export function deployStandin(ctx: OpsContext, tag: string): void {
 /** The URL the local stack answers on. */
 export function localUrl(ctx: OpsContext): string {
     const scheme = ctx.settings.ingress.tls.enabled ? "https" : "http";
-    // kind-config.yaml maps the host's 8088 (and 8443) to the ingress controller on the node.
-    return kindCluster(kubeContext(ctx)) ? `${scheme}://localhost:${scheme === "https" ? 8443 : 8088}` : "http://localhost:8088 (after `make k8s-local-access`)";
+    const context = kubeContext(ctx);
+    // kind-config.yaml maps the host's 8088 (and 8443) to the local Gateway's node ports; Docker Desktop
+    // publishes its LoadBalancer Service's ports (8088, 8443) on localhost.
+    const direct = kindCluster(context) || (context === "docker-desktop" && ctx.settings.addons.envoyGateway && ctx.settings.ingress.exposure === "gateway");
+    return direct ? `${scheme}://localhost:${scheme === "https" ? 8443 : 8088}` : "http://localhost:8088 (after `make k8s-local-access`)";
 }
 
 /** The whole local set-up: tools, Docker's daemon, cluster, backend, stack, image, deploy. Running it again changes nothing. */

@@ -1,7 +1,15 @@
 import { createHash } from "crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import * as path from "path";
-import { addonCharts, clusterAddonsName, clusterAddonsType, plannedCharts, selfSignedIssuerResourceName } from "../../components/clusterAddons";
+import {
+    addonCharts,
+    clusterAddonsName,
+    clusterAddonsType,
+    envoyGatewayClassResourceName,
+    envoyProxyResourceName,
+    plannedCharts,
+    selfSignedIssuerResourceName,
+} from "../../components/clusterAddons";
 import { parse, stringify } from "yaml";
 import { parseSettings, Settings, SettingsError } from "../../config";
 import { readProject, stackConfig } from "../../harness/stackConfig";
@@ -275,8 +283,8 @@ export function stateUrns(ctx: OpsContext): Set<string> {
 
 // --- Cluster add-ons -------------------------------------------------------------------------
 
-/** URNs of the stack's add-ons: the component, its Helm releases and the self-signed issuer. */
-export function addonUrns(ctx: Pick<OpsContext, "project" | "stack" | "settings">): { component: string; releases: string[]; issuer?: string } {
+/** URNs of the stack's add-ons: the component, its Helm releases, the self-signed issuer, and Envoy Gateway's GatewayClass (and local EnvoyProxy). */
+export function addonUrns(ctx: Pick<OpsContext, "project" | "stack" | "settings">): { component: string; releases: string[]; issuer?: string; gatewayObjects: string[] } {
     const base = `urn:pulumi:${ctx.stack}::${ctx.project}::`;
     const child = (type: string, name: string) => `${base}${clusterAddonsType}$${type}::${name}`;
     const addons = ctx.settings.addons;
@@ -284,6 +292,12 @@ export function addonUrns(ctx: Pick<OpsContext, "project" | "stack" | "settings"
         component: `${base}${clusterAddonsType}::${clusterAddonsName}`,
         releases: plannedCharts(addons).map((c) => child("kubernetes:helm.sh/v3:Release", c.resourceName)),
         issuer: addons.selfSignedIssuer ? child("kubernetes:cert-manager.io/v1:ClusterIssuer", selfSignedIssuerResourceName) : undefined,
+        gatewayObjects: addons.envoyGateway
+            ? [
+                  ...(ctx.settings.environment === "local" ? [child("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", envoyProxyResourceName)] : []),
+                  child("kubernetes:gateway.networking.k8s.io/v1:GatewayClass", envoyGatewayClassResourceName),
+              ]
+            : [],
     };
 }
 

@@ -121,8 +121,9 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
             { parent, dependsOn: crdInstallers },
         );
 
-    const poolerHost = (ns: string) => serviceHost(n.pooler, ns);
     const serving = s.cluster;
+    const poolerName = n.poolerOf(serving);
+    const poolerHost = (ns: string) => serviceHost(poolerName, ns);
     const recovery = s.recovery;
     const archive = (serverName?: string) => ({ barmanObjectName: objectStore!.metadata.name, ...(serverName ? { serverName } : {}) });
     // Each Cluster archives its WAL under its own name in the ObjectStore (the plugin's default
@@ -204,10 +205,12 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                             labelSelector: { matchLabels: { [cloudNativePgLabels.cluster]: clusterName, [cloudNativePgLabels.podRole]: "instance" } },
                         },
                     ],
-                    // The API verifies the pooler's name against the server certificate (sslmode=verify-full),
-                    // whichever Cluster the pooler fronts.
+                    // The API verifies its Pooler's name against the server certificate (sslmode=verify-full).
                     certificates: {
-                        serverAltDNSNames: args.namespace.apply((ns) => [n.pooler, `${n.pooler}.${ns}`, `${n.pooler}.${ns}.svc`, poolerHost(ns)]),
+                        serverAltDNSNames: args.namespace.apply((ns) => {
+                            const own = n.poolerOf(clusterName);
+                            return [own, `${own}.${ns}`, `${own}.${ns}.svc`, serviceHost(own, ns)];
+                        }),
                     },
                     ...(objectStore ? { plugins: [{ name: barmanCloudPlugin, isWALArchiver: true, parameters: archive() }] } : {}),
                 },
@@ -226,11 +229,11 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
 
     if (backup && objectStore) {
         new k8s.apiextensions.CustomResource(
-            n.scheduledBackup,
+            n.scheduledBackupOf(serving),
             {
                 apiVersion: cloudNativePgApi.cluster,
                 kind: "ScheduledBackup",
-                metadata: meta(n.scheduledBackup),
+                metadata: meta(n.scheduledBackupOf(serving)),
                 spec: {
                     schedule: operatorSchedule(backup.schedule),
                     cluster: { name: cluster.metadata.name },
@@ -246,13 +249,14 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
     }
 
     const pooler = s.pooler;
-    if (pooler) {
+    const poolerObject =
+        pooler &&
         new k8s.apiextensions.CustomResource(
-            n.pooler,
+            poolerName,
             {
                 apiVersion: cloudNativePgApi.cluster,
                 kind: "Pooler",
-                metadata: meta(n.pooler),
+                metadata: meta(poolerName),
                 spec: {
                     cluster: { name: cluster.metadata.name },
                     instances: pooler.instances,
@@ -264,13 +268,13 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                     template: {
                         // Its own name: the statefulset engine's Service and policies select name=postgres, and an
                         // import from that server must never reach PgBouncer instead.
-                        metadata: { labels: standardLabels({ ...identity, name: n.pooler }) },
+                        metadata: { labels: standardLabels({ ...identity, name: n.poolerOf(n.cluster) }) },
                         spec: {
                             containers: [],
                             affinity: {
                                 podAntiAffinity: {
                                     preferredDuringSchedulingIgnoredDuringExecution: [
-                                        { weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { [cloudNativePgLabels.pooler]: n.pooler } } } },
+                                        { weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { [cloudNativePgLabels.pooler]: poolerName } } } },
                                     ],
                                 },
                             },
@@ -280,7 +284,6 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
             },
             { parent, dependsOn: crdInstallers },
         );
-    }
 
     const servers: WorkloadEndpoints = {
         // Every Cluster's instances in the namespace: a recovered Cluster beside the serving one gets
@@ -293,7 +296,8 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
         health: [],
     };
     const poolerEndpoints: WorkloadEndpoints | undefined = pooler && {
-        podSelector: { [cloudNativePgLabels.pooler]: n.pooler },
+        // Every Pooler's pods: during a switch the old Pooler serves the API's old pods until they are gone.
+        podSelector: { [cloudNativePgLabels.podRole]: "pooler" },
         serving: [tcp("pgbouncer", postgresPort)],
         peer: [],
         metrics: [tcp("metrics", 9127)],
@@ -302,7 +306,8 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
     const ca = caSecret(serving);
     return {
         connection: {
-            host: args.namespace.apply((ns) => (pooler ? poolerHost(ns) : serviceHost(primaryService(serving), ns))),
+            // Through the Pooler's object: the API rolls onto a new Pooler only once it exists.
+            host: poolerObject ? pulumi.all([args.namespace, poolerObject.metadata]).apply(([ns]) => poolerHost(ns)) : args.namespace.apply((ns) => serviceHost(primaryService(serving), ns)),
             port: postgresPort,
             database: s.database,
             secretName: appSecret.metadata.name,

@@ -68,7 +68,7 @@ export const localWithoutAddons = {
     installMetricsServer: false,
     installVpa: false,
     installPrometheusStack: false,
-    installIngressNginx: false,
+    installEnvoyGateway: false,
     installCertManager: false,
     selfSignedClusterIssuer: "",
 } as const;

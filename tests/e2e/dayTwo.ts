@@ -56,6 +56,7 @@ function redisNodes(nodes: number): DayTwoChange {
 }
 
 const poolerType = "kubernetes:postgresql.cnpg.io/v1:Pooler";
+const scheduledBackupType = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
 const recovered = "postgres-pitr-20261203t100000z";
 const recoveryTime = "2026-12-03T10:00:00Z";
 const clusterOf = (cluster: ControlPlane, namespace: string, name: string) => getObject(cluster, "clusters.postgresql.cnpg.io", name, namespace);
@@ -76,20 +77,31 @@ const pointInTimeRecovery: DayTwoChange[] = [
             const spec = clusterOf(cluster, namespace, recovered).spec;
             assert.deepStrictEqual(spec.bootstrap.recovery.recoveryTarget, { targetTime: recoveryTime });
             assert.strictEqual(spec.externalClusters[0].plugin.parameters.serverName, "postgres");
-            assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", names.cloudNativePg.pooler, namespace).spec.cluster.name, "postgres", "the API stays");
+            assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", names.cloudNativePg.poolerOf("postgres"), namespace).spec.cluster.name, "postgres", "the API stays");
         },
     },
     {
-        title: "point-in-time recovery, switch: the Pooler, the ScheduledBackup and the API's CA move in place",
+        title: "point-in-time recovery, switch: a Pooler and a ScheduledBackup of the recovered Cluster replace the old ones (their cluster is immutable), the API follows with its CA",
         step: "switch to the recovered Cluster",
         config: { postgresCluster: recovered },
         async check({ cluster, namespace, up }) {
-            assert.strictEqual(stepOf(up, poolerType, names.cloudNativePg.pooler)?.op, "update");
+            const { poolerOf, scheduledBackupOf } = names.cloudNativePg;
+            assert.strictEqual(stepOf(up, poolerType, poolerOf(recovered))?.op, "create");
+            assert.strictEqual(stepOf(up, poolerType, poolerOf("postgres"))?.op, "delete");
+            assert.strictEqual(stepOf(up, scheduledBackupType, scheduledBackupOf(recovered))?.op, "create");
+            assert.strictEqual(stepOf(up, scheduledBackupType, scheduledBackupOf("postgres"))?.op, "delete");
+            // The new Pooler exists before the API rolls to it; the old one goes only once the roll is done.
+            const created = stepOf(up, poolerType, poolerOf(recovered))!;
+            const rolled = stepOf(up, "kubernetes:apps/v1:Deployment", names.api.deployment)!;
+            const deleted = stepOf(up, poolerType, poolerOf("postgres"))!;
+            assert.strictEqual(rolled?.op, "update");
+            assert.ok(created.finished! < rolled.started && rolled.finished! < deleted.started, up.steps.filter((s) => s.op !== "same").map(describeStep).join("; "));
             assert.deepStrictEqual(up.steps.filter((s) => s.type === clusterType && s.op !== "same").map(describeStep), [], "no Cluster changes");
-            assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", names.cloudNativePg.pooler, namespace).spec.cluster.name, recovered);
-            assert.strictEqual(getObject(cluster, "scheduledbackups.postgresql.cnpg.io", names.cloudNativePg.scheduledBackup, namespace).spec.cluster.name, recovered);
-            const volumes = getObject(cluster, "deployment", names.api.deployment, namespace).spec.template.spec.volumes;
-            assert.ok(volumes.some((v: any) => v.secret?.secretName === `${recovered}-ca`), "the API verifies the recovered Cluster's CA");
+            assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", poolerOf(recovered), namespace).spec.cluster.name, recovered);
+            assert.strictEqual(getObject(cluster, "scheduledbackups.postgresql.cnpg.io", scheduledBackupOf(recovered), namespace).spec.cluster.name, recovered);
+            const api = getObject(cluster, "deployment", names.api.deployment, namespace).spec.template.spec;
+            assert.ok(api.volumes.some((v: any) => v.secret?.secretName === `${recovered}-ca`), "the API verifies the recovered Cluster's CA");
+            assert.match(JSON.stringify(api.containers[0].env), new RegExp(`${poolerOf(recovered)}\\.`), "the API connects to the recovered Cluster's Pooler");
         },
     },
     {
@@ -177,8 +189,8 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
             },
         },
         {
-            title: "PostgreSQL resources and the ingress host change in place",
-            step: "postgres resources, ingress host",
+            title: "PostgreSQL resources and the API's host (its HTTPRoute) change in place",
+            step: "postgres resources, route host",
             config: {
                 postgresResources: JSON.stringify({ requests: { cpu: "2000m", memory: "8Gi" }, limits: { cpu: "6000m", memory: "24Gi" } }),
                 ingressHost: "api2.healthcare.example.com",
@@ -187,7 +199,9 @@ export const dayTwoChanges: Record<ShippedStack, DayTwoChange[]> = {
                 const postgres = getObject(cluster, "clusters.postgresql.cnpg.io", names.cloudNativePg.cluster, namespace);
                 assert.strictEqual(postgres.spec.resources.limits.memory, "24Gi");
                 assert.ok(postgres.metadata.generation > 1, "updated, not re-created");
-                assert.strictEqual(getObject(cluster, "ingress", names.api.ingress, namespace).spec.rules[0].host, "api2.healthcare.example.com");
+                const route = getObject(cluster, "httproutes.gateway.networking.k8s.io", names.api.httpRoute, namespace);
+                assert.deepStrictEqual(route.spec.hostnames, ["api2.healthcare.example.com"]);
+                assert.strictEqual(route.metadata.generation, 2, "updated, not re-created");
             },
         },
         {

@@ -75,7 +75,7 @@ describe("e2e: the real engine against a real API server", function () {
 
         it("a cluster without what the stack needs: preview and up fail naming every missing API in one error, and the namespace is never created", async function () {
             // Staging expects the platform's CRDs (CloudNativePG, Barman Cloud, VPA, Prometheus Operator,
-            // cert-manager) and a custom-metrics adapter; none is there yet.
+            // the Gateway API's HTTPRoute) and a custom-metrics adapter; none is there yet.
             const stack = await engine("staging");
             for (const operation of [() => stack.preview(), () => stack.up()]) {
                 const message = await failsWith(operation(), /lacks what this stack needs; nothing was created/);
@@ -85,7 +85,7 @@ describe("e2e: the real engine against a real API server", function () {
                     "CRD objectstores.barmancloud.cnpg.io, needed by postgresBackupS3Bucket",
                     "CRD verticalpodautoscalers.autoscaling.k8s.io, needed by vpaEnabled",
                     "CRD servicemonitors.monitoring.coreos.com, needed by monitoringEnabled",
-                    "CRD clusterissuers.cert-manager.io, needed by ingressClusterIssuer",
+                    "CRD httproutes.gateway.networking.k8s.io, needed by apiExposure",
                     "custom.metrics.k8s.io (or v1beta1), needed by apiHpaCustomMetrics",
                 ]) {
                     assert.ok(message.includes(missing), `the error names ${missing}:\n${message.slice(-3000)}`);
@@ -183,11 +183,25 @@ describe("e2e: the real engine against a real API server", function () {
                     const s = getObject(cluster, "statefulset", statefulSet, namespace());
                     assert.strictEqual(s.status.readyReplicas, s.spec.replicas, `${statefulSet} ready`);
                 }
+                // Published through the Gateway API: the HTTPRoute on the stack's Gateway (local's own, created here;
+                // staging's and production's the platform's, named by the stack), stored as the API server admitted them.
+                const exposure = stackSettings(stackName).ingress;
+                assert.strictEqual(exposure.exposure, "gateway");
+                const route = getObject(cluster, "httproutes.gateway.networking.k8s.io", names.api.httpRoute, namespace());
+                assert.deepStrictEqual(route.spec.hostnames, [exposure.host]);
+                assert.strictEqual(route.spec.parentRefs[0].name, exposure.gateway!.name);
+                assert.deepStrictEqual(route.spec.rules[0].backendRefs.map((b: any) => [b.name, b.port]), [[names.api.service, 80]]);
+                if (exposure.gateway!.className) {
+                    const gateway = getObject(cluster, "gateways.gateway.networking.k8s.io", exposure.gateway!.name, namespace());
+                    assert.strictEqual(gateway.spec.gatewayClassName, exposure.gateway!.className);
+                    assert.deepStrictEqual(gateway.spec.listeners.map((l: any) => [l.name, l.port]), [["http", 8088]]);
+                }
+                assert.strictEqual(getObject(cluster, "ingress", names.api.ingress, namespace()), undefined, "no Ingress");
                 if (postgres.engine === "cloudnative-pg") {
                     // No operator runs here: the Cluster and its Pooler are stored as the API server admitted them.
                     const pg = getObject(cluster, "clusters.postgresql.cnpg.io", names.cloudNativePg.cluster, namespace());
                     assert.strictEqual(pg.spec.instances, postgres.instances);
-                    assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", names.cloudNativePg.pooler, namespace()).spec.pgbouncer.poolMode, "transaction");
+                    assert.strictEqual(getObject(cluster, "poolers.postgresql.cnpg.io", names.cloudNativePg.poolerOf(names.cloudNativePg.cluster), namespace()).spec.pgbouncer.poolMode, "transaction");
                     // The instances' egress to the API server names the address it publishes.
                     const egress = getObject(cluster, "networkpolicy", `${names.networkPolicy.postgres}-kubernetes-api`, namespace()).spec.egress;
                     assert.match(JSON.stringify(egress), new RegExp(`${advertisedApiServerAddress.replace(/\./g, "\\.")}/32`));
