@@ -101,7 +101,8 @@ const pointInTimeRecovery: DayTwoChange[] = [
             assert.strictEqual(getObject(cluster, "scheduledbackups.postgresql.cnpg.io", scheduledBackupOf(recovered), namespace).spec.cluster.name, recovered);
             const api = getObject(cluster, "deployment", names.api.deployment, namespace).spec.template.spec;
             assert.ok(api.volumes.some((v: any) => v.secret?.secretName === `${recovered}-ca`), "the API verifies the recovered Cluster's CA");
-            assert.match(JSON.stringify(api.containers[0].env), new RegExp(`${poolerOf(recovered)}\\.`), "the API connects to the recovered Cluster's Pooler");
+            const settings = getObject(cluster, "configmap", api.containers[0].envFrom[0].configMapRef.name, namespace);
+            assert.match(settings.data.DATABASE_HOST, new RegExp(`^${poolerOf(recovered)}\\.`), "the API connects to the recovered Cluster's Pooler");
         },
     },
     {
