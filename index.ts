@@ -232,6 +232,7 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
                               backup: settings.postgresBackup && { longestGapSeconds: settings.postgresBackup.longestGapSeconds },
                           },
                 redis: redis.endpoints,
+                redisTopology: { nodes: settings.redis.nodes, replicasPerMaster: settings.redis.replicasPerMaster },
                 apiHpa: autoscaling.apiHpaName,
                 crdInstallers: addons.readyFor,
             },
