@@ -27,6 +27,8 @@ const maintenanceUid = 10003;
 
 /** How long a maintenance Job (moving slots with their keys) may run. */
 const maintenanceDeadlineSeconds = 3600;
+/** How often the periodic reconcile checks the cluster's shape (a failed Job, a node back empty after a lost volume). */
+export const reconcileSchedule = "*/15 * * * *";
 
 /** How long a node may take to start: waiting for its peers' names, then loading its AOF/RDB (startupProbe). */
 export const redisStartupBudgetSeconds = 600;
@@ -238,7 +240,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         // One Job per maintenance script, all alike: the desired nodes in, redis-cli against them. A Job
         // is replaced (and so runs again) when the desired nodes or the scripts change; both scripts are
         // no-ops when the cluster already has the desired shape.
-        const maintenanceJobSpec = (container: string, script: string) => ({
+        const maintenanceJobSpec = (container: string, script: string, extraEnv: { name: string; value: string }[] = []) => ({
                         backoffLimit: 4,
                         activeDeadlineSeconds: maintenanceDeadlineSeconds,
                         template: {
@@ -262,6 +264,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                             { name: "WAIT_SECONDS", value: "300" },
                                             dnsCanaryEnv,
                                             passwordEnv("REDISCLI_AUTH"),
+                                            ...extraEnv,
                                         ],
                                         resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
                                         securityContext: restrictedContainerSecurityContext(),
@@ -292,9 +295,37 @@ export class RedisCluster extends pulumi.ComponentResource {
             );
         };
 
+        // The reconcile again every 15 minutes: a failed Job stays failed until the next change, and a
+        // node whose pod came back with an empty volume is Ready while the cluster is a replica short.
+        // It changes only a formed cluster whose desired nodes all answer, none beyond them, and only
+        // while no other run holds the maintenance lock (redis-cluster-lib.sh); otherwise it leaves the
+        // cluster to the deployment's Jobs. Updated before them (the scale-in Job waits for it), so it
+        // never works from the previous node list while they move slots.
+        const periodicReconcile =
+            s.nodes > 1
+                ? new k8s.batch.v1.CronJob(
+                      n.reconcileCronJob,
+                      {
+                          metadata: { ...meta(n.reconcileCronJob), labels: standardLabels(maintenanceIdentity) },
+                          spec: {
+                              schedule: reconcileSchedule,
+                              concurrencyPolicy: "Forbid",
+                              startingDeadlineSeconds: 300,
+                              successfulJobsHistoryLimit: 1,
+                              failedJobsHistoryLimit: 3,
+                              jobTemplate: {
+                                  metadata: { labels: standardLabels(maintenanceIdentity) },
+                                  spec: maintenanceJobSpec("reconcile", redisScripts.reconcile, [{ name: "RECONCILE_MODE", value: "periodic" }]),
+                              },
+                          },
+                      },
+                      { parent: this, dependsOn: policies },
+                  )
+                : undefined;
+
         // Before the StatefulSet update: a node leaves only after its slots have moved. A fast no-op on a
         // fresh install and whenever no node is above the desired count.
-        const scaleIn = maintenanceJob(n.scaleInJob, "scale-in", redisScripts.scaleIn, []);
+        const scaleIn = maintenanceJob(n.scaleInJob, "scale-in", redisScripts.scaleIn, periodicReconcile ? [periodicReconcile] : []);
 
         const statefulSet = new k8s.apps.v1.StatefulSet(
             n.statefulSet,

@@ -122,6 +122,26 @@ describe("RedisCluster scaling in Pulumi's order", () => {
         assert.strictEqual(redis.livenessProbe.initialDelaySeconds, undefined, "the startup probe, not a guessed delay, holds liveness back");
     });
 
+    it("reconciles every 15 minutes in periodic mode, one run at a time, updated before the scale-in Job", () => {
+        const cronJob = run.get("kubernetes:batch/v1:CronJob", "redis-cluster-reconcile-periodic");
+        assert.strictEqual(cronJob.inputs.spec.schedule, "*/15 * * * *");
+        assert.strictEqual(cronJob.inputs.spec.concurrencyPolicy, "Forbid");
+        const job = run.get(JOB, "redis-cluster-reconcile").inputs.spec;
+        const periodic = cronJob.inputs.spec.jobTemplate.spec;
+        const container = periodic.template.spec.containers[0];
+        assert.deepStrictEqual(container.command, ["sh", `/scripts/${redisScripts.reconcile}`]);
+        assert.strictEqual(container.env.find((e: any) => e.name === "RECONCILE_MODE")?.value, "periodic");
+        // The same pod as the reconcile Job's otherwise: labels (network policies), scripts, desired nodes.
+        const { env: jobEnv, ...jobContainer } = job.template.spec.containers[0];
+        const { env: periodicEnv, ...periodicContainer } = container;
+        assert.deepStrictEqual(periodicContainer, jobContainer);
+        assert.deepStrictEqual(periodicEnv.filter((e: any) => e.name !== "RECONCILE_MODE"), jobEnv);
+        assert.deepStrictEqual(periodic.template.metadata.labels, job.template.metadata.labels);
+        // Never from the previous node list while the scale-in Job drains: the CronJob is updated first.
+        assert.ok(run.get(JOB, "redis-cluster-scale-in").options.dependsOn.some(urnOf("kubernetes:batch/v1:CronJob", "redis-cluster-reconcile-periodic")));
+        assert.ok(!cronJob.options.dependsOn.some(urnOf(STATEFUL_SET, "redis-cluster")), "no cycle through the StatefulSet");
+    });
+
     it("hands a master's slots over before SIGTERM (preStop), with a grace period that covers the handover and the shutdown", () => {
         const spec = run.get(STATEFUL_SET, "redis-cluster").inputs.spec.template.spec;
         const redis = spec.containers.find((c: any) => c.name === "redis");

@@ -317,7 +317,8 @@ describe("shipped stacks", () => {
 
                 it("runs no StatefulSet, backup CronJob, backup volume or exporter sidecar for PostgreSQL", () => {
                     assert.deepStrictEqual(run.ofType("kubernetes:apps/v1:StatefulSet").map((s) => s.name), ["redis-cluster"]);
-                    assert.deepStrictEqual(run.ofType("kubernetes:batch/v1:CronJob"), []);
+                    // Redis's periodic reconcile is the only CronJob.
+                    assert.deepStrictEqual(run.ofType("kubernetes:batch/v1:CronJob").map((c) => c.name), ["redis-cluster-reconcile-periodic"]);
                     assert.deepStrictEqual(run.ofType("kubernetes:core/v1:PersistentVolumeClaim"), []);
                     assert.ok(!run.ofType("kubernetes:core/v1:Secret").some((s) => s.name === "postgres-credentials"));
                     assert.strictEqual(run.outputs.postgresBackupCronJob, "(cloudnative-pg: ScheduledBackup postgres-backup and the WAL archive)");
