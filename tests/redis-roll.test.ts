@@ -28,7 +28,9 @@ describe("Redis Cluster rolls under load, against real redis-server processes", 
         const steps = await rollCluster(cluster);
         await new Promise((r) => setTimeout(r, 500));
         const figures = await load.stop();
-        const report = figures.map((f) => `${f.shard}: ${f.writes} writes (${f.failedWrites} failed), ${f.reads} reads (${f.failedReads} failed), longest pause ${f.longestPauseMs} ms ${f.failures.join("; ")}`).join("\n");
+        const report =
+            figures.map((f) => `${f.shard}: ${f.writes} writes (${f.failedWrites} failed), ${f.reads} reads (${f.failedReads} failed), longest pause ${f.longestPauseMs} ms ${f.failures.join("; ")}`).join("\n") +
+            `\npreStop:\n${steps.map((s) => `  redis-cluster-${s.ordinal} (${s.wasMaster ? "master" : "replica"}): ${s.preStop.replace(/\n/g, "\n    ")}`).join("\n")}`;
         assert.strictEqual(figures.length, 3, report);
         for (const f of figures) {
             assert.ok(f.writes > 20 && f.reads > 20, `the client kept working on every shard:\n${report}`);
@@ -45,6 +47,6 @@ describe("Redis Cluster rolls under load, against real redis-server processes", 
             assert.match(step.preStop, /nothing to hand over/, `redis-cluster-${step.ordinal}: ${step.preStop}`);
         }
         assert.deepStrictEqual(cluster.problems(), []);
-        console.log(`      ${report.replace(/\n/g, "\n      ")}`);
+        console.log(`      ${report.split("\npreStop:")[0].replace(/\n/g, "\n      ")}`);
     });
 });

@@ -8,7 +8,8 @@
 # replica catches up to the master's replication offset, takes over with a new config epoch, and the
 # old master answers its paused clients with MOVED to the new one. Clients wait a moment; no write fails.
 #
-# It waits (bounded by PRESTOP_FAILOVER_SECONDS) until this node has turned into a replica. When no
+# It waits (bounded by PRESTOP_FAILOVER_SECONDS) until this node has turned into a replica, then a
+# moment more (PRESTOP_DRAIN_SECONDS) so that clients still sending here get MOVED. When no
 # replica is in sync, or the handover does not finish in time, it says so and exits 0: the node stops
 # as before and the cluster fails over on its own. A replica, or a master without slots, just stops.
 # The pod's terminationGracePeriodSeconds covers this wait plus the shutdown's own (redisCluster.ts).
@@ -19,12 +20,14 @@
 #   REDIS_PROBE_HOST          this node's address (default 127.0.0.1; the tests' nodes bind their own)
 #   PRESTOP_FAILOVER_SECONDS  how long to wait for the role swap (default 30)
 #   PRESTOP_MAX_LAG_BYTES     how far behind the master's offset a replica may be to count as in sync (default 1048576)
+#   PRESTOP_DRAIN_SECONDS     how long the node keeps answering (MOVED) after the swap, within the budget (default 2)
 #   POLL_SECONDS              how often to check (default 0.2)
 set -u
 host=${REDIS_PROBE_HOST:-127.0.0.1}
 port=${REDIS_PORT:-6379}
 budget=${PRESTOP_FAILOVER_SECONDS:-30}
 max_lag=${PRESTOP_MAX_LAG_BYTES:-1048576}
+drain_seconds=${PRESTOP_DRAIN_SECONDS:-2}
 poll=${POLL_SECONDS:-0.2}
 
 log() { printf '[prestop %s:%s] %s\n' "$host" "$port" "$*"; }
@@ -77,6 +80,11 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
     while [ "$(date +%s)" -lt "$swap_deadline" ] && [ "$(date +%s)" -lt "$deadline" ]; do
         if [ "$(field "$(cli "$host" "$port" INFO replication)" role)" = slave ]; then
             log "handed over: $best is the master now, this node is its replica"
+            # A moment more of answering MOVED: clients with requests on their way learn the new
+            # master from this node, not from a refused connection. Within the budget.
+            drain=$((deadline - $(date +%s)))
+            [ "$drain" -le "$drain_seconds" ] || drain=$drain_seconds
+            [ "$drain" -le 0 ] || sleep "$drain"
             exit 0
         fi
         sleep "$poll"

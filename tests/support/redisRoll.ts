@@ -5,9 +5,10 @@
  * tests/redis-roll.test.ts and `npm run bench:redis-roll`.
  *
  * The client is the strictest reasonable cluster client: it follows MOVED and ASK (what every
- * cluster client does) and counts everything else as a failed operation, with no retry: a refused or
- * reset connection, -CLUSTERDOWN, -TRYAGAIN, -LOADING, a reply that is not what was written, or no
- * reply within 10 s.
+ * cluster client does; on MOVED it moves every slot of the old owner to the new one, as clients
+ * refresh their slot map) and counts everything else as a failed operation, with no retry: a refused
+ * or reset connection, -CLUSTERDOWN, -TRYAGAIN, -LOADING, a reply that is not what was written, or no
+ * reply within 10 s. Real clients also retry after a connection error; this one does not.
  */
 import { spawn } from "child_process";
 import * as net from "net";
@@ -199,11 +200,19 @@ export class ClusterLoad {
             if (!redirect) {
                 return reply;
             }
-            address = redirect[2];
             asking = redirect[1] === "ASK";
             if (!asking) {
-                this.slotOwner.set(slot, address);
+                // As cluster clients refresh their slot map on MOVED (ioredis, redis-py, go-redis): a
+                // failover moves the whole shard, so every slot the old owner held goes to the new one
+                // (a later MOVED corrects a slot that went elsewhere).
+                for (const [known, owner] of this.slotOwner) {
+                    if (owner === address) {
+                        this.slotOwner.set(known, redirect[2]);
+                    }
+                }
+                this.slotOwner.set(slot, redirect[2]);
             }
+            address = redirect[2];
         }
         return { ok: false, error: "too many redirects" };
     }
