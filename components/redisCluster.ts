@@ -149,9 +149,10 @@ export function redisConfig(settings: RedisSettings): string {
  * A Redis Cluster: StatefulSet in cluster mode, headless Service, generated password, and two
  * maintenance Jobs that keep every slot served when `settings.nodes` changes: scale-in (before the
  * StatefulSet update) drains the nodes a smaller cluster leaves out, reconcile (after it) forms the
- * cluster or joins new nodes, rebalances and places replicas by zone. Each node's start script
- * refreshes its peers' addresses from their stable names, so the cluster comes back after every pod
- * restarted at once on new IPs.
+ * cluster or joins new nodes, rebalances and places replicas by zone; the same reconcile runs every
+ * 15 minutes (CronJob) to heal a failed Job or a node back empty. Each node's start script refreshes
+ * its peers' addresses from their stable names, so the cluster comes back after every pod restarted
+ * at once on new IPs; its preStop hook hands a master's slots to its replica before each stop.
  */
 export class RedisCluster extends pulumi.ComponentResource {
     /** Connection details for clients. */
@@ -237,47 +238,47 @@ export class RedisCluster extends pulumi.ComponentResource {
         const nodeAddresses = args.namespace.apply((ns) =>
             Array.from({ length: s.nodes }, (_, i) => `${statefulPodHost(n.statefulSet, i, n.headlessService, ns)}:${redisPort}`),
         );
-        // One Job per maintenance script, all alike: the desired nodes in, redis-cli against them. A Job
-        // is replaced (and so runs again) when the desired nodes or the scripts change; both scripts are
-        // no-ops when the cluster already has the desired shape.
+        // The maintenance pod, shared by the Jobs and the periodic reconcile: the desired nodes in, redis-cli against them.
         const maintenanceJobSpec = (container: string, script: string, extraEnv: { name: string; value: string }[] = []) => ({
-                        backoffLimit: 4,
-                        activeDeadlineSeconds: maintenanceDeadlineSeconds,
-                        template: {
-                            metadata: {
-                                labels: standardLabels(maintenanceIdentity),
-                            },
-                            spec: {
-                                restartPolicy: "OnFailure",
-                                serviceAccountName: serviceAccount.metadata.name,
-                                automountServiceAccountToken: false,
-                                securityContext: restrictedPodSecurityContext(maintenanceUid),
-                                containers: [
-                                    {
-                                        name: container,
-                                        image: s.image,
-                                        imagePullPolicy: "IfNotPresent",
-                                        command: ["sh", `/scripts/${script}`],
-                                        env: [
-                                            { name: "REDIS_NODES", value: nodeAddresses.apply((a) => a.join(" ")) },
-                                            { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
-                                            { name: "WAIT_SECONDS", value: "300" },
-                                            dnsCanaryEnv,
-                                            passwordEnv("REDISCLI_AUTH"),
-                                            ...extraEnv,
-                                        ],
-                                        resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
-                                        securityContext: restrictedContainerSecurityContext(),
-                                        volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
-                                    },
-                                ],
-                                volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }],
-                            },
+            backoffLimit: 4,
+            activeDeadlineSeconds: maintenanceDeadlineSeconds,
+            template: {
+                metadata: {
+                    labels: standardLabels(maintenanceIdentity),
+                },
+                spec: {
+                    restartPolicy: "OnFailure",
+                    serviceAccountName: serviceAccount.metadata.name,
+                    automountServiceAccountToken: false,
+                    securityContext: restrictedPodSecurityContext(maintenanceUid),
+                    containers: [
+                        {
+                            name: container,
+                            image: s.image,
+                            imagePullPolicy: "IfNotPresent",
+                            command: ["sh", `/scripts/${script}`],
+                            env: [
+                                { name: "REDIS_NODES", value: nodeAddresses.apply((a) => a.join(" ")) },
+                                { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
+                                { name: "WAIT_SECONDS", value: "300" },
+                                dnsCanaryEnv,
+                                passwordEnv("REDISCLI_AUTH"),
+                                ...extraEnv,
+                            ],
+                            resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
+                            securityContext: restrictedContainerSecurityContext(),
+                            volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
                         },
+                    ],
+                    volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }],
+                },
+            },
         });
         // The Jobs wait for their allow policies: on a fresh install, a Job started while only the
         // default deny exists fails its first attempts (and, with backoff, for minutes).
         const policies: Promise<pulumi.Resource[]> = Promise.resolve(args.networkPolicies ?? []);
+        // One Job per maintenance script, all alike. A Job is replaced (and so runs again) when the
+        // desired nodes or the scripts change; both scripts are no-ops when the cluster already has the desired shape.
         const maintenanceJob = (jobName: string, container: string, script: string, after: pulumi.Resource[]) => {
             const dependsOn: Promise<pulumi.Resource[]> = policies.then((p) => [...p, ...after]);
             return new k8s.batch.v1.Job(
