@@ -27,6 +27,19 @@ import { names, previewerClusterRoleName } from "./lib/names";
  * function, which the engine reports as the preview's or update's error, with nothing registered.
  */
 export = async (): Promise<Record<string, unknown>> => {
+    // The Redis Jobs wait for their allow policies, which NetworkSecurity builds later from the
+    // cluster's own endpoints: a promise kept once the policies are declared. Kept empty when the
+    // program fails before that (a promise of the policies that never settles would hold the Jobs' registration open).
+    let declare: (policies: pulumi.Resource[]) => void = () => undefined;
+    const redisPolicies = new Promise<pulumi.Resource[]>((resolve) => (declare = resolve));
+    try {
+        return await program(redisPolicies, declare);
+    } finally {
+        declare([]);
+    }
+};
+
+async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesDeclared: (policies: pulumi.Resource[]) => void): Promise<Record<string, unknown>> {
     // Validates everything before the first resource is registered.
     const settings = loadSettings();
 
@@ -126,7 +139,14 @@ export = async (): Promise<Record<string, unknown>> => {
             : undefined;
     const redis = new RedisCluster(
         "redis-cluster",
-        { ...workload, settings: settings.redis, protectData: settings.protectData, exporter: exporters && { image: exporters.redisImage }, priorityClassName: dataPriority?.className },
+        {
+            ...workload,
+            settings: settings.redis,
+            protectData: settings.protectData,
+            exporter: exporters && { image: exporters.redisImage },
+            priorityClassName: dataPriority?.className,
+            networkPolicies: redisPolicies,
+        },
         { provider },
     );
     // The API's public entry: an HTTPRoute on a Gateway (the platform's, or one the stack creates here:
@@ -200,6 +220,7 @@ export = async (): Promise<Record<string, unknown>> => {
         },
         { provider },
     );
+    redisPoliciesDeclared([networkSecurity]);
 
     const autoscaling = new Autoscaling(
         "autoscaling",
@@ -238,6 +259,7 @@ export = async (): Promise<Record<string, unknown>> => {
                               backup: settings.postgresBackup && { longestGapSeconds: settings.postgresBackup.longestGapSeconds },
                           },
                 redis: redis.endpoints,
+                redisTopology: { nodes: settings.redis.nodes, replicasPerMaster: settings.redis.replicasPerMaster },
                 apiHpa: autoscaling.apiHpaName,
                 crdInstallers: addons.readyFor,
             },
@@ -269,4 +291,4 @@ export = async (): Promise<Record<string, unknown>> => {
         /** What this stack runs, as config values: promotion copies them from staging to production. */
         release: releaseConfig(settings),
     };
-};
+}

@@ -103,6 +103,16 @@ export interface RuleSources {
     postgres: PostgresRuleSource;
     /** The API's HPA exists (with this name and kube-state-metrics reporting it). */
     apiHpa?: string;
+    /** The Redis Cluster's desired shape: how many nodes every node should know, and whether masters have replicas. */
+    redisTopology?: RedisTopology;
+}
+
+/** A Redis Cluster's desired shape, from the stack's settings. */
+export interface RedisTopology {
+    /** Nodes (redisNodes). */
+    nodes: number;
+    /** Replicas per master (redisReplicasPerMaster). */
+    replicasPerMaster: number;
 }
 
 /** Seconds after which a backup counts as missing: 1.5 times the schedule's longest gap. */
@@ -151,7 +161,7 @@ export function recordingRules(sources: RuleSources): RecordingRule[] {
     ];
 }
 
-/** The alerts: API error rate, API dependencies down, API at its replica ceiling, PostgreSQL's by engine (`postgresAlerts`), Redis Cluster not ok. */
+/** The alerts: API error rate, API dependencies down, API at its replica ceiling, PostgreSQL's by engine (`postgresAlerts`), Redis's (`redisAlerts`). */
 export function alertingRules(sources: RuleSources): AlertingRule[] {
     const ns = `namespace="${sources.namespace}"`;
     const api = `${ns}, job="${jobs.api}"`;
@@ -207,14 +217,66 @@ export function alertingRules(sources: RuleSources): AlertingRule[] {
     }
     rules.push(...postgresAlerts(sources));
     if (sources.exporters) {
-        rules.push({
+        rules.push(...redisAlerts(sources));
+    }
+    return rules;
+}
+
+/**
+ * Redis Cluster's alerts, from the exporter sidecars (CLUSTER INFO and INFO replication of every
+ * node): the cluster not ok, slots not served, a node count other than the desired one (a node that
+ * came back empty after losing its volume, or a failed one the cluster still lists), and a master
+ * without a replica (a replica short: the next failure of that master loses its slots).
+ */
+function redisAlerts(sources: RuleSources): AlertingRule[] {
+    const redis = `namespace="${sources.namespace}", job="${jobs.redis}"`;
+    const topology = sources.redisTopology;
+    const rules: AlertingRule[] = [
+        {
             alert: "HealthcareRedisClusterNotOk",
-            expr: `min by (namespace) (redis_cluster_state{${ns}, job="${jobs.redis}"}) < 1`,
+            expr: `min by (namespace) (redis_cluster_state{${redis}}) < 1`,
             for: "2m",
             labels: { severity: "critical" },
             annotations: {
                 summary: "A Redis Cluster node reports cluster_state fail",
                 description: "Some slots of the Redis Cluster in {{ $labels.namespace }} are unserved: check CLUSTER INFO and the maintenance Jobs.",
+            },
+        },
+        {
+            // Slots no node serves: unassigned, or on a node in PFAIL/FAIL for longer than a roll's pause.
+            alert: "HealthcareRedisSlotsNotServed",
+            expr: `min by (namespace) (redis_cluster_slots_ok{${redis}}) < 16384`,
+            for: "5m",
+            labels: { severity: "critical" },
+            annotations: {
+                summary: "Redis Cluster slots are unassigned or on a failing node",
+                description: "A node of the Redis Cluster in {{ $labels.namespace }} sees {{ $value }} of 16384 slots served: run the reconcile Job, or reassign the slots of a lost master.",
+            },
+        },
+    ];
+    if (topology && topology.nodes > 1) {
+        rules.push({
+            alert: "HealthcareRedisNodeCountWrong",
+            expr: `count by (namespace) (redis_cluster_known_nodes{${redis}} != ${topology.nodes}) > 0`,
+            for: "15m",
+            labels: { severity: "warning" },
+            annotations: {
+                summary: `A Redis Cluster node does not know exactly ${topology.nodes} nodes`,
+                description:
+                    "In {{ $labels.namespace }}, {{ $value }} node(s) know another number of nodes than the StatefulSet has: a node that came back empty (a lost volume) and was not joined, or a failed node still listed. The reconcile Job joins new nodes; forget a failed one with CLUSTER FORGET.",
+            },
+        });
+    }
+    if (topology && topology.replicasPerMaster > 0) {
+        rules.push({
+            // A master with no connected replica (an empty node is one too, until the reconcile Job joins it).
+            alert: "HealthcareRedisMasterWithoutReplica",
+            expr: `(redis_connected_slaves{${redis}} == 0) and on (namespace, pod) (redis_instance_info{${redis}, role="master"})`,
+            for: "10m",
+            labels: { severity: "warning" },
+            annotations: {
+                summary: "A Redis master has no replica",
+                description: "{{ $labels.pod }} in {{ $labels.namespace }} is a master without a connected replica: its next failure loses its slots. Run the reconcile Job (it gives every master its replicas).",
             },
         });
     }
@@ -424,6 +486,8 @@ export interface MonitoringArgs {
     postgres: MonitoredPostgres;
     /** The Redis pods; their metrics port exists when the exporter runs. */
     redis: WorkloadEndpoints;
+    /** The Redis Cluster's desired shape, for its node-count and replica alerts. */
+    redisTopology: RedisTopology;
     /** Name of the API's HPA, when there is one (for the at-max alert). */
     apiHpa?: string;
     /** What installs the Prometheus Operator CRDs when this stack installs them (cluster add-ons): the monitors and rules wait for it. */
@@ -529,6 +593,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 namespace,
                 exporters: !!args.settings.exporters,
                 apiHpa: args.apiHpa,
+                redisTopology: args.redisTopology,
                 postgres:
                     pg.engine === "cloudnative-pg"
                         ? { engine: pg.engine, instances: pg.instances, backup: pg.backup && { longestGapSeconds: pg.backup.longestGapSeconds } }

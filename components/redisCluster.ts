@@ -27,6 +27,8 @@ const maintenanceUid = 10003;
 
 /** How long a maintenance Job (moving slots with their keys) may run. */
 const maintenanceDeadlineSeconds = 3600;
+/** How often the periodic reconcile checks the cluster's shape (a failed Job, a node back empty after a lost volume). */
+export const reconcileSchedule = "*/15 * * * *";
 
 /** How long a node may take to start: waiting for its peers' names, then loading its AOF/RDB (startupProbe). */
 export const redisStartupBudgetSeconds = 600;
@@ -41,8 +43,35 @@ export const dnsCanary = "kubernetes.default.svc.cluster.local";
 /** The node label the scheduler spreads the nodes over and Kubernetes >= 1.35 copies onto each pod (PodTopologyLabels). */
 export const zoneLabel = "topology.kubernetes.io/zone";
 
-/** Share of the container's memory limit given to data; the rest covers fork copy-on-write and buffers. */
-const maxmemoryShare = 0.75;
+/**
+ * Share of the container's memory limit given to data (`maxmemory`). The rest of the cgroup is for
+ * what Redis does not count against maxmemory but the kernel does: the copy-on-write pages of a fork
+ * (AOF rewrite, the RDB of a full resync a restarted replica asks for), the replica output buffer,
+ * allocator fragmentation and the process itself. Figures: docs/redis.md, "Memory".
+ */
+export const maxmemoryShare = 0.5;
+/** A replica's output buffer (a full resync's stream) may use this share of the limit for good; the connection is cut above it. */
+export const replicaBufferHardShare = 1 / 16;
+/** ... or half that for 60 s. */
+export const replicaBufferSoftShare = 1 / 32;
+
+/** How long the preStop waits for a master's replica to take over (CLUSTER FAILOVER and the role swap). */
+export const preStopFailoverSeconds = 30;
+/** What the shutdown itself may take once SIGTERM arrives: Redis waits up to shutdown-timeout (10 s) for replicas to catch up, then fsyncs the AOF. */
+const shutdownSeconds = 30;
+/** The grace period covers the handover and the shutdown: the kubelet counts the preStop hook against it. */
+export const redisTerminationGraceSeconds = preStopFailoverSeconds + shutdownSeconds;
+/** Readiness after a start: a few probe periods on top of the startup budget. */
+const readinessAfterStartSeconds = 30;
+
+/**
+ * How long Pulumi may wait for the StatefulSet to be ready: a roll takes the nodes one at a time, and
+ * each may use its grace period, its startup budget (loading its AOF, a resync) and its readiness.
+ * Pulumi's default (10 minutes) is shorter than one node's startup budget.
+ */
+export function redisRolloutSeconds(nodes: number): number {
+    return nodes * (redisTerminationGraceSeconds + redisStartupBudgetSeconds + readinessAfterStartSeconds) + 300;
+}
 
 /** How the API reaches the cluster. */
 export interface CacheConnection {
@@ -62,6 +91,8 @@ export interface RedisClusterArgs extends NamespacedArgs {
     exporter?: { image: string };
     /** PriorityClass of the Redis pods (the data stores' class); undefined leaves the cluster's default. */
     priorityClassName?: pulumi.Input<string>;
+    /** What admits the maintenance Jobs' traffic (their allow NetworkPolicies), or a promise of it: the Jobs start only once it exists. */
+    networkPolicies?: pulumi.Resource[] | Promise<pulumi.Resource[]>;
 }
 
 /** Scripts shipped to the pods and Jobs in ConfigMaps; the tests run the same files. */
@@ -72,10 +103,11 @@ export const redisScripts = {
     reconcile: "redis-cluster-reconcile.sh",
     scaleIn: "redis-cluster-scale-in.sh",
     lib: "redis-cluster-lib.sh",
+    preStop: "redis-prestop.sh",
 } as const;
 
-/** What the Redis pods run (and what their ConfigMap's content name covers): the start script and what it sources, the probes. */
-export const redisPodScripts = [redisScripts.start, redisScripts.resolve, redisScripts.probe] as const;
+/** What the Redis pods run (and what their ConfigMap's content name covers): the start script and what it sources, the probes, the preStop hook. */
+export const redisPodScripts = [redisScripts.start, redisScripts.resolve, redisScripts.probe, redisScripts.preStop] as const;
 /** What the maintenance Jobs run: a change to these re-runs the Jobs and restarts no node. */
 export const redisJobScripts = [redisScripts.reconcile, redisScripts.scaleIn, redisScripts.lib, redisScripts.resolve] as const;
 
@@ -85,7 +117,9 @@ function readScript(file: string): string {
 
 /** redis.conf for every node; the start script appends the password, the pod IP and the announced hostname. */
 export function redisConfig(settings: RedisSettings): string {
-    const maxmemory = Math.floor((parseBytes(settings.resources.limits.memory) ?? 0) * maxmemoryShare);
+    const limit = parseBytes(settings.resources.limits.memory) ?? 0;
+    const maxmemory = Math.floor(limit * maxmemoryShare);
+    const mb = (share: number) => `${Math.floor((limit * share) / 2 ** 20)}mb`;
     return [
         `port ${redisPort}`,
         "bind * -::*",
@@ -97,8 +131,14 @@ export function redisConfig(settings: RedisSettings): string {
         // empty master (instead of turning into a replica mid-run, which breaks redis-cli's slot moves).
         "cluster-allow-replica-migration no",
         "dir /data",
+        // One persistence mode: the AOF (with its RDB preamble). No RDB save points: each one would be
+        // another fork, and its copy-on-write pages, in the same cgroup.
         "appendonly yes",
+        'save ""',
         `maxmemory ${maxmemory}`,
+        // A replica in full resync reads a stream buffered on its master, outside maxmemory: capped,
+        // so that a slow resync costs the replica its connection, not the master its memory.
+        `client-output-buffer-limit replica ${mb(replicaBufferHardShare)} ${mb(replicaBufferSoftShare)} 60`,
         // Queues and sessions live here: refuse writes when full rather than silently evicting them.
         "maxmemory-policy noeviction",
         "",
@@ -109,9 +149,10 @@ export function redisConfig(settings: RedisSettings): string {
  * A Redis Cluster: StatefulSet in cluster mode, headless Service, generated password, and two
  * maintenance Jobs that keep every slot served when `settings.nodes` changes: scale-in (before the
  * StatefulSet update) drains the nodes a smaller cluster leaves out, reconcile (after it) forms the
- * cluster or joins new nodes, rebalances and places replicas by zone. Each node's start script
- * refreshes its peers' addresses from their stable names, so the cluster comes back after every pod
- * restarted at once on new IPs.
+ * cluster or joins new nodes, rebalances and places replicas by zone; the same reconcile runs every
+ * 15 minutes (CronJob) to heal a failed Job or a node back empty. Each node's start script refreshes
+ * its peers' addresses from their stable names, so the cluster comes back after every pod restarted
+ * at once on new IPs; its preStop hook hands a master's slots to its replica before each stop.
  */
 export class RedisCluster extends pulumi.ComponentResource {
     /** Connection details for clients. */
@@ -169,8 +210,10 @@ export class RedisCluster extends pulumi.ComponentResource {
         // change replaces the StatefulSet the way a fixed-name ConfigMap's delete-before-create would.
         const podData: Record<string, string> = { "redis.conf": redisConfig(s), ...Object.fromEntries(redisPodScripts.map((f) => [f, readScript(f)])) };
         const jobData: Record<string, string> = Object.fromEntries(redisJobScripts.map((f) => [f, readScript(f)]));
-        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), podData, this);
-        const jobScripts = contentNamedConfigMap(n.jobScriptsConfigMap, meta(n.jobScriptsConfigMap), jobData, this);
+        // Kept when a change names a new one (retainOnDelete): a StatefulSet rollback, a pod of the
+        // previous revision restarting mid-roll, or a Job retry can still mount the previous one.
+        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), podData, this, { retainOnDelete: true });
+        const jobScripts = contentNamedConfigMap(n.jobScriptsConfigMap, meta(n.jobScriptsConfigMap), jobData, this, { retainOnDelete: true });
 
         const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
 
@@ -195,11 +238,50 @@ export class RedisCluster extends pulumi.ComponentResource {
         const nodeAddresses = args.namespace.apply((ns) =>
             Array.from({ length: s.nodes }, (_, i) => `${statefulPodHost(n.statefulSet, i, n.headlessService, ns)}:${redisPort}`),
         );
-        // One Job per maintenance script, all alike: the desired nodes in, redis-cli against them. A Job
-        // is replaced (and so runs again) when the desired nodes or the scripts change; both scripts are
-        // no-ops when the cluster already has the desired shape.
-        const maintenanceJob = (jobName: string, container: string, script: string, dependsOn: pulumi.Resource[]) =>
-            new k8s.batch.v1.Job(
+        // The maintenance pod, shared by the Jobs and the periodic reconcile: the desired nodes in, redis-cli against them.
+        const maintenanceJobSpec = (container: string, script: string, extraEnv: { name: string; value: string }[] = []) => ({
+            backoffLimit: 4,
+            activeDeadlineSeconds: maintenanceDeadlineSeconds,
+            template: {
+                metadata: {
+                    labels: standardLabels(maintenanceIdentity),
+                },
+                spec: {
+                    restartPolicy: "OnFailure",
+                    serviceAccountName: serviceAccount.metadata.name,
+                    automountServiceAccountToken: false,
+                    securityContext: restrictedPodSecurityContext(maintenanceUid),
+                    containers: [
+                        {
+                            name: container,
+                            image: s.image,
+                            imagePullPolicy: "IfNotPresent",
+                            command: ["sh", `/scripts/${script}`],
+                            env: [
+                                { name: "REDIS_NODES", value: nodeAddresses.apply((a) => a.join(" ")) },
+                                { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
+                                { name: "WAIT_SECONDS", value: "300" },
+                                dnsCanaryEnv,
+                                passwordEnv("REDISCLI_AUTH"),
+                                ...extraEnv,
+                            ],
+                            resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
+                            securityContext: restrictedContainerSecurityContext(),
+                            volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
+                        },
+                    ],
+                    volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }],
+                },
+            },
+        });
+        // The Jobs wait for their allow policies: on a fresh install, a Job started while only the
+        // default deny exists fails its first attempts (and, with backoff, for minutes).
+        const policies: Promise<pulumi.Resource[]> = Promise.resolve(args.networkPolicies ?? []);
+        // One Job per maintenance script, all alike. A Job is replaced (and so runs again) when the
+        // desired nodes or the scripts change; both scripts are no-ops when the cluster already has the desired shape.
+        const maintenanceJob = (jobName: string, container: string, script: string, after: pulumi.Resource[]) => {
+            const dependsOn: Promise<pulumi.Resource[]> = policies.then((p) => [...p, ...after]);
+            return new k8s.batch.v1.Job(
                 jobName,
                 {
                     metadata: {
@@ -208,47 +290,43 @@ export class RedisCluster extends pulumi.ComponentResource {
                         // Moving the slots of a large node takes a while; Pulumi waits as long as the Job may run.
                         annotations: { "pulumi.com/timeoutSeconds": String(maintenanceDeadlineSeconds + 60) },
                     },
-                    spec: {
-                        backoffLimit: 4,
-                        activeDeadlineSeconds: maintenanceDeadlineSeconds,
-                        template: {
-                            metadata: {
-                                labels: standardLabels(maintenanceIdentity),
-                            },
-                            spec: {
-                                restartPolicy: "OnFailure",
-                                serviceAccountName: serviceAccount.metadata.name,
-                                automountServiceAccountToken: false,
-                                securityContext: restrictedPodSecurityContext(maintenanceUid),
-                                containers: [
-                                    {
-                                        name: container,
-                                        image: s.image,
-                                        imagePullPolicy: "IfNotPresent",
-                                        command: ["sh", `/scripts/${script}`],
-                                        env: [
-                                            { name: "REDIS_NODES", value: nodeAddresses.apply((a) => a.join(" ")) },
-                                            { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
-                                            { name: "WAIT_SECONDS", value: "300" },
-                                            dnsCanaryEnv,
-                                            passwordEnv("REDISCLI_AUTH"),
-                                        ],
-                                        resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
-                                        securityContext: restrictedContainerSecurityContext(),
-                                        volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
-                                    },
-                                ],
-                                volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }],
-                            },
-                        },
-                    },
+                    spec: maintenanceJobSpec(container, script),
                 },
                 { parent: this, dependsOn },
             );
+        };
+
+        // The reconcile again every 15 minutes: a failed Job stays failed until the next change, and a
+        // node whose pod came back with an empty volume is Ready while the cluster is a replica short.
+        // It changes only a formed cluster whose desired nodes all answer, none beyond them, and only
+        // while no other run holds the maintenance lock (redis-cluster-lib.sh); otherwise it leaves the
+        // cluster to the deployment's Jobs. Updated before them (the scale-in Job waits for it), so it
+        // never works from the previous node list while they move slots.
+        const periodicReconcile =
+            s.nodes > 1
+                ? new k8s.batch.v1.CronJob(
+                      n.reconcileCronJob,
+                      {
+                          metadata: { ...meta(n.reconcileCronJob), labels: standardLabels(maintenanceIdentity) },
+                          spec: {
+                              schedule: reconcileSchedule,
+                              concurrencyPolicy: "Forbid",
+                              startingDeadlineSeconds: 300,
+                              successfulJobsHistoryLimit: 1,
+                              failedJobsHistoryLimit: 3,
+                              jobTemplate: {
+                                  metadata: { labels: standardLabels(maintenanceIdentity) },
+                                  spec: maintenanceJobSpec("reconcile", redisScripts.reconcile, [{ name: "RECONCILE_MODE", value: "periodic" }]),
+                              },
+                          },
+                      },
+                      { parent: this, dependsOn: policies },
+                  )
+                : undefined;
 
         // Before the StatefulSet update: a node leaves only after its slots have moved. A fast no-op on a
         // fresh install and whenever no node is above the desired count.
-        const scaleIn = maintenanceJob(n.scaleInJob, "scale-in", redisScripts.scaleIn, []);
+        const scaleIn = maintenanceJob(n.scaleInJob, "scale-in", redisScripts.scaleIn, periodicReconcile ? [periodicReconcile] : []);
 
         const statefulSet = new k8s.apps.v1.StatefulSet(
             n.statefulSet,
@@ -268,6 +346,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                             automountServiceAccountToken: false,
                             priorityClassName: args.priorityClassName,
                             securityContext: restrictedPodSecurityContext(redisUid),
+                            // The preStop handover plus the shutdown (the kubelet's default 30 s covers neither with margin).
+                            terminationGracePeriodSeconds: redisTerminationGraceSeconds,
                             // Across zones when the cluster has them (the reconcile Job then keeps each
                             // replica out of its master's zone); ScheduleAnyway: fewer zones than
                             // nodes, or a full zone, still schedules.
@@ -301,10 +381,13 @@ export class RedisCluster extends pulumi.ComponentResource {
                                         { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                                         // Empty before Kubernetes 1.35 (no PodTopologyLabels admission) or without zones.
                                         { name: "REDIS_ZONE", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${zoneLabel}']` } } },
+                                        // The failure domain where the zone is unknown: the Jobs keep a replica off its master's host.
+                                        { name: "REDIS_NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
                                         // Peers resolve as <pod>.<domain> through the headless Service, ready or not.
                                         { name: "REDIS_PEER_DOMAIN", value: pulumi.all([headless.metadata.name, args.namespace]).apply(([svc, ns]) => serviceHost(svc, ns)) },
                                         { name: "REDIS_PEER_WAIT_SECONDS", value: String(peerWaitSeconds) },
                                         { name: "REDIS_PORT", value: String(redisPort) },
+                                        { name: "PRESTOP_FAILOVER_SECONDS", value: String(preStopFailoverSeconds) },
                                         dnsCanaryEnv,
                                     ],
                                     // The run volume is memory-backed: only logs count as ephemeral storage.
@@ -321,6 +404,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                                     livenessProbe: { ...probe("liveness"), periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
                                     // cluster_state:ok and, on a replica, its link up: a rolling restart waits for each node to rejoin.
                                     readinessProbe: { ...probe("readiness"), periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
+                                    // A master hands its slots to an in-sync replica before SIGTERM: a roll fails no write.
+                                    lifecycle: { preStop: { exec: { command: ["sh", `/scripts/${redisScripts.preStop}`] } } },
                                     volumeMounts: [
                                         { name: n.volumeClaim, mountPath: "/data" },
                                         { name: "config", mountPath: "/etc/redis" },
@@ -355,11 +440,18 @@ export class RedisCluster extends pulumi.ComponentResource {
                     ],
                 },
             },
-            { ...statefulSetOptions(this, args.protectData), dependsOn: [scaleIn] },
+            {
+                ...statefulSetOptions(this, args.protectData),
+                dependsOn: [scaleIn],
+                // A roll takes every node in turn: Pulumi's default 10 minutes would fail `up` part-way,
+                // skipping the reconcile Job and everything after it. The provider honours customTimeouts first.
+                customTimeouts: { create: `${redisRolloutSeconds(s.nodes)}s`, update: `${redisRolloutSeconds(s.nodes)}s` },
+            },
         );
 
         // After the StatefulSet has its pods: forms the cluster, or joins new nodes and rebalances.
         maintenanceJob(n.reconcileJob, "reconcile", redisScripts.reconcile, [statefulSet]);
+
 
         this.statefulSetName = statefulSet.metadata.name;
         this.scaleTarget = { ...appsController("StatefulSet"), name: this.statefulSetName, container: n.container, podSelector, replicas: { min: s.nodes, max: s.nodes } };

@@ -15,7 +15,7 @@ export interface CapturedResource {
     /** The id of an existing object the program reads (`Resource.get`) instead of managing; undefined for managed resources. */
     read?: string;
     /** Resource options the engine would have received. */
-    options: { protect: boolean; retainOnDelete: boolean; ignoreChanges: string[]; dependsOn: string[] };
+    options: { protect: boolean; retainOnDelete: boolean; ignoreChanges: string[]; dependsOn: string[]; customTimeouts?: { create: string; update: string; delete: string } };
 }
 
 /** The outcome of running the program once on Pulumi's mocks. */
@@ -372,6 +372,9 @@ function recordResourceOptions(into: Map<string, CapturedResource["options"]>, u
             retainOnDelete: req.getRetainondelete() ?? false,
             ignoreChanges: req.getIgnorechangesList(),
             dependsOn: req.getDependenciesList(),
+            ...(req.getCustomtimeouts()
+                ? { customTimeouts: { create: req.getCustomtimeouts().getCreate(), update: req.getCustomtimeouts().getUpdate(), delete: req.getCustomtimeouts().getDelete() } }
+                : {}),
         });
         const key = `${req.getType()}::${req.getName()}`;
         return register(req, (error: unknown, response: any) => {

@@ -80,6 +80,7 @@ export const names = {
         jobScriptsConfigMap: "redis-cluster-job-scripts",
         /** Forms the cluster or brings it to the desired shape, after the StatefulSet update. */
         reconcileJob: "redis-cluster-reconcile",
+        reconcileCronJob: "redis-cluster-reconcile-periodic",
         /** Drains the nodes a smaller cluster leaves out, before the StatefulSet update. */
         scaleInJob: "redis-cluster-scale-in",
         volumeClaim: "data",

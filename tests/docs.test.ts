@@ -15,6 +15,7 @@ import { reachabilityPicture, reachabilitySvg } from "../cli/reachabilitySvg";
 import { settingsPage, withSettingsTable } from "../cli/settingsTable";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { projectRoot, shippedStacks, ShippedStack, stackConfig } from "../harness/stackConfig";
+import { mochaSelection, npmScripts, testFiles, unitTestScripts } from "./support/testScripts";
 
 const read = (file: string) => readFileSync(path.join(projectRoot, file), "utf8");
 
@@ -255,32 +256,32 @@ describe("docs: what the pages name exists", () => {
 });
 
 describe("docs: what the pages say the code does", () => {
-    /** mocha's glob, for one folder: `*` and `[!x]` (what package.json's test globs use). */
+    /** A glob as docs/testing.md names files: `*` within one folder, `**` across folders, `[!x]`. */
     const globRegExp = (glob: string) =>
-        new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\[!([^\]]+)\]/g, "[^$1/]")}$`);
-    const unitTestFiles = () =>
-        readdirSync(path.join(projectRoot, "tests"))
-            .filter((f) => f.endsWith(".test.ts"))
-            .map((f) => `tests/${f}`);
-
-    it("docs/testing.md: npm test's globs match every tests/*.test.ts exactly once, and the page names each file", () => {
-        const globs = [...JSON.parse(read("package.json")).scripts.test.matchAll(/"(tests\/[^"]+)"/g)].map((m: RegExpMatchArray) => m[1]);
-        assert.ok(globs.length > 0);
-        const matches = (file: string) => globs.filter((g) => globRegExp(g).test(file)).length;
-        assert.deepStrictEqual(
-            unitTestFiles().filter((f) => matches(f) !== 1).map((f) => `${f}: matched ${matches(f)} times`),
-            [],
+        new RegExp(
+            `^${glob
+                .replace(/[.+^${}()|\\]/g, "\\$&")
+                .replace(/\*\*\//g, "\u0000")
+                .replace(/\*/g, "[^/]*")
+                .replace(/\u0000/g, "(?:[^/]+/)*")
+                .replace(/\[!([^\]]+)\]/g, "[^$1/]")}$`,
         );
-        assert.ok(globRegExp("tests/re[!d]*.test.ts").test("tests/render.test.ts") && !globRegExp("tests/[!r]*.test.ts").test("tests/rbac.test.ts"));
+
+    it("docs/testing.md: names each test file (or a glob that covers it) and each unit-test script's globs", () => {
+        assert.ok(globRegExp("tests/**/redis-scaling*.test.ts").test("tests/sub/redis-scaling-x.test.ts") && globRegExp("tests/**/a.test.ts").test("tests/a.test.ts"));
         const page = read("docs/testing.md");
         const named = [...page.matchAll(/`(tests\/[^`\s]+\.test\.ts)`/g)].map((m) => m[1]);
         assert.deepStrictEqual(
-            unitTestFiles().filter((f) => !named.some((n) => (n.includes("*") ? globRegExp(n).test(f) : n === f))),
+            testFiles().filter((f) => !named.some((n) => (n.includes("*") ? globRegExp(n).test(f) : n === f))),
             [],
             "every test file has a row in docs/testing.md",
         );
-        for (const glob of globs) {
-            assert.ok(page.includes(`\`${glob}\``), `docs/testing.md names npm test's glob ${glob}`);
+        const scripts = npmScripts();
+        for (const script of unitTestScripts) {
+            const { spec, ignore } = mochaSelection(scripts[script]);
+            for (const glob of [...spec, ...ignore]) {
+                assert.ok(page.includes(`\`${glob}\``), `docs/testing.md names ${script}'s glob ${glob}`);
+            }
         }
     });
 

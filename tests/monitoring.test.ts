@@ -61,6 +61,9 @@ const cloudNativePgRecordings = {
         `(max by (namespace, pod) (cnpg_pg_settings_setting{${pg}, name="max_connections"}) - ` +
         `max by (namespace, pod) (cnpg_pg_settings_setting{${pg}, name="superuser_reserved_connections"})))`,
 };
+/** Redis's alerts with the exporters: six nodes with replicas (staging, production), or the local single node. */
+const redisAlertsReplicated = ["HealthcareRedisClusterNotOk", "HealthcareRedisSlotsNotServed", "HealthcareRedisNodeCountWrong", "HealthcareRedisMasterWithoutReplica"];
+const redisAlertsSingleNode = ["HealthcareRedisClusterNotOk", "HealthcareRedisSlotsNotServed"];
 /** The API's alerts, on every stack with an HPA. */
 const apiAlerts = ["HealthcareApiHighErrorRate", "HealthcareApiDependencyDown", "HealthcareApiPodDependencyDown", "HealthcareApiAtMaxReplicas"];
 
@@ -113,7 +116,7 @@ describe("monitoring", () => {
                 ...apiAlerts,
                 "PostgresBackupMissing",
                 "HealthcareDatabaseConnectionsNearExhaustion",
-                "HealthcareRedisClusterNotOk",
+                ...redisAlertsReplicated,
             ]);
             const api = `${ns}, job="healthcare-api"`;
             assert.strictEqual(byName.HealthcareApiDependencyDown.expr, `max by (namespace, dependency) (healthcare_dependency_up{${api}}) < 1`);
@@ -254,7 +257,7 @@ describe("monitoring", () => {
                     "HealthcarePostgresNoStreamingStandby",
                     "HealthcarePostgresWalArchivingFailing",
                     "HealthcarePostgresFenced",
-                    "HealthcareRedisClusterNotOk",
+                    ...redisAlertsReplicated,
                 ]);
                 assert.ok(instances > 1, "the shipped stacks run standbys");
                 const expected: Record<string, [string, string, string]> = {
@@ -373,7 +376,28 @@ describe("monitoring", () => {
         assert.strictEqual(recording.rules.find((r: any) => r.record === "db_connection_pool_usage")?.expr, cloudNativePgRecordings.db_connection_pool_usage);
         const alerts = Object.keys(alertsOf(run));
         assert.ok(alerts.includes("HealthcareDatabaseConnectionsNearExhaustion") && alerts.includes("HealthcarePostgresDown"), alerts.join(", "));
-        assert.ok(!alerts.includes("HealthcareRedisClusterNotOk"), alerts.join(", "));
+        assert.ok(!alerts.some((a) => a.startsWith("HealthcareRedis")), alerts.join(", "));
+    });
+
+    it("alerts on a Redis master without a replica, a node count other than the StatefulSet's and slots not served, from the exporters", async () => {
+        const byName = alertsOf(await runStack(stackConfig("production"), "production"));
+        const redis = `${ns}, job="redis-cluster"`;
+        const expected: Record<string, [string, string, string]> = {
+            HealthcareRedisSlotsNotServed: [`min by (namespace) (redis_cluster_slots_ok{${redis}}) < 16384`, "5m", "critical"],
+            // Six nodes in production: every node must know exactly six.
+            HealthcareRedisNodeCountWrong: [`count by (namespace) (redis_cluster_known_nodes{${redis}} != 6) > 0`, "15m", "warning"],
+            HealthcareRedisMasterWithoutReplica: [
+                `(redis_connected_slaves{${redis}} == 0) and on (namespace, pod) (redis_instance_info{${redis}, role="master"})`,
+                "10m",
+                "warning",
+            ],
+        };
+        for (const [alert, [expr, duration, severity]] of Object.entries(expected)) {
+            assert.deepStrictEqual([byName[alert]?.expr, byName[alert]?.for, byName[alert]?.labels.severity], [expr, duration, severity], alert);
+        }
+        // A node count change moves the figure with it.
+        const eight = alertsOf(await runStack(stackConfig("production", { redisNodes: 8 }), "production"));
+        assert.match(eight.HealthcareRedisNodeCountWrong.expr, /!= 8\) > 0$/);
     });
 
     it("a single-instance Cluster without pooler or backups: one PodMonitor, no standby, replication, archiving or backup alert", async () => {
@@ -390,7 +414,7 @@ describe("monitoring", () => {
             "HealthcareDatabaseConnectionsNearExhaustion",
             "HealthcarePostgresDown",
             "HealthcarePostgresFenced",
-            "HealthcareRedisClusterNotOk",
+            ...redisAlertsSingleNode,
         ]);
         assertWellFormedRules(run);
     });

@@ -1,9 +1,11 @@
 import * as assert from "assert";
-import { readdirSync, readFileSync } from "fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
 import * as path from "path";
 import { parse } from "yaml";
 import { objectSettings, scalarSettings } from "../config";
 import { projectRoot, readProject, readStackFile, shippedStacks } from "../harness/stackConfig";
+import { npmScripts, runsPerFile, selectionProblems, testFiles } from "./support/testScripts";
 
 describe("Pulumi.yaml and the settings module agree", () => {
     const project = readProject();
@@ -46,20 +48,70 @@ describe("Pulumi.yaml and the settings module agree", () => {
     }
 });
 
-describe("npm test", () => {
-    // package.json lists the files in an order (the real-Redis files first, they take longest);
-    // a file no pattern matches would silently never run, one two patterns match would run twice.
-    it("runs every test file exactly once", () => {
-        const script: string = JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")).scripts.test;
-        const patterns = [...script.matchAll(/"(tests\/[^"]+)"/g)].map((m) => m[1]);
-        assert.ok(patterns.length > 0, `test patterns in ${script}`);
-        // The glob forms used there: `*` (no slash) and `[!x]`.
-        const toRegExp = (glob: string) =>
-            new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\[!/g, "[^").replace(/\*/g, "[^/]*")}$`);
-        const files = readdirSync(path.join(projectRoot, "tests"))
-            .filter((f) => f.endsWith(".test.ts"))
-            .map((f) => `tests/${f}`);
-        const matchedBy = files.map((file) => ({ file, count: patterns.filter((p) => toRegExp(p).test(file)).length }));
-        assert.deepStrictEqual(matchedBy.filter((m) => m.count !== 1), []);
+describe("the unit-test scripts: npm test and npm run test:data", () => {
+    // A file no script runs would silently never be tested (a file in a subfolder, or one named like
+    // rollout.test.ts, under the former single-folder globs); one two scripts run would run twice in CI.
+    it("run every tests/**/*.test.ts exactly once between them, and none of the e2e folder", () => {
+        assert.ok(testFiles().length > 30, testFiles().join(", "));
+        assert.deepStrictEqual(selectionProblems(), []);
+    });
+
+    it("npm run test:data runs the slot-migration files and npm test the rest", () => {
+        const perFile = runsPerFile();
+        const data = perFile.filter((f) => f.runs["test:data"] === 1).map((f) => f.file);
+        assert.deepStrictEqual(data, testFiles().filter((f) => /^tests\/redis-scaling[^/]*\.test\.ts$/.test(f)));
+        assert.ok(data.length >= 3, data.join(", "));
+        assert.ok(perFile.find((f) => f.file === "tests/redis-restart.test.ts")?.runs.test === 1);
+    });
+
+    describe("on a fixture tree", () => {
+        let root: string;
+        const write = (file: string, text: string) => {
+            mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+            writeFileSync(path.join(root, file), text);
+        };
+        const withScripts = (scripts: Record<string, string>) => write("package.json", JSON.stringify({ scripts }));
+        before(() => {
+            root = mkdtempSync(path.join(tmpdir(), "test-scripts-"));
+            for (const file of ["a.test.ts", "render.test.ts", "manifest-checks.test.ts", "postgres-x.test.ts", "rollout.test.ts", "redis-probes.test.ts", "redis-scaling-x.test.ts", "sub/b.test.ts", "sub/redis-scaling-y.test.ts", "e2e/c.e2e.ts", "support/helper.ts"]) {
+                write(`tests/${file}`, "");
+            }
+        });
+        after(() => rmSync(root, { recursive: true, force: true }));
+
+        it("the shipped scripts run every file once, subfolders included, and the e2e's files in neither", () => {
+            withScripts(npmScripts());
+            assert.deepStrictEqual(selectionProblems(root), []);
+            const perFile = Object.fromEntries(runsPerFile(root).map((f) => [f.file, f.runs]));
+            assert.deepStrictEqual(perFile["tests/sub/b.test.ts"], { test: 1, "test:data": 0 });
+            assert.deepStrictEqual(perFile["tests/rollout.test.ts"], { test: 1, "test:data": 0 });
+            assert.deepStrictEqual(perFile["tests/sub/redis-scaling-y.test.ts"], { test: 0, "test:data": 1 });
+        });
+
+        it("flags a *.test.ts in the e2e folder: npm run e2e takes only *.e2e.ts there", () => {
+            withScripts(npmScripts());
+            write("tests/e2e/stray.test.ts", "");
+            try {
+                assert.deepStrictEqual(
+                    selectionProblems(root).map((p) => p.split(":")[0]),
+                    ["tests/e2e/stray.test.ts"],
+                );
+            } finally {
+                rmSync(path.join(root, "tests/e2e/stray.test.ts"));
+            }
+        });
+
+        it("flags the former single-folder globs: a subfolder's file and rollout.test.ts never ran, a scaling file would run twice", () => {
+            withScripts({
+                test: 'npm run typecheck && mocha --parallel --jobs 4 "tests/redis-*.test.ts" "tests/[!r]*.test.ts" "tests/re[!d]*.test.ts"',
+                "test:data": 'mocha --parallel "tests/redis-scaling*.test.ts"',
+            });
+            assert.deepStrictEqual(selectionProblems(root).map((p) => p.split(":")[0]), [
+                "tests/redis-scaling-x.test.ts",
+                "tests/rollout.test.ts",
+                "tests/sub/b.test.ts",
+                "tests/sub/redis-scaling-y.test.ts",
+            ]);
+        });
     });
 });

@@ -1,7 +1,17 @@
 import * as assert from "assert";
 import { readFileSync } from "fs";
 import * as path from "path";
-import { redisConfig, redisJobScripts, redisPodScripts, redisScripts, redisStartupBudgetSeconds } from "../components/redisCluster";
+import {
+    maxmemoryShare,
+    preStopFailoverSeconds,
+    redisConfig,
+    redisJobScripts,
+    redisPodScripts,
+    redisRolloutSeconds,
+    redisScripts,
+    redisStartupBudgetSeconds,
+    redisTerminationGraceSeconds,
+} from "../components/redisCluster";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { projectRoot, stackConfig } from "../harness/stackConfig";
 
@@ -110,6 +120,82 @@ describe("RedisCluster scaling in Pulumi's order", () => {
         assert.strictEqual(redis.startupProbe.periodSeconds * redis.startupProbe.failureThreshold, redisStartupBudgetSeconds);
         assert.ok(redisStartupBudgetSeconds >= 300, "a large AOF has minutes to load");
         assert.strictEqual(redis.livenessProbe.initialDelaySeconds, undefined, "the startup probe, not a guessed delay, holds liveness back");
+    });
+
+    it("reconciles every 15 minutes in periodic mode, one run at a time, updated before the scale-in Job", () => {
+        const cronJob = run.get("kubernetes:batch/v1:CronJob", "redis-cluster-reconcile-periodic");
+        assert.strictEqual(cronJob.inputs.spec.schedule, "*/15 * * * *");
+        assert.strictEqual(cronJob.inputs.spec.concurrencyPolicy, "Forbid");
+        const job = run.get(JOB, "redis-cluster-reconcile").inputs.spec;
+        const periodic = cronJob.inputs.spec.jobTemplate.spec;
+        const container = periodic.template.spec.containers[0];
+        assert.deepStrictEqual(container.command, ["sh", `/scripts/${redisScripts.reconcile}`]);
+        assert.strictEqual(container.env.find((e: any) => e.name === "RECONCILE_MODE")?.value, "periodic");
+        // The same pod as the reconcile Job's otherwise: labels (network policies), scripts, desired nodes.
+        const { env: jobEnv, ...jobContainer } = job.template.spec.containers[0];
+        const { env: periodicEnv, ...periodicContainer } = container;
+        assert.deepStrictEqual(periodicContainer, jobContainer);
+        assert.deepStrictEqual(periodicEnv.filter((e: any) => e.name !== "RECONCILE_MODE"), jobEnv);
+        assert.deepStrictEqual(periodic.template.metadata.labels, job.template.metadata.labels);
+        // Never from the previous node list while the scale-in Job drains: the CronJob is updated first.
+        assert.ok(run.get(JOB, "redis-cluster-scale-in").options.dependsOn.some(urnOf("kubernetes:batch/v1:CronJob", "redis-cluster-reconcile-periodic")));
+        assert.ok(!cronJob.options.dependsOn.some(urnOf(STATEFUL_SET, "redis-cluster")), "no cycle through the StatefulSet");
+    });
+
+    it("hands a master's slots over before SIGTERM (preStop), with a grace period that covers the handover and the shutdown", () => {
+        const spec = run.get(STATEFUL_SET, "redis-cluster").inputs.spec.template.spec;
+        const redis = spec.containers.find((c: any) => c.name === "redis");
+        assert.deepStrictEqual(redis.lifecycle.preStop.exec.command, ["sh", `/scripts/${redisScripts.preStop}`]);
+        assert.strictEqual(redis.env.find((e: any) => e.name === "PRESTOP_FAILOVER_SECONDS").value, String(preStopFailoverSeconds));
+        assert.strictEqual(spec.terminationGracePeriodSeconds, redisTerminationGraceSeconds);
+        // The kubelet counts the preStop hook against the grace period: the shutdown (Redis's own
+        // shutdown-timeout of 10 s for its replicas, then the AOF fsync) needs time after it.
+        assert.ok(spec.terminationGracePeriodSeconds >= preStopFailoverSeconds + 20, `grace ${spec.terminationGracePeriodSeconds} s`);
+        assert.ok(spec.terminationGracePeriodSeconds > 30, "more than the kubelet's default");
+    });
+
+    it("lets Pulumi wait for a whole roll: each node's grace, startup budget and readiness, one after another", () => {
+        const options = run.get(STATEFUL_SET, "redis-cluster").options;
+        const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)?.[1]);
+        for (const op of ["create", "update"] as const) {
+            const timeout = seconds(options.customTimeouts![op]);
+            assert.strictEqual(timeout, redisRolloutSeconds(6), op);
+            assert.ok(timeout >= 6 * (redisStartupBudgetSeconds + redisTerminationGraceSeconds), `${op}: ${timeout} s for 6 nodes`);
+        }
+        assert.ok(redisRolloutSeconds(8) > redisRolloutSeconds(6), "grows with the node count");
+    });
+
+    it("starts the maintenance Jobs only once the NetworkPolicies that admit them exist", () => {
+        const policy = run.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy").find((p) => p.name.includes("redis-cluster-maintenance"));
+        assert.ok(policy, run.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((p) => p.name).join(", "));
+        for (const name of ["redis-cluster-scale-in", "redis-cluster-reconcile"]) {
+            const dependsOn = run.get(JOB, name).options.dependsOn;
+            assert.ok(dependsOn.some(urnOf("kubernetes:networking.k8s.io/v1:NetworkPolicy", policy!.name)), `${name} waits for ${policy!.name}: ${dependsOn}`);
+        }
+    });
+
+    it("keeps the previous content-named ConfigMaps when a change names new ones: a rollback or a Job retry can still mount them", () => {
+        for (const name of ["redis-cluster-config", "redis-cluster-job-scripts"]) {
+            assert.strictEqual(run.get("kubernetes:core/v1:ConfigMap", name).options.retainOnDelete, true, name);
+        }
+    });
+
+    it("leaves memory headroom: one persistence mode, maxmemory at half the limit, the replica output buffer capped", () => {
+        const config = run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-config").inputs.data["redis.conf"];
+        const limit = 2 * 2 ** 30;
+        assert.match(config, /^appendonly yes$/m);
+        assert.match(config, /^save ""$/m, "no RDB save points beside the AOF: each would be another fork");
+        const maxmemory = Number(/^maxmemory (\d+)$/m.exec(config)?.[1]);
+        assert.strictEqual(maxmemory, Math.floor(limit * maxmemoryShare));
+        assert.ok(maxmemory <= limit / 2, `maxmemory ${maxmemory} leaves at least half of ${limit} for forks, buffers and fragmentation`);
+        const [, hard, soft, seconds] = /^client-output-buffer-limit replica (\d+)mb (\d+)mb (\d+)$/m.exec(config) ?? [];
+        assert.deepStrictEqual([Number(hard), Number(soft), Number(seconds)], [128, 64, 60]);
+        assert.ok(maxmemory + Number(hard) * 2 ** 20 <= limit * 0.6, "data and a replica's buffer leave 40% for a fork's copy-on-write and fragmentation");
+    });
+
+    it("announces the pod's host as its failure domain where the zone is unknown", () => {
+        const redis = run.get(STATEFUL_SET, "redis-cluster").inputs.spec.template.spec.containers.find((c: any) => c.name === "redis");
+        assert.deepStrictEqual(redis.env.find((e: any) => e.name === "REDIS_NODE_NAME").valueFrom, { fieldRef: { fieldPath: "spec.nodeName" } });
     });
 
     it("spreads the nodes over zones without refusing to schedule, and gives them the data stores' PriorityClass", () => {

@@ -128,3 +128,33 @@ describe("Redis Cluster replicas placed by zone, against real redis-server proce
         assert.strictEqual(probe("readiness", env).status, 0);
     });
 });
+
+describe("Redis Cluster replicas placed by host where the zone is unknown, against real redis-server processes", function () {
+    this.timeout(180000);
+    // No zone (before Kubernetes 1.35, or nodes without the label); two pods per Kubernetes node, in
+    // the order that makes redis-cli's own pairing worst.
+    const hosts = ["node-a", "node-a", "node-b", "node-b", "node-c", "node-c"];
+    let cluster: PodCluster;
+
+    before(async () => {
+        cluster = await PodCluster.create(6, shippedRedisConfig("production"));
+        await Promise.all(cluster.nodes.map((n, i) => cluster.start(n, { REDIS_NODE_NAME: hosts[i] })));
+    });
+    after(async () => cluster.destroy());
+
+    it("announces the Kubernetes node as the failure domain, and keeps every replica off its master's host", () => {
+        const formed = runAsset(redisScripts.reconcile, cluster.jobEnv(1));
+        assert.strictEqual(formed.status, 0, formed.stderr + formed.stdout);
+        assert.deepStrictEqual(
+            placement(cluster)
+                .map((n) => `${n.pod}.${n.zone}`)
+                .sort(),
+            hosts.map((h, i) => `redis-cluster-${i}.${h}`),
+        );
+        const { sameZone, mastersPerZone, replicasPerMaster } = assessment(cluster);
+        assert.deepStrictEqual(sameZone, [], "no replica shares its master's host");
+        assert.deepStrictEqual(mastersPerZone, { "node-a": 1, "node-b": 1, "node-c": 1 }, "one master per host");
+        assert.deepStrictEqual(replicasPerMaster, [1, 1, 1]);
+        assert.deepStrictEqual(cluster.problems(), []);
+    });
+});

@@ -51,15 +51,16 @@ const expectedKinds: Record<ShippedStack, Record<string, number>> = {
     local: { ...workloadKinds, ...scalingAndMonitoring, ClusterIssuer: 1, GatewayClass: 1, EnvoyProxy: 1, Gateway: 1 },
     // Staging and production attach to the platform's Gateway (its certificate and any HTTP-01 solver are
     // the platform's), and give the data stores a PriorityClass (dataPriorityClassName).
-    staging: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1 }), previewer),
-    production: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1 }), previewer),
+    // A multi-node Redis Cluster also runs its reconcile every 15 minutes (CronJob).
+    staging: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1, CronJob: 1 }), previewer),
+    production: adjust(onCloudNativePg({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1, CronJob: 1 }), previewer),
 };
 // Scheduled PostgreSQL backups on the statefulset engine: the CronJob, its volume, scripts, ServiceAccount and NetworkPolicy.
 const backups = { CronJob: 1, PersistentVolumeClaim: 1, ConfigMap: 1, ServiceAccount: 1, NetworkPolicy: 1 };
 /** Staging on the statefulset engine, with its bucket: the local stack's server, and the backup CronJob. */
 const stagingOnStatefulSet = {
     overrides: onStatefulSetEngine,
-    kinds: adjust(adjust({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1 }, backups), previewer),
+    kinds: adjust(adjust({ ...workloadKinds, ...scalingAndMonitoring, PodDisruptionBudget: 2, PriorityClass: 1, CronJob: 1 }, backups), previewer),
 };
 /** Helm releases (cluster add-ons) per stack: local installs all six; the platform provides them elsewhere. */
 const expectedReleases: Record<ShippedStack, number> = { local: 6, staging: 0, production: 0 };

@@ -113,7 +113,10 @@ function assertProtection(run: ProgramRun, protectData: boolean, engine: "statef
         assert.strictEqual(resource.options.protect, wanted, `protect ${key}`);
         // A retained StatefulSet would collide with its own replacement (fixed name): protected only; so is
         // the Namespace. The Cluster is retained: the operator keeps its instances and volumes if it leaves the program.
-        const retained = wanted && resource.type !== "kubernetes:apps/v1:StatefulSet" && resource.type !== "kubernetes:core/v1:Namespace";
+        // The Redis cluster's content-named ConfigMaps are kept in every stack when a change names new ones
+        // (a rollback or a Job retry can still mount the previous generation); a new generation never reuses a name.
+        const keptGeneration = ["kubernetes:core/v1:ConfigMap::redis-cluster-config", "kubernetes:core/v1:ConfigMap::redis-cluster-job-scripts"].includes(key);
+        const retained = keptGeneration || (wanted && resource.type !== "kubernetes:apps/v1:StatefulSet" && resource.type !== "kubernetes:core/v1:Namespace");
         assert.strictEqual(resource.options.retainOnDelete, retained, `retainOnDelete ${key}`);
     }
     const statefulSets = engine === "statefulset" ? ["postgres", "redis-cluster"] : ["redis-cluster"];
@@ -316,7 +319,8 @@ describe("shipped stacks", () => {
 
                 it("runs no StatefulSet, backup CronJob, backup volume or exporter sidecar for PostgreSQL", () => {
                     assert.deepStrictEqual(run.ofType("kubernetes:apps/v1:StatefulSet").map((s) => s.name), ["redis-cluster"]);
-                    assert.deepStrictEqual(run.ofType("kubernetes:batch/v1:CronJob"), []);
+                    // Redis's periodic reconcile is the only CronJob.
+                    assert.deepStrictEqual(run.ofType("kubernetes:batch/v1:CronJob").map((c) => c.name), ["redis-cluster-reconcile-periodic"]);
                     assert.deepStrictEqual(run.ofType("kubernetes:core/v1:PersistentVolumeClaim"), []);
                     assert.ok(!run.ofType("kubernetes:core/v1:Secret").some((s) => s.name === "postgres-credentials"));
                     assert.strictEqual(run.outputs.postgresBackupCronJob, "(cloudnative-pg: ScheduledBackup postgres-backup and the WAL archive)");

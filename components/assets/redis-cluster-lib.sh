@@ -81,6 +81,49 @@ wait_ping() {
     done
 }
 
+# The maintenance lock: one run at a time among the deployment's Jobs (scale-in, reconcile) and the
+# periodic reconcile (CronJob), which would otherwise move slots against each other. The Jobs have
+# no Kubernetes API access, so the lock is a key in the cluster itself: SET NX with a TTL longer than
+# a Job may run (so a killed holder cannot block for good), deleted on exit by its holder only.
+LOCK_KEY='{healthcare-redis-maintenance}:lock'
+LOCK_TTL_SECONDS=${LOCK_TTL_SECONDS:-3900}
+lock_holder="$LOG_TAG-$(hostname 2>/dev/null || echo node)-$$"
+lock_node=""
+# redis-cli -c (following MOVED/ASK to the key's master) against node $1.
+cli_cluster() { _node=$1; shift; redis-cli -c -h "$(host_of "$_node")" -p "$(port_of "$_node")" "$@" 2>&1 | tr -d '\r'; }
+release_lock() {
+    [ -n "$lock_node" ] || return 0
+    cli_cluster "$lock_node" EVAL "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0" 1 "$LOCK_KEY" "$lock_holder" >/dev/null || true
+    lock_node=""
+}
+# Takes the lock through node $1 (a node of the formed cluster). $2: a deadline (epoch s) to wait
+# until, or "skip" to give up at once: the periodic reconcile then exits 0 and leaves the cluster to
+# the run that holds the lock.
+take_lock() {
+    while :; do
+        _reply=$(cli_cluster "$1" SET "$LOCK_KEY" "$lock_holder" NX EX "$LOCK_TTL_SECONDS")
+        if [ "$_reply" = OK ]; then
+            lock_node=$1
+            trap release_lock EXIT
+            trap 'release_lock; exit 1' INT TERM
+            return 0
+        fi
+        # SET NX answers nil (an empty line) when the key exists; anything else is an error (a
+        # failover under way, a full node): not a holder, but no lock either.
+        if [ -z "$_reply" ]; then
+            _why="another maintenance run holds the lock ($(cli_cluster "$1" GET "$LOCK_KEY"))"
+        else
+            _why="the maintenance lock could not be taken ($_reply)"
+        fi
+        if [ "$2" = skip ]; then
+            log "$_why: leaving the cluster to it"
+            exit 0
+        fi
+        [ "$(date +%s)" -lt "$2" ] || die "$_why, still after ${WAIT_SECONDS}s"
+        pause
+    done
+}
+
 # The cluster as node $1 sees it, one line per node, sorted by ordinal:
 #   <id> <ip:port> <ordinal or -> <master|replica|other> <master id or -> <slots> <flags> <zone or ->
 # The announced hostname is <pod name>[.<zone>]; the ordinal is the pod name's trailing number

@@ -7,8 +7,15 @@
 # A cluster already in that shape is left alone.
 #
 # It never removes a node: nodes above the desired count are drained and removed by
-# redis-cluster-scale-in.sh before the StatefulSet shrinks. Runs in the reconcile Job after the
-# StatefulSet has all its pods and, unchanged, in the tests against local redis-server processes.
+# redis-cluster-scale-in.sh before the StatefulSet shrinks. A node whose pod came back with an empty
+# volume has a new identity: its old one, failed and without slots, is forgotten and the new one
+# joins in its place. Runs in the reconcile Job after the StatefulSet has all its pods, in the
+# periodic reconcile (CronJob, RECONCILE_MODE=periodic) and, unchanged, in the tests against local
+# redis-server processes. One maintenance run at a time (the lock in redis-cluster-lib.sh).
+#
+# Periodic mode changes only a formed cluster whose desired nodes all answer, none beyond them, and
+# while no other run holds the lock; otherwise it exits 0 and leaves the cluster to the deployment's
+# Jobs (forming a cluster, a scale-in or a scale-out under way).
 #
 # Environment:
 #   REDIS_NODES     every node as host:port, space-separated, in StatefulSet ordinal order
@@ -16,6 +23,7 @@
 #   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
 #   POLL_SECONDS    how long a wait sleeps between checks (default 1)
+#   RECONCILE_MODE  "periodic" in the CronJob; empty in the Job
 #   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 set -eu
 LOG_TAG=reconcile
@@ -25,9 +33,24 @@ LOG_TAG=reconcile
 read_desired_topology
 replicas_expected=$((total - masters))
 
-log "waiting up to ${WAIT_SECONDS}s for $total node(s) to answer"
+periodic=""
+[ "${RECONCILE_MODE:-}" != periodic ] || periodic=yes
+leave() { log "periodic: $*; left to the deployment's Jobs"; exit 0; }
+
 deadline=$(($(date +%s) + WAIT_SECONDS))
-for node in $REDIS_NODES; do wait_ping "$node" "$deadline"; done
+if [ -n "$periodic" ]; then
+    # A node that does not exist or answer yet: a scale-out or a roll under way, or a fresh install.
+    for node in $REDIS_NODES; do
+        if ! is_ip "$node"; then
+            lookup "$node"
+            [ -n "$_ip" ] || leave "$node does not exist yet"
+        fi
+        [ "$(cli "$node" PING)" = PONG ] || leave "$node does not answer"
+    done
+else
+    log "waiting up to ${WAIT_SECONDS}s for $total node(s) to answer"
+    for node in $REDIS_NODES; do wait_ping "$node" "$deadline"; done
+fi
 
 # The cluster, if there is one, is where the slots are.
 seed=""
@@ -189,12 +212,36 @@ spread_masters() {
     done
 }
 
+# The old identity of a node whose pod came back with an empty volume: flagged fail, holding no slots
+# (its replica took them over, or it was a replica), while the pod of the same ordinal answers as
+# another node that knows no other node, holds no slot and no key. That identity is gone for good:
+# every node forgets it, and the new node joins in its place below. A failed node that still holds
+# slots (a master lost with its replica) is left alone: forgetting it would not bring its keys back.
+forget_superseded() {
+    _view=$(topology "$seed")
+    for _id in $(printf '%s\n' "$_view" | awk '$7 ~ /(^|,)fail(,|$)/ && $6 == 0 && $3 != "-" { print $1 }'); do
+        _ordinal=$(node_ordinal "$_view" "$_id")
+        _node=$(echo "$REDIS_NODES" | tr ' ' '\n' | grep . | sed -n "$((_ordinal + 1))p")
+        [ -n "$_node" ] || continue
+        _now=$(cli "$_node" CLUSTER MYID)
+        if [ -z "$_now" ] || [ "$_now" = "$_id" ]; then continue; fi
+        if [ "$(cluster_info "$_node" cluster_known_nodes)" != 1 ] || [ "$(cluster_info "$_node" cluster_slots_assigned)" != 0 ] || [ "$(cli "$_node" DBSIZE)" != 0 ]; then continue; fi
+        log "#$_ordinal came back empty as $_now: every node forgets its old identity $_id (failed, no slots)"
+        for _other in $(printf '%s\n' "$_view" | awk -v id="$_id" '$1 != id && $7 !~ /(^|,)fail(,|$)/ { print $2 }'); do
+            cli "$_other" CLUSTER FORGET "$_id" >/dev/null
+        done
+    done
+}
+
 if [ -z "$seed" ]; then
+    [ -z "$periodic" ] || leave "no cluster is formed yet"
     form_cluster
     if [ "$total" -gt 1 ] && [ "$REPLICAS" -gt 0 ]; then
         # redis-cli --cluster create pairs nodes by address only: place the replicas by zone.
         seed=${REDIS_NODES%% *}
         wait_agreement "$REDIS_NODES" "$total" "$deadline"
+        # The cluster serves slots now: from here on, one maintenance run at a time.
+        take_lock "$seed" "$deadline"
         place_replicas "$(topology "$seed" | awk '$4 == "master" && $6 > 0 { printf "%s ", $1 }')"
         spread_masters
     fi
@@ -204,8 +251,12 @@ else
     [ -z "$unnamed" ] || die "node(s)$unnamed announce no pod name (cluster-announce-hostname): cannot tell which StatefulSet ordinal they are; nothing was changed"
     view=$(topology "$seed")
     outsiders=$(printf '%s\n' "$view" | awk -v n="$total" '$3 >= n { printf " #%s (%s)", $3, $2 }')
+    [ -z "$outsiders" ] || [ -z "$periodic" ] || leave "node(s) beyond the $total desired:$outsiders (a scale-in under way)"
     [ -z "$outsiders" ] ||
         die "the cluster has node(s) beyond the $total desired:$outsiders; redis-cluster-scale-in.sh (the scale-in Job) drains and removes them before the StatefulSet shrinks; nothing was changed"
+
+    if [ -n "$periodic" ]; then take_lock "$seed_addr" skip; else take_lock "$seed_addr" "$deadline"; fi
+    forget_superseded
 
     # A node restarted with a new IP is flagged until gossip catches up: let it settle first.
     until [ -z "$(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')" ]; do

@@ -73,6 +73,8 @@ if [ -z "$leaving" ]; then
 fi
 ordinals() { for _id in $1; do printf ' #%s' "$(node_ordinal "$view" "$_id")"; done; }
 log "draining$(ordinals "$leaving") to keep $total node(s)"
+# One maintenance run at a time: a periodic reconcile must not move slots while these move.
+take_lock "$seed" "$deadline"
 
 seed_addr=$(resolve "$seed")
 require_healthy "$seed_addr"
