@@ -75,7 +75,19 @@ export interface AlertingRule {
     expr: string;
     for: string;
     labels: { severity: "warning" | "critical" };
-    annotations: { summary: string; description: string };
+    /** `runbook_url`: the alert's section of docs/runbooks.md (what it means, how to confirm it, what to do, how to know it is over). */
+    annotations: { summary: string; description: string; runbook_url: string };
+}
+
+/** An alert before its runbook link is added (every one gets it, in `alertingRules`). */
+type DraftAlert = Omit<AlertingRule, "annotations"> & { annotations: Omit<AlertingRule["annotations"], "runbook_url"> };
+
+/** Where docs/runbooks.md is read unless the stack says otherwise (setting monitoringRunbookUrl): the repository-relative path. */
+export const defaultRunbookUrl = "docs/runbooks.md";
+
+/** The anchor of an alert's section in docs/runbooks.md: its heading is the alert's name, and GitHub's anchor of it is the name in lower case. */
+export function runbookAnchor(alert: string): string {
+    return alert.toLowerCase();
 }
 
 /** What PostgreSQL's rules may rely on, by engine. */
@@ -103,6 +115,8 @@ export interface RuleSources {
     postgres: PostgresRuleSource;
     /** The API's HPA exists (with this name and kube-state-metrics reporting it). */
     apiHpa?: string;
+    /** Where docs/runbooks.md is read (default `defaultRunbookUrl`): each alert links to its section there. */
+    runbookUrl?: string;
 }
 
 /** Seconds after which a backup counts as missing: 1.5 times the schedule's longest gap. */
@@ -153,9 +167,14 @@ export function recordingRules(sources: RuleSources): RecordingRule[] {
 
 /** The alerts: API error rate, API dependencies down, API at its replica ceiling, PostgreSQL's by engine (`postgresAlerts`), Redis Cluster not ok. */
 export function alertingRules(sources: RuleSources): AlertingRule[] {
+    const page = sources.runbookUrl ?? defaultRunbookUrl;
+    return draftAlerts(sources).map((rule) => ({ ...rule, annotations: { ...rule.annotations, runbook_url: `${page}#${runbookAnchor(rule.alert)}` } }));
+}
+
+function draftAlerts(sources: RuleSources): DraftAlert[] {
     const ns = `namespace="${sources.namespace}"`;
     const api = `${ns}, job="${jobs.api}"`;
-    const rules: AlertingRule[] = [
+    const rules: DraftAlert[] = [
         {
             alert: "HealthcareApiHighErrorRate",
             expr:
@@ -222,10 +241,10 @@ export function alertingRules(sources: RuleSources): AlertingRule[] {
 }
 
 /** PostgreSQL's alerts, from what its engine reports: the exporter and the backup CronJob, or the operator's instance managers and the Barman Cloud plugin. */
-function postgresAlerts(sources: RuleSources): AlertingRule[] {
+function postgresAlerts(sources: RuleSources): DraftAlert[] {
     const ns = `namespace="${sources.namespace}"`;
-    const rules: AlertingRule[] = [];
-    const connections: AlertingRule = {
+    const rules: DraftAlert[] = [];
+    const connections: DraftAlert = {
         alert: "HealthcareDatabaseConnectionsNearExhaustion",
         expr: `${recordedMetrics.dbConnectionPoolUsage}{${ns}} > ${alertThresholds.dbConnectionPoolUsage}`,
         for: "5m",
@@ -529,6 +548,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 namespace,
                 exporters: !!args.settings.exporters,
                 apiHpa: args.apiHpa,
+                runbookUrl: args.settings.runbookUrl,
                 postgres:
                     pg.engine === "cloudnative-pg"
                         ? { engine: pg.engine, instances: pg.instances, backup: pg.backup && { longestGapSeconds: pg.backup.longestGapSeconds } }

@@ -8,6 +8,8 @@ export interface MonitoringSettings {
     readonly enabled: boolean;
     /** Labels the cluster's Prometheus selects ServiceMonitors and PrometheusRules by. */
     readonly selectorLabels: Readonly<Record<string, string>>;
+    /** Where docs/runbooks.md is read: each alert's runbook_url is this plus `#<alert in lower case>`. */
+    readonly runbookUrl: string;
     /** Exporter sidecars for PostgreSQL and Redis; undefined when off. */
     readonly exporters?: { readonly postgresImage: string; readonly redisImage: string };
 }
@@ -25,12 +27,19 @@ export function readMonitoring(r: Reader): MonitoringSettings {
             "empty, or one label as key=value that the cluster's Prometheus selects rules and monitors by (kube-prometheus-stack: release=<its release name>)",
         );
     }
+    // A URL or a repository-relative path without a fragment: the alert's section is appended.
+    const runbookUrl = r.matching(
+        "monitoringRunbookUrl",
+        /^(https?:\/\/[^\s#]+|[A-Za-z0-9._~/-]+\.md)$/,
+        "where docs/runbooks.md is read: an http(s) URL or a repository-relative .md path, without #",
+    );
     const exporters = r.boolean("metricsExportersEnabled");
     const postgresImage = r.pinnedImage("postgresExporterImage");
     const redisImage = r.pinnedImage("redisExporterImage");
     return {
         enabled: enabled!,
         selectorLabels,
+        runbookUrl: runbookUrl!,
         exporters: exporters ? { postgresImage: postgresImage!, redisImage: redisImage! } : undefined,
     };
 }

@@ -3,10 +3,11 @@ import * as assert from "assert";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { alertingRules, prometheusAdapterRules, recordingRules } from "../components/monitoring";
+import { alertingRules, prometheusAdapterRules, recordingRules, runbookAnchor } from "../components/monitoring";
 import { apiMetrics, hpaMetrics, recordedMetrics } from "../lib/metrics";
-import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
-import { projectRoot, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
+import { CapturedResource, ProgramRun, runProgram, runStack } from "../harness/mockProgram";
+import { projectRoot, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
+import { anchorOf, anchorsOf } from "./support/markdown";
 
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
@@ -456,6 +457,58 @@ describe("monitoring", () => {
         for (const workload of ["postgres", "redis-cluster"]) {
             assert.strictEqual(containerOf(run.get("kubernetes:apps/v1:StatefulSet", workload), "exporter"), undefined, workload);
         }
+    });
+
+    describe("runbooks: every alert links to its section of docs/runbooks.md", () => {
+        const page = readFileSync(path.join(projectRoot, "docs", "runbooks.md"), "utf8");
+        /** Each section's text, by its heading's anchor. */
+        const sections = new Map(
+            page
+                .split(/^## /m)
+                .slice(1)
+                .map((section) => [anchorOf(section.slice(0, section.indexOf("\n")).trim()), section] as const),
+        );
+        const variants: Array<[string, () => Promise<ProgramRun>]> = [
+            ...shippedStacks.map((stack): [string, () => Promise<ProgramRun>] => [`Pulumi.${stack}.yaml`, () => runStack(stackConfig(stack), stack)]),
+            ["staging on the statefulset engine", () => runStack(statefulSetStaging(), "staging")],
+        ];
+        for (const [variant, run] of variants) {
+            it(`${variant}: runbook_url is docs/runbooks.md#<the alert's section>, and that section says what it means, how to confirm, what to do and when it is over`, async () => {
+                const alerts = Object.values(alertsOf(await run()));
+                assert.ok(alerts.length >= 4, variant);
+                for (const rule of alerts) {
+                    const url = rule.annotations.runbook_url;
+                    assert.strictEqual(url, `docs/runbooks.md#${rule.alert.toLowerCase()}`, rule.alert);
+                    const anchor = url.split("#")[1];
+                    assert.ok(anchorsOf(page).has(anchor), `docs/runbooks.md has a heading for ${rule.alert} (#${anchor})`);
+                    for (const part of ["**What it means.**", "**Confirm.**", "**What to do.**", "**Over when.**"]) {
+                        assert.ok(sections.get(anchor)!.includes(part), `docs/runbooks.md#${anchor} has ${part}`);
+                    }
+                }
+            });
+        }
+
+        it("monitoringRunbookUrl moves every link to where the team reads the page; a URL with a fragment is refused", async () => {
+            const base = "https://git.example.com/clinic/healthcare-backend/blob/main/docs/runbooks.md";
+            const alerts = Object.values(alertsOf(await runStack(stackConfig("production", { monitoringRunbookUrl: base }), "production")));
+            assert.deepStrictEqual(
+                alerts.map((r) => r.annotations.runbook_url),
+                alerts.map((r) => `${base}#${r.alert.toLowerCase()}`),
+            );
+            const { error, resources } = await runProgram(stackConfig("production", { monitoringRunbookUrl: `${base}#top` }), "production");
+            assert.match(String(error?.message), /monitoringRunbookUrl/);
+            assert.deepStrictEqual(resources, []);
+        });
+
+        it("every section of docs/runbooks.md belongs to an alert some variant renders (no stale runbook)", async () => {
+            const rendered = new Set<string>();
+            for (const [, run] of variants) {
+                for (const alert of Object.keys(alertsOf(await run()))) {
+                    rendered.add(runbookAnchor(alert));
+                }
+            }
+            assert.deepStrictEqual([...sections.keys()].filter((anchor) => !rendered.has(anchor)), []);
+        });
     });
 
     it("the parser used here does catch PromQL errors", () => {
