@@ -8,7 +8,7 @@ import { DataChangeGuard, DataFacts } from "./components/dataChangeGuard";
 import { DefaultDeny } from "./components/defaultDeny";
 import { Gateway } from "./components/gateway";
 import { KubernetesApiEndpoints } from "./components/kubernetesApiEndpoints";
-import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
+import { MonitoredVolume, Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
 import { clusterNames } from "./components/postgres/cloudNativePg";
@@ -17,7 +17,7 @@ import { NamedRead, PreviewerAccess } from "./components/previewerAccess";
 import { DataPriorityClass } from "./components/priorityClass";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
-import { loadSettings } from "./config";
+import { loadSettings, Settings } from "./config";
 import { releaseConfig } from "./config/release";
 import { names, previewerClusterRoleName } from "./lib/names";
 
@@ -239,6 +239,14 @@ export = async (): Promise<Record<string, unknown>> => {
                           },
                 redis: redis.endpoints,
                 apiHpa: autoscaling.apiHpaName,
+                volumes: monitoredVolumes(settings, !!postgresBackup),
+                // The platform Gateway's certificate when the stack names it; else the stack's own, which
+                // cert-manager issues (named after its Secret) when an issuer is set for the Ingress or own Gateway.
+                certificate:
+                    settings.monitoring.certificate ??
+                    (entry.enabled && entry.tls.enabled && entry.tls.clusterIssuer && (ownGateway || !entry.gateway)
+                        ? { namespace: settings.namespace, name: entry.tls.secretName }
+                        : undefined),
                 crdInstallers: addons.readyFor,
             },
             { provider },
@@ -270,3 +278,29 @@ export = async (): Promise<Record<string, unknown>> => {
         release: releaseConfig(settings),
     };
 };
+
+/**
+ * The PVCs the volume alerts watch, by what they hold: PostgreSQL's data (the StatefulSet's claim per
+ * ordinal, or each CloudNativePG instance's `<cluster>-<n>`), its WAL volumes (`<cluster>-<n>-wal`),
+ * the dump backups' volume, and every Redis node's data.
+ */
+function monitoredVolumes(settings: Settings, dumpBackups: boolean): MonitoredVolume[] {
+    const pg = settings.postgres;
+    const statefulSetData: MonitoredVolume = { holds: "postgres-data", claims: `${names.postgres.volumeClaim}-${names.postgres.statefulSet}-[0-9]+` };
+    // A point-in-time recovery's Cluster runs beside the serving one until the switch.
+    const clusters = [pg.cluster, ...(pg.recovery ? [pg.recovery.cluster] : [])].join("|");
+    const postgres: MonitoredVolume[] =
+        pg.engine === "statefulset"
+            ? [statefulSetData]
+            : [
+                  { holds: "postgres-data", claims: `(${clusters})-[0-9]+` },
+                  ...(pg.walStorage ? [{ holds: "postgres-wal" as const, claims: `(${clusters})-[0-9]+-wal` }] : []),
+                  // The statefulset server stays while a Cluster imports its database.
+                  ...(pg.importSource ? [statefulSetData] : []),
+              ];
+    return [
+        ...postgres,
+        ...(dumpBackups ? [{ holds: "postgres-backups" as const, claims: names.postgresBackup.volumeClaim }] : []),
+        { holds: "redis-data", claims: `${names.redis.volumeClaim}-${names.redis.statefulSet}-[0-9]+` },
+    ];
+}

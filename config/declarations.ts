@@ -117,6 +117,7 @@ export const scalarSettings = {
     monitoringEnabled: { type: "boolean", default: true },
     monitoringSelectorLabel: { type: "string", default: "" },
     monitoringRunbookUrl: { type: "string", default: "docs/runbooks.md" },
+    monitoringCertificate: { type: "string", default: "" },
     metricsExportersEnabled: { type: "boolean", default: true },
     postgresExporterImage: { type: "string", default: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1" },
     redisExporterImage: { type: "string", default: "oliver006/redis_exporter:v1.91.1" },

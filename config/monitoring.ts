@@ -1,5 +1,5 @@
 import { parseLabelSelector } from "../lib/labels";
-import { Reader } from "./reader";
+import { dnsLabel, dnsSubdomain, Reader } from "./reader";
 
 /** Monitoring: the Prometheus Operator objects and the exporter sidecars. */
 
@@ -10,6 +10,8 @@ export interface MonitoringSettings {
     readonly selectorLabels: Readonly<Record<string, string>>;
     /** Where docs/runbooks.md is read: each alert's runbook_url is this plus `#<alert in lower case>`. */
     readonly runbookUrl: string;
+    /** The cert-manager Certificate of the API's TLS named by the stack (the platform's); undefined: the stack's own, if any. */
+    readonly certificate?: { readonly namespace: string; readonly name: string };
     /** Exporter sidecars for PostgreSQL and Redis; undefined when off. */
     readonly exporters?: { readonly postgresImage: string; readonly redisImage: string };
 }
@@ -33,6 +35,12 @@ export function readMonitoring(r: Reader): MonitoringSettings {
         /^(https?:\/\/[^\s#]+|[A-Za-z0-9._~/-]+\.md)$/,
         "where docs/runbooks.md is read: an http(s) URL or a repository-relative .md path, without #",
     );
+    const certificateRef = r.string("monitoringCertificate");
+    const [certNamespace, certName, ...rest] = certificateRef.split("/");
+    const certificate = certificateRef === "" ? undefined : { namespace: certNamespace, name: certName };
+    if (certificate && (rest.length > 0 || !dnsLabel.test(certNamespace) || !dnsSubdomain.test(certName ?? ""))) {
+        r.problem("monitoringCertificate", certificateRef, "empty, or namespace/name of the cert-manager Certificate that serves the API's TLS");
+    }
     const exporters = r.boolean("metricsExportersEnabled");
     const postgresImage = r.pinnedImage("postgresExporterImage");
     const redisImage = r.pinnedImage("redisExporterImage");
@@ -40,6 +48,7 @@ export function readMonitoring(r: Reader): MonitoringSettings {
         enabled: enabled!,
         selectorLabels,
         runbookUrl: runbookUrl!,
+        certificate,
         exporters: exporters ? { postgresImage: postgresImage!, redisImage: redisImage! } : undefined,
     };
 }

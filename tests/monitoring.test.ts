@@ -63,7 +63,11 @@ const cloudNativePgRecordings = {
         `max by (namespace, pod) (cnpg_pg_settings_setting{${pg}, name="superuser_reserved_connections"})))`,
 };
 /** The API's alerts, on every stack with an HPA. */
-const apiAlerts = ["HealthcareApiHighErrorRate", "HealthcareApiDependencyDown", "HealthcareApiPodDependencyDown", "HealthcareApiAtMaxReplicas"];
+const apiAlerts = ["HealthcareApiHighErrorRate", "HealthcareApiDependencyDown", "HealthcareApiPodDependencyDown", "HealthcareApiTargetMissing", "HealthcareApiAtMaxReplicas"];
+/** Redis's alerts, from its exporter. */
+const redisAlerts = ["HealthcareRedisClusterNotOk", "HealthcareRedisMemoryNearMax", "HealthcareRedisWritesRejected"];
+/** The volume alerts (kubelet's volume stats), on every stack. */
+const volumeAlerts = ["HealthcareVolumeFillingUp", "HealthcareVolumeAlmostFull"];
 
 /** The label matchers of every selector of `metric` in `expr`. */
 const selectorsOf = (expr: string, metric: string) => [...expr.matchAll(new RegExp(`\\b${metric}\\{([^}]*)\\}`, "g"))].map((m) => m[1]);
@@ -114,7 +118,10 @@ describe("monitoring", () => {
                 ...apiAlerts,
                 "PostgresBackupMissing",
                 "HealthcareDatabaseConnectionsNearExhaustion",
-                "HealthcareRedisClusterNotOk",
+                "HealthcarePostgresDown",
+                ...redisAlerts,
+                ...volumeAlerts,
+                "HealthcareTlsCertificateExpiring",
             ]);
             const api = `${ns}, job="healthcare-api"`;
             assert.strictEqual(byName.HealthcareApiDependencyDown.expr, `max by (namespace, dependency) (healthcare_dependency_up{${api}}) < 1`);
@@ -255,7 +262,9 @@ describe("monitoring", () => {
                     "HealthcarePostgresNoStreamingStandby",
                     "HealthcarePostgresWalArchivingFailing",
                     "HealthcarePostgresFenced",
-                    "HealthcareRedisClusterNotOk",
+                    ...redisAlerts,
+                    ...volumeAlerts,
+                    "HealthcareTlsCertificateExpiring",
                 ]);
                 assert.ok(instances > 1, "the shipped stacks run standbys");
                 const expected: Record<string, [string, string, string]> = {
@@ -314,7 +323,8 @@ describe("monitoring", () => {
                 for (const group of rulesOf(run)) {
                     for (const rule of group.rules) {
                         for (const [, metric] of rule.expr.matchAll(metrics)) {
-                            for (const matchers of selectorsOf(rule.expr, metric)) {
+                            // `up` of another workload (the API's scrape target) is that workload's.
+                            for (const matchers of selectorsOf(rule.expr, metric).filter((m) => metric !== "up" || !/job="healthcare-api"/.test(m))) {
                                 assert.ok(matchers.startsWith(`${ns}, job="${relabeled[0]}"`), `${rule.record ?? rule.alert}: ${metric}{${matchers}}`);
                                 selectors += 1;
                             }
@@ -391,9 +401,69 @@ describe("monitoring", () => {
             "HealthcareDatabaseConnectionsNearExhaustion",
             "HealthcarePostgresDown",
             "HealthcarePostgresFenced",
-            "HealthcareRedisClusterNotOk",
+            ...redisAlerts,
+            ...volumeAlerts,
         ]);
         assertWellFormedRules(run);
+    });
+
+    describe("the alerts an on-call engineer expects: the API's scrape target, PostgreSQL down, filling volumes, Redis memory and rejected writes, the TLS certificate", () => {
+        const api = `${ns}, job="healthcare-api"`;
+        const redis = `${ns}, job="redis-cluster"`;
+        /** The volume alerts' expression over these PVC patterns, below the share left. */
+        const volumeExpr = (claims: string, share: number) => {
+            const sel = `${ns}, persistentvolumeclaim=~"${claims}"`;
+            return `max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_available_bytes{${sel}} / kubelet_volume_stats_capacity_bytes{${sel}}) < ${share}`;
+        };
+
+        it("on the statefulset engine: the exporter's pg_up, the data, backup and Redis volumes, the platform's certificate", async () => {
+            const byName = alertsOf(await runStack(statefulSetStaging(), "staging"));
+            const pgSel = `${ns}, job="postgres"`;
+            const expected: Record<string, [string, string, string]> = {
+                HealthcareApiTargetMissing: [`absent(up{${api}}) or max by (namespace, job) (up{${api}}) < 1`, "5m", "critical"],
+                HealthcarePostgresDown: [`max by (namespace, pod) (pg_up{${pgSel}}) < 1 or max by (namespace, pod) (up{${pgSel}}) < 1 or absent(up{${pgSel}})`, "2m", "critical"],
+                HealthcareRedisMemoryNearMax: [`max by (namespace, pod) (redis_memory_used_bytes{${redis}} / (redis_memory_max_bytes{${redis}} > 0)) > 0.9`, "10m", "warning"],
+                HealthcareRedisWritesRejected: [
+                    `sum by (namespace, pod) (increase(redis_errors_total{${redis}, err="OOM"}[5m])) > 0 or sum by (namespace, pod) (increase(redis_evicted_keys_total{${redis}}[5m])) > 0`,
+                    "1m",
+                    "critical",
+                ],
+                HealthcareVolumeFillingUp: [volumeExpr("data-postgres-[0-9]+|postgres-backups|data-redis-cluster-[0-9]+", 0.15), "5m", "warning"],
+                HealthcareVolumeAlmostFull: [volumeExpr("data-postgres-[0-9]+|postgres-backups|data-redis-cluster-[0-9]+", 0.05), "5m", "critical"],
+                // Pulumi.staging.yaml names the platform Gateway's Certificate; either namespace label cert-manager's scrape leaves.
+                HealthcareTlsCertificateExpiring: [
+                    `min by (name) (certmanager_certificate_expiration_timestamp_seconds{exported_namespace="gateway-system", name="api-staging-tls"} or ` +
+                        `certmanager_certificate_expiration_timestamp_seconds{namespace="gateway-system", name="api-staging-tls"}) - time() < 1209600`,
+                    "60m",
+                    "warning",
+                ],
+            };
+            for (const [alert, [expr, duration, severity]] of Object.entries(expected)) {
+                assert.deepStrictEqual([byName[alert]?.expr, byName[alert]?.for, byName[alert]?.labels.severity], [expr, duration, severity], alert);
+            }
+        });
+
+        it("on cloudnative-pg: each instance's data and WAL volume, no dump volume; production's WAL volumes", async () => {
+            const staging = alertsOf(await runStack(stackConfig("staging"), "staging"));
+            const production = alertsOf(await runStack(stackConfig("production"), "production"));
+            // Staging keeps WAL on the data volume; production gives it a volume of its own (postgresWalStorageSize).
+            assert.strictEqual(staging.HealthcareVolumeFillingUp.expr, volumeExpr("(postgres)-[0-9]+|data-redis-cluster-[0-9]+", 0.15));
+            assert.strictEqual(production.HealthcareVolumeFillingUp.expr, volumeExpr("(postgres)-[0-9]+|(postgres)-[0-9]+-wal|data-redis-cluster-[0-9]+", 0.15));
+            assert.match(production.HealthcareTlsCertificateExpiring.expr, /name="api-production-tls"/);
+            assert.match(production.HealthcarePostgresDown.expr, /cnpg_collector_up/);
+        });
+
+        it("the TLS alert watches the stack's own certificate when its issuer makes one, none otherwise; a bad monitoringCertificate is refused", async () => {
+            const local = alertsOf(await runStack(stackConfig("local"), "local"));
+            assert.strictEqual(local.HealthcareTlsCertificateExpiring, undefined, "local serves plain HTTP");
+            const localTls = alertsOf(await runStack(stackConfig("local", { ingressTlsEnabled: true, ingressClusterIssuer: "selfsigned" }), "local"));
+            assert.match(localTls.HealthcareTlsCertificateExpiring.expr, /exported_namespace="healthcare-backend", name="healthcare-api-tls"/);
+            const unnamed = alertsOf(await runStack(stackConfig("production", { monitoringCertificate: "" }), "production"));
+            assert.strictEqual(unnamed.HealthcareTlsCertificateExpiring, undefined, "the platform's certificate is unknown unless named");
+            const { error, resources } = await runProgram(stackConfig("production", { monitoringCertificate: "api-production-tls" }), "production");
+            assert.match(String(error?.message), /monitoringCertificate/);
+            assert.deepStrictEqual(resources, []);
+        });
     });
 
     it("the backup alert's age is 1.5 times the schedule's longest gap, on either engine", async () => {
@@ -453,7 +523,7 @@ describe("monitoring", () => {
         const [recording, alerts] = rulesOf(run);
         assert.deepStrictEqual(recording.rules.map((r: any) => r.record), ["http_requests_per_second", "active_appointments_count", "queue_depth"]);
         // The local stack takes no scheduled backups: no backup alert either.
-        assert.deepStrictEqual(alerts.rules.map((r: any) => r.alert), ["HealthcareApiHighErrorRate", "HealthcareApiDependencyDown", "HealthcareApiPodDependencyDown", "HealthcareApiAtMaxReplicas"]);
+        assert.deepStrictEqual(alerts.rules.map((r: any) => r.alert), [...apiAlerts, ...volumeAlerts]);
         for (const workload of ["postgres", "redis-cluster"]) {
             assert.strictEqual(containerOf(run.get("kubernetes:apps/v1:StatefulSet", workload), "exporter"), undefined, workload);
         }
@@ -514,7 +584,7 @@ describe("monitoring", () => {
     it("the parser used here does catch PromQL errors", () => {
         assert.notStrictEqual(promqlError("sum(rate(http_requests_total[5m]) /"), undefined);
         assert.notStrictEqual(promqlError('up{job="a"'), undefined);
-        assert.strictEqual(alertingRules({ namespace: "x", exporters: false, postgres: { engine: "statefulset" } }).length, 3);
+        assert.strictEqual(alertingRules({ namespace: "x", exporters: false, postgres: { engine: "statefulset" } }).length, 4);
         // A broken rule would be caught: the rules test parses every one.
         const cloudNativePg = alertingRules({ namespace: "x", exporters: false, postgres: { engine: "cloudnative-pg", instances: 3, backup: { longestGapSeconds: 3600 } } });
         assert.notStrictEqual(promqlError(cloudNativePg.find((r) => r.alert === "HealthcarePostgresDown")!.expr.replace(/\)$/, "")), undefined);
