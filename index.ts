@@ -4,6 +4,7 @@ import { Api } from "./components/api";
 import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
 import { ClusterAddons, clusterAddonsName, localGatewayPorts } from "./components/clusterAddons";
 import { ClusterPrerequisites, platformRequirements } from "./components/clusterPrerequisites";
+import { Dashboards, stackDashboards } from "./components/dashboards";
 import { DataChangeGuard, DataFacts } from "./components/dataChangeGuard";
 import { DefaultDeny } from "./components/defaultDeny";
 import { Gateway } from "./components/gateway";
@@ -75,6 +76,7 @@ export = async (): Promise<Record<string, unknown>> => {
             settings: settings.addons,
             environment: settings.environment,
             adapterRules: prometheusAdapterRules(),
+            dashboardLabel: settings.monitoring.enabled ? settings.monitoring.dashboardLabel : undefined,
             gatewayApi: settings.ingress.enabled && settings.ingress.exposure === "gateway",
         },
         { provider },
@@ -215,6 +217,27 @@ export = async (): Promise<Record<string, unknown>> => {
     );
     // CRD-backed (Prometheus Operator): only where the stack says the cluster has it.
     if (settings.monitoring.enabled) {
+        const volumes = monitoredVolumes(settings, !!postgresBackup);
+        // Plain ConfigMaps: Grafana's sidecar (kube-prometheus-stack's) loads them wherever it runs.
+        if (settings.monitoring.dashboardLabel) {
+            new Dashboards(
+                "dashboards",
+                {
+                    namespace: workload.namespace,
+                    sidecarLabel: settings.monitoring.dashboardLabel,
+                    dashboards: stackDashboards({
+                        namespace: settings.namespace,
+                        postgresEngine: settings.postgres.engine,
+                        exporters: !!settings.monitoring.exporters,
+                        apiHpa: autoscaling.apiHpaName,
+                        backupCronJob: postgresBackup ? names.postgresBackup.cronJob : undefined,
+                        objectStoreBackups: !onStatefulSet && !!settings.postgresBackup,
+                        volumeClaims: volumes.map((v) => v.claims).join("|"),
+                    }),
+                },
+                { provider },
+            );
+        }
         new Monitoring(
             "monitoring",
             {
@@ -239,7 +262,7 @@ export = async (): Promise<Record<string, unknown>> => {
                           },
                 redis: redis.endpoints,
                 apiHpa: autoscaling.apiHpaName,
-                volumes: monitoredVolumes(settings, !!postgresBackup),
+                volumes,
                 // The platform Gateway's certificate when the stack names it; else the stack's own, which
                 // cert-manager issues (named after its Secret) when an issuer is set for the Ingress or own Gateway.
                 certificate:

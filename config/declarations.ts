@@ -118,6 +118,7 @@ export const scalarSettings = {
     monitoringSelectorLabel: { type: "string", default: "" },
     monitoringRunbookUrl: { type: "string", default: "docs/runbooks.md" },
     monitoringCertificate: { type: "string", default: "" },
+    monitoringDashboardLabel: { type: "string", default: "grafana_dashboard=1" },
     metricsExportersEnabled: { type: "boolean", default: true },
     postgresExporterImage: { type: "string", default: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1" },
     redisExporterImage: { type: "string", default: "oliver006/redis_exporter:v1.91.1" },

@@ -10,6 +10,8 @@ export interface MonitoringSettings {
     readonly selectorLabels: Readonly<Record<string, string>>;
     /** Where docs/runbooks.md is read: each alert's runbook_url is this plus `#<alert in lower case>`. */
     readonly runbookUrl: string;
+    /** The label Grafana's sidecar loads dashboard ConfigMaps by; undefined: no dashboards. */
+    readonly dashboardLabel?: Readonly<Record<string, string>>;
     /** The cert-manager Certificate of the API's TLS named by the stack (the platform's); undefined: the stack's own, if any. */
     readonly certificate?: { readonly namespace: string; readonly name: string };
     /** Exporter sidecars for PostgreSQL and Redis; undefined when off. */
@@ -35,6 +37,12 @@ export function readMonitoring(r: Reader): MonitoringSettings {
         /^(https?:\/\/[^\s#]+|[A-Za-z0-9._~/-]+\.md)$/,
         "where docs/runbooks.md is read: an http(s) URL or a repository-relative .md path, without #",
     );
+    const dashboardText = r.string("monitoringDashboardLabel");
+    const dashboardParsed = parseLabelSelector(dashboardText);
+    const dashboardLabel = "labels" in dashboardParsed && Object.keys(dashboardParsed.labels).length === 1 ? dashboardParsed.labels : undefined;
+    if (dashboardText !== "" && !dashboardLabel) {
+        r.problem("monitoringDashboardLabel", dashboardText, "empty, or one label as key=value that Grafana's dashboard sidecar selects ConfigMaps by (kube-prometheus-stack: grafana_dashboard=1)");
+    }
     const certificateRef = r.string("monitoringCertificate");
     const [certNamespace, certName, ...rest] = certificateRef.split("/");
     const certificate = certificateRef === "" ? undefined : { namespace: certNamespace, name: certName };
@@ -49,6 +57,7 @@ export function readMonitoring(r: Reader): MonitoringSettings {
         selectorLabels,
         runbookUrl: runbookUrl!,
         certificate,
+        dashboardLabel,
         exporters: exporters ? { postgresImage: postgresImage!, redisImage: redisImage! } : undefined,
     };
 }
