@@ -4,7 +4,7 @@ import { readFileSync } from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { alertingRules, prometheusAdapterRules, recordingRules, runbookAnchor } from "../components/monitoring";
-import { apiMetrics, hpaMetrics, recordedMetrics } from "../lib/metrics";
+import { apiMetrics, externalMetrics, hpaMetrics, recordedMetrics } from "../lib/metrics";
 import { CapturedResource, ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { projectRoot, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { anchorOf, anchorsOf } from "./support/markdown";
@@ -588,6 +588,80 @@ describe("monitoring", () => {
         // A broken rule would be caught: the rules test parses every one.
         const cloudNativePg = alertingRules({ namespace: "x", exporters: false, postgres: { engine: "cloudnative-pg", instances: 3, backup: { longestGapSeconds: 3600 } } });
         assert.notStrictEqual(promqlError(cloudNativePg.find((r) => r.alert === "HealthcarePostgresDown")!.expr.replace(/\)$/, "")), undefined);
+    });
+});
+
+/** The metric name of every vector selector of a PromQL expression. */
+function metricsIn(expr: string): string[] {
+    const names: string[] = [];
+    parser.parse(expr).iterate({
+        enter(node) {
+            if (node.name === "VectorSelector") {
+                const identifier = node.node.getChild("Identifier");
+                if (identifier) {
+                    names.push(expr.slice(identifier.from, identifier.to));
+                }
+            }
+        },
+    });
+    return names;
+}
+
+describe("the metric contract: every metric a rule, a dashboard or the adapter reads has a source", () => {
+    const declaredByApi = () => {
+        const source = readFileSync(path.join(projectRoot, "app", "src", "metrics.ts"), "utf8");
+        const declared = [...source.matchAll(/name: "([a-z_]+)"/g)].map((m) => m[1]);
+        // A histogram's series: <name>_bucket, _sum, _count.
+        return new Set(declared.flatMap((name) => [name, `${name}_bucket`, `${name}_sum`, `${name}_count`]));
+    };
+    /** Who reads each metric: rule, dashboard panel or adapter rule, over every shipped stack and staging on the statefulset engine. */
+    const readers = async () => {
+        const read = new Map<string, string[]>();
+        const note = (expr: string, reader: string) => {
+            for (const metric of metricsIn(expr)) {
+                read.set(metric, [...(read.get(metric) ?? []), reader]);
+            }
+        };
+        const runs = [
+            ...shippedStacks.map((stack) => runStack(stackConfig(stack), stack)),
+            runStack(statefulSetStaging(), "staging"),
+        ];
+        for (const run of await Promise.all(runs)) {
+            for (const group of rulesOf(run)) {
+                for (const rule of group.rules) {
+                    note(rule.expr, `rule ${rule.record ?? rule.alert}`);
+                }
+            }
+            for (const configMap of run.ofType("kubernetes:core/v1:ConfigMap").filter((c) => c.inputs.metadata.labels?.grafana_dashboard === "1")) {
+                const [json] = Object.values(configMap.inputs.data as Record<string, string>);
+                for (const panel of JSON.parse(json).panels) {
+                    for (const target of panel.targets) {
+                        note(target.expr, `dashboard ${configMap.name}: ${panel.title}`);
+                    }
+                }
+            }
+        }
+        for (const rule of prometheusAdapterRules()) {
+            note(rule.seriesQuery, `adapter rule ${rule.name.as}`);
+        }
+        return read;
+    };
+
+    it("every selector names a metric the stand-in API declares, a recording rule records, or lib/metrics.ts' externalMetrics lists with what serves it; every listed one is read", async () => {
+        const api = declaredByApi();
+        const recorded = new Set<string>([...Object.values(hpaMetrics), ...Object.values(recordedMetrics)]);
+        const read = await readers();
+        const unknown = [...read.entries()].filter(([metric]) => !api.has(metric) && !recorded.has(metric) && !(metric in externalMetrics));
+        assert.deepStrictEqual(unknown, [], "metrics read with no source: a name changed in one place only");
+        assert.deepStrictEqual(Object.keys(externalMetrics).filter((metric) => !read.has(metric)), [], "listed metrics nobody reads");
+        assert.ok(read.size > 40, `found ${read.size} metrics`);
+    });
+
+    it("the check catches a metric renamed in one place only", () => {
+        assert.deepStrictEqual(metricsIn('sum by (pod) (rate(redis_errors_total{err="OOM"}[5m])) / on (pod) group_left up and absent(pg_up)'), ["redis_errors_total", "up", "pg_up"]);
+        // The rule's name for Redis's memory renamed, the list and the exporter unchanged: not a known metric.
+        const renamed = metricsIn(alertingRules({ namespace: "x", exporters: true, postgres: { engine: "statefulset" } }).find((r) => r.alert === "HealthcareRedisMemoryNearMax")!.expr.replace("redis_memory_used_bytes", "redis_used_memory_bytes"));
+        assert.ok(renamed.some((metric) => !(metric in externalMetrics)), renamed.join(", "));
     });
 });
 
