@@ -152,7 +152,7 @@ describe("promtool: the rendered PrometheusRules under Prometheus' own rule chec
         });
     }
 
-    it("promtool test rules fails when an alert's threshold or a recorded metric's name changes, so the tests above can fail", async () => {
+    it("promtool test rules fails when an alert's threshold, or a metric's name in its rule only, changes: the tests above can fail", async () => {
         const groups = groupsOf(await runStack(stackConfig("production"), "production"));
         const changed = (edit: (rule: RenderedRule) => RenderedRule) => groups.map((g) => ({ ...g, rules: g.rules.map(edit) }));
         // The error rate's threshold raised from 5% to 50%: the 9% scenario no longer fires.

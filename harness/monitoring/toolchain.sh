@@ -4,8 +4,8 @@
 #   bin/promtool            Prometheus' rule checker and rule unit-test runner (tests/promtool.test.ts)
 # Built like the e2e's toolchain (harness/engine/toolchain.sh): from a wrapper module committed under
 # harness/monitoring/modules/ (go.mod + go.sum: `go build` refuses a module whose hash differs from
-# go.sum), skipped when a stamp says the same inputs built it already. Cold: about 4 minutes on 2
-# cores (most of it downloading); warm: a second. `npm run setup:checks` calls it, so `.ci/run` builds
+# go.sum), skipped when a stamp says the same inputs built it already. Cold (empty Go caches): about
+# 5 minutes on 2 busy cores (32 s downloading, 263 s building); warm: a second. `npm run setup:checks` calls it, so `.ci/run` builds
 # it before `npm test`.
 #   bash harness/monitoring/toolchain.sh      build what is missing, print the cache folder
 set -euo pipefail

@@ -18,7 +18,7 @@ export function readMonitoringToolchain(cache: string = monitoringToolchainCache
     const file = path.join(cache, "toolchain.json");
     const toolchain = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as MonitoringToolchain) : undefined;
     if (!toolchain || !existsSync(toolchain.promtool)) {
-        throw new Error(`no promtool in ${cache}: run \`npm run setup:monitoring\` (or \`npm run setup:checks\`, which runs it; about 4 minutes the first time)`);
+        throw new Error(`no promtool in ${cache}: run \`npm run setup:monitoring\` (or \`npm run setup:checks\`, which runs it; about 5 minutes the first time)`);
     }
     return toolchain;
 }
