@@ -4,11 +4,12 @@ import { Api } from "./components/api";
 import { Autoscaling, fixedApiReplicas } from "./components/autoscaling";
 import { ClusterAddons, clusterAddonsName, localGatewayPorts } from "./components/clusterAddons";
 import { ClusterPrerequisites, platformRequirements } from "./components/clusterPrerequisites";
+import { Dashboards, stackDashboards } from "./components/dashboards";
 import { DataChangeGuard, DataFacts } from "./components/dataChangeGuard";
 import { DefaultDeny } from "./components/defaultDeny";
 import { Gateway } from "./components/gateway";
 import { KubernetesApiEndpoints } from "./components/kubernetesApiEndpoints";
-import { Monitoring, prometheusAdapterRules } from "./components/monitoring";
+import { MonitoredVolume, Monitoring, prometheusAdapterRules } from "./components/monitoring";
 import { NetworkSecurity } from "./components/networkSecurity";
 import { Postgres } from "./components/postgres";
 import { clusterNames } from "./components/postgres/cloudNativePg";
@@ -17,7 +18,7 @@ import { NamedRead, PreviewerAccess } from "./components/previewerAccess";
 import { DataPriorityClass } from "./components/priorityClass";
 import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
-import { loadSettings } from "./config";
+import { loadSettings, Settings } from "./config";
 import { releaseConfig } from "./config/release";
 import { names, previewerClusterRoleName } from "./lib/names";
 
@@ -88,6 +89,7 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
             settings: settings.addons,
             environment: settings.environment,
             adapterRules: prometheusAdapterRules(),
+            dashboardLabel: settings.monitoring.enabled ? settings.monitoring.dashboardLabel : undefined,
             gatewayApi: settings.ingress.enabled && settings.ingress.exposure === "gateway",
         },
         { provider },
@@ -236,6 +238,27 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
     );
     // CRD-backed (Prometheus Operator): only where the stack says the cluster has it.
     if (settings.monitoring.enabled) {
+        const volumes = monitoredVolumes(settings, !!postgresBackup);
+        // Plain ConfigMaps: Grafana's sidecar (kube-prometheus-stack's) loads them wherever it runs.
+        if (settings.monitoring.dashboardLabel) {
+            new Dashboards(
+                "dashboards",
+                {
+                    namespace: workload.namespace,
+                    sidecarLabel: settings.monitoring.dashboardLabel,
+                    dashboards: stackDashboards({
+                        namespace: settings.namespace,
+                        postgresEngine: settings.postgres.engine,
+                        exporters: !!settings.monitoring.exporters,
+                        apiHpa: autoscaling.apiHpaName,
+                        backupCronJob: postgresBackup ? names.postgresBackup.cronJob : undefined,
+                        objectStoreBackups: !onStatefulSet && !!settings.postgresBackup,
+                        volumeClaims: volumes.map((v) => v.claims).join("|"),
+                    }),
+                },
+                { provider },
+            );
+        }
         new Monitoring(
             "monitoring",
             {
@@ -261,6 +284,14 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
                 redis: redis.endpoints,
                 redisTopology: { nodes: settings.redis.nodes, replicasPerMaster: settings.redis.replicasPerMaster },
                 apiHpa: autoscaling.apiHpaName,
+                volumes,
+                // The platform Gateway's certificate when the stack names it; else the stack's own, which
+                // cert-manager issues (named after its Secret) when an issuer is set for the Ingress or own Gateway.
+                certificate:
+                    settings.monitoring.certificate ??
+                    (entry.enabled && entry.tls.enabled && entry.tls.clusterIssuer && (ownGateway || !entry.gateway)
+                        ? { namespace: settings.namespace, name: entry.tls.secretName }
+                        : undefined),
                 crdInstallers: addons.readyFor,
             },
             { provider },
@@ -291,4 +322,30 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
         /** What this stack runs, as config values: promotion copies them from staging to production. */
         release: releaseConfig(settings),
     };
+}
+
+/**
+ * The PVCs the volume alerts watch, by what they hold: PostgreSQL's data (the StatefulSet's claim per
+ * ordinal, or each CloudNativePG instance's `<cluster>-<n>`), its WAL volumes (`<cluster>-<n>-wal`),
+ * the dump backups' volume, and every Redis node's data.
+ */
+function monitoredVolumes(settings: Settings, dumpBackups: boolean): MonitoredVolume[] {
+    const pg = settings.postgres;
+    const statefulSetData: MonitoredVolume = { holds: "postgres-data", claims: `${names.postgres.volumeClaim}-${names.postgres.statefulSet}-[0-9]+` };
+    // A point-in-time recovery's Cluster runs beside the serving one until the switch.
+    const clusters = [pg.cluster, ...(pg.recovery ? [pg.recovery.cluster] : [])].join("|");
+    const postgres: MonitoredVolume[] =
+        pg.engine === "statefulset"
+            ? [statefulSetData]
+            : [
+                  { holds: "postgres-data", claims: `(${clusters})-[0-9]+` },
+                  ...(pg.walStorage ? [{ holds: "postgres-wal" as const, claims: `(${clusters})-[0-9]+-wal` }] : []),
+                  // The statefulset server stays while a Cluster imports its database.
+                  ...(pg.importSource ? [statefulSetData] : []),
+              ];
+    return [
+        ...postgres,
+        ...(dumpBackups ? [{ holds: "postgres-backups" as const, claims: names.postgresBackup.volumeClaim }] : []),
+        { holds: "redis-data", claims: `${names.redis.volumeClaim}-${names.redis.statefulSet}-[0-9]+` },
+    ];
 }

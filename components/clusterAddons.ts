@@ -154,12 +154,20 @@ export interface ClusterAddonsArgs {
     environment: Environment;
     /** Custom-metric rules for prometheus-adapter (`prometheusAdapterRules()` of components/monitoring.ts); none serves no custom metric. */
     adapterRules?: readonly PrometheusAdapterRule[];
+    /** The label Grafana's dashboard sidecar loads ConfigMaps by (the stack's dashboards carry it); undefined: kube-prometheus-stack runs without Grafana. */
+    dashboardLabel?: Readonly<Record<string, string>>;
     /** Turn on cert-manager's Gateway API support (certificates for annotated Gateways, HTTP-01 through HTTPRoutes); needs the Gateway API CRDs. */
     gatewayApi?: boolean;
 }
 
 /** Helm values per chart: what a laptop cluster needs differs from a cloud cluster. */
-function chartValues(key: AddonKey, local: boolean, adapterRules: readonly PrometheusAdapterRule[], gatewayApi: boolean): Record<string, unknown> {
+function chartValues(
+    key: AddonKey,
+    local: boolean,
+    adapterRules: readonly PrometheusAdapterRule[],
+    gatewayApi: boolean,
+    dashboardLabel: Readonly<Record<string, string>> | undefined,
+): Record<string, unknown> {
     switch (key) {
         case "metricsServer":
             // kind, Docker Desktop and minikube kubelets serve self-signed certificates.
@@ -170,8 +178,17 @@ function chartValues(key: AddonKey, local: boolean, adapterRules: readonly Prome
         case "prometheusStack":
             return {
                 fullnameOverride: addonCharts.prometheusStack.release,
-                // Dashboards are out of scope; Alertmanager receives the PrometheusRule alerts.
-                grafana: { enabled: false },
+                // Grafana loads the stack's dashboard ConfigMaps (its sidecar, by their label, from every namespace).
+                grafana: dashboardLabel
+                    ? {
+                          enabled: true,
+                          sidecar: {
+                              dashboards: { enabled: true, label: Object.keys(dashboardLabel)[0], labelValue: Object.values(dashboardLabel)[0], searchNamespace: "ALL" },
+                          },
+                      }
+                    : { enabled: false },
+                // The Redis dashboard's masters and replicas per zone join the nodes' zone label.
+                "kube-state-metrics": { metricLabelsAllowlist: ["nodes=[topology.kubernetes.io/zone]"] },
                 prometheus: {
                     prometheusSpec: {
                         // Select every ServiceMonitor and PrometheusRule, not only those labelled for this release.
@@ -258,7 +275,7 @@ export class ClusterAddons extends pulumi.ComponentResource {
                         repositoryOpts: chart.repo ? { repo: chart.repo } : undefined,
                         namespace: chart.namespace,
                         createNamespace: true,
-                        values: chartValues(key, local, args.adapterRules ?? [], args.gatewayApi ?? false),
+                        values: chartValues(key, local, args.adapterRules ?? [], args.gatewayApi ?? false, args.dashboardLabel),
                         // Seconds; kube-prometheus-stack pulls several images on a fresh cluster.
                         timeout: 900,
                     },

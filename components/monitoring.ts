@@ -63,6 +63,38 @@ export const alertThresholds = {
     postgresReplicationLagSeconds: 300,
     /** A base backup older than this many times the schedule's longest gap is missing. */
     backupGapFactor: 1.5,
+    /** Share of a volume still free below which it is filling up (warning), and almost full (critical), sustained 5 minutes. */
+    volumeAvailableWarning: 0.15,
+    volumeAvailableCritical: 0.05,
+    /** Share of a Redis node's maxmemory in use, sustained 10 minutes: at 1 it rejects writes (maxmemory-policy noeviction). */
+    redisMemoryUsage: 0.9,
+    /** Days before the TLS certificate expires: cert-manager renews a 90-day certificate 30 days ahead, so 14 days left means renewal has failed for two weeks. */
+    certificateDaysLeft: 14,
+} as const;
+
+/** The exporters' and the platform's metrics the new alerts read, so a rename happens in one place. */
+export const platformMetrics = {
+    /** redis_exporter: used_memory and maxmemory of INFO (bytes); maxmemory 0 means no limit. */
+    redisMemoryUsed: "redis_memory_used_bytes",
+    redisMemoryMax: "redis_memory_max_bytes",
+    /** redis_exporter: keys evicted (INFO evicted_keys), and errors by type (INFO errorstats; `err="OOM"`: writes refused at maxmemory). */
+    redisEvictedKeys: "redis_evicted_keys_total",
+    redisErrors: "redis_errors_total",
+    /** redis_exporter: 1 while the node's cluster_state is ok. */
+    redisClusterState: "redis_cluster_state",
+    /** redis_exporter, CLUSTER INFO: slots served (cluster_slots_ok) and nodes known (cluster_known_nodes). */
+    redisClusterSlotsOk: "redis_cluster_slots_ok",
+    redisClusterKnownNodes: "redis_cluster_known_nodes",
+    /** redis_exporter, INFO replication: connected replicas of a master, and the node's role (redis_instance_info{role}). */
+    redisConnectedReplicas: "redis_connected_slaves",
+    redisInstanceInfo: "redis_instance_info",
+    /** postgres_exporter: 1 while it can query the server. */
+    postgresUp: "pg_up",
+    /** kubelet (kube-prometheus-stack's kubelet ServiceMonitor): a mounted PVC's bytes, labelled namespace and persistentvolumeclaim. */
+    volumeAvailable: "kubelet_volume_stats_available_bytes",
+    volumeCapacity: "kubelet_volume_stats_capacity_bytes",
+    /** cert-manager's controller: a Certificate's notAfter (epoch seconds), labelled name and namespace (exported_namespace once scraped through a ServiceMonitor without honorLabels). */
+    certificateExpiration: "certmanager_certificate_expiration_timestamp_seconds",
 } as const;
 
 export interface RecordingRule {
@@ -75,7 +107,19 @@ export interface AlertingRule {
     expr: string;
     for: string;
     labels: { severity: "warning" | "critical" };
-    annotations: { summary: string; description: string };
+    /** `runbook_url`: the alert's section of docs/runbooks.md (what it means, how to confirm it, what to do, how to know it is over). */
+    annotations: { summary: string; description: string; runbook_url: string };
+}
+
+/** An alert before its runbook link is added (every one gets it, in `alertingRules`). */
+type DraftAlert = Omit<AlertingRule, "annotations"> & { annotations: Omit<AlertingRule["annotations"], "runbook_url"> };
+
+/** Where docs/runbooks.md is read unless the stack says otherwise (setting monitoringRunbookUrl): the repository-relative path. */
+export const defaultRunbookUrl = "docs/runbooks.md";
+
+/** The anchor of an alert's section in docs/runbooks.md: its heading is the alert's name, and GitHub's anchor of it is the name in lower case. */
+export function runbookAnchor(alert: string): string {
+    return alert.toLowerCase();
 }
 
 /** What PostgreSQL's rules may rely on, by engine. */
@@ -105,6 +149,12 @@ export interface RuleSources {
     apiHpa?: string;
     /** The Redis Cluster's desired shape: how many nodes every node should know, and whether masters have replicas. */
     redisTopology?: RedisTopology;
+    /** Where docs/runbooks.md is read (default `defaultRunbookUrl`): each alert links to its section there. */
+    runbookUrl?: string;
+    /** The PVCs whose filling the volume alerts watch (kubelet's volume stats); none: no volume alert. */
+    volumes?: readonly MonitoredVolume[];
+    /** The cert-manager Certificate that serves the API's TLS (the expiry alert); undefined: none is watched. */
+    certificate?: { namespace: string; name: string };
 }
 
 /** A Redis Cluster's desired shape, from the stack's settings. */
@@ -113,6 +163,14 @@ export interface RedisTopology {
     nodes: number;
     /** Replicas per master (redisReplicasPerMaster). */
     replicasPerMaster: number;
+}
+
+/** Volumes of a kind, by the names of their PVCs. */
+export interface MonitoredVolume {
+    /** What the volumes hold (the alert's description names it): data, WAL or backups of a store. */
+    holds: "postgres-data" | "postgres-wal" | "postgres-backups" | "redis-data";
+    /** RE2 pattern of their PVC names (Prometheus anchors it), e.g. data-postgres-[0-9]+. */
+    claims: string;
 }
 
 /** Seconds after which a backup counts as missing: 1.5 times the schedule's longest gap. */
@@ -163,9 +221,14 @@ export function recordingRules(sources: RuleSources): RecordingRule[] {
 
 /** The alerts: API error rate, API dependencies down, API at its replica ceiling, PostgreSQL's by engine (`postgresAlerts`), Redis's (`redisAlerts`). */
 export function alertingRules(sources: RuleSources): AlertingRule[] {
+    const page = sources.runbookUrl ?? defaultRunbookUrl;
+    return draftAlerts(sources).map((rule) => ({ ...rule, annotations: { ...rule.annotations, runbook_url: `${page}#${runbookAnchor(rule.alert)}` } }));
+}
+
+function draftAlerts(sources: RuleSources): DraftAlert[] {
     const ns = `namespace="${sources.namespace}"`;
     const api = `${ns}, job="${jobs.api}"`;
-    const rules: AlertingRule[] = [
+    const rules: DraftAlert[] = [
         {
             alert: "HealthcareApiHighErrorRate",
             expr:
@@ -202,6 +265,19 @@ export function alertingRules(sources: RuleSources): AlertingRule[] {
             },
         },
     ];
+    rules.push({
+        // Nothing scraped means every API alert and the HPA's custom metrics go silent at once.
+        alert: "HealthcareApiTargetMissing",
+        expr: `absent(up{${api}}) or max by (namespace, job) (up{${api}}) < 1`,
+        for: "5m",
+        labels: { severity: "critical" },
+        annotations: {
+            summary: "Prometheus scrapes no API pod",
+            description:
+                "No API pod's metrics in {{ $labels.namespace }} have been scraped for 5 minutes: the API's alerts cannot fire and the HPA has no custom metrics; " +
+                "check the pods, the ServiceMonitor healthcare-api and Prometheus' targets page.",
+        },
+    });
     if (sources.apiHpa) {
         const hpa = `${ns}, horizontalpodautoscaler="${sources.apiHpa}"`;
         rules.push({
@@ -219,22 +295,25 @@ export function alertingRules(sources: RuleSources): AlertingRule[] {
     if (sources.exporters) {
         rules.push(...redisAlerts(sources));
     }
+    rules.push(...volumeAlerts(sources), ...certificateAlerts(sources));
     return rules;
 }
 
 /**
  * Redis Cluster's alerts, from the exporter sidecars (CLUSTER INFO and INFO replication of every
  * node): the cluster not ok, slots not served, a node count other than the desired one (a node that
- * came back empty after losing its volume, or a failed one the cluster still lists), and a master
- * without a replica (a replica short: the next failure of that master loses its slots).
+ * came back empty after losing its volume, or a failed one the cluster still lists), a master
+ * without a replica (a replica short: the next failure of that master loses its slots), memory near
+ * maxmemory, and writes refused or keys evicted.
  */
-function redisAlerts(sources: RuleSources): AlertingRule[] {
+function redisAlerts(sources: RuleSources): DraftAlert[] {
     const redis = `namespace="${sources.namespace}", job="${jobs.redis}"`;
+    const r = platformMetrics;
     const topology = sources.redisTopology;
-    const rules: AlertingRule[] = [
+    const rules: DraftAlert[] = [
         {
             alert: "HealthcareRedisClusterNotOk",
-            expr: `min by (namespace) (redis_cluster_state{${redis}}) < 1`,
+            expr: `min by (namespace) (${r.redisClusterState}{${redis}}) < 1`,
             for: "2m",
             labels: { severity: "critical" },
             annotations: {
@@ -245,7 +324,7 @@ function redisAlerts(sources: RuleSources): AlertingRule[] {
         {
             // Slots no node serves: unassigned, or on a node in PFAIL/FAIL for longer than a roll's pause.
             alert: "HealthcareRedisSlotsNotServed",
-            expr: `min by (namespace) (redis_cluster_slots_ok{${redis}}) < 16384`,
+            expr: `min by (namespace) (${r.redisClusterSlotsOk}{${redis}}) < 16384`,
             for: "5m",
             labels: { severity: "critical" },
             annotations: {
@@ -257,7 +336,7 @@ function redisAlerts(sources: RuleSources): AlertingRule[] {
     if (topology && topology.nodes > 1) {
         rules.push({
             alert: "HealthcareRedisNodeCountWrong",
-            expr: `count by (namespace) (redis_cluster_known_nodes{${redis}} != ${topology.nodes}) > 0`,
+            expr: `count by (namespace) (${r.redisClusterKnownNodes}{${redis}} != ${topology.nodes}) > 0`,
             for: "15m",
             labels: { severity: "warning" },
             annotations: {
@@ -271,7 +350,7 @@ function redisAlerts(sources: RuleSources): AlertingRule[] {
         rules.push({
             // A master with no connected replica (an empty node is one too, until the reconcile Job joins it).
             alert: "HealthcareRedisMasterWithoutReplica",
-            expr: `(redis_connected_slaves{${redis}} == 0) and on (namespace, pod) (redis_instance_info{${redis}, role="master"})`,
+            expr: `(${r.redisConnectedReplicas}{${redis}} == 0) and on (namespace, pod) (${r.redisInstanceInfo}{${redis}, role="master"})`,
             for: "10m",
             labels: { severity: "warning" },
             annotations: {
@@ -280,14 +359,92 @@ function redisAlerts(sources: RuleSources): AlertingRule[] {
             },
         });
     }
+    rules.push(
+        {
+            // maxmemory 0 (no limit) is left out rather than divided by.
+            alert: "HealthcareRedisMemoryNearMax",
+            expr: `max by (namespace, pod) (${r.redisMemoryUsed}{${redis}} / (${r.redisMemoryMax}{${redis}} > 0)) > ${alertThresholds.redisMemoryUsage}`,
+            for: "10m",
+            labels: { severity: "warning" },
+            annotations: {
+                summary: "A Redis node is close to its maxmemory",
+                description:
+                    "Redis node {{ $labels.pod }} in {{ $labels.namespace }} uses {{ $value | humanizePercentage }} of its maxmemory: at 100% it refuses writes (maxmemory-policy noeviction).",
+            },
+        },
+        {
+            // noeviction: a full node refuses writes with OOM; an eviction means someone changed the policy and keys are being lost.
+            alert: "HealthcareRedisWritesRejected",
+            expr:
+                `sum by (namespace, pod) (increase(${r.redisErrors}{${redis}, err="OOM"}[5m])) > 0 or ` +
+                `sum by (namespace, pod) (increase(${r.redisEvictedKeys}{${redis}}[5m])) > 0`,
+            for: "1m",
+            labels: { severity: "critical" },
+            annotations: {
+                summary: "A Redis node refuses writes at maxmemory, or evicts keys",
+                description:
+                    "Redis node {{ $labels.pod }} in {{ $labels.namespace }} answered OOM to writes or evicted keys in the last 5 minutes: the API's writes to it fail, or cached data is lost.",
+            },
+        },
+    );
     return rules;
 }
 
+/** A volume filling up (warning) and almost full (critical), from kubelet's volume stats of the stack's PVCs. */
+function volumeAlerts(sources: RuleSources): DraftAlert[] {
+    if (!sources.volumes?.length) {
+        return [];
+    }
+    const claims = [...new Set(sources.volumes.map((v) => v.claims))].join("|");
+    const sel = `namespace="${sources.namespace}", persistentvolumeclaim=~"${claims}"`;
+    const m = platformMetrics;
+    const available = `max by (namespace, persistentvolumeclaim) (${m.volumeAvailable}{${sel}} / ${m.volumeCapacity}{${sel}})`;
+    const holds = sources.volumes.map((v) => v.holds).join(", ");
+    const alert = (name: string, threshold: number, severity: "warning" | "critical", summary: string): DraftAlert => ({
+        alert: name,
+        expr: `${available} < ${threshold}`,
+        for: "5m",
+        labels: { severity },
+        annotations: {
+            summary,
+            description: `PVC {{ $labels.persistentvolumeclaim }} in {{ $labels.namespace }} has {{ $value | humanizePercentage }} of its space left (the stack's volumes: ${holds}).`,
+        },
+    });
+    return [
+        alert("HealthcareVolumeFillingUp", alertThresholds.volumeAvailableWarning, "warning", "A data, WAL or backup volume has less than 15% of its space left"),
+        alert("HealthcareVolumeAlmostFull", alertThresholds.volumeAvailableCritical, "critical", "A data, WAL or backup volume has less than 5% of its space left"),
+    ];
+}
+
+/** The API's TLS certificate (cert-manager's) close to its expiry: renewal has been failing. */
+function certificateAlerts(sources: RuleSources): DraftAlert[] {
+    const cert = sources.certificate;
+    if (!cert) {
+        return [];
+    }
+    const m = platformMetrics.certificateExpiration;
+    // cert-manager's own namespace label becomes exported_namespace when its ServiceMonitor does not honor labels (its chart's default).
+    const expiry =
+        `min by (name) (${m}{exported_namespace="${cert.namespace}", name="${cert.name}"} or ` + `${m}{namespace="${cert.namespace}", name="${cert.name}"})`;
+    return [
+        {
+            alert: "HealthcareTlsCertificateExpiring",
+            expr: `${expiry} - time() < ${alertThresholds.certificateDaysLeft * 86400}`,
+            for: "60m",
+            labels: { severity: "warning" },
+            annotations: {
+                summary: `The API's TLS certificate expires in less than ${alertThresholds.certificateDaysLeft} days`,
+                description: `Certificate ${cert.namespace}/${cert.name} expires in {{ $value | humanizeDuration }}: cert-manager has not renewed it; check kubectl describe certificate -n ${cert.namespace} ${cert.name} and its CertificateRequests.`,
+            },
+        },
+    ];
+}
+
 /** PostgreSQL's alerts, from what its engine reports: the exporter and the backup CronJob, or the operator's instance managers and the Barman Cloud plugin. */
-function postgresAlerts(sources: RuleSources): AlertingRule[] {
+function postgresAlerts(sources: RuleSources): DraftAlert[] {
     const ns = `namespace="${sources.namespace}"`;
-    const rules: AlertingRule[] = [];
-    const connections: AlertingRule = {
+    const rules: DraftAlert[] = [];
+    const connections: DraftAlert = {
         alert: "HealthcareDatabaseConnectionsNearExhaustion",
         expr: `${recordedMetrics.dbConnectionPoolUsage}{${ns}} > ${alertThresholds.dbConnectionPoolUsage}`,
         for: "5m",
@@ -321,7 +478,22 @@ function postgresAlerts(sources: RuleSources): AlertingRule[] {
             });
         }
         if (sources.exporters) {
-            rules.push(connections);
+            const sel = `${ns}, job="${jobs.postgres}"`;
+            rules.push(connections, {
+                alert: "HealthcarePostgresDown",
+                // The exporter cannot query the server, the exporter's scrape fails (the pod is gone), or nothing is scraped.
+                expr:
+                    `max by (namespace, pod) (${platformMetrics.postgresUp}{${sel}}) < 1 ` +
+                    `or max by (namespace, pod) (up{${sel}}) < 1 or absent(up{${sel}})`,
+                for: "2m",
+                labels: { severity: "critical" },
+                annotations: {
+                    summary: "PostgreSQL is down or not scraped",
+                    description:
+                        "PostgreSQL on {{ $labels.pod }} in {{ $labels.namespace }} does not answer its exporter, the exporter's scrape fails, or Prometheus scrapes no PostgreSQL at all (no pod label): " +
+                        "check the pod postgres-0, its events and its logs.",
+                },
+            });
         }
         return rules;
     }
@@ -490,6 +662,10 @@ export interface MonitoringArgs {
     redisTopology: RedisTopology;
     /** Name of the API's HPA, when there is one (for the at-max alert). */
     apiHpa?: string;
+    /** The PVCs of the data stores and backups, by what they hold (the volume alerts). */
+    volumes: MonitoredVolume[];
+    /** The cert-manager Certificate of the API's TLS, when one is known (the expiry alert). */
+    certificate?: { namespace: string; name: string };
     /** What installs the Prometheus Operator CRDs when this stack installs them (cluster add-ons): the monitors and rules wait for it. */
     crdInstallers?: pulumi.Resource[];
 }
@@ -511,6 +687,8 @@ export class Monitoring extends pulumi.ComponentResource {
             pg.engine === "cloudnative-pg" && pg.pooler?.metrics.length === 0 && "postgres.pooler.metrics is empty: PgBouncer's metrics port is scraped",
             pg.engine === "cloudnative-pg" && !(Number.isInteger(pg.instances) && pg.instances >= 1) && `postgres.instances ${pg.instances} is not a whole number >= 1`,
             !!args.settings.exporters !== (args.redis.metrics.length > 0) && "redis.metrics must list the exporter's port exactly when exporters run",
+            // The patterns go into a PromQL string: a quote or backslash would break the rule.
+            ...args.volumes.map((v) => !/^[A-Za-z0-9.[\]+*?()|-]+$/.test(v.claims) && `volumes: the PVC pattern ${JSON.stringify(v.claims)} of ${v.holds} is empty or has characters a PVC name pattern does not need`),
         ]);
         const n = names.monitoring;
         const selectedBy = args.settings.selectorLabels;
@@ -594,6 +772,9 @@ export class Monitoring extends pulumi.ComponentResource {
                 exporters: !!args.settings.exporters,
                 apiHpa: args.apiHpa,
                 redisTopology: args.redisTopology,
+                runbookUrl: args.settings.runbookUrl,
+                volumes: args.volumes,
+                certificate: args.certificate,
                 postgres:
                     pg.engine === "cloudnative-pg"
                         ? { engine: pg.engine, instances: pg.instances, backup: pg.backup && { longestGapSeconds: pg.backup.longestGapSeconds } }

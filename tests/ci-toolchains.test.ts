@@ -109,7 +109,7 @@ describe(".ci/run on a fresh machine: Node.js and Go new enough (.ci/toolchains.
         const at = (text: string) => run.indexOf(text);
         assert.ok(at("\nensure_node") > 0 && at("\nensure_node") < at("apt-get install"), "Node.js before anything is installed");
         assert.ok(at("apt-get install") < at("\nensure_go") && at("\nensure_go") < at("go env GOPATH") && at("\nensure_go") < at("npm ci"), "Go after apt, before any go command");
-        const scripts = [".ci/run", ".ci/toolchains.sh", "cli/ops/local.sh", "cli/checks/setup.sh", "harness/engine/toolchain.sh", "harness/engine/pin-kubernetes.sh"];
+        const scripts = [".ci/run", ".ci/toolchains.sh", "cli/ops/local.sh", "cli/checks/setup.sh", "harness/engine/toolchain.sh", "harness/engine/pin-kubernetes.sh", "harness/monitoring/toolchain.sh"];
         const result = spawnSync("shellcheck", ["-x", ...scripts], { cwd: projectRoot, encoding: "utf8" });
         assert.ok(!result.error, "shellcheck is not installed: apt-get install shellcheck (.ci/run does)");
         assert.strictEqual(result.status, 0, result.stdout);

@@ -16,6 +16,7 @@ import { settingsPage, withSettingsTable } from "../cli/settingsTable";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { projectRoot, shippedStacks, ShippedStack, stackConfig } from "../harness/stackConfig";
 import { mochaSelection, npmScripts, testFiles, unitTestScripts } from "./support/testScripts";
+import { anchorOf, anchorsOf } from "./support/markdown";
 
 const read = (file: string) => readFileSync(path.join(projectRoot, file), "utf8");
 
@@ -76,35 +77,6 @@ function between(text: string, name: string): string {
     const end = text.indexOf(`<!-- ${name}:end -->`);
     assert.ok(start >= 0 && end > start, `markers ${name}:start ... ${name}:end`);
     return text.slice(text.indexOf("-->", start) + 3, end).trim();
-}
-
-/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
-export function anchorOf(heading: string): string {
-    return heading
-        .replace(/`/g, "")
-        .toLowerCase()
-        .replace(/[^\p{L}\p{N} _-]/gu, "")
-        .replace(/ /g, "-");
-}
-
-/** Every anchor of a Markdown page (repeated headings get -1, -2, ... as on GitHub). */
-function anchorsOf(text: string): Set<string> {
-    const seen = new Map<string, number>();
-    const anchors = new Set<string>();
-    let fenced = false;
-    for (const line of text.split("\n")) {
-        if (line.startsWith("```")) {
-            fenced = !fenced;
-        }
-        const heading = !fenced && /^#{1,6} (.*)$/.exec(line);
-        if (heading) {
-            const base = anchorOf(heading[1].trim());
-            const n = seen.get(base) ?? 0;
-            seen.set(base, n + 1);
-            anchors.add(n === 0 ? base : `${base}-${n}`);
-        }
-    }
-    return anchors;
 }
 
 /** A page's text outside fenced code blocks (links and inline code there count; commands in examples are checked separately). */

@@ -13,11 +13,12 @@ import { projectRoot, ShippedStack, shippedStacks, stackConfig, onStatefulSetEng
  * The objects each shipped stack applies, by kind. A feature that adds objects (autoscalers,
  * budgets, monitoring, network policies, add-ons) adds its kinds here, for the stacks that turn it on.
  */
-// ConfigMaps: the API's, the Redis pods' and the Redis Jobs' (two, so that a Job script change restarts no node), and
-// the statefulset engine's scripts (start-up guard, roles). Secrets: Redis's, the API role's, and the statefulset
+// ConfigMaps: the API's, the Redis pods' and the Redis Jobs' (two, so that a Job script change restarts no node), the
+// statefulset engine's scripts (start-up guard, roles), and (with monitoring) the four Grafana dashboards (API,
+// PostgreSQL, Redis Cluster, capacity). Secrets: Redis's, the API role's, and the statefulset
 // engine's superuser, exporter and backup roles'.
 // The API's HTTPRoute: every shipped stack publishes it through the Gateway API.
-const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 5, ConfigMap: 4, Deployment: 1, StatefulSet: 2, HTTPRoute: 1, NetworkPolicy: 5 };
+const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 5, ConfigMap: 8, Deployment: 1, StatefulSet: 2, HTTPRoute: 1, NetworkPolicy: 5 };
 // Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
 const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
 /** Adds (or, with -1, removes) the objects of a feature, kind by kind; kinds that drop to 0 disappear. */

@@ -9,7 +9,9 @@
 #    upload to, every package pinned with its hashes in cli/checks/s3server-requirements.txt;
 #  - rclone, the S3 client of the backup pods, at the version of their image
 #    (postgresBackupS3ClientImage's default in Pulumi.yaml), from the Go module proxy into
-#    $(go env GOPATH)/bin (a cold build takes several minutes).
+#    $(go env GOPATH)/bin (a cold build takes several minutes);
+#  - promtool, from the Prometheus Go module, into ~/.cache/healthcare-backend/monitoring
+#    (harness/monitoring/toolchain.sh, `npm run setup:monitoring`): the rule tests call it.
 # Each part is skipped when .tools already holds exactly what its pins describe.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -90,5 +92,7 @@ else
     echo "setup:checks: go install github.com/rclone/rclone@v$rclone_version"
     go install "github.com/rclone/rclone@v$rclone_version"
 fi
+
+bash "$root/harness/monitoring/toolchain.sh" >/dev/null
 
 echo "setup:checks: ready in $(($(date +%s) - started)) s"
