@@ -161,10 +161,15 @@ export class Api extends pulumi.ComponentResource {
             { parent: this },
         );
 
+        // Not awaited: the provider's Service await (core/v1 Endpoints with no not-ready address, 10 s
+        // after their last change; zero addresses pass) proves nothing the Deployment's await does not:
+        // that one ends only when every replica of the new ReplicaSet is ready and the Deployment is
+        // Available. What hangs on "the API answers" (the HTTPRoute, the Ingress) depends on the
+        // Deployment instead (docs/capacity-and-benchmarks.md, "What each await proves").
         const service = new k8s.core.v1.Service(
             n.service,
             {
-                metadata: meta(n.service),
+                metadata: { ...meta(n.service), annotations: { "pulumi.com/skipAwait": "true" } },
                 spec: {
                     type: "ClusterIP",
                     selector: podSelector,
@@ -197,7 +202,8 @@ export class Api extends pulumi.ComponentResource {
                         ],
                     },
                 },
-                { parent: this, dependsOn: args.crdInstallers ?? [] },
+                // Published once the API's pods are ready (the Deployment's await), as it was behind the Service's await.
+                { parent: this, dependsOn: [...(args.crdInstallers ?? []), deployment] },
             );
             this.url = `${ingress.tls.enabled ? "https" : "http"}://${ingress.host}`;
         } else if (ingress.enabled) {
@@ -232,7 +238,8 @@ export class Api extends pulumi.ComponentResource {
                         ],
                     },
                 },
-                { parent: this },
+                // Published once the API's pods are ready (the Deployment's await), as it was behind the Service's await.
+                { parent: this, dependsOn: [deployment] },
             );
             this.url = `${ingress.tls.enabled ? "https" : "http"}://${ingress.host}`;
         }

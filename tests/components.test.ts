@@ -315,3 +315,44 @@ describe("RedisCluster", () => {
         assert.ok(!JSON.stringify(reconcile.command).includes("-a"));
     });
 });
+
+describe("awaits: a Service goes unawaited only where a workload's await already proves the pods behind it ready", () => {
+    const skipsAwait = (r: { inputs: any }) => r.inputs.metadata?.annotations?.["pulumi.com/skipAwait"] === "true";
+    const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+
+    for (const [stack, expected] of [
+        ["local", ["healthcare-api", "postgres"]],
+        ["staging", ["healthcare-api"]],
+        ["production", ["healthcare-api"]],
+    ] as const) {
+        it(`${stack}: each unawaited Service (${expected.join(", ")}) selects exactly one awaited Deployment or StatefulSet, on ports its pods name; what publishes the API waits for its Deployment`, async () => {
+            const run = await runStack(stackConfig(stack), stack);
+            const services = run.ofType("kubernetes:core/v1:Service");
+            const skipping = services.filter(skipsAwait);
+            assert.deepStrictEqual(skipping.map((s) => s.inputs.metadata.name).sort(), [...expected].sort());
+            // Headless Services are never awaited by the provider; every other one is awaited unless listed above.
+            for (const service of skipping) {
+                assert.notStrictEqual(service.inputs.spec.clusterIP, "None", `${service.name}: headless Services need no annotation`);
+                const workloads = [...run.ofType("kubernetes:apps/v1:Deployment"), ...run.ofType("kubernetes:apps/v1:StatefulSet")].filter((w) =>
+                    selects(service.inputs.spec.selector, w.inputs.spec.template.metadata.labels),
+                );
+                assert.strictEqual(workloads.length, 1, `${service.name} selects the pods of ${workloads.map((w) => w.name).join(", ") || "nothing"}`);
+                const [workload] = workloads;
+                assert.ok(!skipsAwait(workload), `${workload.name} is awaited`);
+                const portNames = workload.inputs.spec.template.spec.containers.flatMap((c: any) => (c.ports ?? []).map((p: any) => p.name));
+                for (const port of service.inputs.spec.ports) {
+                    assert.ok(portNames.includes(port.targetPort), `${service.name} port ${port.name} targets ${port.targetPort}, a port of ${workload.name}'s pods`);
+                }
+            }
+            const deployment = run.get("kubernetes:apps/v1:Deployment", "healthcare-api");
+            const route = run.get("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "healthcare-api");
+            assert.ok(route.options.dependsOn.includes(deployment.urn!), `the HTTPRoute waits for the Deployment: ${route.options.dependsOn.join(", ")}`);
+        });
+    }
+
+    it("an Ingress, too, waits for the API's Deployment", async () => {
+        const run = await runStack(stackConfig("staging", { apiExposure: "ingress", ingressClassName: "haproxy", ingressControllerNamespace: "haproxy-controller" }), "staging");
+        const ingress = run.get("kubernetes:networking.k8s.io/v1:Ingress", "healthcare-api");
+        assert.ok(ingress.options.dependsOn.includes(run.get("kubernetes:apps/v1:Deployment", "healthcare-api").urn!));
+    });
+});

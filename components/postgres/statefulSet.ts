@@ -116,9 +116,12 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
         { metadata: meta(n.headlessService), spec: { clusterIP: "None", selector: podSelector, ports } },
         { parent },
     );
+    // Not awaited: the StatefulSet's await (every replica ready, the current revision the update
+    // revision) proves the pods behind it ready; the provider's Service await adds a 10 s settle and no
+    // guarantee (docs/capacity-and-benchmarks.md, "What each await proves"). The headless one is never awaited.
     new k8s.core.v1.Service(
         n.service,
-        { metadata: meta(n.service), spec: { type: "ClusterIP", selector: podSelector, ports } },
+        { metadata: { ...meta(n.service), annotations: { "pulumi.com/skipAwait": "true" } }, spec: { type: "ClusterIP", selector: podSelector, ports } },
         { parent },
     );
 

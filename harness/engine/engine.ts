@@ -37,6 +37,10 @@ export interface Step {
     readonly started: number;
     /** When the step finished (outputs or failure), on the same counter. */
     finished?: number;
+    /** Seconds from the operation's start until this process received the step's start event. */
+    readonly startedAt: number;
+    /** Seconds from the operation's start until the step's finish event arrived. */
+    finishedAt?: number;
 }
 
 export interface OperationResult {
@@ -208,10 +212,12 @@ export class EngineStack {
         const steps: Step[] = [];
         const byUrn = new Map<string, Step>();
         let sequence = 0;
+        const started = process.hrtime.bigint();
+        const now = () => Number(process.hrtime.bigint() - started) / 1e9;
         const onEvent = (event: EngineEvent) => {
             const pre = event.resourcePreEvent?.metadata;
             if (pre) {
-                const step: Step = { op: pre.op, urn: pre.urn, type: pre.type, keys: pre.keys, started: ++sequence };
+                const step: Step = { op: pre.op, urn: pre.urn, type: pre.type, keys: pre.keys, started: ++sequence, startedAt: now() };
                 steps.push(step);
                 byUrn.set(`${pre.op}:${pre.urn}`, step);
             }
@@ -220,12 +226,12 @@ export class EngineStack {
                 const step = byUrn.get(`${done.op}:${done.urn}`);
                 if (step) {
                     step.finished = ++sequence;
+                    step.finishedAt = now();
                 }
             }
         };
-        const started = process.hrtime.bigint();
         const changes = await operation(onEvent);
-        return { seconds: Number(process.hrtime.bigint() - started) / 1e9, changes, steps };
+        return { seconds: now(), changes, steps };
     }
 }
 

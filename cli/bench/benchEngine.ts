@@ -1,0 +1,345 @@
+/**
+ * `npm run bench:engine`: the program on the real engine against kubectl on the same objects, side
+ * by side on one control plane (the e2e's: harness/engine), for each shipped stack.
+ *
+ *   npm run bench:engine [-- --runs 3] [--stack production]...
+ *
+ * Per stack and run, one after the other on the same cluster:
+ * - the program (harness/engine/engine.ts, as the e2e runs it): `preview`, first `up`, a no-change
+ *   `up`, then `destroy` (after `unprotect --all`, untimed);
+ * - kubectl on the objects `npm run render` renders for the stack (cli/render.ts; secrets filled with a
+ *   throwaway value): `kubectl apply --server-side --dry-run=server` (the namespace created just
+ *   before, untimed: a dry run cannot create it), `kubectl apply --server-side` then `kubectl rollout
+ *   status` of every Deployment and StatefulSet and `kubectl wait --for=condition=complete` of every
+ *   Job, the same apply again, then `kubectl delete` of the namespace and the cluster-scoped objects,
+ *   waiting until they are gone.
+ * Then the engine's floor: a program registering nothing, and one registering a single ConfigMap
+ * (cli/bench/engineFloor/), the same four operations (kubectl on that ConfigMap beside them).
+ * Prints medians (min-max) and the ratios, and where the first `up` of each stack spent its time
+ * (from the engine's events as they arrived). Local runs without its Helm add-ons, as in the e2e.
+ */
+import { spawnSync } from "child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseAllDocuments } from "yaml";
+import { applyPlatformStandins, ControlPlane, startControlPlane } from "../../harness/engine/controlPlane";
+import { EngineStack, engineFolder, localWithoutAddons, OperationResult } from "../../harness/engine/engine";
+import { ensureToolchain, Toolchain } from "../../harness/engine/toolchain";
+import { projectRoot, shippedStacks, stackConfig } from "../../harness/stackConfig";
+import { stackSettings } from "../ops/workspace";
+import { crdFiles, eventually, getObject } from "../../tests/e2e/support";
+
+/** The four comparisons, in the order they run, with the issue's goals (program / kubectl). */
+const comparisons = [
+    { key: "preview", program: "preview", kubectl: "apply --server-side --dry-run=server", goal: 2 },
+    { key: "up", program: "first up", kubectl: "apply + rollout status / Jobs complete", goal: 1.5 },
+    { key: "noChange", program: "no-change up", kubectl: "re-apply", goal: 2 },
+    { key: "destroy", program: "destroy", kubectl: "delete namespace (+ cluster-scoped), wait", goal: 1.5 },
+] as const;
+type Key = (typeof comparisons)[number]["key"];
+
+interface Options {
+    runs: number;
+    stacks: string[];
+}
+
+function parseOptions(argv: readonly string[]): Options {
+    const options: Options = { runs: 3, stacks: [] };
+    for (let i = 0; i < argv.length; i++) {
+        const [flag, inline] = argv[i].split("=", 2);
+        const value = inline ?? argv[++i];
+        if (flag === "--runs") {
+            const n = Number(value);
+            if (!Number.isInteger(n) || n < 1) {
+                throw new Error(`--runs ${value} is invalid; expected a whole number >= 1`);
+            }
+            options.runs = n;
+        } else if (flag === "--stack") {
+            for (const stack of (value ?? "").split(",")) {
+                if (!(shippedStacks as readonly string[]).includes(stack)) {
+                    throw new Error(`--stack ${stack} is not a shipped stack; expected one of ${shippedStacks.join(", ")}`);
+                }
+                options.stacks.push(stack);
+            }
+        } else {
+            throw new Error(`unknown argument ${argv[i]}; usage: npm run bench:engine [-- --runs <n>] [--stack <${shippedStacks.join("|")}>]...`);
+        }
+    }
+    if (options.stacks.length === 0) {
+        options.stacks = [...shippedStacks];
+    }
+    return options;
+}
+
+/** Config the bench gives a stack beyond its stack file: the e2e's (local without its Helm add-ons). */
+const benchOverrides = (stack: string): Record<string, string | boolean> => (stack === "local" ? { ...localWithoutAddons } : {});
+
+/** A throwaway value for every secret the rendering redacted (the Secrets' data must be base64). */
+const benchSecret = "bench-engine-throwaway";
+
+function fillSecrets(value: unknown, placeholder: string, replacement: string): unknown {
+    if (value === placeholder) {
+        return replacement;
+    }
+    if (Array.isArray(value)) {
+        return value.map((v) => fillSecrets(v, placeholder, replacement));
+    }
+    if (typeof value === "object" && value !== null) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillSecrets(v, placeholder, replacement)]));
+    }
+    return value;
+}
+
+/**
+ * Renders the stack as cli/render.ts does, in this process (run as a child of the bench: the mocks
+ * replace Pulumi's runtime, which the engine's inline program needs untouched), and writes the
+ * objects, in apply order, as one multi-document YAML file.
+ */
+async function renderTo(stack: string, file: string): Promise<void> {
+    const { renderResources, secretPlaceholder, toYaml } = await import("../render");
+    const { runStack } = await import("../../harness/mockProgram");
+    const run = await runStack(stackConfig(stack, benchOverrides(stack)), stack);
+    const rendering = renderResources(run.resources);
+    if (rendering.releases.length > 0) {
+        throw new Error(`${stack} renders Helm releases (${rendering.releases.map((r) => r.name).join(", ")}): kubectl cannot apply them`);
+    }
+    const documents = rendering.objects.map((object) => {
+        const manifest = object.manifest as Record<string, any>;
+        if (object.kind === "Secret" && manifest.data) {
+            manifest.data = fillSecrets(manifest.data, secretPlaceholder, Buffer.from(benchSecret).toString("base64"));
+        }
+        return toYaml(fillSecrets(manifest, secretPlaceholder, benchSecret));
+    });
+    writeFileSync(file, documents.join("---\n"));
+}
+
+/** What kubectl works on for one stack: the rendered objects, split the way the steps need them. */
+interface KubectlTarget {
+    all: string;
+    namespace: string;
+    namespaceManifest: string;
+    clusterScoped: string;
+    workloads: string[];
+    jobs: string[];
+    objects: number;
+}
+
+function kubectlTarget(stack: string, folder: string): KubectlTarget {
+    const file = path.join(folder, `${stack}.yaml`);
+    const result = spawnSync(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), __filename, "--render-to", file, "--stack", stack], { stdio: ["ignore", "inherit", "inherit"], cwd: projectRoot });
+    if (result.status !== 0) {
+        throw new Error(`rendering ${stack} failed (exit ${result.status})`);
+    }
+    const all = readFileSync(file, "utf8");
+    const objects = parseAllDocuments(all).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
+    const namespaces = objects.filter((o) => o.kind === "Namespace");
+    if (namespaces.length !== 1) {
+        throw new Error(`${stack} renders ${namespaces.length} namespaces; the bench expects one`);
+    }
+    const namespace = namespaces[0].metadata.name;
+    const clusterScoped = objects.filter((o) => o.kind !== "Namespace" && o.metadata.namespace === undefined);
+    const toText = (list: unknown[]) => list.map((o) => JSON.stringify(o)).join("\n---\n");
+    return {
+        all,
+        namespace,
+        namespaceManifest: toText(namespaces),
+        clusterScoped: toText(clusterScoped),
+        workloads: objects.filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet").map((o) => `${o.kind.toLowerCase()}/${o.metadata.name}`),
+        jobs: objects.filter((o) => o.kind === "Job").map((o) => `job/${o.metadata.name}`),
+        objects: objects.length,
+    };
+}
+
+const seconds = (body: () => void): number => {
+    const started = process.hrtime.bigint();
+    body();
+    return Number(process.hrtime.bigint() - started) / 1e9;
+};
+
+/** One kubectl cycle: dry run, apply and wait, re-apply, delete and wait. */
+function kubectlCycle(cluster: ControlPlane, target: KubectlTarget): Record<Key, number> {
+    const ns = ["-n", target.namespace];
+    // A server-side dry run cannot create the namespace its objects go to: create it first, untimed.
+    cluster.kubectl(["apply", "--server-side", "-f", "-"], target.namespaceManifest);
+    const preview = seconds(() => cluster.kubectl(["apply", "--server-side", "--dry-run=server", "-f", "-"], target.all));
+    const up = seconds(() => {
+        cluster.kubectl(["apply", "--server-side", "-f", "-"], target.all);
+        for (const workload of target.workloads) {
+            cluster.kubectl(["rollout", "status", ...ns, workload, "--timeout=600s"]);
+        }
+        if (target.jobs.length > 0) {
+            cluster.kubectl(["wait", ...ns, "--for=condition=complete", ...target.jobs, "--timeout=600s"]);
+        }
+    });
+    const noChange = seconds(() => cluster.kubectl(["apply", "--server-side", "-f", "-"], target.all));
+    const destroy = seconds(() => {
+        cluster.kubectl(["delete", "namespace", target.namespace, "--wait=true", "--timeout=600s"]);
+        if (target.clusterScoped) {
+            cluster.kubectl(["delete", "--wait=true", "--timeout=600s", "-f", "-"], target.clusterScoped);
+        }
+    });
+    return { preview, up, noChange, destroy };
+}
+
+interface ProgramCycle {
+    times: Record<Key, number>;
+    firstUp: OperationResult;
+    /** Seconds the namespace took to disappear after `destroy` returned (0: gone by then). */
+    namespaceLag: number;
+}
+
+/** One cycle of the program on the engine: preview, up, no-change up, destroy. */
+async function programCycle(stack: EngineStack, cluster: ControlPlane, namespace: string | undefined): Promise<ProgramCycle> {
+    const preview = await stack.preview();
+    const firstUp = await stack.up();
+    const noChange = await stack.up();
+    if (Object.entries(noChange.changes).some(([op, n]) => op !== "same" && op !== "read" && (n ?? 0) > 0)) {
+        throw new Error(`the no-change up of ${stack.name} changed something: ${JSON.stringify(noChange.changes)}`);
+    }
+    await stack.unprotectAll();
+    const destroy = await stack.destroy();
+    const after = process.hrtime.bigint();
+    if (namespace) {
+        await eventually(`namespace ${namespace} gone`, () => (getObject(cluster, "namespace", namespace) === undefined ? true : undefined), 300_000);
+    }
+    const namespaceLag = getObjectGoneLag(after);
+    return { times: { preview: preview.seconds, up: firstUp.seconds, noChange: noChange.seconds, destroy: destroy.seconds }, firstUp, namespaceLag };
+}
+
+const getObjectGoneLag = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
+
+const median = (values: readonly number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const range = (values: readonly number[]) => `${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)}`;
+const cell = (values: readonly number[]) => `${median(values).toFixed(1)} (${range(values)})`;
+
+/** Where the first `up` went: when the first Kubernetes object started, and the objects that took longest. */
+function whereTimeGoes(up: OperationResult): string[] {
+    const shortUrn = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
+    // Kubernetes objects only: the stack, components and providers span their children.
+    const objects = up.steps.filter((s) => s.type.startsWith("kubernetes:") && s.finishedAt !== undefined && s.op !== "same");
+    if (objects.length === 0) {
+        return [`total ${up.seconds.toFixed(1)} s; no Kubernetes object`];
+    }
+    const first = Math.min(...objects.map((s) => s.startedAt));
+    const lastEnd = Math.max(...objects.map((s) => s.finishedAt!));
+    const longest = [...objects]
+        .sort((a, b) => b.finishedAt! - b.startedAt - (a.finishedAt! - a.startedAt))
+        .slice(0, 5)
+        .map((s) => `${s.type.replace(/^kubernetes:/, "")} ${shortUrn(s.urn)} ${s.startedAt.toFixed(1)} -> ${s.finishedAt!.toFixed(1)}`);
+    return [`total ${up.seconds.toFixed(1)} s; first object started at ${first.toFixed(1)} s, last one done at ${lastEnd.toFixed(1)} s; longest: ${longest.join("; ")}`];
+}
+
+function formatTable(rows: string[][]): string {
+    return rows.map((r) => `| ${r.join(" | ")} |`).join("\n");
+}
+
+async function main(): Promise<void> {
+    const argv = process.argv.slice(2);
+    if (argv[0] === "--render-to") {
+        await renderTo(argv[3], argv[1]);
+        return;
+    }
+    const options = parseOptions(argv);
+    const toolchain: Toolchain = ensureToolchain();
+    const folder = engineFolder("bench-engine");
+    const renders = path.join(folder, "rendered");
+    mkdirSync(renders, { recursive: true });
+    const targets = new Map(options.stacks.map((stack) => [stack, kubectlTarget(stack, renders)]));
+    const contexts = [...new Set(shippedStacks.map((s) => stackSettings(s).cluster.context).filter((c): c is string => c !== undefined)), "bench-admin"];
+    const say = (line: string) => console.log(`bench:engine: ${line}`);
+    say(`control plane in ${folder}`);
+    const cluster = await startControlPlane({ dir: path.join(folder, "control-plane"), toolchain, version: toolchain.e2eKubernetes, mode: "full", contexts, say });
+    const load = [os.loadavg()[0]];
+    const results: Array<{ label: string; objects: number; program: Record<Key, number[]>; kubectl: Record<Key, number[]>; notes: string[] }> = [];
+    try {
+        for (const file of crdFiles()) {
+            cluster.kubectl(["apply", "--server-side", "-f", file]);
+        }
+        cluster.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+        await applyPlatformStandins(cluster);
+        const empty = () => ({ preview: [], up: [], noChange: [], destroy: [] }) as Record<Key, number[]>;
+
+        for (const stackName of options.stacks) {
+            const target = targets.get(stackName)!;
+            const result = { label: stackName, objects: target.objects, program: empty(), kubectl: empty(), notes: [] as string[] };
+            results.push(result);
+            const stack = await EngineStack.create(stackName, { toolchain, dir: folder, kubeconfig: cluster.kubeconfig });
+            await stack.setConfig(benchOverrides(stackName));
+            for (let run = 1; run <= options.runs; run++) {
+                say(`${stackName} run ${run}/${options.runs}: the program`);
+                const cycle = await programCycle(stack, cluster, target.namespace);
+                say(`${stackName} run ${run}/${options.runs}: kubectl`);
+                const kubectl = kubectlCycle(cluster, target);
+                for (const c of comparisons) {
+                    result.program[c.key].push(cycle.times[c.key]);
+                    result.kubectl[c.key].push(kubectl[c.key]);
+                }
+                say(comparisons.map((c) => `${c.key} ${cycle.times[c.key].toFixed(1)}/${kubectl[c.key].toFixed(1)} s`).join(", "));
+                if (run === options.runs) {
+                    result.notes.push(...whereTimeGoes(cycle.firstUp));
+                }
+                if (cycle.namespaceLag > 0.6) {
+                    result.notes.push(`run ${run}: the namespace disappeared ${cycle.namespaceLag.toFixed(1)} s after destroy returned`);
+                }
+            }
+        }
+
+        // The engine's floor: the same operations on programs with (next to) nothing to do.
+        const configMap = JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "engine-floor", namespace: "default" }, data: { purpose: "floor" } });
+        for (const [label, program] of [
+            ["floor: empty program", "empty.ts"],
+            ["floor: one ConfigMap", "oneConfigMap.ts"],
+        ] as const) {
+            const result = { label, objects: program === "empty.ts" ? 0 : 1, program: empty(), kubectl: empty(), notes: [] as string[] };
+            results.push(result);
+            const stack = await EngineStack.create("local", { toolchain, dir: folder, kubeconfig: cluster.kubeconfig, programModule: path.join(__dirname, "engineFloor", program) });
+            for (let run = 1; run <= options.runs; run++) {
+                say(`${label} run ${run}/${options.runs}`);
+                const cycle = await programCycle(stack, cluster, undefined);
+                const kubectl = {
+                    preview: seconds(() => cluster.kubectl(["apply", "--server-side", "--dry-run=server", "-f", "-"], configMap)),
+                    up: seconds(() => cluster.kubectl(["apply", "--server-side", "-f", "-"], configMap)),
+                    noChange: seconds(() => cluster.kubectl(["apply", "--server-side", "-f", "-"], configMap)),
+                    destroy: seconds(() => cluster.kubectl(["delete", "--wait=true", "-f", "-"], configMap)),
+                };
+                for (const c of comparisons) {
+                    result.program[c.key].push(cycle.times[c.key]);
+                    result.kubectl[c.key].push(kubectl[c.key]);
+                }
+                if (run === options.runs) {
+                    result.notes.push(...whereTimeGoes(cycle.firstUp));
+                }
+            }
+        }
+    } finally {
+        cluster.stop();
+    }
+    load.push(os.loadavg()[0]);
+
+    const header = ["Stack (objects)", "Step: the program / kubectl on the same objects", "The program (s)", "kubectl (s)", "Ratio", "Goal"];
+    const rows = results.flatMap((r) =>
+        comparisons.map((c) => {
+            const ratio = median(r.program[c.key]) / median(r.kubectl[c.key]);
+            return [`${r.label} (${r.objects})`, r.label.startsWith("floor") ? `${c.program} / the same kubectl step on one ConfigMap` : `${c.program} / ${c.kubectl}`, cell(r.program[c.key]), cell(r.kubectl[c.key]), `${ratio.toFixed(1)}x`, `${c.goal}x`];
+        }),
+    );
+    console.log(`\nbench:engine: medians (min-max) of ${options.runs} runs; Kubernetes ${toolchain.e2eKubernetes} with kwok, Pulumi CLI ${toolchain.pulumiVersion}, kubernetes provider ${toolchain.kubernetesProviderVersion} (built from ${toolchain.kubernetesProviderSource})`);
+    console.log(`${os.cpus().length} cores, Node ${process.version}; 1-minute load average ${load.map((l) => l.toFixed(2)).join(" before, ")} after\n`);
+    console.log(formatTable([header, header.map(() => "---"), ...rows]));
+    console.log("\nWhere the first up went (last run; engine events as they arrived, seconds from the operation's start):");
+    for (const r of results) {
+        for (const note of r.notes) {
+            console.log(`- ${r.label}: ${note}`);
+        }
+    }
+}
+
+main().catch((error: Error) => {
+    console.error(`bench:engine: ${error.stack ?? error.message}`);
+    process.exit(1);
+});
