@@ -81,13 +81,14 @@ describe("prune-config: the Redis ConfigMap generations a change leaves behind",
         );
         // The StatefulSet still names config-a (say, a rollback the user made with kubectl): it stays.
         const users = list([{ kind: "StatefulSet", spec: { template: { spec: { volumes: [{ name: "config", configMap: { name: config("a") } }] } } } }]);
-        const machine = () =>
+        /** A machine whose kubectl lists `configMaps` and answers the users' listing with `usersReply`. */
+        const machine = (usersReply: { stdout?: string; stderr?: string; status?: number }) =>
             createStandins({
                 ...freshMachine(),
                 kubeContexts: ["kind-healthcare", "healthcare-production"],
                 kubectlReplies: [
                     { match: "get configmaps -l app.kubernetes.io/name=redis-cluster -o json", stdout: configMaps },
-                    { match: "get pods,statefulsets,jobs,cronjobs -o json", stdout: users },
+                    { match: "get pods,statefulsets,jobs,cronjobs -o json", ...usersReply },
                 ],
             });
         const run = (ask: string | null, ...argv: string[]) => main(argv, { env: { PATH: standins.bin }, say: (l) => output.push(l), root, ask: ask === null ? null : () => ask });
@@ -96,7 +97,7 @@ describe("prune-config: the Redis ConfigMap generations a change leaves behind",
         beforeEach(() => {
             root = mkdtempSync(path.join(tmpdir(), "ops-prune-"));
             output = [];
-            standins = machine();
+            standins = machine({ stdout: users });
         });
         afterEach(() => {
             standins.remove();
@@ -111,16 +112,8 @@ describe("prune-config: the Redis ConfigMap generations a change leaves behind",
         });
 
         it("production: lists them, then deletes only after a typed yes", () => {
-            const busy = list([]);
             standins.remove();
-            standins = createStandins({
-                ...freshMachine(),
-                kubeContexts: ["healthcare-production"],
-                kubectlReplies: [
-                    { match: "get configmaps -l app.kubernetes.io/name=redis-cluster -o json", stdout: configMaps },
-                    { match: "get pods,statefulsets,jobs,cronjobs -o json", stdout: busy },
-                ],
-            });
+            standins = machine({ stdout: list([]) });
             assert.throws(() => run(null, "prune-config", "--stack", "production"), (e: unknown) => e instanceof UsageError && /no terminal to ask on.*Nothing was deleted/s.test(e.message));
             assert.throws(() => run("no", "prune-config", "--stack", "production"), /not pruned: production was not confirmed; nothing was deleted/);
             assert.deepStrictEqual(deletes(), []);
@@ -133,14 +126,7 @@ describe("prune-config: the Redis ConfigMap generations a change leaves behind",
 
         it("a kubectl failure stops it before anything is deleted", () => {
             standins.remove();
-            standins = createStandins({
-                ...freshMachine(),
-                kubeContexts: ["kind-healthcare"],
-                kubectlReplies: [
-                    { match: "get configmaps", stdout: configMaps },
-                    { match: "get pods,statefulsets,jobs,cronjobs", stderr: "Error from server (Forbidden): pods is forbidden", status: 1 },
-                ],
-            });
+            standins = machine({ stderr: "Error from server (Forbidden): pods is forbidden", status: 1 });
             assert.throws(() => run(null, "prune-config"), /kubectl get pods,statefulsets,jobs,cronjobs -o json failed: Error from server \(Forbidden\)/);
             assert.deepStrictEqual(deletes(), []);
         });
