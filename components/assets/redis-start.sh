@@ -16,15 +16,15 @@
 #     resolve yet keep their address and are left for gossip; no line is added or removed. When the
 #     cluster DNS itself does not answer, the node fails (the kubelet retries) rather than start blind.
 #  4. It writes the runtime config (the password goes to a file in an emptyDir, never to argv, where
-#     `ps` shows it) and execs redis-server. The node announces its pod IP, and its pod name, with its
-#     zone (or, when the zone is unknown, its host) as its hostname: the maintenance scripts read
-#     ordinals and failure domains from it.
+#     `ps` shows it) and execs redis-server. The node announces its pod IP, and as its hostname its
+#     pod name, its zone ("-" when unknown) and its Kubernetes node (redis-cluster-3.eu-west-1a.node-7):
+#     the maintenance scripts read ordinals and both failure domains from it.
 #
 # Environment:
 #   REDIS_PASSWORD, POD_IP, POD_NAME   the password, the pod's IP and name (downward API)
 #   REDIS_PEER_DOMAIN        the headless Service's domain: <service>.<namespace>.svc.cluster.local
 #   REDIS_ZONE               the node's zone (the pod's topology.kubernetes.io/zone label); may be empty
-#   REDIS_NODE_NAME          the Kubernetes node the pod runs on: the failure domain announced when the zone is empty
+#   REDIS_NODE_NAME          the Kubernetes node the pod runs on: a replica never shares its master's, zones or not
 #   REDIS_PEER_WAIT_SECONDS  how long to wait for every peer's name to resolve (default 30)
 #   REDIS_PORT               the data port every node uses (default 6379)
 #   REDIS_DATA_DIR, REDIS_RUN_DIR, REDIS_CONFIG_TEMPLATE
@@ -156,13 +156,17 @@ if [ -s "$nodes_conf" ]; then
 fi
 
 # 4. Runtime config and start.
-# The failure domain after the pod name: the zone when the pod knows it, else the Kubernetes node
-# (REDIS_NODE_NAME): where zones are unknown, the host is what a master and its replica must not share.
+# The failure domains after the pod name: <pod>.<zone or ->.<Kubernetes node>. The Jobs keep a
+# replica out of its master's zone where the zones allow it, and off its master's host in any case:
+# a cluster whose nodes all carry one zone label still has hosts to tell apart. Redis accepts letters,
+# digits, '-' and '.' in a hostname; the zone is one label (no '.'), the node name may have several.
+zone=$(printf '%s' "${REDIS_ZONE:-}" | tr -c 'A-Za-z0-9-' '-')
+host=$(printf '%s' "${REDIS_NODE_NAME:-}" | tr -c 'A-Za-z0-9.-' '-')
 hostname=$POD_NAME
-domain=${REDIS_ZONE:-${REDIS_NODE_NAME:-}}
-if [ -n "$domain" ]; then
-    # Redis accepts letters, digits, '-' and '.' in a hostname.
-    hostname="$POD_NAME.$(printf '%s' "$domain" | tr -c 'A-Za-z0-9.-' '-')"
+if [ -n "$host" ]; then
+    hostname="$POD_NAME.${zone:--}.$host"
+elif [ -n "$zone" ]; then
+    hostname="$POD_NAME.$zone"
 fi
 umask 077
 {
