@@ -5,9 +5,11 @@
 #   bin/prometheus          the Prometheus server, same module and tags (tests/metric-contract.test.ts)
 # Built like the e2e's toolchain (harness/engine/toolchain.sh): from a wrapper module committed under
 # harness/monitoring/modules/ (go.mod + go.sum: `go build` refuses a module whose hash differs from
-# go.sum), skipped when a stamp says the same inputs built it already. Cold (empty Go caches): about
-# 5 minutes on 2 busy cores (32 s downloading, 263 s building); warm: a second. `npm run setup:checks` calls it, so `.ci/run` builds
-# it before `npm test`.
+# go.sum), skipped when a stamp says the same inputs built it already. Cold (empty Go caches): promtool
+# about 5 minutes on 2 busy cores (32 s downloading, 263 s building); the server after it about 2.5 more
+# (140 s with an empty build cache on 2 cores at load average 9-11, where promtool itself took 413 s;
+# nothing more to download: go.sum already covers cmd/prometheus); warm: a second each (the stamps).
+# `npm run setup:checks` calls it, so `.ci/run` builds both before `npm test`.
 #   bash harness/monitoring/toolchain.sh      build what is missing, print the cache folder
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
