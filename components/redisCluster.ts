@@ -97,7 +97,7 @@ export const redisUsers = {
     /** The maintenance Jobs (reconcile, scale-in): CLUSTER *, moving keys with their slots, the lock key. */
     maintenance: {
         name: "maintenance",
-        rules: "resetchannels ~* -@all +ping +info +role +dbsize +config|get +cluster +asking +select +migrate +restore-asking +get +set +del +eval",
+        rules: "resetchannels ~* -@all +ping +info +role +dbsize +cluster +asking +select +migrate +restore-asking +get +set +del +eval",
     },
     /** The node's own probes, preStop hook and certificate reload: cluster state, the handover, CONFIG SET of the TLS files. */
     node: {
@@ -124,6 +124,7 @@ export interface CacheConnection {
     username: string;
     /** Secret holding the API user's password under `passwordKey`. */
     secretName: pulumi.Output<string>;
+    /** The key of the API user's password in that Secret. */
     passwordKey: string;
     /** With redisTls: the Secret and key of the CA certificate, and the name to verify in the nodes' certificate; undefined: plain TCP. */
     tls?: { caSecretName: pulumi.Output<string>; caKey: string; serverName: string };

@@ -90,7 +90,7 @@ describe("Redis ACL users and TLS, against real redis-server processes", functio
     });
 
     it("the maintenance, node and replication users may not flush, reconfigure or shut down what they do not own", () => {
-        for (const command of [["FLUSHALL"], ["CONFIG", "SET", "maxmemory", "1"], ["SHUTDOWN"], ["ACL", "SETUSER", "x", "on"], ["BGREWRITEAOF"], ["KEYS", "*"]]) {
+        for (const command of [["FLUSHALL"], ["CONFIG", "SET", "maxmemory", "1"], ["CONFIG", "GET", "masterauth"], ["SHUTDOWN"], ["ACL", "SETUSER", "x", "on"], ["BGREWRITEAOF"], ["KEYS", "*"]]) {
             assert.match(redisCliAs("maintenance", node, ...command), /NOPERM/, `${command.join(" ")} is refused to the maintenance user`);
         }
         // The node's own user: its probes, its preStop handover and the certificate reload, no key.

@@ -110,7 +110,8 @@ if [ -n "$drain" ]; then
     done
     for id in $receivers; do
         address=$(node_address "$view" "$id")
-        limit=$(cli "$address" CONFIG GET maxmemory | sed -n 2p)
+        # From INFO, not CONFIG GET: the maintenance user may not read the config (it holds masterauth).
+        limit=$(info_field "$address" memory maxmemory)
         used=$(info_field "$address" memory used_memory)
         projected=$((used + moving / receiving))
         if [ "${limit:-0}" -gt 0 ] && [ $((projected * 10)) -gt $((limit * 9)) ]; then
