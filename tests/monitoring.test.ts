@@ -8,6 +8,7 @@ import { apiMetrics, externalMetrics, hpaMetrics, recordedMetrics } from "../lib
 import { CapturedResource, ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { projectRoot, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { anchorOf, anchorsOf } from "./support/markdown";
+import { metricsIn } from "./support/promql";
 
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
@@ -613,22 +614,6 @@ describe("monitoring", () => {
         assert.notStrictEqual(promqlError(cloudNativePg.find((r) => r.alert === "HealthcarePostgresDown")!.expr.replace(/\)$/, "")), undefined);
     });
 });
-
-/** The metric name of every vector selector of a PromQL expression. */
-function metricsIn(expr: string): string[] {
-    const names: string[] = [];
-    parser.parse(expr).iterate({
-        enter(node) {
-            if (node.name === "VectorSelector") {
-                const identifier = node.node.getChild("Identifier");
-                if (identifier) {
-                    names.push(expr.slice(identifier.from, identifier.to));
-                }
-            }
-        },
-    });
-    return names;
-}
 
 describe("the metric contract: every metric a rule, a dashboard or the adapter reads has a source", () => {
     const declaredByApi = () => {

@@ -12,7 +12,10 @@ import { PodCluster, probe, redisCli, runAsset, shippedRedisConfig, testPassword
 interface Placed {
     id: string;
     pod: string;
+    /** The announced zone, "-" when the pod announces none. */
     zone: string;
+    /** The announced Kubernetes node, "" when the pod announces none. */
+    host: string;
     role: "master" | "replica";
     masterId?: string;
     slots: boolean;
@@ -24,19 +27,20 @@ function placement(cluster: PodCluster): Placed[] {
         .filter(Boolean)
         .map((line) => {
             const [id, address, flags, master, , , , , ...slots] = line.split(" ");
-            const [pod, zone] = address.split(",")[1].split(/\.(.*)/);
-            return { id, pod, zone, role: flags.includes("master") ? "master" : "replica", masterId: master === "-" ? undefined : master, slots: slots.length > 0 };
+            // <pod>[.<zone or ->[.<node>]]: the node name may have dots of its own.
+            const [pod, zone = "-", host = ""] = address.split(",")[1].split(/\.([^.]*)\.?(.*)/);
+            return { id, pod, zone, host, role: flags.includes("master") ? "master" : "replica", masterId: master === "-" ? undefined : master, slots: slots.length > 0 };
         });
 }
 
-/** Masters holding slots per zone, and the replicas that share their master's zone. */
-function assessment(cluster: PodCluster) {
+/** Masters holding slots per zone (or per host: `by`), and the replicas that share their master's. */
+function assessment(cluster: PodCluster, by: "zone" | "host" = "zone") {
     const view = placement(cluster);
     const masters = view.filter((n) => n.role === "master" && n.slots);
-    const sameZone = view.filter((n) => n.role === "replica" && view.find((m) => m.id === n.masterId)?.zone === n.zone).map((n) => n.pod);
+    const sameZone = view.filter((n) => n.role === "replica" && view.find((m) => m.id === n.masterId)?.[by] === n[by]).map((n) => n.pod);
     const mastersPerZone: Record<string, number> = {};
     for (const m of masters) {
-        mastersPerZone[m.zone] = (mastersPerZone[m.zone] ?? 0) + 1;
+        mastersPerZone[m[by]] = (mastersPerZone[m[by]] ?? 0) + 1;
     }
     const replicasPerMaster = masters.map((m) => view.filter((r) => r.masterId === m.id).length);
     return { sameZone, mastersPerZone, replicasPerMaster, view };
@@ -129,32 +133,48 @@ describe("Redis Cluster replicas placed by zone, against real redis-server proce
     });
 });
 
-describe("Redis Cluster replicas placed by host where the zone is unknown, against real redis-server processes", function () {
-    this.timeout(180000);
-    // No zone (before Kubernetes 1.35, or nodes without the label); two pods per Kubernetes node, in
-    // the order that makes redis-cli's own pairing worst.
-    const hosts = ["node-a", "node-a", "node-b", "node-b", "node-c", "node-c"];
-    let cluster: PodCluster;
+/** Six nodes started on `hosts` (and `zones`), formed by the reconcile Job: placed by host? */
+function placedByHost(title: string, hosts: string[], zones: (string | undefined)[]) {
+    describe(title, function () {
+        this.timeout(180000);
+        let cluster: PodCluster;
 
-    before(async () => {
-        cluster = await PodCluster.create(6, shippedRedisConfig("production"));
-        await Promise.all(cluster.nodes.map((n, i) => cluster.start(n, { REDIS_NODE_NAME: hosts[i] })));
-    });
-    after(async () => cluster.destroy());
+        before(async () => {
+            cluster = await PodCluster.create(6, shippedRedisConfig("production"), zones);
+            await Promise.all(cluster.nodes.map((n, i) => cluster.start(n, { REDIS_NODE_NAME: hosts[i] })));
+        });
+        after(async () => cluster.destroy());
 
-    it("announces the Kubernetes node as the failure domain, and keeps every replica off its master's host", () => {
-        const formed = runAsset(redisScripts.reconcile, cluster.jobEnv(1));
-        assert.strictEqual(formed.status, 0, formed.stderr + formed.stdout);
-        assert.deepStrictEqual(
-            placement(cluster)
-                .map((n) => `${n.pod}.${n.zone}`)
-                .sort(),
-            hosts.map((h, i) => `redis-cluster-${i}.${h}`),
-        );
-        const { sameZone, mastersPerZone, replicasPerMaster } = assessment(cluster);
-        assert.deepStrictEqual(sameZone, [], "no replica shares its master's host");
-        assert.deepStrictEqual(mastersPerZone, { "node-a": 1, "node-b": 1, "node-c": 1 }, "one master per host");
-        assert.deepStrictEqual(replicasPerMaster, [1, 1, 1]);
-        assert.deepStrictEqual(cluster.problems(), []);
+        it("announces zone and Kubernetes node, keeps every replica off its master's host and puts one master on each host", () => {
+            const formed = runAsset(redisScripts.reconcile, cluster.jobEnv(1));
+            assert.strictEqual(formed.status, 0, formed.stderr + formed.stdout);
+            assert.deepStrictEqual(
+                placement(cluster)
+                    .map((n) => `${n.pod}.${n.zone}.${n.host}`)
+                    .sort(),
+                hosts.map((h, i) => `redis-cluster-${i}.${zones[i] ?? "-"}.${h}`),
+            );
+            const { sameZone: sameHost, mastersPerZone: mastersPerHost, replicasPerMaster } = assessment(cluster, "host");
+            assert.deepStrictEqual(sameHost, [], "no replica shares its master's host");
+            assert.deepStrictEqual(mastersPerHost, { "node-a": 1, "node-b": 1, "node-c.example.internal": 1 }, "one master per host");
+            assert.deepStrictEqual(replicasPerMaster, [1, 1, 1]);
+            assert.deepStrictEqual(cluster.problems(), []);
+        });
+
+        it("a second run finds the placement right and changes nothing", () => {
+            const before = assessment(cluster, "host").view;
+            const again = runAsset(redisScripts.reconcile, cluster.jobEnv(1));
+            assert.strictEqual(again.status, 0, again.stderr);
+            assert.match(again.stdout, /nothing to do/);
+            assert.deepStrictEqual(assessment(cluster, "host").view, before);
+        });
     });
-});
+}
+
+// Two pods per Kubernetes node, in the order that makes redis-cli's own pairing worst; one node name
+// with dots, as cloud providers name them.
+const hosts = ["node-a", "node-a", "node-b", "node-b", "node-c.example.internal", "node-c.example.internal"];
+// No zone: before Kubernetes 1.35, or nodes without the label.
+placedByHost("Redis Cluster replicas placed by host where the zone is unknown, against real redis-server processes", hosts, []);
+// One zone on every node (a single-zone cluster labels them all alike): the zone tells nothing apart, the host does.
+placedByHost("Redis Cluster replicas placed by host within one zone, against real redis-server processes", hosts, hosts.map(() => "zone-a"));

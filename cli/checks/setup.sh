@@ -10,8 +10,9 @@
 #  - rclone, the S3 client of the backup pods, at the version of their image
 #    (postgresBackupS3ClientImage's default in Pulumi.yaml), from the Go module proxy into
 #    $(go env GOPATH)/bin (a cold build takes several minutes);
-#  - promtool, from the Prometheus Go module, into ~/.cache/healthcare-backend/monitoring
-#    (harness/monitoring/toolchain.sh, `npm run setup:monitoring`): the rule tests call it.
+#  - promtool and the Prometheus server, from the Prometheus Go module, into
+#    ~/.cache/healthcare-backend/monitoring (harness/monitoring/toolchain.sh, `npm run setup:monitoring`):
+#    the rule tests call promtool, the metric contract test runs the server.
 # Each part is skipped when .tools already holds exactly what its pins describe.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -5,6 +5,7 @@ import { access, logs, restart, rollback, scale, setImage, shell, status, stop, 
 import { CommandError, processRunner, UsageError } from "./exec";
 import { clusterBackupNow, refuseClusterRestore, showClusterBackups } from "./cnpgBackups";
 import { endRecovery, psql, recoverTo, switchToRecovered } from "./cnpgRecovery";
+import { pruneConfig } from "./configGenerations";
 import { buildStandin, deployStandin, ensureCluster, localDown, localTools, localUp, requireLocalStack, requireTools } from "./local";
 import { migrateEnd, migrateStart, parseSets } from "./migrate";
 import { kubeContext, localValues, OpsContext, stackSettings, standinImageTag } from "./workspace";
@@ -60,7 +61,10 @@ const usage = `usage: npm run ops -- <command> [arguments] [--stack <name>]   (s
                          the stack needs, e.g. --set postgresInstances=3), points the API at it, waits, and
                          checks every table's rows on both (--yes for scripts)
   migrate --finish       the old server leaves the stack (its pod and volume stay in Kubernetes)
-  migrate --abort        back to the old server: the Cluster leaves the stack, the API's role is unfenced`;
+  migrate --abort        back to the old server: the Cluster leaves the stack, the API's role is unfenced
+  prune-config [--yes]   delete the Redis Cluster's old ConfigMap generations (a change keeps the replaced
+                         one): keeps the current and the previous one of each kind and any a pod, StatefulSet,
+                         Job or CronJob names; asks first on staging and production (--yes for scripts)`;
 
 function option(args: string[], name: string): string | undefined {
     const at = args.indexOf(name);
@@ -224,6 +228,9 @@ export function main(argv: string[], options: MainOptions = {}): void {
         case "psql":
             needs("kubectl");
             return psql(ctx);
+        case "prune-config":
+            needs("kubectl");
+            return pruneConfig(ctx);
         default:
             throw new UsageError(`unknown command ${command}\n\n${usage}`);
     }

@@ -1,8 +1,9 @@
 # Functions shared by the Redis Cluster maintenance scripts (reconcile, scale-in). Sourced, never
-# run on its own. Every node announces its pod name, followed by its zone when the pod knows it
-# (cluster-announce-hostname redis-cluster-3 or redis-cluster-3.eu-west-1a, see redis-start.sh), so
-# CLUSTER NODES tells each node's StatefulSet ordinal and zone: the ordinal, not an IP address, says
-# which nodes stay and which leave; the zone keeps a replica away from its master.
+# run on its own. Every node announces its pod name, followed by its zone ("-" when the pod does not
+# know it) and its Kubernetes node (cluster-announce-hostname redis-cluster-3.eu-west-1a.node-7 or
+# redis-cluster-3.-.node-7, see redis-start.sh), so CLUSTER NODES tells each node's StatefulSet
+# ordinal, zone and host: the ordinal, not an IP address, says which nodes stay and which leave; the
+# zone and the host keep a replica away from its master.
 #
 # Environment:
 #   REDIS_USER, REDISCLI_AUTH, REDIS_TLS, REDIS_TLS_CA_FILE   see redis-client.sh (the maintenance user)
@@ -127,18 +128,26 @@ take_lock() {
 }
 
 # The cluster as node $1 sees it, one line per node, sorted by ordinal:
-#   <id> <ip:port> <ordinal or -> <master|replica|other> <master id or -> <slots> <flags> <zone or ->
-# The announced hostname is <pod name>[.<zone>]; the ordinal is the pod name's trailing number
-# (redis-cluster-3.eu-west-1a -> 3, zone eu-west-1a).
+#   <id> <ip:port> <ordinal or -> <master|replica|other> <master id or -> <slots> <flags> <domain> <host>
+# The announced hostname is <pod name>[.<zone or ->[.<Kubernetes node>]]; the ordinal is the pod
+# name's trailing number (redis-cluster-3.eu-west-1a.node-7 -> 3, zone eu-west-1a, host node-7).
+# <domain> is the zone, or the host where the zone is unknown (the failure domain the zone rules
+# use: replicas away from their masters, masters spread); <host> is the host, or - when unknown.
 topology() {
     cli "$1" CLUSTER NODES | awk '
         NF >= 8 {
             addr = $2; host = ""
             i = index(addr, ","); if (i > 0) { host = substr(addr, i + 1); addr = substr(addr, 1, i - 1) }
             j = index(addr, "@"); if (j > 0) addr = substr(addr, 1, j - 1)
-            zone = "-"; pod = host
-            d = index(host, "."); if (d > 0) { zone = substr(host, d + 1); pod = substr(host, 1, d - 1) }
+            zone = "-"; node = "-"; pod = host
+            d = index(host, ".")
+            if (d > 0) {
+                rest = substr(host, d + 1); pod = substr(host, 1, d - 1)
+                e = index(rest, "."); if (e > 0) { zone = substr(rest, 1, e - 1); node = substr(rest, e + 1) } else zone = rest
+            }
             if (zone == "") zone = "-"
+            if (node == "") node = "-"
+            if (zone == "-") zone = node
             ordinal = "-"; if (match(pod, /-[0-9]+$/)) ordinal = substr(pod, RSTART + 1)
             role = "other"; if ($3 ~ /master/) role = "master"; else if ($3 ~ /slave/) role = "replica"
             slots = 0
@@ -147,7 +156,7 @@ topology() {
                 n = split($k, range, "-")
                 slots += (n == 2) ? range[2] - range[1] + 1 : 1
             }
-            print $1, addr, ordinal, role, $4, slots, $3, zone
+            print $1, addr, ordinal, role, $4, slots, $3, zone, node
         }' | sort -k3,3n
 }
 
@@ -169,6 +178,7 @@ node_field() { printf '%s\n' "$1" | awk -v id="$2" -v f="$3" '$1 == id { print $
 node_address() { node_field "$1" "$2" 2; }
 node_ordinal() { node_field "$1" "$2" 3; }
 node_zone() { node_field "$1" "$2" 8; }
+node_host() { node_field "$1" "$2" 9; }
 # Ids of the replicas of master $2.
 replicas_of() { printf '%s\n' "$1" | awk -v id="$2" '$4 == "replica" && $5 == id { print $1 }'; }
 

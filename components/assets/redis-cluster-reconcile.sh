@@ -102,17 +102,21 @@ layout_ok() {
         }'
 }
 
-# Which nodes must (re)attach to which target master, one "<replica id> <master id> [same-zone]" per
-# line, for the topology $1 and the space-separated target master ids $2: every node that is not a
-# target replicates one, REPLICAS per target. Replicas already following a target in another zone
-# stay; the others get a master in another zone than theirs, moving a staying replica along when
-# that frees one (an augmenting path: the most pairs across zones that the zones allow). Only when
-# no such place is left does a node share its master's zone ("same-zone"). Nodes without a known
-# zone (pods without the topology.kubernetes.io/zone label) clash with none.
+# Which nodes must (re)attach to which target master, one "<replica id> <master id> [same-zone|same-host]"
+# per line, for the topology $1 and the space-separated target master ids $2: every node that is not
+# a target replicates one, REPLICAS per target. Two rounds, each an augmenting path (the most pairs
+# the failure domains allow): first a master in another zone (and so on another host); for the nodes
+# left, a master on another host in the same zone. Replicas already placed that well stay; the others
+# get such a master, moving a staying replica along when that frees one. Only when no such place is
+# left does a node share its master's zone ("same-zone") or, last, its host ("same-host"). Where the
+# zone is unknown, the host stands in for it (topology's <domain>); a node without either clashes with none.
 replica_plan() {
     printf '%s\n' "$1" | awk -v targets="$2" -v r="$REPLICAS" '
-        function clash(x, m) { return zone[x] != "-" && zone[x] == zone[m] }
-        # A master for x in another zone: one with room first (its current master first), and only
+        function sameZone(x, m) { return zone[x] != "-" && zone[x] == zone[m] }
+        function sameHost(x, m) { return host[x] != "-" && host[x] == host[m] }
+        # Round 1 refuses a master in the same zone or on the same host, round 2 on the same host only.
+        function clash(x, m) { return sameHost(x, m) || (round == 1 && sameZone(x, m)) }
+        # A master for x that does not clash: one with room first (its current master first), and only
         # then one whose replica can move on to another master in turn, so nothing moves needlessly.
         function attach(x,    i, m, k, y) {
             for (i = 0; i <= nt; i++) {
@@ -131,16 +135,18 @@ replica_plan() {
             return 0
         }
         BEGIN { nt = split(targets, t, " "); for (i = 1; i <= nt; i++) { isTarget[t[i]] = 1; load[t[i]] = 0 } }
-        NF >= 8 { id[NR] = $1; role[$1] = $4; cur[$1] = $5; zone[$1] = $8 }
+        NF >= 9 { id[NR] = $1; role[$1] = $4; cur[$1] = $5; zone[$1] = $8; host[$1] = $9 }
         END {
             # Replicas first, so that a drained master moves only after its replicas found a new master.
             for (i = 1; i <= NR; i++) { x = id[i]; if (x != "" && !(x in isTarget) && role[x] == "replica") cand[++nc] = x }
             for (i = 1; i <= NR; i++) { x = id[i]; if (x != "" && !(x in isTarget) && role[x] != "replica") cand[++nc] = x }
-            for (k = 1; k <= nc; k++) {
-                x = cand[k]; m = cur[x]
-                if (role[x] == "replica" && (m in isTarget) && !clash(x, m) && load[m] < r) { assign[x] = m; load[m]++ }
+            for (round = 1; round <= 2; round++) {
+                for (k = 1; k <= nc; k++) {
+                    x = cand[k]; m = cur[x]
+                    if (!(x in assign) && role[x] == "replica" && (m in isTarget) && !clash(x, m) && load[m] < r) { assign[x] = m; load[m]++ }
+                }
+                for (k = 1; k <= nc; k++) { x = cand[k]; if (!(x in assign)) { split("", seen); attach(x) } }
             }
-            for (k = 1; k <= nc; k++) { x = cand[k]; if (!(x in assign)) { split("", seen); attach(x) } }
             for (k = 1; k <= nc; k++) {
                 x = cand[k]
                 if (x in assign) continue
@@ -152,19 +158,22 @@ replica_plan() {
             for (k = 1; k <= nc; k++) {
                 x = cand[k]
                 if (!(x in assign) || (role[x] == "replica" && cur[x] == assign[x])) continue
-                print x, assign[x], (clash(x, assign[x]) ? "same-zone" : "")
+                print x, assign[x], (sameHost(x, assign[x]) ? "same-host" : (sameZone(x, assign[x]) ? "same-zone" : ""))
             }
         }'
 }
 
 # The replica to fail over (CLUSTER FAILOVER swaps it with its master, moving no key) so that the
-# slot-holding masters spread over the zones, or nothing. A zone holding most masters would take the
-# cluster down with it: their replicas elsewhere cannot be promoted without a majority of masters.
-# It picks a replica whose zone has at least two masters fewer than its master's.
+# slot-holding masters spread over the zones, then over the hosts within a zone, or nothing. A zone
+# (or host) holding most masters would take the cluster down with it: their replicas elsewhere cannot
+# be promoted without a majority of masters. It picks a replica whose zone has at least two masters
+# fewer than its master's; failing that, a replica in its master's zone (the zones' spread stays as
+# it is) whose host has at least two masters fewer than its master's.
 spread_plan() {
     printf '%s\n' "$1" | awk '
-        NF >= 8 { id[NR] = $1; role[$1] = $4; master[$1] = $5; slots[$1] = $6; zone[$1] = $8 }
-        NF >= 8 && $4 == "master" && $6 > 0 && $8 != "-" { held[$8]++ }
+        NF >= 9 { id[NR] = $1; role[$1] = $4; master[$1] = $5; slots[$1] = $6; zone[$1] = $8; host[$1] = $9 }
+        NF >= 9 && $4 == "master" && $6 > 0 && $8 != "-" { held[$8]++ }
+        NF >= 9 && $4 == "master" && $6 > 0 && $9 != "-" { onHost[$9]++ }
         END {
             best = ""; gain = 1
             for (i = 1; i <= NR; i++) {
@@ -172,6 +181,11 @@ spread_plan() {
                 if (x == "" || role[x] != "replica" || zone[x] == "-" || !(m in zone) || zone[m] == "-" || slots[m] == 0) continue
                 g = held[zone[m]] - held[zone[x]]
                 if (g > gain) { gain = g; best = x }
+            }
+            for (i = 1; best == "" && i <= NR; i++) {
+                x = id[i]; m = master[x]
+                if (x == "" || role[x] != "replica" || host[x] == "-" || !(m in host) || host[m] == "-" || slots[m] == 0 || zone[x] != zone[m]) continue
+                if (onHost[host[m]] - onHost[host[x]] > 1) best = x
             }
             if (best != "") print best
         }'
@@ -185,8 +199,13 @@ place_replicas() {
         [ -n "$replica" ] || continue
         where=""
         [ "$(node_zone "$view" "$replica")" = - ] || where=" (zone $(node_zone "$view" "$replica") -> $(node_zone "$view" "$master"))"
+        [ "$(node_host "$view" "$replica")" = - ] || [ "$(node_host "$view" "$replica")" = "$(node_zone "$view" "$replica")" ] ||
+            where="$where (host $(node_host "$view" "$replica") -> $(node_host "$view" "$master"))"
         log "node #$(node_ordinal "$view" "$replica") replicates #$(node_ordinal "$view" "$master")$where"
-        [ -z "$clash" ] || log "WARNING: #$(node_ordinal "$view" "$replica") shares its master's zone: the zones hold no better placement"
+        case "$clash" in
+            same-zone) log "WARNING: #$(node_ordinal "$view" "$replica") shares its master's zone (on another host): the zones hold no better placement" ;;
+            same-host) log "WARNING: #$(node_ordinal "$view" "$replica") shares its master's host: no other host has room; spread the pods over more nodes" ;;
+        esac
         make_replica "$(node_address "$view" "$replica")" "$master" "$seed"
     done
 }
@@ -339,8 +358,8 @@ $(topology "$seed" | awk '$7 ~ /fail|noaddr|handshake/')"
         view=$(topology "$seed")
     fi
 
-    # 3. Every other node is a replica of a target, away from its master's zone where zones are known;
-    #    masters spread over the zones.
+    # 3. Every other node is a replica of a target, away from its master's zone where zones are known
+    #    and always off its master's host; masters spread over the zones, then the hosts.
     place_replicas "$targets"
     spread_masters
 

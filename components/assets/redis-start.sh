@@ -20,9 +20,9 @@
 #     file holds no user's password; only the replication user's (masterauth) is written as such. The
 #     file is in a memory-backed emptyDir and no password is ever in argv, where `ps` shows it. With
 #     TLS, it records a checksum of the certificate files redis-server loads (the liveness probe
-#     reloads them when they change). The node announces its pod IP, and its pod name, with its
-#     zone (or, when the zone is unknown, its host) as its hostname: the maintenance scripts read
-#     ordinals and failure domains from it.
+#     reloads them when they change). The node announces its pod IP, and as its hostname its pod
+#     name, its zone ("-" when unknown) and its Kubernetes node (redis-cluster-3.eu-west-1a.node-7):
+#     the maintenance scripts read ordinals and both failure domains from it.
 #
 # Environment:
 #   POD_IP, POD_NAME         the pod's IP and name (downward API)
@@ -31,7 +31,7 @@
 #   REDIS_TLS, REDIS_TLS_DIR TLS on (1) and the mounted certificate (default /etc/redis/tls)
 #   REDIS_PEER_DOMAIN        the headless Service's domain: <service>.<namespace>.svc.cluster.local
 #   REDIS_ZONE               the node's zone (the pod's topology.kubernetes.io/zone label); may be empty
-#   REDIS_NODE_NAME          the Kubernetes node the pod runs on: the failure domain announced when the zone is empty
+#   REDIS_NODE_NAME          the Kubernetes node the pod runs on: a replica never shares its master's, zones or not
 #   REDIS_PEER_WAIT_SECONDS  how long to wait for every peer's name to resolve (default 30)
 #   REDIS_PORT               the data port every node uses (default 6379)
 #   REDIS_DATA_DIR, REDIS_RUN_DIR, REDIS_CONFIG_TEMPLATE
@@ -163,13 +163,17 @@ if [ -s "$nodes_conf" ]; then
 fi
 
 # 4. Runtime config and start.
-# The failure domain after the pod name: the zone when the pod knows it, else the Kubernetes node
-# (REDIS_NODE_NAME): where zones are unknown, the host is what a master and its replica must not share.
+# The failure domains after the pod name: <pod>.<zone or ->.<Kubernetes node>. The Jobs keep a
+# replica out of its master's zone where the zones allow it, and off its master's host in any case:
+# a cluster whose nodes all carry one zone label still has hosts to tell apart. Redis accepts letters,
+# digits, '-' and '.' in a hostname; the zone is one label (no '.'), the node name may have several.
+zone=$(printf '%s' "${REDIS_ZONE:-}" | tr -c 'A-Za-z0-9-' '-')
+host=$(printf '%s' "${REDIS_NODE_NAME:-}" | tr -c 'A-Za-z0-9.-' '-')
 hostname=$POD_NAME
-domain=${REDIS_ZONE:-${REDIS_NODE_NAME:-}}
-if [ -n "$domain" ]; then
-    # Redis accepts letters, digits, '-' and '.' in a hostname.
-    hostname="$POD_NAME.$(printf '%s' "$domain" | tr -c 'A-Za-z0-9.-' '-')"
+if [ -n "$host" ]; then
+    hostname="$POD_NAME.${zone:--}.$host"
+elif [ -n "$zone" ]; then
+    hostname="$POD_NAME.$zone"
 fi
 umask 077
 # The ACL users' password hashes, in place of their #{VARIABLE} placeholders (variable names only:

@@ -1,10 +1,12 @@
 import { existsSync, readFileSync } from "fs";
 import * as path from "path";
 
-/** Where harness/monitoring/toolchain.sh put promtool (its toolchain.json). */
+/** Where harness/monitoring/toolchain.sh put promtool and the Prometheus server (its toolchain.json). */
 export interface MonitoringToolchain {
     readonly promtool: string;
-    /** The Prometheus Go module it was built from (v0.316.0: Prometheus 3.x). */
+    /** The Prometheus server (tests/metric-contract.test.ts); absent from a toolchain.json written before it was built. */
+    readonly prometheus?: string;
+    /** The Prometheus Go module both were built from (v0.316.0: Prometheus 3.x). */
     readonly prometheusModuleVersion: string;
 }
 
@@ -13,12 +15,24 @@ export function monitoringToolchainCache(env: NodeJS.ProcessEnv = process.env): 
     return env.HEALTHCARE_MONITORING_CACHE || path.join(env.HOME ?? "/root", ".cache", "healthcare-backend", "monitoring");
 }
 
+const buildIt = "run `npm run setup:monitoring` (or `npm run setup:checks`, which runs it; about 5 minutes the first time)";
+
 /** The toolchain already built; fails with the command to run when it is not. */
 export function readMonitoringToolchain(cache: string = monitoringToolchainCache()): MonitoringToolchain {
     const file = path.join(cache, "toolchain.json");
     const toolchain = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as MonitoringToolchain) : undefined;
     if (!toolchain || !existsSync(toolchain.promtool)) {
-        throw new Error(`no promtool in ${cache}: run \`npm run setup:monitoring\` (or \`npm run setup:checks\`, which runs it; about 5 minutes the first time)`);
+        throw new Error(`no promtool in ${cache}: ${buildIt}`);
     }
     return toolchain;
+}
+
+/** The Prometheus server the toolchain built; fails with the command to run when it is missing. */
+export function readPrometheusServer(cache: string = monitoringToolchainCache()): string {
+    const file = path.join(cache, "toolchain.json");
+    const toolchain = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as MonitoringToolchain) : undefined;
+    if (!toolchain?.prometheus || !existsSync(toolchain.prometheus)) {
+        throw new Error(`no Prometheus server in ${cache}: ${buildIt}`);
+    }
+    return toolchain.prometheus;
 }
