@@ -148,6 +148,7 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
             exporter: exporters && { image: exporters.redisImage },
             priorityClassName: dataPriority?.className,
             networkPolicies: redisPolicies,
+            crdInstallers: addons.readyFor,
         },
         { provider },
     );

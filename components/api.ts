@@ -21,6 +21,9 @@ export const apiServicePort = 80;
 /** Where the API finds the database's CA certificate (DATABASE_SSL_ROOT_CERT). */
 export const databaseCaPath = "/run/secrets/database-ca";
 const databaseCaFile = "ca.crt";
+/** Where the API finds the Redis nodes' CA certificate (REDIS_TLS_CA_FILE), with redisTls. */
+export const redisCaPath = "/run/secrets/redis-ca";
+const redisCaFile = "ca.crt";
 
 /** Args of the API Deployment, its Service and Ingress. */
 export interface ApiArgs extends NamespacedArgs {
@@ -30,7 +33,7 @@ export interface ApiArgs extends NamespacedArgs {
     replicas?: number;
     /** Where PostgreSQL is and which Secret holds its credentials. */
     database: DatabaseConnection;
-    /** Where the Redis Cluster is and which Secret holds its password. */
+    /** Where the Redis Cluster is, the API's user, the Secret with its password, and TLS. */
     cache: CacheConnection;
     /** Host, class and TLS of the public entry point, and whether it is an HTTPRoute or an Ingress. */
     ingress: IngressSettings;
@@ -82,6 +85,14 @@ export class Api extends pulumi.ComponentResource {
         // The database's CA, where its engine serves TLS: the API verifies the server's name and certificate.
         const tls = args.database.tls;
         const caVolume = tls && { name: "database-ca", secret: { secretName: tls.caSecretName, items: [{ key: tls.caKey, path: databaseCaFile }], defaultMode: 0o444 } };
+        // The Redis nodes' CA (redisTls): the API verifies the fixed name in their certificate, since MOVED redirects name pod IPs.
+        const cacheTls = args.cache.tls;
+        const redisCaVolume = cacheTls && { name: "redis-ca", secret: { secretName: cacheTls.caSecretName, items: [{ key: cacheTls.caKey, path: redisCaFile }], defaultMode: 0o444 } };
+        const caVolumes = [...(caVolume ? [caVolume] : []), ...(redisCaVolume ? [redisCaVolume] : [])];
+        const caMounts = [
+            ...(caVolume ? [{ name: caVolume.name, mountPath: databaseCaPath, readOnly: true }] : []),
+            ...(redisCaVolume ? [{ name: redisCaVolume.name, mountPath: redisCaPath, readOnly: true }] : []),
+        ];
         // Non-secret settings; credentials come from the Secrets below, never from here.
         const configData = pulumi.all([args.database.host, args.cache.seedNodes]).apply(([databaseHost, seedNodes]) => ({
             PORT: String(s.port),
@@ -95,6 +106,8 @@ export class Api extends pulumi.ComponentResource {
             DATABASE_POOL_MAX: String(s.databasePoolSize),
             ...(tls ? { DATABASE_SSL_MODE: "verify-full", DATABASE_SSL_ROOT_CERT: `${databaseCaPath}/${databaseCaFile}` } : {}),
             REDIS_CLUSTER_NODES: seedNodes.join(","),
+            REDIS_USERNAME: args.cache.username,
+            ...(cacheTls ? { REDIS_TLS_CA_FILE: `${redisCaPath}/${redisCaFile}`, REDIS_TLS_SERVERNAME: cacheTls.serverName } : {}),
         }));
         // Named for its content: a settings change rolls the pods in place (lib/configMap.ts).
         const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), configData, this);
@@ -142,7 +155,7 @@ export class Api extends pulumi.ComponentResource {
                                     env: [
                                         secretEnv("DATABASE_USER", args.database.secretName, "username"),
                                         secretEnv("DATABASE_PASSWORD", args.database.secretName, "password"),
-                                        secretEnv("REDIS_PASSWORD", args.cache.secretName, "password"),
+                                        secretEnv("REDIS_PASSWORD", args.cache.secretName, args.cache.passwordKey),
                                     ],
                                     resources: withEphemeralStorage(s.resources, [tmpVolume]),
                                     securityContext: restrictedContainerSecurityContext(),
@@ -150,10 +163,10 @@ export class Api extends pulumi.ComponentResource {
                                     startupProbe: { ...httpGet(s.healthPath), periodSeconds: 5, failureThreshold: 24 },
                                     readinessProbe: { ...httpGet(s.readyPath), periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
                                     livenessProbe: { ...httpGet(s.healthPath), periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 3 },
-                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...(caVolume ? [{ name: caVolume.name, mountPath: databaseCaPath, readOnly: true }] : [])],
+                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...caMounts],
                                 },
                             ],
-                            volumes: [tmpVolume, ...(caVolume ? [caVolume] : [])],
+                            volumes: [tmpVolume, ...caVolumes],
                         },
                     },
                 },

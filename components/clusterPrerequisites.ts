@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import { AddonSettings, AutoscalingSettings, IngressSettings, MonitoringSettings, PostgresBackupSettings, PostgresSettings } from "../config";
+import { AddonSettings, AutoscalingSettings, IngressSettings, MonitoringSettings, PostgresBackupSettings, PostgresSettings, RedisSettings } from "../config";
 import { checkArgs } from "../lib/args";
 
 /**
@@ -49,8 +49,17 @@ export function platformRequirements(settings: {
     postgres: PostgresSettings;
     postgresBackup?: PostgresBackupSettings;
     ingress: IngressSettings;
+    redis: Pick<RedisSettings, "tls">;
 }): PlatformRequirements {
     const apis: RequiredApi[] = [];
+    // Redis's own CA and the nodes' certificate (components/redisCluster.ts): an Issuer and Certificates in the namespace.
+    if (settings.redis.tls && !settings.addons.certManager) {
+        const certManager = "cert-manager (installCertManager)";
+        apis.push(
+            crd("issuers", "cert-manager.io", "v1", "Issuer", "redisTls", certManager),
+            crd("certificates", "cert-manager.io", "v1", "Certificate", "redisTls", certManager),
+        );
+    }
     // The API's HTTPRoute, and the Gateway when the stack creates its own; Envoy Gateway's chart brings them.
     if (settings.ingress.enabled && settings.ingress.exposure === "gateway" && !settings.addons.envoyGateway) {
         const platform = "the Gateway API's standard CRDs (with a Gateway API implementation)";

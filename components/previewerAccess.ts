@@ -37,6 +37,8 @@ export const previewedResources: readonly ApiResource[] = [
     ...["servicemonitors", "podmonitors", "prometheusrules"].map((resource) => ({ group: "monitoring.coreos.com", resource })),
     ...["clusters", "poolers", "scheduledbackups"].map((resource) => ({ group: "postgresql.cnpg.io", resource })),
     { group: "barmancloud.cnpg.io", resource: "objectstores" },
+    // Redis's own issuers and certificates (redisTls).
+    ...["issuers", "certificates"].map((resource) => ({ group: "cert-manager.io", resource })),
     // This component's own Role and RoleBinding: the refresh reads them too.
     ...["roles", "rolebindings"].map((resource) => ({ group: "rbac.authorization.k8s.io", resource })),
 ];

@@ -73,12 +73,61 @@ export function redisRolloutSeconds(nodes: number): number {
     return nodes * (redisTerminationGraceSeconds + redisStartupBudgetSeconds + readinessAfterStartSeconds) + 300;
 }
 
+/** Where the nodes' certificate is mounted in the Redis containers (tls.crt, tls.key, ca.crt). */
+export const redisTlsDir = "/etc/redis/tls";
+/** Where the maintenance Jobs and the exporter find the CA certificate (ca.crt) alone. */
+export const redisCaDir = "/etc/redis-ca";
+
+/**
+ * The Redis ACL users (Redis 7 ACL rules), each with its own generated password (Secret key
+ * `<key>-password`, variable REDIS_<KEY>_PASSWORD). The default user is off: every connection logs in
+ * as one of these. Why each may do what it may: docs/redis.md, "TLS and ACL users".
+ */
+export const redisUsers = {
+    /** The API: data commands on any key, and what a cluster client needs to find the slots; nothing @admin or @dangerous. */
+    api: {
+        name: "healthcare-api",
+        rules: "resetchannels ~* -@all +@read +@write +@connection +cluster|info +cluster|slots +cluster|shards -@admin -@dangerous",
+    },
+    /** redis_exporter (CONFIG GET off: it would return masterauth): INFO, CLUSTER INFO/NODES, SLOWLOG, LATENCY. */
+    exporter: {
+        name: "exporter",
+        rules: "resetkeys resetchannels -@all +ping +info +client|setname +cluster|info +cluster|nodes +slowlog|len +slowlog|get +latency|latest +latency|histogram +command|info",
+    },
+    /** The maintenance Jobs (reconcile, scale-in): CLUSTER *, moving keys with their slots, the lock key. */
+    maintenance: {
+        name: "maintenance",
+        rules: "resetchannels ~* -@all +ping +info +role +dbsize +cluster +asking +select +migrate +restore-asking +get +set +del +eval",
+    },
+    /** The node's own probes, preStop hook and certificate reload: cluster state, the handover, CONFIG SET of the TLS files. */
+    node: {
+        name: "node",
+        rules: "resetkeys resetchannels -@all +ping +info +role +cluster|info +cluster|nodes +cluster|myid +cluster|replicas +cluster|failover +config|set",
+    },
+    /** Replicas log in to their master as this user (masteruser/masterauth): the replication stream only. */
+    replication: {
+        name: "replication",
+        rules: "resetkeys resetchannels -@all +psync +replconf +ping",
+    },
+} as const;
+export type RedisUser = keyof typeof redisUsers;
+/** The Secret key holding a user's password. */
+export const redisPasswordKey = (user: RedisUser) => `${user}-password`;
+/** The environment variable a user's password reaches a container in. */
+export const redisPasswordVariable = (user: RedisUser) => `REDIS_${user.toUpperCase()}_PASSWORD`;
+
 /** How the API reaches the cluster. */
 export interface CacheConnection {
     /** Every node as host:port; cluster clients need seeds and follow MOVED redirects to all nodes. */
     seedNodes: pulumi.Output<string[]>;
-    /** Secret holding `password`. */
+    /** The API's ACL user. */
+    username: string;
+    /** Secret holding the API user's password under `passwordKey`. */
     secretName: pulumi.Output<string>;
+    /** The key of the API user's password in that Secret. */
+    passwordKey: string;
+    /** With redisTls: the Secret and key of the CA certificate, and the name to verify in the nodes' certificate; undefined: plain TCP. */
+    tls?: { caSecretName: pulumi.Output<string>; caKey: string; serverName: string };
 }
 
 /** Args of the Redis Cluster StatefulSet and its maintenance Jobs. */
@@ -93,6 +142,8 @@ export interface RedisClusterArgs extends NamespacedArgs {
     priorityClassName?: pulumi.Input<string>;
     /** What admits the maintenance Jobs' traffic (their allow NetworkPolicies), or a promise of it: the Jobs start only once it exists. */
     networkPolicies?: pulumi.Resource[] | Promise<pulumi.Resource[]>;
+    /** What the cert-manager Issuers and Certificates wait for (settings.tls): the add-on that brings cert-manager's CRDs, when the stack installs it. */
+    crdInstallers?: pulumi.Resource[];
 }
 
 /** Scripts shipped to the pods and Jobs in ConfigMaps; the tests run the same files. */
@@ -104,24 +155,57 @@ export const redisScripts = {
     scaleIn: "redis-cluster-scale-in.sh",
     lib: "redis-cluster-lib.sh",
     preStop: "redis-prestop.sh",
+    client: "redis-client.sh",
 } as const;
 
 /** What the Redis pods run (and what their ConfigMap's content name covers): the start script and what it sources, the probes, the preStop hook. */
-export const redisPodScripts = [redisScripts.start, redisScripts.resolve, redisScripts.probe, redisScripts.preStop] as const;
+export const redisPodScripts = [redisScripts.start, redisScripts.resolve, redisScripts.probe, redisScripts.preStop, redisScripts.client] as const;
 /** What the maintenance Jobs run: a change to these re-runs the Jobs and restarts no node. */
-export const redisJobScripts = [redisScripts.reconcile, redisScripts.scaleIn, redisScripts.lib, redisScripts.resolve] as const;
+export const redisJobScripts = [redisScripts.reconcile, redisScripts.scaleIn, redisScripts.lib, redisScripts.resolve, redisScripts.client] as const;
 
 function readScript(file: string): string {
     return readFileSync(path.join(__dirname, "assets", file), "utf8");
 }
 
-/** redis.conf for every node; the start script appends the password, the pod IP and the announced hostname. */
+/**
+ * The ACL lines of redis.conf: the default user off, then every user with its rules. A password is
+ * named as #{REDIS_<USER>_PASSWORD}: the start script puts the SHA-256 of that variable there, so the
+ * config (and the ConfigMap) holds no password.
+ */
+export function redisAclLines(): string[] {
+    return [
+        "user default off resetpass resetkeys resetchannels -@all",
+        ...(Object.keys(redisUsers) as RedisUser[]).map((u) => `user ${redisUsers[u].name} on #{${redisPasswordVariable(u)}} ${redisUsers[u].rules}`),
+        // Replicas authenticate to their master as this user; the start script appends masterauth.
+        `masteruser ${redisUsers.replication.name}`,
+    ];
+}
+
+/**
+ * The TLS lines of redis.conf (redisTls): TLS on the data port, for replication and for the cluster bus
+ * (the data port + 10000 as ever), the plain-text port closed. Peers present the node certificate
+ * on replication and the bus; clients may present none (`optional`): they log in as ACL users.
+ */
+export function redisTlsLines(): string[] {
+    return [
+        "port 0",
+        `tls-port ${redisPort}`,
+        `tls-cert-file ${redisTlsDir}/tls.crt`,
+        `tls-key-file ${redisTlsDir}/tls.key`,
+        `tls-ca-cert-file ${redisTlsDir}/ca.crt`,
+        "tls-auth-clients optional",
+        "tls-replication yes",
+        "tls-cluster yes",
+    ];
+}
+
+/** redis.conf for every node; the start script resolves the ACL passwords and appends masterauth, the pod IP and the announced hostname. */
 export function redisConfig(settings: RedisSettings): string {
     const limit = parseBytes(settings.resources.limits.memory) ?? 0;
     const maxmemory = Math.floor(limit * maxmemoryShare);
     const mb = (share: number) => `${Math.floor((limit * share) / 2 ** 20)}mb`;
     return [
-        `port ${redisPort}`,
+        ...(settings.tls ? redisTlsLines() : [`port ${redisPort}`]),
         "bind * -::*",
         "protected-mode no",
         "cluster-enabled yes",
@@ -141,6 +225,7 @@ export function redisConfig(settings: RedisSettings): string {
         `client-output-buffer-limit replica ${mb(replicaBufferHardShare)} ${mb(replicaBufferSoftShare)} 60`,
         // Queues and sessions live here: refuse writes when full rather than silently evicting them.
         "maxmemory-policy noeviction",
+        ...redisAclLines(),
         "",
     ].join("\n");
 }
@@ -193,16 +278,29 @@ export class RedisCluster extends pulumi.ComponentResource {
         const n = names.redis;
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
 
-        const password = new random.RandomPassword(
-            "redis-password",
-            { length: 32, special: false },
-            { ...dataOptions(this, args.protectData), additionalSecretOutputs: ["result"] },
+        // One generated password per ACL user, all in one Secret; each container gets only the ones it uses.
+        // The API's is the cluster's former single password (alias): a protected resource cannot leave
+        // the program, so an existing stack keeps it, as the API user's.
+        const users = Object.keys(redisUsers) as RedisUser[];
+        const passwords = users.map(
+            (u) =>
+                new random.RandomPassword(
+                    `redis-${u}-password`,
+                    { length: 32, special: false },
+                    { ...dataOptions(this, args.protectData), additionalSecretOutputs: ["result"], aliases: u === "api" ? [{ name: "redis-password" }] : [] },
+                ),
         );
         const secret = new k8s.core.v1.Secret(
             n.secret,
-            { metadata: meta(n.secret), type: "Opaque", stringData: { password: password.result } },
+            { metadata: meta(n.secret), type: "Opaque", stringData: Object.fromEntries(users.map((u, i) => [redisPasswordKey(u), passwords[i].result])) },
             dataOptions(this, args.protectData),
         );
+
+        // TLS (settings.tls): an issuer of the stack's own, in its namespace. A self-signed Issuer signs
+        // only the CA; the CA Issuer signs the nodes' certificate, which cert-manager renews before it
+        // expires (the liveness probe then reloads it, redis-probe.sh). The CA keeps its key when it
+        // renews, so a client that read the CA certificate at start keeps verifying the nodes.
+        const tlsSecretName = s.tls ? this.certificates(args, meta) : undefined;
 
         // Two ConfigMaps, each named for its content (lib/configMap.ts): the pods' template
         // changes (and the nodes restart, one at a time) only when what the pods run changes, and a Job
@@ -232,7 +330,16 @@ export class RedisCluster extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        const passwordEnv = (envName: string) => ({ name: envName, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "password" } } });
+        const passwordEnv = (envName: string, user: RedisUser) => ({ name: envName, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: redisPasswordKey(user) } } });
+        // How a container's redis-cli logs in (redis-client.sh): its user, its password through REDISCLI_AUTH, TLS with the CA.
+        const clientEnv = (user: RedisUser, caDir: string) => [
+            { name: "REDIS_USER", value: redisUsers[user].name },
+            passwordEnv("REDISCLI_AUTH", user),
+            ...(s.tls ? [{ name: "REDIS_TLS", value: "1" }, { name: "REDIS_TLS_CA_FILE", value: `${caDir}/ca.crt` }] : []),
+        ];
+        // The CA certificate alone, for containers that verify the nodes but hold no key of theirs.
+        const caVolume = tlsSecretName && { name: "redis-ca", secret: { secretName: tlsSecretName, items: [{ key: "ca.crt", path: "ca.crt" }], defaultMode: 0o444 } };
+        const caMount = caVolume ? [{ name: caVolume.name, mountPath: redisCaDir, readOnly: true }] : [];
         const probe = (mode: "startup" | "liveness" | "readiness") => ({ exec: { command: ["sh", `/scripts/${redisScripts.probe}`, mode] } });
         const dnsCanaryEnv = { name: "REDIS_DNS_CANARY", value: dnsCanary };
         const nodeAddresses = args.namespace.apply((ns) =>
@@ -262,15 +369,15 @@ export class RedisCluster extends pulumi.ComponentResource {
                                 { name: "REDIS_REPLICAS", value: String(s.replicasPerMaster) },
                                 { name: "WAIT_SECONDS", value: "300" },
                                 dnsCanaryEnv,
-                                passwordEnv("REDISCLI_AUTH"),
+                                ...clientEnv("maintenance", redisCaDir),
                                 ...extraEnv,
                             ],
                             resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
                             securityContext: restrictedContainerSecurityContext(),
-                            volumeMounts: [{ name: "scripts", mountPath: "/scripts" }],
+                            volumeMounts: [{ name: "scripts", mountPath: "/scripts" }, ...caMount],
                         },
                     ],
-                    volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }],
+                    volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }, ...(caVolume ? [caVolume] : [])],
                 },
             },
         });
@@ -373,9 +480,11 @@ export class RedisCluster extends pulumi.ComponentResource {
                                     command: ["sh", `/scripts/${redisScripts.start}`],
                                     ports: peerPorts.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })),
                                     env: [
-                                        passwordEnv("REDIS_PASSWORD"),
-                                        // redis-cli in the probes reads the password from here, not from argv.
-                                        passwordEnv("REDISCLI_AUTH"),
+                                        // Every user's password, for the ACL lines the start script writes (as hashes) and masterauth.
+                                        ...users.map((u) => passwordEnv(redisPasswordVariable(u), u)),
+                                        // redis-cli in the probes and the preStop hook logs in as the node's own user (redis-client.sh), never through argv.
+                                        ...clientEnv("node", redisTlsDir),
+                                        ...(s.tls ? [{ name: "REDIS_TLS_DIR", value: redisTlsDir }] : []),
                                         { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
                                         // Announced as the node's hostname: the maintenance scripts tell ordinals by it.
                                         { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
@@ -411,10 +520,21 @@ export class RedisCluster extends pulumi.ComponentResource {
                                         { name: "config", mountPath: "/etc/redis" },
                                         { name: "scripts", mountPath: "/scripts" },
                                         { name: "run", mountPath: "/run/redis" },
+                                        // The key pair and CA; the kubelet swaps the files in place when cert-manager renews them (no subPath: it would not).
+                                        ...(tlsSecretName ? [{ name: "tls", mountPath: redisTlsDir, readOnly: true }] : []),
                                     ],
                                 },
                                 ...(args.exporter
-                                    ? [redisExporterContainer({ image: args.exporter.image, serverPort: redisPort, secretName: secret.metadata.name })]
+                                    ? [
+                                          redisExporterContainer({
+                                              image: args.exporter.image,
+                                              serverPort: redisPort,
+                                              user: redisUsers.exporter.name,
+                                              secretName: secret.metadata.name,
+                                              passwordKey: redisPasswordKey("exporter"),
+                                              tls: caVolume ? { volume: caVolume.name, caDir: redisCaDir } : undefined,
+                                          }),
+                                      ]
                                     : []),
                             ],
                             volumes: [
@@ -424,6 +544,9 @@ export class RedisCluster extends pulumi.ComponentResource {
                                     configMap: { name: configMap.metadata.name, defaultMode: 0o555, items: redisPodScripts.map((f) => ({ key: f, path: f })) },
                                 },
                                 { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+                                // Readable by redis (the pod's fsGroup), by no other user.
+                                ...(tlsSecretName ? [{ name: "tls", secret: { secretName: tlsSecretName, defaultMode: 0o440 } }] : []),
+                                ...(caVolume && args.exporter ? [caVolume] : []),
                             ],
                         },
                     },
@@ -455,7 +578,65 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         this.statefulSetName = statefulSet.metadata.name;
         this.scaleTarget = { ...appsController("StatefulSet"), name: this.statefulSetName, container: n.container, podSelector, replicas: { min: s.nodes, max: s.nodes } };
-        this.connection = { seedNodes: nodeAddresses, secretName: secret.metadata.name };
+        this.connection = {
+            seedNodes: nodeAddresses,
+            username: redisUsers.api.name,
+            secretName: secret.metadata.name,
+            passwordKey: redisPasswordKey("api"),
+            tls: tlsSecretName && { caSecretName: tlsSecretName, caKey: "ca.crt", serverName: n.tlsServerName },
+        };
         this.registerOutputs({ connection: this.connection, statefulSetName: this.statefulSetName });
+    }
+
+    /**
+     * The self-signed Issuer, the CA Certificate, the CA Issuer and the nodes' Certificate; returns the
+     * name of the Secret cert-manager writes the nodes' key pair and CA into. The nodes' certificate
+     * names every pod (*.<headless service>.<namespace>.svc.cluster.local), the headless Service, the
+     * fixed name clients verify (names.redis.tlsServerName) and 127.0.0.1 (the exporter in the pod).
+     */
+    private certificates(args: RedisClusterArgs, meta: (name: string) => { name: string; namespace: pulumi.Output<string>; labels: Record<string, string> }): pulumi.Output<string> {
+        const n = names.redis;
+        const opts = { parent: this, dependsOn: args.crdInstallers ?? [] };
+        const certManager = (name: string, kind: string, spec: pulumi.Input<Record<string, unknown>>, dependsOn: pulumi.Resource[] = []) =>
+            new k8s.apiextensions.CustomResource(
+                `${name}-${kind.toLowerCase()}`,
+                { apiVersion: "cert-manager.io/v1", kind, metadata: meta(name), spec },
+                { ...opts, dependsOn: [...opts.dependsOn, ...dependsOn] },
+            );
+        const selfSigned = certManager(n.selfSignedIssuer, "Issuer", { selfSigned: {} });
+        const ca = certManager(
+            n.caCertificate,
+            "Certificate",
+            {
+                isCA: true,
+                commonName: `${n.statefulSet} CA`,
+                secretName: n.caCertificate,
+                duration: `${10 * 365 * 24}h`,
+                renewBefore: `${365 * 24}h`,
+                // The same key across renewals: clients that loaded the previous CA certificate keep trusting the nodes.
+                privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Never" },
+                issuerRef: { name: n.selfSignedIssuer, kind: "Issuer", group: "cert-manager.io" },
+            },
+            [selfSigned],
+        );
+        const caIssuer = certManager(n.caIssuer, "Issuer", { ca: { secretName: n.caCertificate } }, [ca]);
+        const certificate = certManager(
+            n.certificate,
+            "Certificate",
+            args.namespace.apply((ns) => ({
+                secretName: n.certificate,
+                commonName: n.tlsServerName,
+                dnsNames: [n.tlsServerName, n.headlessService, serviceHost(n.headlessService, ns), `*.${serviceHost(n.headlessService, ns)}`],
+                ipAddresses: ["127.0.0.1"],
+                duration: `${90 * 24}h`,
+                renewBefore: `${30 * 24}h`,
+                // Server auth for clients and peers, client auth for a node's replication and cluster-bus connections.
+                usages: ["server auth", "client auth", "digital signature", "key encipherment"],
+                privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
+                issuerRef: { name: n.caIssuer, kind: "Issuer", group: "cert-manager.io" },
+            })),
+            [caIssuer],
+        );
+        return certificate.metadata.apply(() => n.certificate);
     }
 }

@@ -72,6 +72,7 @@ export const scalarSettings = {
     redisReplicasPerMaster: { type: "integer", default: 1 },
     redisStorageSize: { type: "string", default: "10Gi" },
     redisStorageClass: { type: "string", default: "" },
+    redisTls: { type: "boolean", default: true },
     dataPriorityClassName: { type: "string", default: "" },
     ingressEnabled: { type: "boolean", default: true },
     apiExposure: { type: "string", default: "gateway" },

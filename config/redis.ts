@@ -16,6 +16,8 @@ export interface RedisSettings {
     readonly masters: number;
     readonly storage: StorageSettings;
     readonly resources: ComputeResources;
+    /** redisTls: clients, replication and the cluster bus over TLS with cert-manager's certificates; the plain-text port closed. */
+    readonly tls: boolean;
 }
 
 export function readRedis(r: Reader, environment: Environment | undefined): Partial<RedisSettings> {
@@ -55,5 +57,6 @@ export function readRedis(r: Reader, environment: Environment | undefined): Part
         masters,
         storage: r.storage("redisStorageSize", "redisStorageClass"),
         resources: r.resources("redisResources"),
+        tls: r.boolean("redisTls"),
     };
 }

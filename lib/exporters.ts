@@ -74,10 +74,31 @@ export function postgresExporterContainer(args: { image: string; serverPort: num
     );
 }
 
-/** redis_exporter reading the node on 127.0.0.1 with the password in `secretName` (key `password`). */
-export function redisExporterContainer(args: { image: string; serverPort: number; secretName: pulumi.Input<string> }) {
-    return exporter(args.image, redisExporterPort, [
-        { name: "REDIS_ADDR", value: `redis://127.0.0.1:${args.serverPort}` },
-        secretEnv("REDIS_PASSWORD", args.secretName, "password"),
-    ]);
+/**
+ * redis_exporter reading the node on 127.0.0.1 as ACL user `user`, with its password from `secretName`
+ * (key `passwordKey`). With `tls`, over TLS (`rediss://`), verifying the node's certificate against
+ * the CA certificate mounted from volume `tls.volume` at `tls.caDir` (the certificate names 127.0.0.1).
+ * CONFIG GET is off (REDIS_EXPORTER_CONFIG_COMMAND "-"): its user may not run it, since it returns
+ * masterauth; the metrics the stack uses come from INFO and CLUSTER INFO.
+ */
+export function redisExporterContainer(args: {
+    image: string;
+    serverPort: number;
+    user: string;
+    secretName: pulumi.Input<string>;
+    passwordKey: string;
+    tls?: { volume: string; caDir: string };
+}) {
+    return exporter(
+        args.image,
+        redisExporterPort,
+        [
+            { name: "REDIS_ADDR", value: `${args.tls ? "rediss" : "redis"}://127.0.0.1:${args.serverPort}` },
+            { name: "REDIS_USER", value: args.user },
+            secretEnv("REDIS_PASSWORD", args.secretName, args.passwordKey),
+            { name: "REDIS_EXPORTER_CONFIG_COMMAND", value: "-" },
+            ...(args.tls ? [{ name: "REDIS_EXPORTER_TLS_CA_CERT_FILE", value: `${args.tls.caDir}/ca.crt` }] : []),
+        ],
+        args.tls ? [{ name: args.tls.volume, mountPath: args.tls.caDir, readOnly: true }] : undefined,
+    );
 }

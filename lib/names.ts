@@ -73,7 +73,21 @@ export const names = {
         container: "redis",
         headlessService: "redis-cluster-headless",
         serviceAccount: "redis-cluster",
+        /** The ACL users' passwords (one key per user, `<user>-password`). */
         secret: "redis-credentials",
+        /** redisTls: the stack's own self-signed Issuer, which signs only the CA below. */
+        selfSignedIssuer: "redis-selfsigned",
+        /** redisTls: the CA Certificate, and its Secret (the CA Issuer's key pair). */
+        caCertificate: "redis-ca",
+        /** redisTls: the Issuer that signs the nodes' certificate with that CA. */
+        caIssuer: "redis-ca",
+        /** redisTls: the nodes' Certificate and its Secret (tls.crt, tls.key, ca.crt), shared by every node. */
+        certificate: "redis-cluster-tls",
+        /**
+         * The name every client verifies in the nodes' certificate: MOVED redirects point at pod IPs,
+         * which no certificate names, so clients check this fixed SAN instead (TLS servername).
+         */
+        tlsServerName: "redis-cluster",
         /** What the pods run: redis.conf, the start and probe scripts. */
         configMap: "redis-cluster-config",
         /** What the maintenance Jobs run: a change here re-runs the Jobs without restarting a node. */

@@ -14,6 +14,9 @@ const stagingApis: Record<string, string> = {
     "monitoring.coreos.com/v1/ServiceMonitor": "CRD servicemonitors.monitoring.coreos.com, needed by monitoringEnabled",
     "monitoring.coreos.com/v1/PrometheusRule": "CRD prometheusrules.monitoring.coreos.com, needed by monitoringEnabled",
     "monitoring.coreos.com/v1/PodMonitor": "CRD podmonitors.monitoring.coreos.com, needed by monitoringEnabled",
+    // Redis's own issuer and certificates (redisTls): cert-manager is the platform's.
+    "cert-manager.io/v1/Issuer": "CRD issuers.cert-manager.io, needed by redisTls",
+    "cert-manager.io/v1/Certificate": "CRD certificates.cert-manager.io, needed by redisTls",
     // The HTTPRoute's; the Gateway (and its certificate) is the platform's.
     "gateway.networking.k8s.io/v1/HTTPRoute": "CRD httproutes.gateway.networking.k8s.io, needed by apiExposure",
 };
@@ -140,12 +143,20 @@ describe("cluster prerequisites: what the platform must provide, checked before 
     });
 
     it("a stack that turns features off needs nothing for them; one that relies on the platform for a feature needs its API", () => {
-        const off = platformRequirements(stackSettings("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false }));
+        const off = platformRequirements(stackSettings("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false, redisTls: false }));
         assert.deepStrictEqual(
             off.apis.map((a) => a.name),
             ["CRD httproutes.gateway.networking.k8s.io"],
         );
-        assert.deepStrictEqual(platformRequirements(stackSettings("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false, ingressEnabled: false })).apis, []);
+        assert.deepStrictEqual(
+            platformRequirements(stackSettings("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false, ingressEnabled: false, redisTls: false })).apis,
+            [],
+        );
+        // Redis over TLS where the platform runs cert-manager: its Issuer and Certificate CRDs; none where the stack installs it (local).
+        const tlsOnly = platformRequirements(stackSettings("staging", { ...onStatefulSetEngine, vpaEnabled: false, monitoringEnabled: false, apiHpaCustomMetrics: false, ingressEnabled: false }));
+        assert.deepStrictEqual(tlsOnly.apis.map((a) => `${a.name} for ${a.neededBy}`), ["CRD issuers.cert-manager.io for redisTls", "CRD certificates.cert-manager.io for redisTls"]);
+        assert.deepStrictEqual(platformRequirements(stackSettings("local", {})).apis.filter((a) => a.neededBy === "redisTls"), []);
+        assert.strictEqual(platformRequirements(stackSettings("local", { installCertManager: false, selfSignedClusterIssuer: "", installCloudNativePg: false })).apis.filter((a) => a.neededBy === "redisTls").length, 2);
         const platformVpa = platformRequirements(stackSettings("local", { installVpa: false }));
         assert.deepStrictEqual(
             platformVpa.apis.map((a) => a.name),

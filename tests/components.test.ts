@@ -67,6 +67,10 @@ describe("Api", () => {
         assert.strictEqual(config.DATABASE_SSL_MODE, "verify-full");
         assert.strictEqual(config.DATABASE_SSL_ROOT_CERT, "/run/secrets/database-ca/ca.crt");
         assert.strictEqual(config.REDIS_CLUSTER_NODES.split(",").length, 6);
+        // Redis: the API's ACL user, TLS verified against the nodes' CA with the fixed name in their certificate.
+        assert.strictEqual(config.REDIS_USERNAME, "healthcare-api");
+        assert.strictEqual(config.REDIS_TLS_CA_FILE, "/run/secrets/redis-ca/ca.crt");
+        assert.strictEqual(config.REDIS_TLS_SERVERNAME, "redis-cluster");
         const deployment = run.get("kubernetes:apps/v1:Deployment", "healthcare-api");
         const api = containerOf(deployment, "api");
         assert.deepStrictEqual(
@@ -74,10 +78,12 @@ describe("Api", () => {
             [
                 ["DATABASE_USER", "postgres-app-credentials", "username"],
                 ["DATABASE_PASSWORD", "postgres-app-credentials", "password"],
-                ["REDIS_PASSWORD", "redis-credentials", "password"],
+                ["REDIS_PASSWORD", "redis-credentials", "api-password"],
             ],
         );
         // The CA the operator signs the server's (and the pooler's) certificate with, read-only, key ca.crt only.
+        const redisCa = deployment.inputs.spec.template.spec.volumes.find((v: any) => v.name === "redis-ca");
+        assert.deepStrictEqual(redisCa.secret, { secretName: "redis-cluster-tls", items: [{ key: "ca.crt", path: "ca.crt" }], defaultMode: 0o444 }, "the CA alone, never the nodes' key");
         const ca = deployment.inputs.spec.template.spec.volumes.find((v: any) => v.name === "database-ca");
         assert.deepStrictEqual(ca.secret, { secretName: "postgres-ca", items: [{ key: "ca.crt", path: "ca.crt" }], defaultMode: 0o444 });
         assert.deepStrictEqual(
@@ -101,11 +107,12 @@ describe("Api", () => {
             [
                 ["DATABASE_USER", "postgres-credentials", "username"],
                 ["DATABASE_PASSWORD", "postgres-credentials", "password"],
-                ["REDIS_PASSWORD", "redis-credentials", "password"],
+                ["REDIS_PASSWORD", "redis-credentials", "api-password"],
             ],
         );
-        assert.deepStrictEqual(deployment.inputs.spec.template.spec.volumes.map((v: any) => v.name), ["tmp"]);
-        assert.deepStrictEqual(api.volumeMounts.map((m: any) => m.name), ["tmp"]);
+        // No database CA: only the Redis nodes' (redisTls).
+        assert.deepStrictEqual(deployment.inputs.spec.template.spec.volumes.map((v: any) => v.name), ["tmp", "redis-ca"]);
+        assert.deepStrictEqual(api.volumeMounts.map((m: any) => m.name), ["tmp", "redis-ca"]);
     });
 
     it("sizes each pod's database pool from apiDatabasePoolSize", async () => {

@@ -6,6 +6,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { stringify } from "yaml";
 import { jobs, prometheusAdapterRules } from "../components/monitoring";
+import { redisUsers } from "../components/redisCluster";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { readPrometheusServer } from "../harness/monitoring/toolchain";
 import { onStatefulSetEngine, projectRoot, shippedStacks, stackConfig } from "../harness/stackConfig";
@@ -13,7 +14,7 @@ import { externalMetrics } from "../lib/metrics";
 import { names } from "../lib/names";
 import { PostgresServer, startPostgres } from "./support/postgres";
 import { stopProcess } from "./support/processes";
-import { clusterInfo, RedisNode, redisCli, startRedisNodes, stopRedisNodes, testPassword } from "./support/redis";
+import { clusterInfo, RedisNode, redisCli, startRedisNodes, stopRedisNodes, testPasswords, testTls } from "./support/redis";
 import { metricsIn, thresholdFree } from "./support/promql";
 
 /**
@@ -284,7 +285,11 @@ describe("metric contract on real processes: a real Prometheus scrapes the stand
                 DATABASE_USER: pg.user,
                 DATABASE_PASSWORD: pg.password,
                 REDIS_CLUSTER_NODES: redis[0].address,
-                REDIS_PASSWORD: testPassword,
+                // As the API's ACL user, over TLS verified with the nodes' CA (redisTls).
+                REDIS_USERNAME: redisUsers.api.name,
+                REDIS_PASSWORD: testPasswords.api,
+                REDIS_TLS_CA_FILE: testTls().ca,
+                REDIS_TLS_SERVERNAME: names.redis.tlsServerName,
                 CHECK_TIMEOUT_MS: "1000",
                 DRAIN_MS: "0",
             },

@@ -108,7 +108,13 @@ describe("PostgreSQL roles on the statefulset engine (Pulumi.local.yaml)", funct
         assert.deepStrictEqual(data(names.postgres.backupSecret), { username: postgresRoles.backup, password: mockPassword("postgres-backup-password") });
         assert.deepStrictEqual(
             run.ofType(PASSWORD).map((p) => p.name).sort(),
-            ["postgres-backup-password", "postgres-exporter-password", "postgres-password", "postgres-superuser-password", "redis-password"],
+            [
+                "postgres-backup-password",
+                "postgres-exporter-password",
+                "postgres-password",
+                "postgres-superuser-password",
+                ...["api", "exporter", "maintenance", "node", "replication"].map((u) => `redis-${u}-password`),
+            ],
         );
     });
 

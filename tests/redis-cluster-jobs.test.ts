@@ -70,7 +70,11 @@ describe("RedisCluster scaling in Pulumi's order", () => {
         }
         for (const name of ["redis-cluster-scale-in", "redis-cluster-reconcile"]) {
             const volumes = run.get(JOB, name).inputs.spec.template.spec.volumes;
-            assert.deepStrictEqual(volumes.map((v: any) => v.configMap.name), [run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-job-scripts").inputs.metadata.name], `${name} mounts the Jobs' scripts only`);
+            assert.deepStrictEqual(
+                volumes.map((v: any) => v.configMap?.name ?? v.secret),
+                [run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-job-scripts").inputs.metadata.name, { secretName: "redis-cluster-tls", items: [{ key: "ca.crt", path: "ca.crt" }], defaultMode: 0o444 }],
+                `${name} mounts the Jobs' scripts and the CA certificate (never the nodes' key)`,
+            );
         }
     });
 
@@ -101,7 +105,7 @@ describe("RedisCluster scaling in Pulumi's order", () => {
         assert.strictEqual(env.REDIS_DNS_CANARY, "kubernetes.default.svc.cluster.local");
         assert.ok(!("STANDIN_HOSTS_FILE_FOR_TESTS" in env), "the test stand-in for the DNS is never set in the pods");
         const config = run.get("kubernetes:core/v1:ConfigMap", "redis-cluster-config").inputs.data["redis.conf"];
-        assert.strictEqual(config, redisConfig({ resources: { limits: { memory: "2Gi" } } } as any));
+        assert.strictEqual(config, redisConfig({ resources: { limits: { memory: "2Gi" } }, tls: true } as any));
         assert.match(config, /^cluster-allow-replica-migration no$/m);
         // The start script's defaults are where the shipped config keeps the data.
         assert.match(config, /^dir \/data$/m);

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { redisScripts } from "../components/redisCluster";
-import { clusterInfo, probe, redisCli, runAsset, startRedisNodes, stopRedisNodes, testPassword } from "./support/redis";
+import { clusterInfo, probe, redisCli, runAsset, startRedisNodes, stopRedisNodes, writeTestConfig } from "./support/redis";
 
 /**
  * The kubelet's probes (components/assets/redis-probe.sh) against real redis-server processes:
@@ -32,7 +32,8 @@ describe("Redis probe script, against real redis-server processes", function () 
         const host = `127.${10 + Math.floor(Math.random() * 240)}.${10 + Math.floor(Math.random() * 240)}.1`;
         const port = String(20000 + Math.floor(Math.random() * 30000));
         const env = { REDIS_PROBE_HOST: host, REDIS_PORT: port };
-        const base = ["--bind", host, "--port", port, "--dir", dir, "--requirepass", testPassword, "--appendonly", "no", "--save", ""];
+        // The pods' users and TLS, from a config file.
+        const base = [writeTestConfig(dir, host, Number(port))];
         let server: ChildProcess | undefined;
         const start = async (...extra: string[]) => {
             server = spawn("redis-server", [...base, ...extra], { stdio: "ignore" });

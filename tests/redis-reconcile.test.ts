@@ -124,7 +124,7 @@ describe("Redis Cluster reconcile script forming a cluster, against real redis-s
         try {
             const result = bootstrap(nodes, 0, { REDISCLI_AUTH: "wrong" });
             assert.notStrictEqual(result.status, 0);
-            assert.match(result.stderr, /refused the password/);
+            assert.match(result.stderr, /refused the user maintenance or its password: AUTH failed: WRONGPASS/);
         } finally {
             await stopRedisNodes(nodes);
         }

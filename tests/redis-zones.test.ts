@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { redisScripts } from "../components/redisCluster";
-import { PodCluster, probe, redisCli, runAsset, shippedRedisConfig } from "./support/redis";
+import { PodCluster, probe, redisCli, runAsset, shippedRedisConfig, testPasswords } from "./support/redis";
 
 /**
  * The reconcile script's zone-aware placement on real redis-server processes: each node is started
@@ -126,7 +126,7 @@ describe("Redis Cluster replicas placed by zone, against real redis-server proce
             assert.match(result.stdout, /readiness: replica of .*, master_link_status:down/);
             assert.strictEqual(probe("liveness", env).status, 0, "alive all along");
         } finally {
-            redisCli(replica.address, "CONFIG", "SET", "masterauth", "test-cluster-password");
+            redisCli(replica.address, "CONFIG", "SET", "masterauth", testPasswords.replication);
         }
         await cluster.waitHealthy(30000);
         assert.strictEqual(probe("readiness", env).status, 0);

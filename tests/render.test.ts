@@ -18,7 +18,8 @@ import { projectRoot, ShippedStack, shippedStacks, stackConfig, onStatefulSetEng
 // PostgreSQL, Redis Cluster, capacity). Secrets: Redis's, the API role's, and the statefulset
 // engine's superuser, exporter and backup roles'.
 // The API's HTTPRoute: every shipped stack publishes it through the Gateway API.
-const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 5, ConfigMap: 8, Deployment: 1, StatefulSet: 2, HTTPRoute: 1, NetworkPolicy: 5 };
+// Redis's own TLS issuer (redisTls, on in every stack): the self-signed and the CA Issuer, the CA's and the nodes' Certificate.
+const workloadKinds = { Namespace: 1, ServiceAccount: 3, Secret: 5, ConfigMap: 8, Deployment: 1, StatefulSet: 2, HTTPRoute: 1, NetworkPolicy: 5, Issuer: 2, Certificate: 2 };
 // Redis scale-in and reconcile Jobs; the HPA; client, headless and (with monitoring) one metrics Service per workload.
 const scalingAndMonitoring = { Job: 2, HorizontalPodAutoscaler: 1, Service: 7, VerticalPodAutoscaler: 3, ServiceMonitor: 3, PrometheusRule: 1 };
 /** Adds (or, with -1, removes) the objects of a feature, kind by kind; kinds that drop to 0 disappear. */

@@ -99,7 +99,7 @@ function assertProtection(run: ProgramRun, protectData: boolean, engine: "statef
         ...postgres,
         "kubernetes:apps/v1:StatefulSet::redis-cluster",
         "kubernetes:core/v1:Secret::redis-credentials",
-        "random:index/randomPassword:RandomPassword::redis-password",
+        ...["api", "exporter", "maintenance", "node", "replication"].map((u) => `random:index/randomPassword:RandomPassword::redis-${u}-password`),
     ];
     // Every one of them is there (the backup volume only where the stack takes scheduled backups).
     const registered = run.resources.map((r) => `${r.type}::${r.name}`);
@@ -222,13 +222,14 @@ describe("shipped stacks", () => {
 
             it("keeps generated passwords secret and out of the stack outputs", () => {
                 const postgres = postgresNames(want.postgresEngine.engine);
-                for (const [secretName, passwordName] of [
-                    [postgres.secret, postgres.password],
-                    ["redis-credentials", "redis-password"],
+                for (const [secretName, passwordName, key] of [
+                    [postgres.secret, postgres.password, "password"],
+                    // One password per Redis ACL user, each under its own key.
+                    ...["api", "exporter", "maintenance", "node", "replication"].map((u) => ["redis-credentials", `redis-${u}-password`, `${u}-password`]),
                 ]) {
                     const secret = run.get("kubernetes:core/v1:Secret", secretName);
                     const data = unwrapSecret(secret.inputs.stringData) as Record<string, string>;
-                    assert.strictEqual(data.password, mockPassword(passwordName));
+                    assert.strictEqual(data[key], mockPassword(passwordName));
                 }
                 const outputs = JSON.stringify(run.outputs);
                 assert.ok(!outputs.includes("mock-secret"), `outputs hold no password: ${outputs}`);

@@ -13,9 +13,14 @@ import { readFileSync } from "fs";
  * - DATABASE_SSL_ROOT_CERT: the CA certificate file (PEM) the server's certificate must chain to;
  *   required with verify-ca and verify-full (mounted from the database's CA Secret)
  * - REDIS_CLUSTER_NODES (required, host:port,...)
+ * - REDIS_USERNAME: the API's Redis ACL user (the nodes' default user is off); unset logs in as default
+ * - REDIS_TLS_CA_FILE: the CA certificate file (PEM) the nodes' certificate must chain to; set, the
+ *   client speaks TLS to every node (the Pulumi program sets it with redisTls, mounted from the nodes'
+ *   certificate Secret). REDIS_TLS_SERVERNAME (required with it): the name verified in the nodes'
+ *   certificate instead of the address connected to, since MOVED redirects name pod IPs
  * - CHECK_TIMEOUT_MS (default 2000), DRAIN_MS (default 5000)
  *
- * Secrets: DATABASE_USER, DATABASE_PASSWORD (required), REDIS_PASSWORD.
+ * Secrets: DATABASE_USER, DATABASE_PASSWORD (required), REDIS_PASSWORD (the REDIS_USERNAME user's).
  */
 
 export interface RedisNodeAddress {
@@ -40,6 +45,16 @@ export type DatabaseSsl =
           readonly ca: string;
       };
 
+/** TLS to the Redis nodes: the CA their certificate must chain to, and the name it must carry. */
+export interface RedisTls {
+    /** REDIS_TLS_CA_FILE, for messages. */
+    readonly caPath: string;
+    /** The file's content (PEM), read once at start. */
+    readonly ca: string;
+    /** REDIS_TLS_SERVERNAME. */
+    readonly serverName: string;
+}
+
 export interface Config {
     /** HTTP API port. */
     readonly port: number;
@@ -63,7 +78,10 @@ export interface Config {
     readonly redis: {
         /** Seed nodes; the client discovers the rest of the cluster from them. */
         readonly nodes: readonly RedisNodeAddress[];
+        readonly username?: string;
         readonly password?: string;
+        /** REDIS_TLS_CA_FILE and REDIS_TLS_SERVERNAME; undefined: plain TCP. */
+        readonly tls?: RedisTls;
     };
     /** Longest a dependency check (healthcare_dependency_up) waits for PostgreSQL or Redis, in ms (CHECK_TIMEOUT_MS, default 2000). */
     readonly checkTimeoutMs: number;
@@ -153,6 +171,40 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
         return { mode: verify, rootCertPath, ca };
     };
 
+    /** Reads a CA certificate file (PEM) named by variable `name`, or records why it cannot. */
+    const caFile = (name: string, caPath: string): string => {
+        let ca: string;
+        try {
+            ca = readFileSync(caPath, "utf8");
+        } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+            problems.push(`${name} = ${JSON.stringify(caPath)} is not a readable file (${code}); expected the CA certificate (PEM)`);
+            return "";
+        }
+        try {
+            // Parses the first certificate: a wrong file fails here, at start, not at every connection.
+            new X509Certificate(ca);
+        } catch {
+            problems.push(`${name} = ${JSON.stringify(caPath)} is not a PEM certificate; expected the CA certificate`);
+        }
+        return ca;
+    };
+
+    const redisTls = (): RedisTls | undefined => {
+        const caPath = env.REDIS_TLS_CA_FILE ?? "";
+        const serverName = env.REDIS_TLS_SERVERNAME ?? "";
+        if (caPath === "") {
+            if (serverName !== "") {
+                problems.push(`REDIS_TLS_SERVERNAME = ${JSON.stringify(serverName)} is set without REDIS_TLS_CA_FILE: TLS to Redis needs the CA certificate`);
+            }
+            return undefined;
+        }
+        if (serverName === "") {
+            problems.push(`REDIS_TLS_SERVERNAME is not set (REDIS_TLS_CA_FILE is: the client must know which name the nodes' certificate carries)`);
+        }
+        return { caPath, ca: caFile("REDIS_TLS_CA_FILE", caPath), serverName };
+    };
+
     const nodesText = required("REDIS_CLUSTER_NODES");
     const nodes = nodesText
         .split(",")
@@ -183,7 +235,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
             poolMax: positive("DATABASE_POOL_MAX", 10),
             ssl: databaseSsl(),
         },
-        redis: { nodes, password: env.REDIS_PASSWORD || undefined },
+        redis: { nodes, username: env.REDIS_USERNAME || undefined, password: env.REDIS_PASSWORD || undefined, tls: redisTls() },
         checkTimeoutMs: positive("CHECK_TIMEOUT_MS", 2000),
         drainMs: whole("DRAIN_MS", 5000, 0),
     };

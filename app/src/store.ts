@@ -1,7 +1,7 @@
 import { Cluster } from "ioredis";
 import { Pool, PoolConfig } from "pg";
 import { ConnectionOptions } from "tls";
-import { Config, DatabaseSsl } from "./config";
+import { Config, DatabaseSsl, RedisTls } from "./config";
 import { log } from "./log";
 
 /** An appointment as the API returns it. */
@@ -51,6 +51,15 @@ export function databaseTls(ssl: DatabaseSsl): false | ConnectionOptions {
     }
 }
 
+/**
+ * ioredis's `tls` option for the Redis nodes: only `ca` is trusted, and the certificate must carry
+ * `serverName` (checked instead of the address: the cluster's MOVED redirects name pod IPs, which no
+ * certificate lists). Undefined: plain TCP.
+ */
+export function redisTlsOptions(tls: RedisTls | undefined): ConnectionOptions | undefined {
+    return tls && { ca: tls.ca, servername: tls.serverName, rejectUnauthorized: true };
+}
+
 /** The PostgreSQL pool's settings: server, credentials, size, TLS and timeouts. */
 export function poolConfig(config: Config): PoolConfig {
     const db = config.database;
@@ -82,7 +91,14 @@ export class Store {
         this.redis = new Cluster(
             config.redis.nodes.map((n) => ({ host: n.host, port: n.port })),
             {
-                redisOptions: { password: config.redis.password, connectTimeout: config.checkTimeoutMs },
+                redisOptions: {
+                    username: config.redis.username,
+                    password: config.redis.password,
+                    tls: redisTlsOptions(config.redis.tls),
+                    connectTimeout: config.checkTimeoutMs,
+                    // Its INFO is not the API user's to run (@dangerous); checkRedis() reads CLUSTER INFO instead.
+                    enableReadyCheck: false,
+                },
                 // Fail fast while the cluster is unreachable: readiness must say so instead of queueing forever.
                 enableOfflineQueue: false,
                 // ioredis's own ready check cannot run without the offline queue; checkRedis() does it.

@@ -23,7 +23,7 @@ mkdir -p "$tools"
 crd_sources=(
     "github.com/prometheus-operator/prometheus-operator@v0.85.0 h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s= example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
     "k8s.io/autoscaler/vertical-pod-autoscaler@v1.8.1 h1:Pe8bV1wozN4gOKO1rleiIY5alIyAXN+DnXDbXQcL4fI= deploy/vpa-v1-crd-gen.yaml"
-    "github.com/cert-manager/cert-manager@v1.19.1 h1:Txh8L/nLWTDcb7ZnXuXbTe15BxQnLbLirXmbNk0fGgY= deploy/crds/cert-manager.io_clusterissuers.yaml"
+    "github.com/cert-manager/cert-manager@v1.19.1 h1:Txh8L/nLWTDcb7ZnXuXbTe15BxQnLbLirXmbNk0fGgY= deploy/crds/cert-manager.io_clusterissuers.yaml deploy/crds/cert-manager.io_issuers.yaml deploy/crds/cert-manager.io_certificates.yaml"
     "github.com/cloudnative-pg/cloudnative-pg@v1.30.1 h1:d1jxp0jQi7/3zrEhsv9ycD+G5ssmkNvDvTmogaGccCw= config/crd/bases/postgresql.cnpg.io_clusters.yaml config/crd/bases/postgresql.cnpg.io_poolers.yaml config/crd/bases/postgresql.cnpg.io_scheduledbackups.yaml config/crd/bases/postgresql.cnpg.io_backups.yaml"
     "github.com/cloudnative-pg/plugin-barman-cloud@v0.15.0 h1:gNVytrzzYUE08wxLDrjfJqy1FPPSFkMe1OEr4s4pVI0= config/crd/bases/barmancloud.cnpg.io_objectstores.yaml"
     # The Gateway API's standard channel, at the version Envoy Gateway v1.9 is built on, and Envoy

@@ -6,7 +6,7 @@
 # zone and the host keep a replica away from its master.
 #
 # Environment:
-#   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
+#   REDIS_USER, REDISCLI_AUTH, REDIS_TLS, REDIS_TLS_CA_FILE   see redis-client.sh (the maintenance user)
 #   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 
 LOG_TAG=${LOG_TAG:-redis-cluster}
@@ -19,6 +19,8 @@ die() { printf '[%s] ERROR: %s\n' "$LOG_TAG" "$*" >&2; exit 1; }
 
 # shellcheck source=redis-resolve.sh
 . "$(dirname "$0")/redis-resolve.sh"
+# shellcheck source=redis-client.sh
+. "$(dirname "$0")/redis-client.sh"
 
 # Slots Redis Cluster distributes; rebalancing leaves each master within this share (%) of its part.
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -43,7 +45,7 @@ read_desired_topology() {
 
 host_of() { printf '%s' "${1%:*}"; }
 port_of() { printf '%s' "${1##*:}"; }
-cli() { _node=$1; shift; redis-cli -h "$(host_of "$_node")" -p "$(port_of "$_node")" "$@" 2>&1 | tr -d '\r'; }
+cli() { _node=$1; shift; rcli -h "$(host_of "$_node")" -p "$(port_of "$_node")" "$@" 2>&1 | tr -d '\r'; }
 cluster_info() { cli "$1" CLUSTER INFO | sed -n "s/^$2://p"; }
 info_field() { cli "$1" INFO "$2" | sed -n "s/^$3://p"; }
 
@@ -75,7 +77,7 @@ wait_ping() {
         _reply=$(cli "$1" PING || true)
         case "$_reply" in
             PONG) return 0 ;;
-            *WRONGPASS* | *NOAUTH* | *"invalid password"*) die "node $1 refused the password: $_reply" ;;
+            *WRONGPASS* | *NOAUTH* | *"invalid password"* | *NOPERM*) die "node $1 refused the user ${REDIS_USER:-default} or its password: $_reply" ;;
         esac
         [ "$(date +%s)" -lt "$2" ] || die "node $1 did not answer PING within ${WAIT_SECONDS}s (last reply: ${_reply:-none})"
         pause
@@ -91,7 +93,7 @@ LOCK_TTL_SECONDS=${LOCK_TTL_SECONDS:-3900}
 lock_holder="$LOG_TAG-$(hostname 2>/dev/null || echo node)-$$"
 lock_node=""
 # redis-cli -c (following MOVED/ASK to the key's master) against node $1.
-cli_cluster() { _node=$1; shift; redis-cli -c -h "$(host_of "$_node")" -p "$(port_of "$_node")" "$@" 2>&1 | tr -d '\r'; }
+cli_cluster() { _node=$1; shift; rcli -c -h "$(host_of "$_node")" -p "$(port_of "$_node")" "$@" 2>&1 | tr -d '\r'; }
 release_lock() {
     [ -n "$lock_node" ] || return 0
     cli_cluster "$lock_node" EVAL "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0" 1 "$LOCK_KEY" "$lock_holder" >/dev/null || true
@@ -184,7 +186,7 @@ replicas_of() { printf '%s\n' "$1" | awk -v id="$2" '$4 == "replica" && $5 == id
 # it is healthy (every slot covered, none half-migrated, all nodes agreeing). Open slots are only
 # warnings to its exit status, so its report is read.
 cluster_problems() {
-    _report=$(redis-cli --cluster check "$1" 2>&1 | tr -d '\r') || { printf '%s\n' "$_report"; return; }
+    _report=$(rcli --cluster check "$1" 2>&1 | tr -d '\r') || { printf '%s\n' "$_report"; return; }
     printf '%s\n' "$_report" | grep -E '^\[(ERR|WARNING)\]' || true
 }
 
@@ -196,7 +198,7 @@ require_healthy() {
     case "$_problems" in
         *"slots are open"* | *"migrating state"* | *"importing state"*)
             log "a slot migration was interrupted: finishing it (redis-cli --cluster fix)"
-            redis-cli --cluster fix "$1" --cluster-yes >/dev/null 2>&1 || true
+            rcli --cluster fix "$1" --cluster-yes >/dev/null 2>&1 || true
             _problems=$(cluster_problems "$1")
             [ -n "$_problems" ] || return 0
             ;;
@@ -264,7 +266,7 @@ fail_over() {
 rebalance() {
     _seed=$1
     shift
-    redis-cli --cluster rebalance "$_seed" --cluster-threshold "$BALANCE_THRESHOLD" --cluster-pipeline 100 --cluster-timeout 60000 "$@" ||
+    rcli --cluster rebalance "$_seed" --cluster-threshold "$BALANCE_THRESHOLD" --cluster-pipeline 100 --cluster-timeout 60000 "$@" ||
         die "redis-cli --cluster rebalance failed; the next run finishes any slot it left half-moved"
 }
 

@@ -20,7 +20,8 @@
 # Environment:
 #   REDIS_NODES     every node as host:port, space-separated, in StatefulSet ordinal order
 #   REDIS_REPLICAS  replicas per master (0 with a single node)
-#   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
+#   REDIS_USER, REDISCLI_AUTH   the maintenance user and its password (redis-client.sh): never in argv
+#   REDIS_TLS, REDIS_TLS_CA_FILE   TLS to the nodes (redis-client.sh)
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
 #   POLL_SECONDS    how long a wait sleeps between checks (default 1)
 #   RECONCILE_MODE  "periodic" in the CronJob; empty in the Job
@@ -76,7 +77,7 @@ form_cluster() {
         for node in $REDIS_NODES; do addresses="$addresses $(resolve "$node")"; done
         log "creating a cluster of $masters masters with $REPLICAS replica(s) each:$addresses"
         # shellcheck disable=SC2086 # one argument per address
-        redis-cli --cluster create $addresses --cluster-replicas "$REPLICAS" --cluster-yes ||
+        rcli --cluster create $addresses --cluster-replicas "$REPLICAS" --cluster-yes ||
             die "redis-cli --cluster create failed"
     fi
 }
@@ -370,6 +371,6 @@ fi
 log "waiting for every node to see the whole cluster, and every replica to sync"
 wait_converged "$REDIS_NODES" "$total" "$replicas_expected" "$deadline"
 first=$(resolve "${REDIS_NODES%% *}")
-check=$(redis-cli --cluster check "$first" 2>&1 | tr -d '\r') || die "cluster check failed:
+check=$(rcli --cluster check "$first" 2>&1 | tr -d '\r') || die "cluster check failed:
 $check"
 log "cluster formed: $total node(s), $masters master(s) with $REPLICAS replica(s) each, all $TOTAL_SLOTS slots covered"

@@ -17,7 +17,8 @@
 # Environment:
 #   REDIS_NODES     the desired nodes as host:port, space-separated, in StatefulSet ordinal order
 #   REDIS_REPLICAS  desired replicas per master (0 with a single node)
-#   REDISCLI_AUTH   the cluster password; redis-cli reads it itself, so it never appears in argv
+#   REDIS_USER, REDISCLI_AUTH   the maintenance user and its password (redis-client.sh): never in argv
+#   REDIS_TLS, REDIS_TLS_CA_FILE   TLS to the nodes (redis-client.sh)
 #   WAIT_SECONDS    how long to wait for nodes to answer and for the cluster to settle (default 300)
 #   POLL_SECONDS    how long a wait sleeps between checks (default 1)
 #   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
@@ -109,7 +110,8 @@ if [ -n "$drain" ]; then
     done
     for id in $receivers; do
         address=$(node_address "$view" "$id")
-        limit=$(cli "$address" CONFIG GET maxmemory | sed -n 2p)
+        # From INFO, not CONFIG GET: the maintenance user may not read the config (it holds masterauth).
+        limit=$(info_field "$address" memory maxmemory)
         used=$(info_field "$address" memory used_memory)
         projected=$((used + moving / receiving))
         if [ "${limit:-0}" -gt 0 ] && [ $((projected * 10)) -gt $((limit * 9)) ]; then
@@ -156,6 +158,6 @@ for address in $staying; do
         pause
     done
 done
-check=$(redis-cli --cluster check "$seed_addr" 2>&1 | tr -d '\r') || die "cluster check failed after draining:
+check=$(rcli --cluster check "$seed_addr" 2>&1 | tr -d '\r') || die "cluster check failed after draining:
 $check"
 log "drained$(ordinals "$leaving"): $remaining node(s) hold all $TOTAL_SLOTS slots"

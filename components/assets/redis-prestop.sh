@@ -15,7 +15,8 @@
 # The pod's terminationGracePeriodSeconds covers this wait plus the shutdown's own (redisCluster.ts).
 #
 # Environment:
-#   REDISCLI_AUTH             the password (redis-cli reads it itself: never in argv)
+#   REDIS_USER, REDISCLI_AUTH the node's own user and its password (redis-client.sh: never in argv)
+#   REDIS_TLS, REDIS_TLS_CA_FILE  TLS to the nodes (redis-client.sh)
 #   REDIS_PORT                the data port every node uses (default 6379)
 #   REDIS_PROBE_HOST          this node's address (default 127.0.0.1; the tests' nodes bind their own)
 #   PRESTOP_FAILOVER_SECONDS  how long to wait for the role swap (default 30)
@@ -31,7 +32,9 @@ drain_seconds=${PRESTOP_DRAIN_SECONDS:-2}
 poll=${POLL_SECONDS:-0.2}
 
 log() { printf '[prestop %s:%s] %s\n' "$host" "$port" "$*"; }
-cli() { _h=$1; _p=$2; shift 2; redis-cli -h "$_h" -p "$_p" "$@" 2>&1 | tr -d '\r'; }
+# shellcheck source=redis-client.sh
+. "$(dirname "$0")/redis-client.sh"
+cli() { _h=$1; _p=$2; shift 2; rcli -h "$_h" -p "$_p" "$@" 2>&1 | tr -d '\r'; }
 field() { printf '%s\n' "$1" | sed -n "s/^$2://p"; }
 
 replication=$(cli "$host" "$port" INFO replication)

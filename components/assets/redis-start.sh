@@ -15,13 +15,20 @@
 #     nodes that knew only the old addresses would never find each other again. Peers that do not
 #     resolve yet keep their address and are left for gossip; no line is added or removed. When the
 #     cluster DNS itself does not answer, the node fails (the kubelet retries) rather than start blind.
-#  4. It writes the runtime config (the password goes to a file in an emptyDir, never to argv, where
-#     `ps` shows it) and execs redis-server. The node announces its pod IP, and as its hostname its
-#     pod name, its zone ("-" when unknown) and its Kubernetes node (redis-cluster-3.eu-west-1a.node-7):
+#  4. It writes the runtime config and execs redis-server. The config's ACL users name their password
+#     as #{VARIABLE}: each becomes the SHA-256 of that variable's value (`user ... #<hash>`), so the
+#     file holds no user's password; only the replication user's (masterauth) is written as such. The
+#     file is in a memory-backed emptyDir and no password is ever in argv, where `ps` shows it. With
+#     TLS, it records a checksum of the certificate files redis-server loads (the liveness probe
+#     reloads them when they change). The node announces its pod IP, and as its hostname its pod
+#     name, its zone ("-" when unknown) and its Kubernetes node (redis-cluster-3.eu-west-1a.node-7):
 #     the maintenance scripts read ordinals and both failure domains from it.
 #
 # Environment:
-#   REDIS_PASSWORD, POD_IP, POD_NAME   the password, the pod's IP and name (downward API)
+#   POD_IP, POD_NAME         the pod's IP and name (downward API)
+#   REDIS_REPLICATION_PASSWORD  the replication user's password (masterauth)
+#   REDIS_<USER>_PASSWORD    the password of each ACL user the config names as #{REDIS_<USER>_PASSWORD}
+#   REDIS_TLS, REDIS_TLS_DIR TLS on (1) and the mounted certificate (default /etc/redis/tls)
 #   REDIS_PEER_DOMAIN        the headless Service's domain: <service>.<namespace>.svc.cluster.local
 #   REDIS_ZONE               the node's zone (the pod's topology.kubernetes.io/zone label); may be empty
 #   REDIS_NODE_NAME          the Kubernetes node the pod runs on: a replica never shares its master's, zones or not
@@ -31,7 +38,7 @@
 #                            /data, /run/redis, /etc/redis/redis.conf; the tests point them elsewhere
 #   REDIS_DNS_CANARY, STANDIN_HOSTS_FILE_FOR_TESTS   see redis-resolve.sh
 set -eu
-: "${REDIS_PASSWORD:?}" "${POD_IP:?}" "${POD_NAME:?}" "${REDIS_PEER_DOMAIN:?REDIS_PEER_DOMAIN must name the headless Service domain}"
+: "${REDIS_REPLICATION_PASSWORD:?}" "${POD_IP:?}" "${POD_NAME:?}" "${REDIS_PEER_DOMAIN:?REDIS_PEER_DOMAIN must name the headless Service domain}"
 # shellcheck source=redis-resolve.sh
 . "$(dirname "$0")/redis-resolve.sh"
 
@@ -169,10 +176,26 @@ elif [ -n "$zone" ]; then
     hostname="$POD_NAME.$zone"
 fi
 umask 077
+# The ACL users' password hashes, in place of their #{VARIABLE} placeholders (variable names only:
+# upper-case letters, digits and '_'; a hash is hex, so neither needs quoting in sed).
+config=$RUN_DIR/redis.conf.template
+cp "$TEMPLATE" "$config"
+for variable in $(grep -o '#{[A-Z0-9_]*}' "$TEMPLATE" | tr -d '#{}' | sort -u); do
+    eval "value=\${$variable:-}"
+    [ -n "$value" ] || die "$variable is not set: the ACL user whose password it is cannot log in"
+    hash=$(printf '%s' "$value" | sha256sum | cut -d' ' -f1)
+    sed "s/#{$variable}/#$hash/g" "$config" >"$config.tmp"
+    mv "$config.tmp" "$config"
+done
+if [ "${REDIS_TLS:-0}" = 1 ]; then
+    tls_dir=${REDIS_TLS_DIR:-/etc/redis/tls}
+    cat "$tls_dir/tls.crt" "$tls_dir/tls.key" "$tls_dir/ca.crt" | cksum >"$RUN_DIR/tls.sum" || die "cannot read the TLS certificate in $tls_dir"
+fi
 {
-    cat "$TEMPLATE"
-    printf 'requirepass "%s"\nmasterauth "%s"\n' "$REDIS_PASSWORD" "$REDIS_PASSWORD"
+    cat "$config"
+    printf 'masterauth "%s"\n' "$REDIS_REPLICATION_PASSWORD"
     printf 'cluster-announce-ip %s\n' "$POD_IP"
     printf 'cluster-announce-hostname %s\n' "$hostname"
 } >"$RUN_DIR/redis.conf"
+rm -f "$config"
 exec redis-server "$RUN_DIR/redis.conf"

@@ -1,10 +1,12 @@
 import * as assert from "assert";
-import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from "child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync, SpawnSyncReturns } from "child_process";
+import { createHash } from "crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import * as net from "net";
 import { tmpdir } from "os";
 import * as path from "path";
-import { redisConfig, redisScripts } from "../../components/redisCluster";
+import { redisAclLines, redisConfig, redisPasswordVariable, redisScripts, redisTlsDir, redisTlsLines, RedisUser, redisUsers } from "../../components/redisCluster";
+import { names } from "../../lib/names";
 import { parseSettings } from "../../config";
 import { projectRoot, stackConfig } from "../../harness/stackConfig";
 import { stopProcess } from "./processes";
@@ -20,8 +22,107 @@ export interface RedisNode {
     ordinal: number;
 }
 
-/** The password the test nodes require, for clients and replication alike. */
-export const testPassword = "test-cluster-password";
+/** Each shipped ACL user's password on the test nodes. */
+export const testPasswords: Readonly<Record<RedisUser, string>> = {
+    api: "test-api-password",
+    exporter: "test-exporter-password",
+    maintenance: "test-maintenance-password",
+    node: "test-node-password",
+    replication: "test-replication-password",
+};
+
+/**
+ * A user of the TESTS ONLY, with every right: the tests' own checks and the failures they stage
+ * (CONFIG SET, DEBUG, CLIENT KILL) use it. Never shipped: the scripts under test log in as the shipped users.
+ */
+export const testAdmin = { name: "test-admin", password: "test-admin-password" } as const;
+
+/** The shipped users' passwords as the StatefulSet gives them to the redis container (REDIS_<USER>_PASSWORD). */
+export function passwordEnv(): Record<string, string> {
+    return Object.fromEntries((Object.keys(testPasswords) as RedisUser[]).map((u) => [redisPasswordVariable(u), testPasswords[u]]));
+}
+
+/** The test run's certificates: a CA and one node certificate, as cert-manager issues the pods' (same SANs). */
+export interface TestTls {
+    /** Holds tls.crt, tls.key and ca.crt, as the pods' mounted Secret does. */
+    dir: string;
+    ca: string;
+}
+
+let tlsFiles: TestTls | undefined;
+
+/** The CA and node certificate, made with openssl once per test process in a temporary folder. */
+export function testTls(): TestTls {
+    // A worker thread (the roll's load client) has its own module state: it uses its parent's files.
+    const inherited = process.env.REDIS_TEST_TLS_DIR;
+    if (!tlsFiles && inherited) {
+        tlsFiles = { dir: inherited, ca: path.join(inherited, "ca.crt") };
+    }
+    if (!tlsFiles) {
+        requireBinary("openssl");
+        const dir = mkdtempSync(path.join(tmpdir(), "redis-tls-"));
+        const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+        run("req", "-x509", ...key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=redis-cluster CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+        issueNodeCertificate(dir, "node-1");
+        process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+        tlsFiles = { dir, ca: path.join(dir, "ca.crt") };
+        process.env.REDIS_TEST_TLS_DIR = dir;
+    }
+    return tlsFiles;
+}
+
+/**
+ * Issues (or renews) the node certificate in `dir` (tls.crt, tls.key) with the test CA there, named
+ * as components/redisCluster.ts names the pods' certificate; `commonName` tells one issue from the next.
+ */
+export function issueNodeCertificate(dir: string, commonName: string): void {
+    const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+    writeFileSync(
+        path.join(dir, "node.ext"),
+        [
+            `subjectAltName=DNS:${names.redis.tlsServerName},DNS:${names.redis.headlessService},DNS:*.${PodCluster.domain},IP:127.0.0.1`,
+            "extendedKeyUsage=serverAuth,clientAuth",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+            "",
+        ].join("\n"),
+    );
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "next.key", "-out", "next.csr", "-subj", `/CN=${commonName}`);
+    run("x509", "-req", "-in", "next.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "next.crt", "-days", "2", "-extfile", "node.ext");
+    // As the kubelet swaps a Secret volume's files: each replaced whole, never half-written.
+    execFileSync("sh", ["-c", "mv next.crt tls.crt && mv next.key tls.key"], { cwd: dir });
+}
+
+/** The environment a script's redis-cli logs in with (redis-client.sh): `user` and its password, TLS verified with the test CA. */
+export function clientEnv(user: RedisUser): Record<string, string> {
+    return { REDIS_USER: redisUsers[user].name, REDISCLI_AUTH: testPasswords[user], REDIS_TLS: "1", REDIS_TLS_CA_FILE: testTls().ca };
+}
+
+/** `#{REDIS_<USER>_PASSWORD}` replaced by the SHA-256 of the test password, as the start script does. */
+function resolvePasswords(line: string): string {
+    return line.replace(/#\{([A-Z0-9_]+)\}/g, (_, variable: string) => `#${createHash("sha256").update(passwordEnv()[variable]).digest("hex")}`);
+}
+
+/**
+ * What makes a test node's redis.conf secured as a pod's: the shipped ACL users (with the test
+ * passwords) and the test admin, then TLS on `port` (data, replication, bus) with the test certificate.
+ */
+export function securedConfigLines(port: number): string[] {
+    return [
+        ...redisAclLines().map(resolvePasswords),
+        `masterauth "${testPasswords.replication}"`,
+        `user ${testAdmin.name} on >${testAdmin.password} ~* &* +@all`,
+        ...redisTlsLines().map((l) => l.replace(redisTlsDir, testTls().dir)),
+        `tls-port ${port}`,
+    ];
+}
+
+/** Writes a redis.conf for a test node in `dir`, bound to `host`, TLS on `port`, with `extra` lines; returns its path. */
+export function writeTestConfig(dir: string, host: string, port: number, extra: string[] = []): string {
+    const file = path.join(dir, "redis-test.conf");
+    writeFileSync(file, [`bind ${host}`, `dir ${dir}`, 'save ""', "appendonly no", ...securedConfigLines(port), ...extra, ""].join("\n"), { mode: 0o600 });
+    return file;
+}
 
 function requireBinary(name: string): void {
     if (spawnSync("sh", ["-c", `command -v ${name}`]).status !== 0) {
@@ -59,10 +160,22 @@ function cliTarget(node: RedisNode | string): string[] {
     return ["-h", address.slice(0, colon), "-p", address.slice(colon + 1)];
 }
 
-/** Runs redis-cli against a node, authenticated through REDISCLI_AUTH. */
+/** redis-cli's TLS and login options, as `user` (a shipped one) or the test admin. */
+function cliLogin(user?: RedisUser): { args: string[]; env: Record<string, string> } {
+    const login = user ? { name: redisUsers[user].name, password: testPasswords[user] } : testAdmin;
+    return { args: ["--tls", "--cacert", testTls().ca, "--user", login.name], env: { REDISCLI_AUTH: login.password } };
+}
+
+/** Runs redis-cli against a node over TLS, as the test admin (its password through REDISCLI_AUTH). */
 export function redisCli(node: RedisNode | string, ...args: string[]): string {
-    const result = spawnSync("redis-cli", [...cliTarget(node), ...args], {
-        env: { ...process.env, REDISCLI_AUTH: testPassword },
+    return redisCliAs(undefined, node, ...args);
+}
+
+/** Runs redis-cli against a node over TLS as shipped user `user` (the test admin when undefined). */
+export function redisCliAs(user: RedisUser | undefined, node: RedisNode | string, ...args: string[]): string {
+    const login = cliLogin(user);
+    const result = spawnSync("redis-cli", [...login.args, ...cliTarget(node), ...args], {
+        env: { ...process.env, ...login.env },
         encoding: "utf8",
     });
     return (result.stdout ?? "").replace(/\r/g, "").trim();
@@ -74,8 +187,9 @@ export function redisCli(node: RedisNode | string, ...args: string[]): string {
  * order. Arguments must not contain spaces or quotes.
  */
 export function redisCliCluster(node: RedisNode | string, commands: string[][]): string[] {
-    const result = spawnSync("redis-cli", [...cliTarget(node), "-c"], {
-        env: { ...process.env, REDISCLI_AUTH: testPassword },
+    const login = cliLogin();
+    const result = spawnSync("redis-cli", [...login.args, ...cliTarget(node), "-c"], {
+        env: { ...process.env, ...login.env },
         input: commands.map((c) => c.join(" ")).join("\n") + "\n",
         encoding: "utf8",
     });
@@ -153,22 +267,21 @@ export async function startRedisNodes(count: number, firstOrdinal = 0): Promise<
     for (let i = 0; i < count; i++) {
         const port = await freePort();
         const dir = mkdtempSync(path.join(tmpdir(), `redis-${port}-`));
+        // The pods' users and TLS (a config file: no password in argv here either).
+        const config = writeTestConfig(dir, "127.0.0.1", port);
         const child = spawn(
             "redis-server",
             [
-                "--port", String(port),
-                "--bind", "127.0.0.1",
+                config,
                 "--cluster-enabled", "yes",
+                // As the start script announces the pod IP: CLUSTER SLOTS then names an address clients can use.
+                "--cluster-announce-ip", "127.0.0.1",
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-announce-hostname", `redis-cluster-${firstOrdinal + i}`,
                 // As redisConfig() sets it for the pods: the scripts own the replica layout.
                 "--cluster-allow-replica-migration", "no",
                 "--cluster-node-timeout", "3000",
                 "--dir", dir,
-                "--requirepass", testPassword,
-                "--masterauth", testPassword,
-                "--save", "",
-                "--appendonly", "no",
                 // Replicas sync at once instead of after the default 5 s batching delay: faster tests, same protocol.
                 "--repl-diskless-sync-delay", "0",
             ],
@@ -200,7 +313,7 @@ export const scriptEnv = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", POL
 /** Runs one of the shipped scripts (components/assets) with `sh`, as the pods do. */
 export function runAsset(script: string, env: Record<string, string>, timeoutMs = 120000): SpawnSyncReturns<string> {
     return spawnSync("sh", [path.join(projectRoot, "components", "assets", script)], {
-        env: { ...scriptEnv(), REDISCLI_AUTH: testPassword, ...env },
+        env: { ...scriptEnv(), ...clientEnv("maintenance"), ...env },
         encoding: "utf8",
         timeout: timeoutMs,
     });
@@ -269,6 +382,7 @@ export class PodCluster {
     static async create(count: number, template: string, zones: (string | undefined)[] = [], nodeTimeoutMs: number | undefined = 2000): Promise<PodCluster> {
         requireBinary("redis-server");
         requireBinary("redis-cli");
+        assert.match(template, /^tls-cluster yes$/m, "the test nodes run the shipped config with TLS (redisTls)");
         const root = mkdtempSync(path.join(tmpdir(), "redis-pods-"));
         // A random 127.a.b.0/24 per cluster: no collision with other tests' loopback listeners.
         const prefix = `127.${10 + Math.floor(Math.random() * 240)}.${10 + Math.floor(Math.random() * 240)}.`;
@@ -319,9 +433,12 @@ export class PodCluster {
                 this.template
                     .trimEnd()
                     .replace(/^dir \/data$/m, `dir ${node.dir}`)
-                    .replace(/^cluster-config-file \/data\/nodes\.conf$/m, `cluster-config-file ${path.join(node.dir, "nodes.conf")}`),
+                    .replace(/^cluster-config-file \/data\/nodes\.conf$/m, `cluster-config-file ${path.join(node.dir, "nodes.conf")}`)
+                    .replaceAll(`${redisTlsDir}/`, `${testTls().dir}/`),
                 `bind ${node.ip}`,
-                `port ${this.port}`,
+                // The shipped config's TLS lines name the pods' mount: the test certificate instead.
+                `tls-port ${this.port}`,
+                `user ${testAdmin.name} on >${testAdmin.password} ~* &* +@all`,
                 ...(this.nodeTimeoutMs === undefined ? [] : [`cluster-node-timeout ${this.nodeTimeoutMs}`]),
                 "repl-diskless-sync-delay 0",
                 "",
@@ -330,7 +447,9 @@ export class PodCluster {
         const runDir = path.join(this.root, `run-${node.ordinal}`);
         mkdirSync(runDir, { recursive: true });
         return {
-            REDIS_PASSWORD: testPassword,
+            ...passwordEnv(),
+            ...clientEnv("node"),
+            REDIS_TLS_DIR: testTls().dir,
             POD_IP: node.ip,
             POD_NAME: `redis-cluster-${node.ordinal}`,
             REDIS_ZONE: node.zone ?? "",
@@ -424,6 +543,7 @@ export class PodCluster {
             WAIT_SECONDS: "60",
             REDIS_DNS_CANARY: PodCluster.canary,
             STANDIN_HOSTS_FILE_FOR_TESTS: this.hostsFile,
+            ...clientEnv("maintenance"),
             ...extra,
         };
     }
@@ -515,7 +635,7 @@ export function standinDns(names: Record<string, string> = {}, answers = true): 
 /** Runs the shipped probe script (components/assets/redis-probe.sh) in `mode`, as the kubelet does. */
 export function probe(mode: "startup" | "liveness" | "readiness", env: Record<string, string>): SpawnSyncReturns<string> {
     return spawnSync("sh", [path.join(projectRoot, "components", "assets", redisScripts.probe), mode], {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", REDISCLI_AUTH: testPassword, ...env },
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...clientEnv("node"), ...env },
         encoding: "utf8",
         timeout: 10000,
     });

@@ -8,15 +8,19 @@
  * cluster client does; on MOVED it moves every slot of the old owner to the new one, as clients
  * refresh their slot map) and counts everything else as a failed operation, with no retry: a refused
  * or reset connection, -CLUSTERDOWN, -TRYAGAIN, -LOADING, a reply that is not what was written, or no
- * reply within 10 s. Real clients also retry after a connection error; this one does not.
+ * reply within 10 s. Real clients also retry after a connection error; this one does not. It connects
+ * as the API does: over TLS, verifying the nodes' fixed name, logged in as the API's ACL user.
  */
 import { spawn } from "child_process";
-import * as net from "net";
+import { readFileSync } from "fs";
+import * as tls from "tls";
 import * as path from "path";
 import { Worker } from "worker_threads";
 import { redisScripts } from "../../components/redisCluster";
 import { projectRoot } from "../../harness/stackConfig";
-import { PodCluster, probe, redisCli, scriptEnv, testPassword } from "./redis";
+import { names } from "../../lib/names";
+import { redisUsers } from "../../components/redisCluster";
+import { clientEnv, PodCluster, probe, redisCli, scriptEnv, testPasswords, testTls } from "./redis";
 
 /** CRC16/XMODEM, Redis Cluster's key hash. */
 function crc16(text: string): number {
@@ -41,14 +45,19 @@ type Reply = { ok: true; value: string | null } | { ok: false; error: string };
 
 /** One RESP connection: commands in order, replies in order. */
 class Connection {
-    private readonly socket: net.Socket;
+    private readonly socket: tls.TLSSocket;
     private buffer = Buffer.alloc(0);
     private readonly waiting: Array<(reply: Reply) => void> = [];
     private closed?: string;
 
     constructor(readonly address: string) {
         const colon = address.lastIndexOf(":");
-        this.socket = net.connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)) });
+        this.socket = tls.connect({
+            host: address.slice(0, colon),
+            port: Number(address.slice(colon + 1)),
+            ca: readFileSync(testTls().ca),
+            servername: names.redis.tlsServerName,
+        });
         this.socket.on("data", (d) => this.receive(d));
         const fail = (why: string) => {
             this.closed ??= why;
@@ -180,8 +189,8 @@ export class ClusterLoad {
         if (!c || !c.usable) {
             c = new Connection(address);
             this.connections.set(address, c);
-            // AUTH is pipelined ahead of the first command on the connection.
-            void c.send(["AUTH", testPassword]);
+            // AUTH (as the API's user) is pipelined ahead of the first command on the connection.
+            void c.send(["AUTH", redisUsers.api.name, testPasswords.api]);
         }
         return c;
     }
@@ -289,7 +298,7 @@ export function runPreStop(cluster: PodCluster, ordinal: number): Promise<{ stat
     const node = cluster.nodes[ordinal];
     return new Promise((resolve) => {
         const child = spawn("sh", [path.join(projectRoot, "components", "assets", redisScripts.preStop)], {
-            env: { ...scriptEnv(), REDISCLI_AUTH: testPassword, REDIS_PORT: String(cluster.port), REDIS_PROBE_HOST: node.ip },
+            env: { ...scriptEnv(), ...clientEnv("node"), REDIS_PORT: String(cluster.port), REDIS_PROBE_HOST: node.ip },
         });
         let output = "";
         child.stdout.on("data", (d) => (output += d));

@@ -3,7 +3,7 @@ import { spawn } from "child_process";
 import * as path from "path";
 import { redisScripts } from "../../components/redisCluster";
 import { projectRoot } from "../../harness/stackConfig";
-import { clusterInfo, clusterNodes, RedisNode, redisCli, redisCliCluster, scriptEnv, testPassword } from "./redis";
+import { clientEnv, clusterInfo, clusterNodes, RedisNode, redisCli, redisCliCluster, scriptEnv } from "./redis";
 
 /**
  * What the Redis Cluster scaling tests share: the scripts run as the Jobs run them while the cluster
@@ -36,7 +36,7 @@ export const env = (nodes: RedisNode[], replicas: number) => ({
 export function runWatched(script: Script, variables: Record<string, string>, watch: RedisNode, keys: string[]): Promise<ScriptRun> {
     return new Promise((resolve) => {
         const child = spawn("sh", [path.join(projectRoot, "components", "assets", script)], {
-            env: { ...scriptEnv(), REDISCLI_AUTH: testPassword, ...variables },
+            env: { ...scriptEnv(), ...clientEnv("maintenance"), ...variables },
         });
         let stdout = "";
         let stderr = "";
