@@ -1,7 +1,6 @@
 import * as assert from "assert";
 import { ChildProcess, spawn } from "child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
-import * as net from "net";
 import { tmpdir } from "os";
 import * as path from "path";
 import { stringify } from "yaml";
@@ -13,7 +12,7 @@ import { onStatefulSetEngine, projectRoot, shippedStacks, stackConfig } from "..
 import { externalMetrics } from "../lib/metrics";
 import { names } from "../lib/names";
 import { PostgresServer, startPostgres } from "./support/postgres";
-import { stopProcess } from "./support/processes";
+import { freePort, stopProcess } from "./support/processes";
 import { clusterInfo, RedisNode, redisCli, startRedisNodes, stopRedisNodes, testPasswords, testTls } from "./support/redis";
 import { metricsIn, thresholdFree } from "./support/promql";
 
@@ -169,16 +168,6 @@ function probesOf(variant: string, groups: RuleGroup[], run: ProgramRun, target:
     return probes;
 }
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as net.AddressInfo).port;
-            server.close(() => resolve(port));
-        });
-    });
-}
 
 /** Waits for `check`; `what` may be a function, to show a process's output as it is when the wait gives up. */
 async function waitFor(check: () => Promise<boolean>, what: string | (() => string), timeoutMs: number): Promise<void> {

@@ -4,27 +4,11 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Pool } from "pg";
-import { ConfigError, readConfig } from "../src/config";
+import { readConfig } from "../src/config";
 import { databaseTls, poolConfig } from "../src/store";
 import { PostgresServer, startPostgres } from "./support/services";
+import { baseEnv, problems } from "./support/config";
 import { createCa, issueServerCertificate, KeyPair } from "./support/tls";
-
-/** A complete environment apart from the database's TLS settings. */
-const base = {
-    PORT: "8080", METRICS_PORT: "9090", HEALTH_PORT: "8081", DATABASE_HOST: "db", DATABASE_NAME: "d",
-    DATABASE_USER: "u", DATABASE_PASSWORD: "p", REDIS_CLUSTER_NODES: "r:6379",
-};
-
-/** The problems readConfig reports for `env`, or fails when it accepts it. */
-function problems(env: NodeJS.ProcessEnv): readonly string[] {
-    try {
-        readConfig(env);
-    } catch (error) {
-        assert.ok(error instanceof ConfigError);
-        return error.problems;
-    }
-    assert.fail("readConfig accepted the environment");
-}
 
 describe("DATABASE_SSL_MODE and DATABASE_SSL_ROOT_CERT", () => {
     let dir: string;
@@ -40,7 +24,7 @@ describe("DATABASE_SSL_MODE and DATABASE_SSL_ROOT_CERT", () => {
     after(() => rmSync(dir, { recursive: true, force: true }));
 
     it("defaults to disable: no TLS", () => {
-        for (const env of [base, { ...base, DATABASE_SSL_MODE: "" }, { ...base, DATABASE_SSL_MODE: "disable", DATABASE_SSL_ROOT_CERT: "/nowhere" }]) {
+        for (const env of [baseEnv, { ...baseEnv, DATABASE_SSL_MODE: "" }, { ...baseEnv, DATABASE_SSL_MODE: "disable", DATABASE_SSL_ROOT_CERT: "/nowhere" }]) {
             const config = readConfig(env);
             assert.deepEqual(config.database.ssl, { mode: "disable" });
             assert.equal(poolConfig(config).ssl, false);
@@ -48,13 +32,13 @@ describe("DATABASE_SSL_MODE and DATABASE_SSL_ROOT_CERT", () => {
     });
 
     it("verify-full reads the CA file and keeps node's host name check", () => {
-        const config = readConfig({ ...base, DATABASE_SSL_MODE: "verify-full", DATABASE_SSL_ROOT_CERT: caFile });
+        const config = readConfig({ ...baseEnv, DATABASE_SSL_MODE: "verify-full", DATABASE_SSL_ROOT_CERT: caFile });
         assert.deepEqual(config.database.ssl, { mode: "verify-full", rootCertPath: caFile, ca: ca.cert });
         assert.deepEqual(poolConfig(config).ssl, { ca: ca.cert, rejectUnauthorized: true });
     });
 
     it("verify-ca reads the CA file and skips only the host name check", () => {
-        const config = readConfig({ ...base, DATABASE_SSL_MODE: "verify-ca", DATABASE_SSL_ROOT_CERT: caFile });
+        const config = readConfig({ ...baseEnv, DATABASE_SSL_MODE: "verify-ca", DATABASE_SSL_ROOT_CERT: caFile });
         assert.deepEqual(config.database.ssl, { mode: "verify-ca", rootCertPath: caFile, ca: ca.cert });
         const { checkServerIdentity, ...rest } = databaseTls(config.database.ssl) as Exclude<ReturnType<typeof databaseTls>, false>;
         assert.deepEqual(rest, { ca: ca.cert, rejectUnauthorized: true });
@@ -66,27 +50,27 @@ describe("DATABASE_SSL_MODE and DATABASE_SSL_ROOT_CERT", () => {
         const notPem = path.join(dir, "not-a-cert.pem");
         writeFileSync(notPem, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n");
         const missing = path.join(dir, "missing.crt");
-        assert.deepEqual(problems({ ...base, DATABASE_SSL_MODE: "verify-full" }), [
+        assert.deepEqual(problems({ ...baseEnv, DATABASE_SSL_MODE: "verify-full" }), [
             "DATABASE_SSL_ROOT_CERT is not set (DATABASE_SSL_MODE = \"verify-full\" needs the CA certificate file)",
         ]);
-        assert.deepEqual(problems({ ...base, DATABASE_SSL_MODE: "verify-ca", DATABASE_SSL_ROOT_CERT: missing }), [
+        assert.deepEqual(problems({ ...baseEnv, DATABASE_SSL_MODE: "verify-ca", DATABASE_SSL_ROOT_CERT: missing }), [
             `DATABASE_SSL_ROOT_CERT = ${JSON.stringify(missing)} is not a readable file (ENOENT); expected the CA certificate (PEM)`,
         ]);
-        assert.deepEqual(problems({ ...base, DATABASE_SSL_MODE: "verify-full", DATABASE_SSL_ROOT_CERT: dir }), [
+        assert.deepEqual(problems({ ...baseEnv, DATABASE_SSL_MODE: "verify-full", DATABASE_SSL_ROOT_CERT: dir }), [
             `DATABASE_SSL_ROOT_CERT = ${JSON.stringify(dir)} is not a readable file (EISDIR); expected the CA certificate (PEM)`,
         ]);
-        assert.deepEqual(problems({ ...base, DATABASE_SSL_MODE: "verify-full", DATABASE_SSL_ROOT_CERT: notPem }), [
+        assert.deepEqual(problems({ ...baseEnv, DATABASE_SSL_MODE: "verify-full", DATABASE_SSL_ROOT_CERT: notPem }), [
             `DATABASE_SSL_ROOT_CERT = ${JSON.stringify(notPem)} is not a PEM certificate; expected the CA certificate`,
         ]);
     });
 
     it("rejects any other mode, alongside the other problems", () => {
         for (const mode of ["require", "prefer", "VERIFY-FULL", "true"]) {
-            assert.deepEqual(problems({ ...base, DATABASE_SSL_MODE: mode, DATABASE_SSL_ROOT_CERT: caFile }), [
+            assert.deepEqual(problems({ ...baseEnv, DATABASE_SSL_MODE: mode, DATABASE_SSL_ROOT_CERT: caFile }), [
                 `DATABASE_SSL_MODE = ${JSON.stringify(mode)} is not one of disable, verify-ca, verify-full`,
             ]);
         }
-        assert.deepEqual(problems({ ...base, DATABASE_HOST: "", DATABASE_SSL_MODE: "require" }), [
+        assert.deepEqual(problems({ ...baseEnv, DATABASE_HOST: "", DATABASE_SSL_MODE: "require" }), [
             "DATABASE_HOST is not set",
             "DATABASE_SSL_MODE = \"require\" is not one of disable, verify-ca, verify-full",
         ]);
@@ -118,7 +102,7 @@ describe("TLS to a real PostgreSQL that accepts only TLS (hostssl)", () => {
     /** Connects with the application's own pool settings for this environment and asks whether the session is TLS. */
     async function query(host: string, mode: string, caFile?: string): Promise<{ ssl: boolean; user: string }> {
         const config = readConfig({
-            ...base,
+            ...baseEnv,
             DATABASE_HOST: host,
             DATABASE_PORT: String(pg.port),
             DATABASE_NAME: pg.database,

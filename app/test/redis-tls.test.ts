@@ -4,26 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ConfigError, readConfig } from "../src/config";
+import { readConfig } from "../src/config";
 import { Store } from "../src/store";
 import { freePort } from "./support/services";
+import { baseEnv, problems } from "./support/config";
 import { createCa, issueServerCertificate, KeyPair } from "./support/tls";
-
-/** A complete environment apart from Redis's user and TLS settings. */
-const base = {
-    PORT: "8080", METRICS_PORT: "9090", HEALTH_PORT: "8081", DATABASE_HOST: "db", DATABASE_NAME: "d",
-    DATABASE_USER: "u", DATABASE_PASSWORD: "p", REDIS_CLUSTER_NODES: "r:6379",
-};
-
-function problems(env: NodeJS.ProcessEnv): readonly string[] {
-    try {
-        readConfig(env);
-    } catch (error) {
-        assert.ok(error instanceof ConfigError);
-        return error.problems;
-    }
-    assert.fail("readConfig accepted the environment");
-}
 
 /**
  * The ACL rules the Pulumi program gives the API's user (components/redisCluster.ts, `redisUsers.api`),
@@ -47,28 +32,28 @@ describe("REDIS_USERNAME, REDIS_TLS_CA_FILE and REDIS_TLS_SERVERNAME", () => {
     after(() => rmSync(dir, { recursive: true, force: true }));
 
     it("without them: plain TCP as the default user (a Redis without ACL users)", () => {
-        const config = readConfig(base);
+        const config = readConfig(baseEnv);
         assert.equal(config.redis.tls, undefined);
         assert.equal(config.redis.username, undefined);
     });
 
     it("reads the user, and the CA file once at start, with the name to verify", () => {
-        const config = readConfig({ ...base, REDIS_USERNAME: "healthcare-api", REDIS_PASSWORD: "pw", REDIS_TLS_CA_FILE: caFile, REDIS_TLS_SERVERNAME: "redis-cluster" });
+        const config = readConfig({ ...baseEnv, REDIS_USERNAME: "healthcare-api", REDIS_PASSWORD: "pw", REDIS_TLS_CA_FILE: caFile, REDIS_TLS_SERVERNAME: "redis-cluster" });
         assert.equal(config.redis.username, "healthcare-api");
         assert.equal(config.redis.tls?.serverName, "redis-cluster");
         assert.match(config.redis.tls?.ca ?? "", /BEGIN CERTIFICATE/);
     });
 
     it("rejects a half setting and an unreadable or non-PEM CA file, naming each variable", () => {
-        assert.deepEqual(problems({ ...base, REDIS_TLS_CA_FILE: caFile }), [
+        assert.deepEqual(problems({ ...baseEnv, REDIS_TLS_CA_FILE: caFile }), [
             "REDIS_TLS_SERVERNAME is not set (REDIS_TLS_CA_FILE is: the client must know which name the nodes' certificate carries)",
         ]);
-        assert.deepEqual(problems({ ...base, REDIS_TLS_SERVERNAME: "redis-cluster" }), [
+        assert.deepEqual(problems({ ...baseEnv, REDIS_TLS_SERVERNAME: "redis-cluster" }), [
             'REDIS_TLS_SERVERNAME = "redis-cluster" is set without REDIS_TLS_CA_FILE: TLS to Redis needs the CA certificate',
         ]);
-        assert.match(problems({ ...base, REDIS_TLS_CA_FILE: path.join(dir, "missing.crt"), REDIS_TLS_SERVERNAME: "r" })[0], /REDIS_TLS_CA_FILE = ".*missing\.crt" is not a readable file \(ENOENT\)/);
+        assert.match(problems({ ...baseEnv, REDIS_TLS_CA_FILE: path.join(dir, "missing.crt"), REDIS_TLS_SERVERNAME: "r" })[0], /REDIS_TLS_CA_FILE = ".*missing\.crt" is not a readable file \(ENOENT\)/);
         writeFileSync(path.join(dir, "not.crt"), "not a certificate");
-        assert.match(problems({ ...base, REDIS_TLS_CA_FILE: path.join(dir, "not.crt"), REDIS_TLS_SERVERNAME: "r" })[0], /is not a PEM certificate/);
+        assert.match(problems({ ...baseEnv, REDIS_TLS_CA_FILE: path.join(dir, "not.crt"), REDIS_TLS_SERVERNAME: "r" })[0], /is not a PEM certificate/);
     });
 });
 
@@ -129,7 +114,7 @@ describe("the Store against a real Redis Cluster node with TLS only and the ship
     const store = (overrides: NodeJS.ProcessEnv = {}) =>
         new Store(
             readConfig({
-                ...base,
+                ...baseEnv,
                 REDIS_CLUSTER_NODES: `127.0.0.1:${port}`,
                 REDIS_USERNAME: user.name,
                 REDIS_PASSWORD: password,

@@ -1,9 +1,8 @@
 import { ChildProcess, execFileSync, spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "fs";
-import * as net from "net";
 import { tmpdir } from "os";
 import * as path from "path";
-import { stopProcess } from "./processes";
+import { freePort, stopProcess } from "./processes";
 
 /**
  * A real PostgreSQL server on loopback for the backup, restore and roles tests, set up as the official
@@ -26,16 +25,6 @@ export function postgresBinDir(): string {
     throw new Error("PostgreSQL server binaries are not installed: these tests run a real server. Run .ci/run, or: apt-get install postgresql");
 }
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as net.AddressInfo).port;
-            server.close(() => resolve(port));
-        });
-    });
-}
 
 /** PostgreSQL refuses to run as root: as root, run it as the `postgres` user (Debian's package creates it), else nobody. */
 export function serverIdentity(): { uid: number; gid: number } | undefined {

@@ -1,11 +1,10 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "fs";
-import * as net from "net";
 import { tmpdir } from "os";
 import * as path from "path";
 import { scalarSettings } from "../../config";
 import { projectRoot } from "../../harness/stackConfig";
-import { stopProcess } from "./processes";
+import { freePort, stopProcess } from "./processes";
 
 /**
  * A real S3-compatible server for the backup tests: moto's server (PyPI `moto[s3]`, pinned with hashes
@@ -48,16 +47,6 @@ function motoServerBinary(): string {
     return found;
 }
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as net.AddressInfo).port;
-            server.close(() => resolve(port));
-        });
-    });
-}
 
 export interface S3Server {
     endpoint: string;
