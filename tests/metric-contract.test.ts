@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { ChildProcess, spawn } from "child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import { stringify } from "yaml";
@@ -230,8 +230,12 @@ describe("metric contract on real processes: a real Prometheus scrapes the stand
         dir = mkdtempSync(path.join(tmpdir(), "metric-contract-"));
 
         // The stand-in as its own tests and its image build it (tsc -p app: app/dist, git-ignored).
+        const appTsc = path.join(projectRoot, "app", "node_modules", "typescript", "bin", "tsc");
+        if (!existsSync(appTsc)) {
+            throw new Error("the stand-in API's dependencies are not installed (app/node_modules): run npm run setup:checks (or npm ci --prefix app)");
+        }
         const build = new Promise<void>((resolve, reject) => {
-            const tsc = spawn(process.execPath, [path.join(projectRoot, "app", "node_modules", "typescript", "bin", "tsc"), "-p", path.join(projectRoot, "app")], { stdio: "pipe" });
+            const tsc = spawn(process.execPath, [appTsc, "-p", path.join(projectRoot, "app")], { stdio: "pipe" });
             const output = tail(tsc);
             tsc.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`tsc -p app failed:\n${output()}`))));
         });

@@ -12,7 +12,9 @@
 #    $(go env GOPATH)/bin (a cold build takes several minutes);
 #  - promtool and the Prometheus server, from the Prometheus Go module, into
 #    ~/.cache/healthcare-backend/monitoring (harness/monitoring/toolchain.sh, `npm run setup:monitoring`):
-#    the rule tests call promtool, the metric contract test runs the server.
+#    the rule tests call promtool, the metric contract test runs the server;
+#  - app/node_modules: the stand-in API's own dependencies (npm ci --prefix app, from its lockfile),
+#    which the metric contract test builds and runs.
 # Each part is skipped when .tools already holds exactly what its pins describe.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -95,5 +97,13 @@ else
 fi
 
 bash "$root/harness/monitoring/toolchain.sh" >/dev/null
+
+# The stand-in API's dependencies, unless they were installed after its lockfile last changed (npm
+# writes node_modules/.package-lock.json on install).
+installed="$root/app/node_modules/.package-lock.json"
+if [ ! -f "$installed" ] || [ "$root/app/package-lock.json" -nt "$installed" ]; then
+    echo "setup:checks: npm ci --prefix app (the stand-in API's dependencies)"
+    npm ci --prefix "$root/app" --no-audit --no-fund >/dev/null
+fi
 
 echo "setup:checks: ready in $(($(date +%s) - started)) s"
