@@ -59,11 +59,13 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
                   ...(settings.postgres.recovery ? { postgresRecovery: { cluster: settings.postgres.recovery.cluster, targetTime: settings.postgres.recovery.targetTime } } : {}),
               }
             : {}),
+        redisTransport: settings.redis.tls ? "tls-acl" : "plain-acl",
+        redisNodes: settings.redis.nodes,
     };
     const dataGuard = new DataChangeGuard("data-change-guard", {
         stackName: `${pulumi.getOrganization()}/${settings.project}/${settings.stack}`,
         facts,
-        rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume, upgradeFromMajor: settings.upgradeFromMajor, release: settings.release },
+        rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume, upgradeFromMajor: settings.upgradeFromMajor, release: settings.release, redisTransportSwitch: settings.redis.transportSwitch },
     });
     await dataGuard.allowed;
 

@@ -18,7 +18,14 @@ export interface DataFacts {
     readonly postgresImportSource?: boolean;
     /** cloudnative-pg: the point-in-time recovery under way, if any. */
     readonly postgresRecovery?: { readonly cluster: string; readonly targetTime: string };
+    /** How the Redis nodes talk to each other and their clients; absent in deployments before ACL users existed (one password, plain text). */
+    readonly redisTransport?: RedisTransport;
+    /** The Redis Cluster's node count; absent in deployments before it was recorded. */
+    readonly redisNodes?: number;
 }
+
+/** How the Redis nodes talk: ACL users, over TLS or plain text; or, before ACL users, one password over plain text. */
+export type RedisTransport = "tls-acl" | "plain-acl" | "plain-password";
 
 /** How the stack may treat what it holds. */
 export interface DataChangeRules {
@@ -30,6 +37,38 @@ export interface DataChangeRules {
     readonly upgradeFromMajor?: number;
     /** What the stack lets go with its data (`postgresRelease`: a Cluster's name, or statefulset); undefined: nothing. */
     readonly release?: string;
+    /** This deployment is the maintenance window that changes the Redis transport (`redisTransportSwitch`). */
+    readonly redisTransportSwitch?: boolean;
+}
+
+const redisTransportText: Record<RedisTransport, string> = {
+    "tls-acl": "TLS with ACL users",
+    "plain-acl": "plain text with ACL users",
+    "plain-password": "plain text with one password (before ACL users)",
+};
+
+/**
+ * A change of the Redis transport on a deployed cluster: a node on the new one cannot talk to a node on
+ * the old one (TLS against plain text on the bus; ACL users a node of the old kind does not know), so a
+ * rolling restart would split the cluster and fail writes for the whole roll. Refused unless the
+ * deployment is the maintenance window for it (`redisTransportSwitch`).
+ */
+function redisTransportProblems(previous: DataFacts, next: DataFacts, rules: DataChangeRules): string[] {
+    const before = previous.redisTransport ?? "plain-password";
+    const after = next.redisTransport;
+    if (rules.redisTransportSwitch && previous.redisNodes !== undefined && next.redisNodes !== undefined && previous.redisNodes !== next.redisNodes) {
+        // The switch skips the scale-in Job: a cluster that shrinks in the same deployment would lose the leaving nodes' slots.
+        return [`redisNodes = ${next.redisNodes}, but the deployed Redis Cluster has ${previous.redisNodes} nodes and redisTransportSwitch is on: change the node count in a deployment of its own, before or after the switch`];
+    }
+    if (after === undefined || before === after || rules.redisTransportSwitch) {
+        return [];
+    }
+    return [
+        `the deployed Redis Cluster talks ${redisTransportText[before]}, this deployment ${redisTransportText[after]} (redisTls = ${after === "tls-acl"}): ` +
+            "a rolling restart would split the cluster (a node of one kind cannot talk to a node of the other) and fail writes for the whole roll. " +
+            "Plan a maintenance window: set redisTransportSwitch: true for that deployment, run pulumi up, and once it waits on the StatefulSet delete every Redis pod at once " +
+            "(docs/redis.md#switching-a-running-cluster); then unset it. Or, for the TLS part only, keep redisTls as it was deployed",
+    ];
 }
 
 /** The Cluster that held the data before recoveries existed (its name then was fixed). */
@@ -75,6 +114,7 @@ export function dataChangeProblems(previous: DataFacts | undefined, next: DataFa
         }
     }
     problems.push(...clusterProblems(previous, next, rules));
+    problems.push(...redisTransportProblems(previous, next, rules));
     if (previous.postgresBackupVolume && !next.postgresBackupVolume && rules.protectData && !rules.releaseBackupVolume) {
         problems.push(
             "the backup volume postgres-backups (the statefulset engine's dumps) is protected and this change would delete it with every backup on it. " +

@@ -432,8 +432,10 @@ export class RedisCluster extends pulumi.ComponentResource {
                 : undefined;
 
         // Before the StatefulSet update: a node leaves only after its slots have moved. A fast no-op on a
-        // fresh install and whenever no node is above the desired count.
-        const scaleIn = maintenanceJob(n.scaleInJob, "scale-in", redisScripts.scaleIn, periodicReconcile ? [periodicReconcile] : []);
+        // fresh install and whenever no node is above the desired count. Not in a transport switch's
+        // window: it would talk the new way to nodes that still talk the old one (the node count cannot
+        // change in that deployment: DataChangeGuard).
+        const scaleIn = s.transportSwitch ? undefined : maintenanceJob(n.scaleInJob, "scale-in", redisScripts.scaleIn, periodicReconcile ? [periodicReconcile] : []);
 
         const statefulSet = new k8s.apps.v1.StatefulSet(
             n.statefulSet,
@@ -444,6 +446,9 @@ export class RedisCluster extends pulumi.ComponentResource {
                     replicas: s.nodes,
                     // All nodes start together: forming the cluster needs every one of them up.
                     podManagementPolicy: "Parallel",
+                    // A transport switch (redisTransportSwitch): no node restarts on its own, since a roll would
+                    // split the cluster; the operator deletes them all at once (docs/redis.md).
+                    updateStrategy: s.transportSwitch ? { type: "OnDelete" } : { type: "RollingUpdate" },
                     selector: { matchLabels: podSelector },
                     persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
                     template: {
@@ -565,7 +570,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             },
             {
                 ...statefulSetOptions(this, args.protectData),
-                dependsOn: [scaleIn],
+                dependsOn: scaleIn ? [scaleIn] : [],
                 // A roll takes every node in turn: Pulumi's default 10 minutes would fail `up` part-way,
                 // skipping the reconcile Job and everything after it. The provider honours customTimeouts first.
                 customTimeouts: { create: `${redisRolloutSeconds(s.nodes)}s`, update: `${redisRolloutSeconds(s.nodes)}s` },

@@ -73,6 +73,7 @@ export const scalarSettings = {
     redisStorageSize: { type: "string", default: "10Gi" },
     redisStorageClass: { type: "string", default: "" },
     redisTls: { type: "boolean", default: true },
+    redisTransportSwitch: { type: "boolean", default: false },
     dataPriorityClassName: { type: "string", default: "" },
     ingressEnabled: { type: "boolean", default: true },
     apiExposure: { type: "string", default: "gateway" },

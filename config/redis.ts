@@ -18,6 +18,8 @@ export interface RedisSettings {
     readonly resources: ComputeResources;
     /** redisTls: clients, replication and the cluster bus over TLS with cert-manager's certificates; the plain-text port closed. */
     readonly tls: boolean;
+    /** redisTransportSwitch: this deployment changes how the nodes talk (TLS, ACL users); they restart together when deleted, not one by one. */
+    readonly transportSwitch: boolean;
 }
 
 export function readRedis(r: Reader, environment: Environment | undefined): Partial<RedisSettings> {
@@ -58,5 +60,6 @@ export function readRedis(r: Reader, environment: Environment | undefined): Part
         storage: r.storage("redisStorageSize", "redisStorageClass"),
         resources: r.resources("redisResources"),
         tls: r.boolean("redisTls"),
+        transportSwitch: r.boolean("redisTransportSwitch"),
     };
 }

@@ -10,6 +10,8 @@ import { stackConfig } from "../harness/stackConfig";
 
 const statefulSet17: DataFacts = { postgresEngine: "statefulset", postgresMajorVersion: 17, postgresBackupVolume: false };
 const cnpg17: DataFacts = { postgresEngine: "cloudnative-pg", postgresMajorVersion: 17, postgresBackupVolume: false };
+/** Production as this version deploys it: Redis over TLS with ACL users, six nodes. */
+const production17: DataFacts = { ...cnpg17, postgresCluster: "postgres", postgresClusters: ["postgres"], redisTransport: "tls-acl", redisNodes: 6 };
 const open = { protectData: false, releaseBackupVolume: false };
 const guarded = { protectData: true, releaseBackupVolume: false };
 
@@ -43,6 +45,19 @@ describe("data change guard: what the stack's last deployment holds", () => {
             assert.match(dataChangeProblems(cnpg17, statefulSet17, open).join(), /postgresEngine = "statefulset", but this stack's database is on the cloudnative-pg engine/);
         });
 
+        it("refuses a change of how the Redis nodes talk (TLS, ACL users) outside its maintenance window, and a node-count change inside it", () => {
+            const tls = { ...cnpg17, redisTransport: "tls-acl" as const, redisNodes: 6 };
+            const plain = { ...tls, redisTransport: "plain-acl" as const };
+            assert.deepStrictEqual(dataChangeProblems(tls, tls, guarded), []);
+            assert.match(dataChangeProblems(tls, plain, guarded).join(), /talks TLS with ACL users, this deployment plain text with ACL users \(redisTls = false\): a rolling restart would split the cluster/);
+            assert.match(dataChangeProblems(plain, tls, guarded).join(), /set redisTransportSwitch: true for that deployment.*docs\/redis\.md#switching-a-running-cluster/);
+            // A deployment recorded before the facts had Redis: one password over plain text.
+            assert.match(dataChangeProblems(cnpg17, tls, guarded).join(), /plain text with one password \(before ACL users\)/);
+            assert.deepStrictEqual(dataChangeProblems(cnpg17, tls, { ...guarded, redisTransportSwitch: true }), []);
+            assert.deepStrictEqual(dataChangeProblems(plain, tls, { ...guarded, redisTransportSwitch: true }), []);
+            assert.match(dataChangeProblems(plain, { ...tls, redisNodes: 8 }, { ...guarded, redisTransportSwitch: true }).join(), /redisNodes = 8, but the deployed Redis Cluster has 6 nodes and redisTransportSwitch is on/);
+        });
+
         it("refuses to drop a protected backup volume unless released, and says how", () => {
             const withVolume = { ...statefulSet17, postgresBackupVolume: true };
             const [problem] = dataChangeProblems(withVolume, statefulSet17, guarded);
@@ -59,20 +74,14 @@ describe("data change guard: what the stack's last deployment holds", () => {
 
         it("records what its data is in as the stack output dataFacts", async () => {
             const local = await runStack(stackConfig("local"), "local");
-            assert.deepStrictEqual(local.outputs.dataFacts, { postgresEngine: "statefulset", postgresMajorVersion: 17, postgresBackupVolume: false });
+            assert.deepStrictEqual(local.outputs.dataFacts, { postgresEngine: "statefulset", postgresMajorVersion: 17, postgresBackupVolume: false, redisTransport: "tls-acl", redisNodes: 1 });
             const production = await runStack(stackConfig("production"), "production");
-            assert.deepStrictEqual(production.outputs.dataFacts, {
-                postgresEngine: "cloudnative-pg",
-                postgresMajorVersion: 17,
-                postgresBackupVolume: false,
-                postgresCluster: "postgres",
-                postgresClusters: ["postgres"],
-            });
+            assert.deepStrictEqual(production.outputs.dataFacts, production17);
         });
 
         it("reads its own last outputs and, on a refused change, registers no Kubernetes object", async () => {
             const config = stackConfig("production", { postgresVersion: "16.10" });
-            const outcome = await runProgram(config, "production", undefined, { lastOutputs: { dataFacts: cnpg17 } });
+            const outcome = await runProgram(config, "production", undefined, { lastOutputs: { dataFacts: production17 } });
             // The program's own copy of the class (each run loads the program afresh): compared by name.
             assert.strictEqual(outcome.error?.name, new DataChangeError("x", ["y"]).name, `expected a DataChangeError, got ${outcome.error}`);
             assert.match(outcome.error!.message, /Stack "production" refuses a change to its data; nothing was deployed:\n {2}- postgresVersion is PostgreSQL 16, a downgrade from 17/);
@@ -83,8 +92,25 @@ describe("data change guard: what the stack's last deployment holds", () => {
         });
 
         it("deploys as before when the last deployment holds the same engine and major", async () => {
-            const run = await runStack(stackConfig("production"), "production", undefined, { lastOutputs: { dataFacts: cnpg17 } });
+            const run = await runStack(stackConfig("production"), "production", undefined, { lastOutputs: { dataFacts: production17 } });
             assert.ok(run.ofType("kubernetes:postgresql.cnpg.io/v1:Cluster").length === 1);
+        });
+
+        it("refuses this version over a Redis Cluster deployed before ACL users, unless the deployment is the switch's window; that window restarts no node on its own and runs no scale-in", async () => {
+            const before = { ...production17, redisTransport: undefined, redisNodes: undefined };
+            const refused = await runProgram(stackConfig("production"), "production", undefined, { lastOutputs: { dataFacts: before } });
+            assert.strictEqual(refused.error?.name, "DataChangeError", `expected a DataChangeError, got ${refused.error}`);
+            assert.match(refused.error!.message, /the deployed Redis Cluster talks plain text with one password \(before ACL users\), this deployment TLS with ACL users \(redisTls = true\)/);
+            assert.deepStrictEqual(refused.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.name), []);
+
+            const window = await runStack(stackConfig("production", { redisTransportSwitch: true }), "production", undefined, { lastOutputs: { dataFacts: before } });
+            const statefulSet = window.get("kubernetes:apps/v1:StatefulSet", "redis-cluster");
+            assert.deepStrictEqual(statefulSet.inputs.spec.updateStrategy, { type: "OnDelete" });
+            assert.deepStrictEqual(window.ofType("kubernetes:batch/v1:Job").map((j) => j.name), ["redis-cluster-reconcile"], "the reconcile Job only: it waits for the restarted nodes");
+
+            const normal = await runStack(stackConfig("production"), "production", undefined, { lastOutputs: { dataFacts: production17 } });
+            assert.deepStrictEqual(normal.get("kubernetes:apps/v1:StatefulSet", "redis-cluster").inputs.spec.updateStrategy, { type: "RollingUpdate" });
+            assert.deepStrictEqual(normal.ofType("kubernetes:batch/v1:Job").map((j) => j.name).sort(), ["redis-cluster-reconcile", "redis-cluster-scale-in"]);
         });
     });
 });

@@ -118,6 +118,8 @@ describe("moving a statefulset stack to cloudnative-pg (postgresMigration: impor
                 postgresCluster: "postgres",
                 postgresClusters: ["postgres"],
                 postgresImportSource: true,
+                redisTransport: "tls-acl",
+                redisNodes: 1,
             });
         });
 

@@ -25,6 +25,9 @@ const facts = (clusters: string[], serving: string, recovery?: { cluster: string
     postgresCluster: serving,
     postgresClusters: clusters,
     ...(recovery ? { postgresRecovery: recovery } : {}),
+    // Staging's Redis (6 nodes over TLS): the same in every step.
+    redisTransport: "tls-acl",
+    redisNodes: 6,
 });
 const before = facts(["postgres"], "postgres");
 const during = facts(["postgres", recovered], "postgres", { cluster: recovered, targetTime: to });
