@@ -8,7 +8,7 @@ import { contentNamedConfigMap } from "../lib/configMap";
 import { names } from "../lib/names";
 import { withEphemeralStorage } from "../lib/resources";
 import { appsController, ScaleTarget } from "../lib/scaleTarget";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
+import { caCertificateMount, restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 import { DatabaseConnection } from "./postgres";
 import { CacheConnection } from "./redisCluster";
 
@@ -84,14 +84,11 @@ export class Api extends pulumi.ComponentResource {
 
         // The database's CA, where its engine serves TLS: the API verifies the server's name and certificate.
         const tls = args.database.tls;
-        const caVolume = tls && { name: "database-ca", secret: { secretName: tls.caSecretName, items: [{ key: tls.caKey, path: databaseCaFile }], defaultMode: 0o444 } };
         // The Redis nodes' CA (redisTls): the API verifies the fixed name in their certificate, since MOVED redirects name pod IPs.
         const cacheTls = args.cache.tls;
-        const redisCaVolume = cacheTls && { name: "redis-ca", secret: { secretName: cacheTls.caSecretName, items: [{ key: cacheTls.caKey, path: redisCaFile }], defaultMode: 0o444 } };
-        const caVolumes = [...(caVolume ? [caVolume] : []), ...(redisCaVolume ? [redisCaVolume] : [])];
-        const caMounts = [
-            ...(caVolume ? [{ name: caVolume.name, mountPath: databaseCaPath, readOnly: true }] : []),
-            ...(redisCaVolume ? [{ name: redisCaVolume.name, mountPath: redisCaPath, readOnly: true }] : []),
+        const cas = [
+            ...(tls ? [caCertificateMount("database-ca", tls.caSecretName, tls.caKey, databaseCaPath, databaseCaFile)] : []),
+            ...(cacheTls ? [caCertificateMount("redis-ca", cacheTls.caSecretName, cacheTls.caKey, redisCaPath, redisCaFile)] : []),
         ];
         // Non-secret settings; credentials come from the Secrets below, never from here.
         const configData = pulumi.all([args.database.host, args.cache.seedNodes]).apply(([databaseHost, seedNodes]) => ({
@@ -163,10 +160,10 @@ export class Api extends pulumi.ComponentResource {
                                     startupProbe: { ...httpGet(s.healthPath), periodSeconds: 5, failureThreshold: 24 },
                                     readinessProbe: { ...httpGet(s.readyPath), periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
                                     livenessProbe: { ...httpGet(s.healthPath), periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 3 },
-                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...caMounts],
+                                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, ...cas.map((c) => c.mount)],
                                 },
                             ],
-                            volumes: [tmpVolume, ...caVolumes],
+                            volumes: [tmpVolume, ...cas.map((c) => c.volume)],
                         },
                     },
                 },

@@ -13,7 +13,7 @@ import { names, serviceHost, statefulPodHost } from "../lib/names";
 import { appsController, ScaleTarget } from "../lib/scaleTarget";
 import { parseBytes } from "../lib/quantity";
 import { withEphemeralStorage } from "../lib/resources";
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
+import { caCertificateMount, restrictedContainerSecurityContext, restrictedPodSecurityContext, tokenlessServiceAccount } from "../lib/security";
 
 /** The port clients and peers use. */
 export const redisPort = 6379;
@@ -338,8 +338,8 @@ export class RedisCluster extends pulumi.ComponentResource {
             ...(s.tls ? [{ name: "REDIS_TLS", value: "1" }, { name: "REDIS_TLS_CA_FILE", value: `${caDir}/ca.crt` }] : []),
         ];
         // The CA certificate alone, for containers that verify the nodes but hold no key of theirs.
-        const caVolume = tlsSecretName && { name: "redis-ca", secret: { secretName: tlsSecretName, items: [{ key: "ca.crt", path: "ca.crt" }], defaultMode: 0o444 } };
-        const caMount = caVolume ? [{ name: caVolume.name, mountPath: redisCaDir, readOnly: true }] : [];
+        const caVolumeName = "redis-ca";
+        const ca = tlsSecretName ? caCertificateMount(caVolumeName, tlsSecretName, "ca.crt", redisCaDir) : undefined;
         const probe = (mode: "startup" | "liveness" | "readiness") => ({ exec: { command: ["sh", `/scripts/${redisScripts.probe}`, mode] } });
         const dnsCanaryEnv = { name: "REDIS_DNS_CANARY", value: dnsCanary };
         const nodeAddresses = args.namespace.apply((ns) =>
@@ -374,10 +374,10 @@ export class RedisCluster extends pulumi.ComponentResource {
                             ],
                             resources: withEphemeralStorage({ requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } }),
                             securityContext: restrictedContainerSecurityContext(),
-                            volumeMounts: [{ name: "scripts", mountPath: "/scripts" }, ...caMount],
+                            volumeMounts: [{ name: "scripts", mountPath: "/scripts" }, ...(ca ? [ca.mount] : [])],
                         },
                     ],
-                    volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }, ...(caVolume ? [caVolume] : [])],
+                    volumes: [{ name: "scripts", configMap: { name: jobScripts.metadata.name, defaultMode: 0o555 } }, ...(ca ? [ca.volume] : [])],
                 },
             },
         });
@@ -537,7 +537,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                               user: redisUsers.exporter.name,
                                               secretName: secret.metadata.name,
                                               passwordKey: redisPasswordKey("exporter"),
-                                              tls: caVolume ? { volume: caVolume.name, caDir: redisCaDir } : undefined,
+                                              tls: ca ? { volume: caVolumeName, caDir: redisCaDir } : undefined,
                                           }),
                                       ]
                                     : []),
@@ -551,7 +551,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                 { name: "run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
                                 // Readable by redis (the pod's fsGroup), by no other user.
                                 ...(tlsSecretName ? [{ name: "tls", secret: { secretName: tlsSecretName, defaultMode: 0o440 } }] : []),
-                                ...(caVolume && args.exporter ? [caVolume] : []),
+                                ...(ca && args.exporter ? [ca.volume] : []),
                             ],
                         },
                     },

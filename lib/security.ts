@@ -40,3 +40,19 @@ export function restrictedContainerSecurityContext(ids?: { uid: number; gid: num
 export function tokenlessServiceAccount(name: string, metadata: k8s.types.input.meta.v1.ObjectMeta, parent: pulumi.Resource): k8s.core.v1.ServiceAccount {
     return new k8s.core.v1.ServiceAccount(name, { metadata, automountServiceAccountToken: false }, { parent });
 }
+
+/** A CA certificate alone, for a container that verifies a server and holds no key of its own. */
+export interface CaCertificateMount {
+    /** The Secret volume with only that key, read-only for everyone (a CA certificate is public). */
+    volume: k8s.types.input.core.v1.Volume;
+    /** Where the container finds it. */
+    mount: k8s.types.input.core.v1.VolumeMount;
+}
+
+/** Key `key` of Secret `secretName` as `<dir>/<file>`, in volume `volumeName`. */
+export function caCertificateMount(volumeName: string, secretName: pulumi.Input<string>, key: string, dir: string, file = "ca.crt"): CaCertificateMount {
+    return {
+        volume: { name: volumeName, secret: { secretName, items: [{ key, path: file }], defaultMode: 0o444 } },
+        mount: { name: volumeName, mountPath: dir, readOnly: true },
+    };
+}

@@ -1,4 +1,3 @@
-import { parser } from "@prometheus-io/lezer-promql";
 import * as assert from "assert";
 import { existsSync, readFileSync } from "fs";
 import * as path from "path";
@@ -7,6 +6,7 @@ import { queriesOf } from "../lib/grafana";
 import { dashboardPicture, dashboardPictures } from "../cli/dashboardSvg";
 import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { onStatefulSetEngine, projectRoot, shippedStacks, stackConfig } from "../harness/stackConfig";
+import { promqlError } from "./support/promql";
 
 const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
 const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
@@ -23,18 +23,6 @@ function dashboardsOf(run: ProgramRun): Record<string, any> {
                 return [c.name, { labels: c.inputs.metadata.labels, key: entries[0][0], model: JSON.parse(entries[0][1]) }];
             }),
     );
-}
-
-function promqlError(expr: string): string | undefined {
-    let error: string | undefined;
-    parser.parse(expr).iterate({
-        enter(node) {
-            if (node.type.isError && error === undefined) {
-                error = `at ${node.from}: ${JSON.stringify(expr.slice(Math.max(0, node.from - 20), node.from + 20))}`;
-            }
-        },
-    });
-    return error;
 }
 
 describe("dashboards: Grafana dashboards as code, shipped as ConfigMaps for kube-prometheus-stack's sidecar", () => {

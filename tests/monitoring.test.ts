@@ -1,4 +1,3 @@
-import { parser } from "@prometheus-io/lezer-promql";
 import * as assert from "assert";
 import { readFileSync } from "fs";
 import * as path from "path";
@@ -8,7 +7,7 @@ import { apiMetrics, externalMetrics, hpaMetrics, recordedMetrics } from "../lib
 import { CapturedResource, ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { projectRoot, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { anchorOf, anchorsOf } from "./support/markdown";
-import { metricsIn } from "./support/promql";
+import { metricsIn, promqlError } from "./support/promql";
 
 const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
 const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
@@ -23,19 +22,6 @@ const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
 /** Staging on the statefulset engine (one server, no pooler; a VPA may size it): the exporter sidecar, its ServiceMonitor and the backup CronJob. */
 const statefulSetStaging = (overrides: Record<string, unknown> = {}) =>
     stackConfig("staging", { ...onStatefulSetEngine, ...overrides });
-
-/** Where the PromQL parser (the one Prometheus' own UI uses) finds a syntax error, or undefined. */
-function promqlError(expr: string): string | undefined {
-    let error: string | undefined;
-    parser.parse(expr).iterate({
-        enter(node) {
-            if (node.type.isError && error === undefined) {
-                error = `at ${node.from}: ${JSON.stringify(expr.slice(Math.max(0, node.from - 20), node.from + 20))}`;
-            }
-        },
-    });
-    return error;
-}
 
 const ns = 'namespace="healthcare-backend"';
 /** The API's recording rules, expression by expression. */

@@ -86,3 +86,16 @@ function strip(expr: string, node: SyntaxNode): string[] {
     }
     return [text(node)];
 }
+
+/** Where the PromQL parser (the one Prometheus' own UI uses) finds a syntax error, or undefined. */
+export function promqlError(expr: string): string | undefined {
+    let error: string | undefined;
+    parser.parse(expr).iterate({
+        enter(node) {
+            if (node.type.isError && error === undefined) {
+                error = `at ${node.from}: ${JSON.stringify(expr.slice(Math.max(0, node.from - 20), node.from + 20))}`;
+            }
+        },
+    });
+    return error;
+}
