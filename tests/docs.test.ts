@@ -242,7 +242,9 @@ describe("docs: what the pages say the code does", () => {
     it("docs/testing.md: names each test file (or a glob that covers it) and each unit-test script's globs", () => {
         assert.ok(globRegExp("tests/**/redis-scaling*.test.ts").test("tests/sub/redis-scaling-x.test.ts") && globRegExp("tests/**/a.test.ts").test("tests/a.test.ts"));
         const page = read("docs/testing.md");
-        const named = [...page.matchAll(/`(tests\/[^`\s]+\.test\.ts)`/g)].map((m) => m[1]);
+        // The table's rows, not the prose: the prose names the scripts' globs, which cover every file.
+        const rows = page.split("\n").filter((line) => line.startsWith("|")).join("\n");
+        const named = [...rows.matchAll(/`(tests\/[^`\s]+\.test\.ts)`/g)].map((m) => m[1]);
         assert.deepStrictEqual(
             testFiles().filter((f) => !named.some((n) => (n.includes("*") ? globRegExp(n).test(f) : n === f))),
             [],

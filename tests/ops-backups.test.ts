@@ -1,7 +1,7 @@
 /**
  * npm run ops -- backup | backups | restore against stand-in kubectl: the Jobs they create come from
  * the CronJob the real program registers (run on Pulumi's mocks), and the output they read back is
- * what the scripts print (tests/postgres-backup-scripts.test.ts runs those for real).
+ * what the scripts print (tests/data/postgres-backup-scripts.test.ts runs those for real).
  */
 import * as assert from "assert";
 import { mkdtempSync, rmSync } from "fs";

@@ -2,7 +2,7 @@
  * The statefulset engine's backup CronJob, its volume and settings as the real program registers
  * them (Pulumi's mocks), CloudNativePG's backups on the shipped staging and production stacks, the
  * settings' validation, and the schedule arithmetic behind the missing-backup alert. The scripts
- * themselves run against real servers in tests/postgres-backup-scripts.test.ts.
+ * themselves run against real servers in tests/data/postgres-backup-scripts.test.ts.
  */
 import * as assert from "assert";
 import { destinationPath, operatorSchedule, retentionWindow } from "../components/postgres/cloudNativePg";

@@ -2,7 +2,7 @@
  * The statefulset engine's roles as the real program registers them (Pulumi's mocks) for the local
  * stack with backups on: a Secret and generated password per role, the sidecar that applies them on
  * every start of the pod, and which Secret each workload logs in with. postgres-roles.sh itself runs
- * against real servers in tests/postgres-roles-script.test.ts.
+ * against real servers in tests/data/postgres-roles-script.test.ts.
  */
 import * as assert from "assert";
 import { mkdtempSync, readFileSync, rmSync } from "fs";

@@ -56,12 +56,15 @@ describe("the unit-test scripts: npm test and npm run test:data", () => {
         assert.deepStrictEqual(selectionProblems(), []);
     });
 
-    it("npm run test:data runs the slot-migration files and npm test the rest", () => {
+    it("npm run test:data runs tests/data (the suites on real data-store processes) and npm test the rest", () => {
         const perFile = runsPerFile();
         const data = perFile.filter((f) => f.runs["test:data"] === 1).map((f) => f.file);
-        assert.deepStrictEqual(data, testFiles().filter((f) => /^tests\/redis-scaling[^/]*\.test\.ts$/.test(f)));
-        assert.ok(data.length >= 3, data.join(", "));
-        assert.ok(perFile.find((f) => f.file === "tests/redis-restart.test.ts")?.runs.test === 1);
+        assert.deepStrictEqual(data, testFiles().filter((f) => f.startsWith("tests/data/")));
+        // The slot migrations, the restarts and the rolls, and the PostgreSQL backup scripts are among them.
+        for (const file of ["tests/data/redis-scaling.test.ts", "tests/data/redis-restart.test.ts", "tests/data/redis-roll.test.ts", "tests/data/postgres-backup-scripts.test.ts"]) {
+            assert.ok(data.includes(file), `${file} runs in test:data: ${data.join(", ")}`);
+        }
+        assert.ok(perFile.find((f) => f.file === "tests/render.test.ts")?.runs.test === 1);
     });
 
     describe("on a fixture tree", () => {
@@ -73,7 +76,7 @@ describe("the unit-test scripts: npm test and npm run test:data", () => {
         const withScripts = (scripts: Record<string, string>) => write("package.json", JSON.stringify({ scripts }));
         before(() => {
             root = mkdtempSync(path.join(tmpdir(), "test-scripts-"));
-            for (const file of ["a.test.ts", "render.test.ts", "manifest-checks.test.ts", "postgres-x.test.ts", "rollout.test.ts", "redis-probes.test.ts", "redis-scaling-x.test.ts", "sub/b.test.ts", "sub/redis-scaling-y.test.ts", "e2e/c.e2e.ts", "support/helper.ts"]) {
+            for (const file of ["a.test.ts", "render.test.ts", "manifest-checks.test.ts", "postgres-x.test.ts", "rollout.test.ts", "redis-probes.test.ts", "redis-scaling-x.test.ts", "sub/b.test.ts", "sub/redis-scaling-y.test.ts", "data/d.test.ts", "data/sub/e.test.ts", "e2e/c.e2e.ts", "support/helper.ts"]) {
                 write(`tests/${file}`, "");
             }
         });
@@ -85,7 +88,9 @@ describe("the unit-test scripts: npm test and npm run test:data", () => {
             const perFile = Object.fromEntries(runsPerFile(root).map((f) => [f.file, f.runs]));
             assert.deepStrictEqual(perFile["tests/sub/b.test.ts"], { test: 1, "test:data": 0 });
             assert.deepStrictEqual(perFile["tests/rollout.test.ts"], { test: 1, "test:data": 0 });
-            assert.deepStrictEqual(perFile["tests/sub/redis-scaling-y.test.ts"], { test: 0, "test:data": 1 });
+            assert.deepStrictEqual(perFile["tests/sub/redis-scaling-y.test.ts"], { test: 1, "test:data": 0 });
+            assert.deepStrictEqual(perFile["tests/data/d.test.ts"], { test: 0, "test:data": 1 });
+            assert.deepStrictEqual(perFile["tests/data/sub/e.test.ts"], { test: 0, "test:data": 1 });
         });
 
         it("flags a *.test.ts in the e2e folder: npm run e2e takes only *.e2e.ts there", () => {
@@ -107,6 +112,8 @@ describe("the unit-test scripts: npm test and npm run test:data", () => {
                 "test:data": 'mocha --parallel "tests/redis-scaling*.test.ts"',
             });
             assert.deepStrictEqual(selectionProblems(root).map((p) => p.split(":")[0]), [
+                "tests/data/d.test.ts",
+                "tests/data/sub/e.test.ts",
                 "tests/redis-scaling-x.test.ts",
                 "tests/rollout.test.ts",
                 "tests/sub/b.test.ts",

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:redis-roll`: a rolling restart of the six-node cluster (three masters, one replica
- * each) under load, as tests/redis-roll.test.ts does it: every node, highest ordinal first, through
+ * each) under load, as tests/data/redis-roll.test.ts does it: every node, highest ordinal first, through
  * the shipped preStop hook, SIGTERM, a new address, the shipped start script and the readiness
  * probe, while a client writes and reads every shard (following MOVED and ASK, counting every other
  * error as a failed operation). Real redis-server processes on loopback with the shipped production

@@ -2,7 +2,7 @@
 # Builds the monitoring toolchain the rule tests run, from the Go module proxy, into a cache outside
 # the repository ($HEALTHCARE_MONITORING_CACHE, default ~/.cache/healthcare-backend/monitoring):
 #   bin/promtool            Prometheus' rule checker and rule unit-test runner (tests/promtool.test.ts)
-#   bin/prometheus          the Prometheus server, same module and tags (tests/metric-contract.test.ts)
+#   bin/prometheus          the Prometheus server, same module and tags (tests/data/metric-contract.test.ts)
 # Built like the e2e's toolchain (harness/engine/toolchain.sh): from a wrapper module committed under
 # harness/monitoring/modules/ (go.mod + go.sum: `go build` refuses a module whose hash differs from
 # go.sum), skipped when a stamp says the same inputs built it already. Cold (empty Go caches): promtool

@@ -4,7 +4,7 @@ import * as path from "path";
 /** Where harness/monitoring/toolchain.sh put promtool and the Prometheus server (its toolchain.json). */
 export interface MonitoringToolchain {
     readonly promtool: string;
-    /** The Prometheus server (tests/metric-contract.test.ts); absent from a toolchain.json written before it was built. */
+    /** The Prometheus server (tests/data/metric-contract.test.ts); absent from a toolchain.json written before it was built. */
     readonly prometheus?: string;
     /** The Prometheus Go module both were built from (v0.316.0: Prometheus 3.x). */
     readonly prometheusModuleVersion: string;

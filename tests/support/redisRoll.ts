@@ -2,7 +2,7 @@
  * A rolling restart of a PodCluster under load, as the StatefulSet controller rolls the pods (highest
  * ordinal first, one at a time, the next only once the last is Ready), with the shipped preStop hook
  * before each SIGTERM, while a client writes and reads every shard continuously. Used by
- * tests/redis-roll.test.ts and `npm run bench:redis-roll`.
+ * tests/data/redis-roll.test.ts and `npm run bench:redis-roll`.
  *
  * The client is the strictest reasonable cluster client: it follows MOVED and ASK (what every
  * cluster client does; on MOVED it moves every slot of the old owner to the new one, as clients

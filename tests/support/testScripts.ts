@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { projectRoot } from "../../harness/stackConfig";
 
-/** The npm scripts that run unit tests: `npm test` (every suite but the slot migrations) and `npm run test:data` (the slot migrations). */
+/** The npm scripts that run unit tests: `npm test` (everything but tests/data) and `npm run test:data` (tests/data: the suites on real redis-server, PostgreSQL, S3 and Prometheus processes). */
 export const unitTestScripts = ["test", "test:data"] as const;
 export type UnitTestScript = (typeof unitTestScripts)[number];
 

@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as path from "path";
-import { redisScripts } from "../components/redisCluster";
-import { PodCluster, PodNode, redisCli, redisCliCluster, restartAllAtOnce, runAsset, shippedRedisConfig } from "./support/redis";
+import { redisScripts } from "../../components/redisCluster";
+import { PodCluster, PodNode, redisCli, redisCliCluster, restartAllAtOnce, runAsset, shippedRedisConfig } from "../support/redis";
 
 /**
  * The start script (components/assets/redis-start.sh) on real redis-server processes, each node on

@@ -9,10 +9,10 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from "child_process"
 import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { migrationRole } from "../components/postgres/statefulSet";
-import { PostgresServer, startPostgres } from "./support/postgres";
-import { projectRoot } from "../harness/stackConfig";
-import { apiRole, RoleCredentials, rolesEnv, RoleSet, runRolesScript, writeRoleCredentials } from "./support/postgresRoles";
+import { migrationRole } from "../../components/postgres/statefulSet";
+import { PostgresServer, startPostgres } from "../support/postgres";
+import { projectRoot } from "../../harness/stackConfig";
+import { apiRole, RoleCredentials, rolesEnv, RoleSet, runRolesScript, writeRoleCredentials } from "../support/postgresRoles";
 
 /** Passwords with the characters that need escaping in a password file (: and \) and in SQL ('). */
 const passwords = { superuser: "super:user\\pass'word", api: "api:pass\\word'1", exporter: "exporter:pass'word", backup: "backup\\pass:word" };

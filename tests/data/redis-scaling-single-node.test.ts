@@ -1,7 +1,7 @@
 import * as assert from "assert";
-import { redisScripts } from "../components/redisCluster";
-import { redisCli, runAsset, standinDns, startRedisNodes, stopRedisNodes } from "./support/redis";
-import { assertBalanced, assertCoverage, assertKeys, assertWatched, env, runWatched, shape, waitUntil, writeKeys } from "./support/redisScaling";
+import { redisScripts } from "../../components/redisCluster";
+import { redisCli, runAsset, standinDns, startRedisNodes, stopRedisNodes } from "../support/redis";
+import { assertBalanced, assertCoverage, assertKeys, assertWatched, env, runWatched, shape, waitUntil, writeKeys } from "../support/redisScaling";
 
 /**
  * The local stack's single node grows to a cluster and back, and the scale-in script's guards: a

@@ -4,17 +4,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs
 import { tmpdir } from "os";
 import * as path from "path";
 import { stringify } from "yaml";
-import { jobs, prometheusAdapterRules } from "../components/monitoring";
-import { redisUsers } from "../components/redisCluster";
-import { ProgramRun, runStack } from "../harness/mockProgram";
-import { readPrometheusServer } from "../harness/monitoring/toolchain";
-import { onStatefulSetEngine, projectRoot, shippedStacks, stackConfig } from "../harness/stackConfig";
-import { externalMetrics } from "../lib/metrics";
-import { names } from "../lib/names";
-import { PostgresServer, startPostgres } from "./support/postgres";
-import { freePort, stopProcess } from "./support/processes";
-import { clusterInfo, RedisNode, redisCli, startRedisNodes, stopRedisNodes, testPasswords, testTls } from "./support/redis";
-import { metricsIn, thresholdFree } from "./support/promql";
+import { jobs, prometheusAdapterRules } from "../../components/monitoring";
+import { redisUsers } from "../../components/redisCluster";
+import { ProgramRun, runStack } from "../../harness/mockProgram";
+import { readPrometheusServer } from "../../harness/monitoring/toolchain";
+import { onStatefulSetEngine, projectRoot, shippedStacks, stackConfig } from "../../harness/stackConfig";
+import { externalMetrics } from "../../lib/metrics";
+import { names } from "../../lib/names";
+import { PostgresServer, startPostgres } from "../support/postgres";
+import { freePort, stopProcess } from "../support/processes";
+import { clusterInfo, RedisNode, redisCli, startRedisNodes, stopRedisNodes, testPasswords, testTls } from "../support/redis";
+import { metricsIn, thresholdFree } from "../support/promql";
 
 /**
  * The metric contract on real processes, the part this machine can run: a real Prometheus server (the

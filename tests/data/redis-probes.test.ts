@@ -3,8 +3,8 @@ import { ChildProcess, spawn } from "child_process";
 import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { redisScripts } from "../components/redisCluster";
-import { clusterInfo, probe, redisCli, runAsset, startRedisNodes, stopRedisNodes, writeTestConfig } from "./support/redis";
+import { redisScripts } from "../../components/redisCluster";
+import { clusterInfo, probe, redisCli, runAsset, startRedisNodes, stopRedisNodes, writeTestConfig } from "../support/redis";
 
 /**
  * The kubelet's probes (components/assets/redis-probe.sh) against real redis-server processes:

@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { redisScripts } from "../components/redisCluster";
-import { PodCluster, probe, redisCli, runAsset, shippedRedisConfig, testPasswords } from "./support/redis";
+import { redisScripts } from "../../components/redisCluster";
+import { PodCluster, probe, redisCli, runAsset, shippedRedisConfig, testPasswords } from "../support/redis";
 
 /**
  * The reconcile script's zone-aware placement on real redis-server processes: each node is started

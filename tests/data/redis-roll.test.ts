@@ -1,7 +1,7 @@
 import * as assert from "assert";
-import { redisScripts } from "../components/redisCluster";
-import { PodCluster, runAsset, shippedRedisConfig } from "./support/redis";
-import { rollCluster, startLoad } from "./support/redisRoll";
+import { redisScripts } from "../../components/redisCluster";
+import { PodCluster, runAsset, shippedRedisConfig } from "../support/redis";
+import { rollCluster, startLoad } from "../support/redisRoll";
 
 /**
  * A rolling restart (new image, config change, node drain) on real redis-server processes: six nodes,

@@ -11,17 +11,17 @@ import { spawn, spawnSync } from "child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { main } from "../cli/ops/cli";
-import { rowCountsSql } from "../cli/ops/cnpgRecovery";
-import { UsageError } from "../cli/ops/exec";
-import { fenceSql, unfenceSql } from "../cli/ops/migrate";
-import { localValues, stackConfigDir } from "../cli/ops/workspace";
-import { dataChangeProblems, DataFacts } from "../components/dataChangeGuard";
-import { runStack } from "../harness/mockProgram";
-import { stackConfig } from "../harness/stackConfig";
-import { PostgresServer, startPostgres } from "./support/postgres";
-import { apiRole, RoleSet, runRolesScript, writeRoleCredentials } from "./support/postgresRoles";
-import { createStandins, freshMachine, RecordedCall, Standins } from "./support/standins";
+import { main } from "../../cli/ops/cli";
+import { rowCountsSql } from "../../cli/ops/cnpgRecovery";
+import { UsageError } from "../../cli/ops/exec";
+import { fenceSql, unfenceSql } from "../../cli/ops/migrate";
+import { localValues, stackConfigDir } from "../../cli/ops/workspace";
+import { dataChangeProblems, DataFacts } from "../../components/dataChangeGuard";
+import { runStack } from "../../harness/mockProgram";
+import { stackConfig } from "../../harness/stackConfig";
+import { PostgresServer, startPostgres } from "../support/postgres";
+import { apiRole, RoleSet, runRolesScript, writeRoleCredentials } from "../support/postgresRoles";
+import { createStandins, freshMachine, RecordedCall, Standins } from "../support/standins";
 
 const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
 const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
@@ -144,7 +144,7 @@ describe("moving a statefulset stack to cloudnative-pg (postgresMigration: impor
         });
 
         it("refuses the import setting on the statefulset engine and together with a recovery", async () => {
-            const { parseSettings } = await import("../config");
+            const { parseSettings } = await import("../../config");
             const problems = (overrides: Record<string, unknown>) => {
                 const config = stackConfig("staging", overrides);
                 try {

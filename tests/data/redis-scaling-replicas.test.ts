@@ -1,7 +1,7 @@
 import * as assert from "assert";
-import { redisScripts } from "../components/redisCluster";
-import { runAsset, startRedisNodes, stopRedisNodes } from "./support/redis";
-import { assertBalanced, assertCoverage, assertKeys, assertWatched, env, runWatched, shape, writeKeys } from "./support/redisScaling";
+import { redisScripts } from "../../components/redisCluster";
+import { runAsset, startRedisNodes, stopRedisNodes } from "../support/redis";
+import { assertBalanced, assertCoverage, assertKeys, assertWatched, env, runWatched, shape, writeKeys } from "../support/redisScaling";
 
 /** Replicas per master change on six nodes (split from redis-scaling.test.ts so that the files run in parallel). */
 describe("Redis Cluster scaling scripts, against real redis-server processes: replicas per master", function () {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
-import { redisScripts } from "../components/redisCluster";
-import { clusterInfo, clusterNodes, RedisNode, redisCli, runAsset, startRedisNodes, stopRedisNodes } from "./support/redis";
-import { assertBalanced, assertCoverage, assertKeys, assertWatched, env, idOf, runWatched, shape, waitUntil, writeKeys } from "./support/redisScaling";
+import { redisScripts } from "../../components/redisCluster";
+import { clusterInfo, clusterNodes, RedisNode, redisCli, runAsset, startRedisNodes, stopRedisNodes } from "../support/redis";
+import { assertBalanced, assertCoverage, assertKeys, assertWatched, env, idOf, runWatched, shape, waitUntil, writeKeys } from "../support/redisScaling";
 
 /**
  * The scale-in script (before the StatefulSet update) and the reconcile script (after it) run for

@@ -11,15 +11,15 @@ import { spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { parseBackupListing } from "../cli/ops/backups";
-import { runStack } from "../harness/mockProgram";
-import { projectRoot, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
-import { ContainerRun, JobSpec, runJob } from "./support/jobs";
-import { postgresRoles } from "../components/postgres";
-import { PostgresServer, startPostgres } from "./support/postgres";
-import { apiRole, RoleSet, runRolesScript, writeRoleCredentials } from "./support/postgresRoles";
-import { S3Server, startS3Server } from "./support/s3";
-import { startTcpProxy } from "./support/tcpProxy";
+import { parseBackupListing } from "../../cli/ops/backups";
+import { runStack } from "../../harness/mockProgram";
+import { projectRoot, stackConfig, onStatefulSetEngine } from "../../harness/stackConfig";
+import { ContainerRun, JobSpec, runJob } from "../support/jobs";
+import { postgresRoles } from "../../components/postgres";
+import { PostgresServer, startPostgres } from "../support/postgres";
+import { apiRole, RoleSet, runRolesScript, writeRoleCredentials } from "../support/postgresRoles";
+import { S3Server, startS3Server } from "../support/s3";
+import { startTcpProxy } from "../support/tcpProxy";
 
 const assets = path.join(projectRoot, "components", "assets");
 

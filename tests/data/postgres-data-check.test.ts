@@ -10,11 +10,11 @@ import { spawnSync, SpawnSyncReturns } from "child_process";
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
-import { pgdataSubdir, postgresDataCheckContainer, postgresDataCheckScript, postgresDataCheckScriptFiles } from "../components/postgres/dataDirectory";
-import { dataLayout } from "../components/postgres";
-import { restrictedViolations } from "../analysis/podSecurity";
-import { projectRoot } from "../harness/stackConfig";
-import { startPostgres, serverIdentity } from "./support/postgres";
+import { pgdataSubdir, postgresDataCheckContainer, postgresDataCheckScript, postgresDataCheckScriptFiles } from "../../components/postgres/dataDirectory";
+import { dataLayout } from "../../components/postgres";
+import { restrictedViolations } from "../../analysis/podSecurity";
+import { projectRoot } from "../../harness/stackConfig";
+import { startPostgres, serverIdentity } from "../support/postgres";
 
 const script = path.join(projectRoot, "components", "assets", postgresDataCheckScript);
 

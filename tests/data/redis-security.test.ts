@@ -4,8 +4,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import * as path from "path";
 import * as tls from "tls";
-import { redisScripts, redisUsers } from "../components/redisCluster";
-import { names } from "../lib/names";
+import { redisScripts, redisUsers } from "../../components/redisCluster";
+import { names } from "../../lib/names";
 import {
     clusterInfo,
     issueNodeCertificate,
@@ -20,7 +20,7 @@ import {
     stopRedisNodes,
     testPasswords,
     testTls,
-} from "./support/redis";
+} from "../support/redis";
 
 /** The serial number of the certificate a node presents to a new TLS connection. */
 function servedSerial(host: string, port: number, ca: string): Promise<string> {

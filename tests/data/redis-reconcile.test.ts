@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { mkdirSync, rmSync } from "fs";
-import { redisScripts } from "../components/redisCluster";
+import { redisScripts } from "../../components/redisCluster";
 import {
     clusterInfo,
     clusterNodes,
@@ -12,7 +12,7 @@ import {
     shippedRedisConfig,
     startRedisNodes,
     stopRedisNodes,
-} from "./support/redis";
+} from "../support/redis";
 
 const bootstrap = (nodes: RedisNode[] | string[], replicas: number, extra: Record<string, string> = {}) =>
     runAsset(redisScripts.reconcile, {
