@@ -4,12 +4,7 @@ import { Autoscaling } from "../components/autoscaling";
 import { ComponentArgsError } from "../lib/args";
 import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
 import { ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
-
-const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
-const VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler";
-const PDB = "kubernetes:policy/v1:PodDisruptionBudget";
-const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
-const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
+import { HPA, PDB, PROMETHEUS_RULE, SERVICE_MONITOR, VPA } from "./support/resourceTypes";
 
 /** The seed's numbers per stack, and what each stack's cluster provides. */
 const expected: Record<

@@ -7,9 +7,7 @@ import { dashboardPicture, dashboardPictures } from "../cli/dashboardSvg";
 import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { onStatefulSetEngine, projectRoot, shippedStacks, stackConfig } from "../harness/stackConfig";
 import { promqlError } from "./support/promql";
-
-const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
-const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
+import { CONFIG_MAP, HELM_RELEASE } from "./support/resourceTypes";
 
 /** The dashboard ConfigMaps of a run: name -> the dashboard's JSON model. */
 function dashboardsOf(run: ProgramRun): Record<string, any> {

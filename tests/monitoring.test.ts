@@ -8,16 +8,7 @@ import { CapturedResource, ProgramRun, runProgram, runStack } from "../harness/m
 import { projectRoot, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { anchorOf, anchorsOf } from "./support/markdown";
 import { metricsIn, promqlError } from "./support/promql";
-
-const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
-const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
-const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
-const SERVICE = "kubernetes:core/v1:Service";
-const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
-const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
-const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
-const POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler";
-const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
+import { CLUSTER, NETWORK_POLICY, POD_MONITOR, POOLER, PROMETHEUS_RULE, SCHEDULED_BACKUP, SERVICE, SERVICE_MONITOR, STATEFUL_SET } from "./support/resourceTypes";
 
 /** Staging on the statefulset engine (one server, no pooler; a VPA may size it): the exporter sidecar, its ServiceMonitor and the backup CronJob. */
 const statefulSetStaging = (overrides: Record<string, unknown> = {}) =>

@@ -9,9 +9,7 @@ import { destinationPath, operatorSchedule, retentionWindow } from "../component
 import { longestGapSeconds, parseCron } from "../lib/cron";
 import { ProgramRun, runProgram, runStack } from "../harness/mockProgram";
 import { stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
-
-const CRONJOB = "kubernetes:batch/v1:CronJob";
-const PVC = "kubernetes:core/v1:PersistentVolumeClaim";
+import { CRONJOB, PVC } from "./support/resourceTypes";
 
 const objectStore = {
     postgresBackupS3Endpoint: "https://s3.eu-central-1.amazonaws.com",

@@ -9,8 +9,8 @@ import { DataChangeError, dataChangeProblems, DataFacts } from "../components/da
 import { parseSettings, SettingsError } from "../config";
 import { runProgram, runStack } from "../harness/mockProgram";
 import { stackConfig } from "../harness/stackConfig";
+import { CLUSTER } from "./support/resourceTypes";
 
-const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
 const recovered = "postgres-pitr-20250102t010000z";
 const to = "2025-01-02T01:00:00Z";
 const recovering = { postgresRecoveryCluster: recovered, postgresRecoverySource: "postgres", postgresRecoveryTargetTime: to };

@@ -18,14 +18,12 @@ import { mockPassword, ProgramRun, runProgram, runStack, unwrapSecret } from "..
 import { projectRoot, stackConfig } from "../harness/stackConfig";
 import { names } from "../lib/names";
 import { createStandins, Standins } from "./support/standins";
+import { PASSWORD, SECRET, STATEFUL_SET } from "./support/resourceTypes";
 
-const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
-const SECRET = "kubernetes:core/v1:Secret";
-const PASSWORD = "random:index/randomPassword:RandomPassword";
 /** The local stack (the statefulset engine) with scheduled backups, as docs/postgres.md suggests trying them. */
 const withBackups = { postgresBackupSchedule: "0 2 * * *" };
 
-const podOf = (run: ProgramRun) => run.get(STATEFULSET, "postgres").inputs.spec.template.spec;
+const podOf = (run: ProgramRun) => run.get(STATEFUL_SET, "postgres").inputs.spec.template.spec;
 const containerIn = (spec: any, name: string) => [...(spec.initContainers ?? []), ...spec.containers].find((c: any) => c.name === name);
 /** The Secret behind the volume a container mounts at `mountPath`. */
 const mountedSecret = (spec: any, container: any, mountPath: string) => {

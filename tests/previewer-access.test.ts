@@ -4,9 +4,7 @@ import { PreviewerAccess, previewVerbs } from "../components/previewerAccess";
 import { ComponentArgsError } from "../lib/args";
 import { CapturedResource, ProgramRun, runStack } from "../harness/mockProgram";
 import { stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
-
-const ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role";
-const CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole";
+import { CLUSTER_ROLE, ROLE } from "./support/resourceTypes";
 
 /** `kubernetes:<group>/<version>:<Kind>` as RBAC names it: the group ("" for core) and the plural resource. */
 function rbacResource(type: string): { group: string; resource: string } {

@@ -3,9 +3,8 @@ import { DataPriorityClass, dataPriorityValue } from "../components/priorityClas
 import { ComponentArgsError } from "../lib/args";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
+import { CLUSTER, PRIORITY_CLASS } from "./support/resourceTypes";
 
-const PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass";
-const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
 /** Every pod template the stack registers, and the CloudNativePG Cluster's spec (the operator builds its pods from it). */
 const podSpecs = (run: ProgramRun) => [
     ...run.resources

@@ -8,6 +8,7 @@ import { readMonitoringToolchain } from "../harness/monitoring/toolchain";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { onStatefulSetEngine, shippedStacks, stackConfig } from "../harness/stackConfig";
 import { alertFixtures, recordingFixtures, RenderedRule, Scenario } from "./support/ruleFixtures";
+import { PROMETHEUS_RULE } from "./support/resourceTypes";
 
 /**
  * The rendered PrometheusRules of every shipped stack, checked and unit-tested by the real promtool
@@ -15,8 +16,6 @@ import { alertFixtures, recordingFixtures, RenderedRule, Scenario } from "./supp
  * rule file as the stack renders it, and `promtool test rules` with series for every recording rule
  * and every alert, firing and not firing (tests/support/ruleFixtures.ts).
  */
-
-const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
 
 interface RuleGroup {
     name: string;

@@ -14,9 +14,8 @@ import {
 } from "../components/redisCluster";
 import { ProgramRun, runStack } from "../harness/mockProgram";
 import { projectRoot, stackConfig } from "../harness/stackConfig";
+import { JOB, STATEFUL_SET } from "./support/resourceTypes";
 
-const JOB = "kubernetes:batch/v1:Job";
-const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
 const urnOf = (type: string, name: string) => (urn: string) => urn.endsWith(`::${name}`) && urn.includes(`$${type}::`);
 
 describe("RedisCluster scaling in Pulumi's order", () => {

@@ -3,10 +3,8 @@ import { redisAclLines, redisConfig, redisTlsLines, redisUsers } from "../compon
 import { parseSettings } from "../config";
 import { ProgramRun, runProgram, runStack, unwrapSecret } from "../harness/mockProgram";
 import { shippedStacks, stackConfig } from "../harness/stackConfig";
+import { CERTIFICATE, ISSUER, STATEFUL_SET } from "./support/resourceTypes";
 
-const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
-const ISSUER = "kubernetes:cert-manager.io/v1:Issuer";
-const CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate";
 const users = Object.keys(redisUsers) as (keyof typeof redisUsers)[];
 
 const settingsOf = (stack: string, overrides: Record<string, unknown> = {}) => {

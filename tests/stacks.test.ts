@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { mockPassword, ProgramRun, runStack, unwrapSecret } from "../harness/mockProgram";
 import { ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { allContainers, podTemplates } from "../analysis/podTemplates";
+import { CLUSTER, OBJECT_STORE, POOLER, SCHEDULED_BACKUP } from "./support/resourceTypes";
 
 /** The seed's numbers per stack (../shared/seed/kubernetes-autoscaling-summary.md), and staging's documented sizes. */
 const expected: Record<
@@ -50,11 +51,6 @@ const compute = (r: any) => ({
     requests: { cpu: r.requests.cpu, memory: r.requests.memory },
     limits: { cpu: r.limits.cpu, memory: r.limits.memory },
 });
-
-const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
-const POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler";
-const OBJECT_STORE = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore";
-const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
 
 /** The PostgreSQL objects whose names depend on the engine. */
 const postgresNames = (engine: "statefulset" | "cloudnative-pg") =>

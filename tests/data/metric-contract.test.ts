@@ -15,6 +15,7 @@ import { PostgresServer, startPostgres } from "../support/postgres";
 import { freePort, stopProcess } from "../support/processes";
 import { clusterInfo, RedisNode, redisCli, startRedisNodes, stopRedisNodes, testPasswords, testTls } from "../support/redis";
 import { metricsIn, thresholdFree } from "../support/promql";
+import { CONFIG_MAP, DEPLOYMENT, HPA, PROMETHEUS_RULE, SERVICE, SERVICE_MONITOR } from "../support/resourceTypes";
 
 /**
  * The metric contract on real processes, the part this machine can run: a real Prometheus server (the
@@ -32,13 +33,6 @@ import { metricsIn, thresholdFree } from "../support/promql";
  * github.com/prometheus-community/postgres_exporter), and there is no cluster; tests/monitoring.test.ts
  * holds those names to lib/metrics.ts' externalMetrics instead.
  */
-
-const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
-const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
-const SERVICE = "kubernetes:core/v1:Service";
-const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
-const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
-const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
 
 interface Rule {
     record?: string;
@@ -167,7 +161,6 @@ function probesOf(variant: string, groups: RuleGroup[], run: ProgramRun, target:
     }
     return probes;
 }
-
 
 /** Waits for `check`; `what` may be a function, to show a process's output as it is when the wait gives up. */
 async function waitFor(check: () => Promise<boolean>, what: string | (() => string), timeoutMs: number): Promise<void> {

@@ -22,10 +22,8 @@ import { stackConfig } from "../../harness/stackConfig";
 import { PostgresServer, startPostgres } from "../support/postgres";
 import { apiRole, RoleSet, runRolesScript, writeRoleCredentials } from "../support/postgresRoles";
 import { createStandins, freshMachine, RecordedCall, Standins } from "../support/standins";
+import { CLUSTER, NETWORK_POLICY, STATEFUL_SET } from "../support/resourceTypes";
 
-const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
-const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
-const POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 /** The local stack (statefulset) moving to cloudnative-pg with the operator as an add-on. */
 const importing = { postgresEngine: "cloudnative-pg", postgresMigration: "import", postgresPoolerInstances: 1, installCloudNativePg: true, installCertManager: true, vpaPostgresMode: "Off" };
 
@@ -97,8 +95,8 @@ describe("moving a statefulset stack to cloudnative-pg (postgresMigration: impor
         it("keeps the old server exactly as it was beside a Cluster that imports from it as the backup role, and points the API at the Cluster", async () => {
             const before = await runStack(stackConfig("local"), "local");
             const run = await runStack(stackConfig("local", importing), "local");
-            assert.deepStrictEqual(run.get(STATEFULSET, "postgres").inputs, before.get(STATEFULSET, "postgres").inputs, "the StatefulSet does not change (its pod does not roll)");
-            assert.strictEqual(run.get(STATEFULSET, "postgres").urn, before.get(STATEFULSET, "postgres").urn, "the same resource");
+            assert.deepStrictEqual(run.get(STATEFUL_SET, "postgres").inputs, before.get(STATEFUL_SET, "postgres").inputs, "the StatefulSet does not change (its pod does not roll)");
+            assert.strictEqual(run.get(STATEFUL_SET, "postgres").urn, before.get(STATEFUL_SET, "postgres").urn, "the same resource");
             const spec = run.get(CLUSTER, "postgres").inputs.spec;
             assert.deepStrictEqual(spec.bootstrap.initdb.import, { type: "microservice", databases: ["healthcare"], source: { externalCluster: "statefulset" } });
             assert.deepStrictEqual(spec.externalClusters, [
@@ -125,8 +123,8 @@ describe("moving a statefulset stack to cloudnative-pg (postgresMigration: impor
 
         it("lets only the operator's Job pods reach the old server, and its Service selects neither the pooler nor the instances", async () => {
             const run = await runStack(stackConfig("local", importing), "local");
-            const source = run.get(POLICY, "allow-postgres-import-source").inputs.spec;
-            const serverLabels = run.get(STATEFULSET, "postgres").inputs.spec.template.metadata.labels;
+            const source = run.get(NETWORK_POLICY, "allow-postgres-import-source").inputs.spec;
+            const serverLabels = run.get(STATEFUL_SET, "postgres").inputs.spec.template.metadata.labels;
             assert.deepStrictEqual(source.policyTypes, ["Ingress"]);
             assert.deepStrictEqual(source.ingress, [
                 {
@@ -139,7 +137,7 @@ describe("moving a statefulset stack to cloudnative-pg (postgresMigration: impor
             const poolerLabels = run.get("kubernetes:postgresql.cnpg.io/v1:Pooler", "postgres-pooler").inputs.spec.template.metadata.labels;
             assert.ok(!Object.entries(selector).every(([k, v]) => poolerLabels[k] === v), "the import never lands on PgBouncer");
             // The API's pods no longer reach the old server.
-            const api = run.get(POLICY, "allow-healthcare-api").inputs.spec;
+            const api = run.get(NETWORK_POLICY, "allow-healthcare-api").inputs.spec;
             assert.ok(!JSON.stringify(api.egress).includes('"app.kubernetes.io/name":"postgres"'), "no API egress to the old server");
         });
 

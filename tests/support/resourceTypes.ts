@@ -1,0 +1,27 @@
+/** The Pulumi type tokens of the resources the tests look up in a run (`run.ofType`, `run.get`): one spelling for every test file. */
+export const CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate";
+export const CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster";
+export const CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole";
+export const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
+export const CRONJOB = "kubernetes:batch/v1:CronJob";
+export const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+export const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
+export const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
+export const ISSUER = "kubernetes:cert-manager.io/v1:Issuer";
+export const JOB = "kubernetes:batch/v1:Job";
+export const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+export const OBJECT_STORE = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore";
+export const PASSWORD = "random:index/randomPassword:RandomPassword";
+export const PDB = "kubernetes:policy/v1:PodDisruptionBudget";
+export const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
+export const POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler";
+export const PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass";
+export const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
+export const PVC = "kubernetes:core/v1:PersistentVolumeClaim";
+export const ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role";
+export const SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup";
+export const SECRET = "kubernetes:core/v1:Secret";
+export const SERVICE = "kubernetes:core/v1:Service";
+export const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
+export const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
+export const VPA = "kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler";
