@@ -39,7 +39,7 @@ function main(): void {
     if (stacks.length > 0) {
         process.env.E2E_STACKS = stacks.join(",");
     }
-    // Built here, before any test's time limit starts: cold, it takes about 30 minutes on 2 cores.
+    // Built here, before any test's time limit starts: cold, it takes about 23 minutes on 2 cores.
     const building = Date.now();
     ensureToolchain();
     console.log(`e2e: toolchain ready in ${((Date.now() - building) / 1000).toFixed(0)} s`);

@@ -33,12 +33,12 @@ export function kubernetesBinary(toolchain: Toolchain, version: string, name: st
 }
 
 /**
- * Builds what is missing (harness/engine/toolchain.sh: seconds when warm, about 30 minutes cold) and
+ * Builds what is missing (harness/engine/toolchain.sh: seconds when warm, about 23 minutes cold on 2 cores) and
  * returns where everything is.
  */
 export function ensureToolchain(say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Toolchain {
     const script = path.join(__dirname, "toolchain.sh");
-    say("e2e: checking the toolchain (harness/engine/toolchain.sh; about 30 minutes the first time on 2 cores)");
+    say("e2e: checking the toolchain (harness/engine/toolchain.sh; about 23 minutes the first time on 2 cores)");
     const result = spawnSync("bash", [script], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
     if (result.status !== 0) {
         throw new Error(`harness/engine/toolchain.sh failed (exit ${result.status}): see its messages above`);
@@ -50,7 +50,7 @@ export function ensureToolchain(say: (line: string) => void = (l) => process.std
 export function readToolchain(cache: string = toolchainCache()): Toolchain {
     const file = path.join(cache, "toolchain.json");
     if (!existsSync(file)) {
-        throw new Error(`no e2e toolchain in ${cache}: run \`npm run e2e:toolchain\` (about 30 minutes the first time)`);
+        throw new Error(`no e2e toolchain in ${cache}: run \`npm run e2e:toolchain\` (about 23 minutes the first time on 2 cores)`);
     }
     return JSON.parse(readFileSync(file, "utf8")) as Toolchain;
 }

@@ -34,7 +34,7 @@ describe("e2e: the real engine against a real API server", function () {
     let folder: string;
 
     before(async function () {
-        // Cold: the toolchain builds (about 30 minutes on 2 cores); warm: seconds.
+        // Cold: the toolchain builds (about 23 minutes on 2 cores); warm: seconds.
         this.timeout(opMinutes(75));
         toolchain = ensureToolchain();
         folder = engineFolder("e2e");
