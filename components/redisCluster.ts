@@ -127,7 +127,7 @@ export interface CacheConnection {
     /** The key of the API user's password in that Secret. */
     passwordKey: string;
     /** With redisTls: the Secret and key of the CA certificate, and the name to verify in the nodes' certificate; undefined: plain TCP. */
-    tls?: { caSecretName: pulumi.Output<string>; caKey: string; serverName: string };
+    tls?: { caSecretName: pulumi.Input<string>; caKey: string; serverName: string };
 }
 
 /** Args of the Redis Cluster StatefulSet and its maintenance Jobs. */
@@ -300,6 +300,11 @@ export class RedisCluster extends pulumi.ComponentResource {
         // only the CA; the CA Issuer signs the nodes' certificate, which cert-manager renews before it
         // expires (the liveness probe then reloads it, redis-probe.sh). The CA keeps its key when it
         // renews, so a client that read the CA certificate at start keeps verifying the nodes.
+        // The pods mount the Secret by its fixed name, not through the Certificate's outputs: the
+        // Certificate has no await, so waiting for it proved nothing (its Secret appears when
+        // cert-manager issues it; the kubelet retries the mount until then, and the StatefulSet's and
+        // Jobs' awaits still wait for those pods), and put four cert-manager objects in series before
+        // the Redis Jobs and StatefulSet on every first install.
         const tlsSecretName = s.tls ? this.certificates(args, meta) : undefined;
 
         // Two ConfigMaps, each named for its content (lib/configMap.ts): the pods' template
@@ -588,7 +593,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             username: redisUsers.api.name,
             secretName: secret.metadata.name,
             passwordKey: redisPasswordKey("api"),
-            tls: tlsSecretName && { caSecretName: tlsSecretName, caKey: "ca.crt", serverName: n.tlsServerName },
+            tls: tlsSecretName === undefined ? undefined : { caSecretName: tlsSecretName, caKey: "ca.crt", serverName: n.tlsServerName },
         };
         this.registerOutputs({ connection: this.connection, statefulSetName: this.statefulSetName });
     }
@@ -599,7 +604,7 @@ export class RedisCluster extends pulumi.ComponentResource {
      * names every pod (*.<headless service>.<namespace>.svc.cluster.local), the headless Service, the
      * fixed name clients verify (names.redis.tlsServerName) and 127.0.0.1 (the exporter in the pod).
      */
-    private certificates(args: RedisClusterArgs, meta: (name: string) => { name: string; namespace: pulumi.Output<string>; labels: Record<string, string> }): pulumi.Output<string> {
+    private certificates(args: RedisClusterArgs, meta: (name: string) => { name: string; namespace: pulumi.Output<string>; labels: Record<string, string> }): string {
         const n = names.redis;
         const opts = { parent: this, dependsOn: args.crdInstallers ?? [] };
         const certManager = (name: string, kind: string, spec: pulumi.Input<Record<string, unknown>>, dependsOn: pulumi.Resource[] = []) =>
@@ -625,7 +630,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             [selfSigned],
         );
         const caIssuer = certManager(n.caIssuer, "Issuer", { ca: { secretName: n.caCertificate } }, [ca]);
-        const certificate = certManager(
+        certManager(
             n.certificate,
             "Certificate",
             args.namespace.apply((ns) => ({
@@ -642,6 +647,6 @@ export class RedisCluster extends pulumi.ComponentResource {
             })),
             [caIssuer],
         );
-        return certificate.metadata.apply(() => n.certificate);
+        return n.certificate;
     }
 }
