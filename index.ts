@@ -20,12 +20,14 @@ import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings, Settings } from "./config";
 import { releaseConfig } from "./config/release";
+import { allChecks } from "./lib/args";
 import { names, previewerClusterRoleName } from "./lib/names";
 
 /**
- * The program. An async function, so that the check against the stack's last deployment
- * (DataChangeGuard) is awaited before the first object is registered: a refusal rejects this
- * function, which the engine reports as the preview's or update's error, with nothing registered.
+ * The program. An async function, so that the checks against the stack's last deployment
+ * (DataChangeGuard) and the cluster (ClusterPrerequisites) are awaited before the first Kubernetes
+ * object is registered: a refusal rejects this function, which the engine reports as the preview's or
+ * update's error, with no object registered.
  */
 export = async (): Promise<Record<string, unknown>> => {
     // The Redis Jobs wait for their allow policies, which NetworkSecurity builds later from the
@@ -67,7 +69,6 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
         facts,
         rules: { protectData: settings.protectData, releaseBackupVolume: settings.releaseBackupVolume, upgradeFromMajor: settings.upgradeFromMajor, release: settings.release, redisTransportSwitch: settings.redis.transportSwitch },
     });
-    await dataGuard.allowed;
 
     // An explicit provider: the stack deploys to the context its config names, never to whatever is current.
     const provider = new k8s.Provider("kubernetes", { context: settings.cluster.context, kubeconfig: settings.cluster.kubeconfig });
@@ -81,7 +82,8 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
         { apis: requirements.apis, clusterIssuer: requirements.clusterIssuer, context: settings.cluster.context },
         { provider },
     );
-    const prerequisiteReads = await prerequisites.checks;
+    // Both checks side by side (neither creates anything); a run either refuses names every problem of both.
+    const [, prerequisiteReads] = await allChecks(dataGuard.allowed, prerequisites.checks);
 
     // Cluster add-ons the stack installs (Helm releases; none where the platform provides them). Objects
     // that need their CRDs wait for them; prometheus-adapter serves the HPA's custom metrics by these rules.

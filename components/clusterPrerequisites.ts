@@ -181,7 +181,7 @@ export interface ClusterPrerequisitesArgs {
  * and discovery; an invoke, so it runs in preview as in `up` and creates nothing). Every missing piece
  * is named in one error. The ClusterIssuer is an object, not an API: it is read (`Resource.get`) once
  * the rest is there, so its absence is then the only problem and the engine names it with the read.
- * The program awaits `checks` before registering anything else.
+ * The program awaits `checks` (beside DataChangeGuard's) before registering any Kubernetes object.
  */
 export class ClusterPrerequisites extends pulumi.ComponentResource {
     /** Resolves to the reads the stack's first object waits for; rejects with `ClusterPrerequisitesError`. */

@@ -238,7 +238,8 @@ export interface DataChangeGuardArgs {
  * Reads this stack's own last outputs (a StackReference to itself: the engine serves the last
  * completed deployment's outputs, in preview too) and refuses, before anything is created, a change
  * that the data cannot survive: a major version the engine cannot upgrade to, an engine switch, the
- * deletion of a protected backup volume. The program awaits `allowed` before registering anything else.
+ * deletion of a protected backup volume. The program awaits `allowed` (beside the cluster check) before
+ * registering any Kubernetes object.
  */
 export class DataChangeGuard extends pulumi.ComponentResource {
     /** Resolves once the change is allowed; rejects with `DataChangeError` otherwise. */

@@ -54,3 +54,21 @@ export function statefulSetOptions(parent: pulumi.Resource, protectData: boolean
 export function dataAnnotations(protectData: boolean): Record<string, string> | undefined {
     return protectData ? { "pulumi.com/deletionPropagationPolicy": "orphan" } : undefined;
 }
+
+/**
+ * Waits for checks that run side by side before the first object is registered. Resolves with each
+ * one's value; when any fails, rejects with the first failure, its message followed by every other
+ * failure's, so that one run names every problem (a refused data change and a cluster that lacks an API).
+ */
+export async function allChecks<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+    const [a, b] = await Promise.allSettled([first, second]);
+    const failures = [a, b].filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as Error);
+    if (failures.length > 0) {
+        const [error, ...others] = failures;
+        if (others.length > 0) {
+            error.message = [error.message, ...others.map((e) => e.message)].join("\n");
+        }
+        throw error;
+    }
+    return [(a as PromiseFulfilledResult<A>).value, (b as PromiseFulfilledResult<B>).value];
+}

@@ -91,6 +91,16 @@ describe("data change guard: what the stack's last deployment holds", () => {
             assert.deepStrictEqual(kubernetes.map((r) => `${r.type} ${r.name}`), []);
         });
 
+        it("runs beside the cluster check: a run both refuse names the data change and the missing API in one error, and registers no Kubernetes object", async () => {
+            const config = stackConfig("production", { postgresVersion: "16.10" });
+            const outcome = await runProgram(config, "production", undefined, { lastOutputs: { dataFacts: production17 }, cluster: { unserved: ["autoscaling.k8s.io/v1/VerticalPodAutoscaler"] } });
+            assert.strictEqual(outcome.error?.name, "DataChangeError", `expected a DataChangeError, got ${outcome.error}`);
+            assert.match(outcome.error!.message, /- postgresVersion is PostgreSQL 16, a downgrade from 17/);
+            assert.match(outcome.error!.message, /\nThe cluster \(kube context "healthcare-production"\) lacks what this stack needs; nothing was created:\n {2}- CRD verticalpodautoscalers\.autoscaling\.k8s\.io, needed by vpaEnabled: not served/);
+            const created = outcome.resources.filter((r) => r.custom && !r.read && r.type.startsWith("kubernetes:"));
+            assert.deepStrictEqual(created.map((r) => `${r.type} ${r.name}`), []);
+        });
+
         it("deploys as before when the last deployment holds the same engine and major", async () => {
             const run = await runStack(stackConfig("production"), "production", undefined, { lastOutputs: { dataFacts: production17 } });
             assert.ok(run.ofType("kubernetes:postgresql.cnpg.io/v1:Cluster").length === 1);
