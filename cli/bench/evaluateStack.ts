@@ -30,6 +30,9 @@ function registerTsNodeLikePulumi(projectRoot: string): boolean {
     const service = tsNode.register({
         compiler: "typescript",
         transpileOnly,
+        // The tsconfig's swc implies transpile-only, and ts-node refuses both with transpileOnly false
+        // (as `pulumi up` would): forced to type-check, this measures TypeScript's own compiler instead.
+        ...(transpileOnly === false ? { swc: false } : {}),
         project: tsconfigPath,
         skipProject: false,
         compilerOptions: { target: "ES2020", module: "nodenext", moduleResolution: "nodenext", sourceMap: "true", ...compilerOptions },
