@@ -6,7 +6,10 @@
  *
  * Per stack and run, one after the other on the same cluster:
  * - the program (harness/engine/engine.ts, as the e2e runs it): `preview`, first `up`, a no-change
- *   `up`, then `destroy` (after `unprotect --all`, untimed);
+ *   `up`, then `destroy` (after `unprotect --all`, untimed); each timed as a user's `pulumi` run
+ *   takes it: until the `pulumi` process exits (EngineStack), plus, for all but destroy, the
+ *   program's load in a fresh Node.js process (programLoadSeconds), which a user's language host pays
+ *   on every run and the bench's in-process program does not;
  * - kubectl on the objects `npm run render` renders for the stack (cli/render.ts; secrets filled with a
  *   throwaway value): `kubectl apply --server-side --dry-run=server` (the namespace created just
  *   before, untimed: a dry run cannot create it), `kubectl apply --server-side` then `kubectl rollout
@@ -183,14 +186,41 @@ function kubectlCycle(cluster: ControlPlane, target: KubectlTarget): Record<Key,
 }
 
 interface ProgramCycle {
+    /** Each operation as a user's `pulumi` run takes it: until the `pulumi` process exits, plus the program's load (programLoadSeconds). */
     times: Record<Key, number>;
+    /** The program's load in a fresh process, in seconds (programLoadSeconds). */
+    load: number;
     firstUp: OperationResult;
     /** Seconds the namespace took to disappear after `destroy` returned (0: gone by then). */
     namespaceLag: number;
 }
 
+/**
+ * Seconds a fresh Node.js process takes to load the program as `pulumi`'s language host does for a
+ * TypeScript project: Node's start, ts-node registered on the project's tsconfig.json (transpile-only,
+ * its "ts-node" section), then the program's module and everything it imports (@pulumi/pulumi,
+ * @pulumi/kubernetes, the components, ts-node transpiling each). The bench runs the program inside
+ * its own process (the Automation API's inline program), where all of that happened once, at the
+ * first operation; a user's `pulumi preview` or `up` starts a new language host each time and pays it
+ * again, so each run's figure is added to the program's preview, up and no-change up (not to
+ * destroy, which does not run the program).
+ */
+function programLoadSeconds(programModule: string): number {
+    const load = [
+        `require(${JSON.stringify(require.resolve("ts-node"))}).register({ project: ${JSON.stringify(path.join(projectRoot, "tsconfig.json"))} });`,
+        `require(${JSON.stringify(programModule)});`,
+    ].join("\n");
+    return seconds(() => {
+        const result = spawnSync(process.execPath, ["-e", load], { cwd: projectRoot, encoding: "utf8" });
+        if (result.status !== 0) {
+            throw new Error(`loading ${programModule} in a fresh process failed: ${result.stderr}`);
+        }
+    });
+}
+
 /** One cycle of the program on the engine: preview, up, no-change up, destroy. */
 async function programCycle(stack: EngineStack, cluster: ControlPlane, namespace: string | undefined): Promise<ProgramCycle> {
+    const load = programLoadSeconds(stack.program);
     const preview = await stack.preview();
     const firstUp = await stack.up();
     const noChange = await stack.up();
@@ -204,7 +234,7 @@ async function programCycle(stack: EngineStack, cluster: ControlPlane, namespace
         await eventually(`namespace ${namespace} gone`, () => (getObject(cluster, "namespace", namespace) === undefined ? true : undefined), 300_000);
     }
     const namespaceLag = getObjectGoneLag(after);
-    return { times: { preview: preview.seconds, up: firstUp.seconds, noChange: noChange.seconds, destroy: destroy.seconds }, firstUp, namespaceLag };
+    return { times: { preview: load + preview.seconds, up: load + firstUp.seconds, noChange: load + noChange.seconds, destroy: destroy.seconds }, load, firstUp, namespaceLag };
 }
 
 const getObjectGoneLag = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
@@ -255,7 +285,7 @@ async function main(): Promise<void> {
     say(`control plane in ${folder}`);
     const cluster = await startControlPlane({ dir: path.join(folder, "control-plane"), toolchain, version: toolchain.e2eKubernetes, mode: "full", contexts, say });
     const load = [os.loadavg()[0]];
-    const results: Array<{ label: string; objects: number; program: Record<Key, number[]>; kubectl: Record<Key, number[]>; notes: string[] }> = [];
+    const results: Array<{ label: string; objects: number; program: Record<Key, number[]>; kubectl: Record<Key, number[]>; loads: number[]; notes: string[] }> = [];
     try {
         for (const file of crdFiles()) {
             cluster.kubectl(["apply", "--server-side", "-f", file]);
@@ -266,7 +296,7 @@ async function main(): Promise<void> {
 
         for (const stackName of options.stacks) {
             const target = targets.get(stackName)!;
-            const result = { label: stackName, objects: target.objects, program: empty(), kubectl: empty(), notes: [] as string[] };
+            const result = { label: stackName, objects: target.objects, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
             results.push(result);
             const stack = await EngineStack.create(stackName, { toolchain, dir: folder, kubeconfig: cluster.kubeconfig });
             await stack.setConfig(benchOverrides(stackName));
@@ -275,6 +305,7 @@ async function main(): Promise<void> {
                 const cycle = await programCycle(stack, cluster, target.namespace);
                 say(`${stackName} run ${run}/${options.runs}: kubectl`);
                 const kubectl = kubectlCycle(cluster, target);
+                result.loads.push(cycle.load);
                 for (const c of comparisons) {
                     result.program[c.key].push(cycle.times[c.key]);
                     result.kubectl[c.key].push(kubectl[c.key]);
@@ -295,7 +326,7 @@ async function main(): Promise<void> {
             ["floor: empty program", "empty.ts"],
             ["floor: one ConfigMap", "oneConfigMap.ts"],
         ] as const) {
-            const result = { label, objects: program === "empty.ts" ? 0 : 1, program: empty(), kubectl: empty(), notes: [] as string[] };
+            const result = { label, objects: program === "empty.ts" ? 0 : 1, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
             results.push(result);
             const stack = await EngineStack.create("local", { toolchain, dir: folder, kubeconfig: cluster.kubeconfig, programModule: path.join(__dirname, "engineFloor", program) });
             for (let run = 1; run <= options.runs; run++) {
@@ -307,6 +338,7 @@ async function main(): Promise<void> {
                     noChange: seconds(() => cluster.kubectl(["apply", "--server-side", "-f", "-"], configMap)),
                     destroy: seconds(() => cluster.kubectl(["delete", "--wait=true", "-f", "-"], configMap)),
                 };
+                result.loads.push(cycle.load);
                 for (const c of comparisons) {
                     result.program[c.key].push(cycle.times[c.key]);
                     result.kubectl[c.key].push(kubectl[c.key]);
@@ -321,17 +353,25 @@ async function main(): Promise<void> {
     }
     load.push(os.loadavg()[0]);
 
-    const header = ["Stack (objects)", "Step: the program / kubectl on the same objects", "The program (s)", "kubectl (s)", "Ratio", "Goal"];
+    // The engine's floor against each stack's kubectl time: what a program of one ConfigMap already
+    // costs, as a ratio; where it reaches the goal, no program of that stack's objects can meet it.
+    const floor = results.find((r) => r.label === "floor: one ConfigMap");
+    const header = ["Stack (objects)", "Step: the program / kubectl on the same objects", "The program (s)", "kubectl (s)", "Ratio", "Goal", "The engine's floor alone (one ConfigMap) / kubectl"];
     const rows = results.flatMap((r) =>
         comparisons.map((c) => {
             const ratio = median(r.program[c.key]) / median(r.kubectl[c.key]);
-            return [`${r.label} (${r.objects})`, r.label.startsWith("floor") ? `${c.program} / the same kubectl step on one ConfigMap` : `${c.program} / ${c.kubectl}`, cell(r.program[c.key]), cell(r.kubectl[c.key]), `${ratio.toFixed(1)}x`, `${c.goal}x`];
+            const floorRatio = floor && !r.label.startsWith("floor") ? `${(median(floor.program[c.key]) / median(r.kubectl[c.key])).toFixed(1)}x` : "-";
+            return [`${r.label} (${r.objects})`, r.label.startsWith("floor") ? `${c.program} / the same kubectl step on one ConfigMap` : `${c.program} / ${c.kubectl}`, cell(r.program[c.key]), cell(r.kubectl[c.key]), `${ratio.toFixed(1)}x`, `${c.goal}x`, floorRatio];
         }),
     );
     console.log(`\nbench:engine: medians (min-max) of ${options.runs} runs; Kubernetes ${toolchain.e2eKubernetes} with kwok, Pulumi CLI ${toolchain.pulumiVersion}, kubernetes provider ${toolchain.kubernetesProviderVersion} (built from ${toolchain.kubernetesProviderSource})`);
     console.log(`${os.cpus().length} cores, Node ${process.version}; 1-minute load average ${load.map((l) => l.toFixed(2)).join(" before, ")} after\n`);
     console.log(formatTable([header, header.map(() => "---"), ...rows]));
-    console.log("\nWhere the first up went (last run; engine events as they arrived, seconds from the operation's start):");
+    console.log("\nThe program's load in a fresh process (programLoadSeconds), included in its preview, up and no-change up above:");
+    for (const r of results) {
+        console.log(`- ${r.label}: ${cell(r.loads)} s`);
+    }
+    console.log("\nWhere the first up went (last run; engine events as they arrived, seconds from the operation's start; the load above not included):");
     for (const r of results) {
         for (const note of r.notes) {
             console.log(`- ${r.label}: ${note}`);
