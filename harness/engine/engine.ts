@@ -219,8 +219,8 @@ export class EngineStack {
     /**
      * Runs one operation and times it as a user's `pulumi <verb>` takes: from its start until the
      * `pulumi` process exits. After that process, the Automation API reads the stack's outputs and
-     * history with three more `pulumi` processes (about 1.3 s after an `up` here) that the CLI a user
-     * runs never starts; they are left out.
+     * history with more `pulumi` processes (three after an `up`, about 1.3 s here; one after a
+     * destroy) that the CLI a user runs never starts; they are left out.
      */
     private async timed(verb: string, operation: (onEvent: (event: EngineEvent) => void) => Promise<OpMap>): Promise<OperationResult> {
         const steps: Step[] = [];
