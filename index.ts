@@ -20,7 +20,7 @@ import { RedisCluster } from "./components/redisCluster";
 import { RestrictedNamespace } from "./components/restrictedNamespace";
 import { loadSettings, Settings } from "./config";
 import { releaseConfig } from "./config/release";
-import { allChecks } from "./lib/args";
+import { allChecks, NamespaceDeletion } from "./lib/args";
 import { names, previewerClusterRoleName } from "./lib/names";
 
 /**
@@ -101,8 +101,12 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
 
     const namespace = new RestrictedNamespace("namespace", { name: settings.namespace, instance: settings.stack, protectData: settings.protectData }, { provider, dependsOn: prerequisiteReads });
     // Every object of the namespace is created after its default-deny NetworkPolicy: no pod starts unrestricted.
-    const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack }, { provider });
-    const workload = { namespace: defaultDeny.namespace, instance: settings.stack };
+    // A destroy deletes the namespace alone, as `kubectl delete namespace` does: its objects skip their own
+    // deletes and waits (lib/args.ts NamespaceDeletion). Custom resources too, unless the stack installs the
+    // add-ons, whose operators the same destroy deletes.
+    const deletion: NamespaceDeletion = { namespace: namespace.namespace, customResources: addons.readyFor.length === 0 };
+    const defaultDeny = new DefaultDeny("default-deny", { namespace: namespace.name, instance: settings.stack, deletion }, { provider });
+    const workload = { namespace: defaultDeny.namespace, instance: settings.stack, deletion };
 
     // The data stores outrank the API when the cluster is full (staging, production); cluster-scoped.
     const dataPriority = settings.dataPriorityClassName
@@ -213,6 +217,7 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
         "network-security",
         {
             namespace: workload.namespace,
+            deletion,
             instance: settings.stack,
             api: api.endpoints,
             postgres: postgres.topology,
@@ -233,6 +238,7 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
         "autoscaling",
         {
             namespace: workload.namespace,
+            deletion,
             settings: settings.autoscaling,
             api: api.scaleTarget,
             postgres: postgres.scaleTarget,
@@ -250,6 +256,7 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
                 "dashboards",
                 {
                     namespace: workload.namespace,
+                    deletion,
                     sidecarLabel: settings.monitoring.dashboardLabel,
                     dashboards: stackDashboards({
                         namespace: settings.namespace,
@@ -268,6 +275,7 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
             "monitoring",
             {
                 namespace: workload.namespace,
+                deletion,
                 settings: settings.monitoring,
                 api: api.endpoints,
                 // The statefulset engine: the exporter's Service and the backup CronJob; CloudNativePG: the

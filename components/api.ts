@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ApiSettings, IngressSettings } from "../config";
-import { checkArgs, NamespacedArgs } from "../lib/args";
+import { builtInOptions, checkArgs, customResourceOptions, NamespacedArgs } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { contentNamedConfigMap } from "../lib/configMap";
@@ -79,8 +79,9 @@ export class Api extends pulumi.ComponentResource {
         const { serving, metrics, health } = this.endpoints;
         const n = names.api;
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
+        const builtIn = builtInOptions(this, args.deletion);
 
-        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
+        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), builtIn);
 
         // The database's CA, where its engine serves TLS: the API verifies the server's name and certificate.
         const tls = args.database.tls;
@@ -107,7 +108,7 @@ export class Api extends pulumi.ComponentResource {
             ...(cacheTls ? { REDIS_TLS_CA_FILE: `${redisCaPath}/${redisCaFile}`, REDIS_TLS_SERVERNAME: cacheTls.serverName } : {}),
         }));
         // Named for its content: a settings change rolls the pods in place (lib/configMap.ts).
-        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), configData, this);
+        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), configData, builtIn);
 
         const secretEnv = (envName: string, secretName: pulumi.Output<string>, key: string) => ({
             name: envName,
@@ -168,7 +169,7 @@ export class Api extends pulumi.ComponentResource {
                     },
                 },
             },
-            { parent: this },
+            builtIn,
         );
 
         // Not awaited: the provider's Service await (core/v1 Endpoints with no not-ready address, 10 s
@@ -189,7 +190,7 @@ export class Api extends pulumi.ComponentResource {
                     ],
                 },
             },
-            { parent: this },
+            builtIn,
         );
 
         const ingress = args.ingress;
@@ -213,7 +214,7 @@ export class Api extends pulumi.ComponentResource {
                     },
                 },
                 // Published once the API's pods are ready (the Deployment's await), as it was behind the Service's await.
-                { parent: this, dependsOn: [...(args.crdInstallers ?? []), deployment] },
+                { ...customResourceOptions(this, args.deletion), dependsOn: [...(args.crdInstallers ?? []), deployment] },
             );
             this.url = `${ingress.tls.enabled ? "https" : "http"}://${ingress.host}`;
         } else if (ingress.enabled) {
@@ -249,7 +250,7 @@ export class Api extends pulumi.ComponentResource {
                     },
                 },
                 // Published once the API's pods are ready (the Deployment's await), as it was behind the Service's await.
-                { parent: this, dependsOn: [deployment] },
+                { ...builtIn, dependsOn: [deployment] },
             );
             this.url = `${ingress.tls.enabled ? "https" : "http"}://${ingress.host}`;
         }

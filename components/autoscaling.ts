@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { AutoscalingSettings, evictingVpaModes, Settings, VpaMode } from "../config";
-import { checkArgs } from "../lib/args";
+import { builtInOptions, checkArgs, customResourceOptions, NamespaceDeletion } from "../lib/args";
 import { objectLabels } from "../lib/labels";
 import { hpaMetrics } from "../lib/metrics";
 import { names } from "../lib/names";
@@ -82,6 +82,8 @@ export function apiHpaMetrics(customMetrics: boolean): k8s.types.input.autoscali
 export interface AutoscalingArgs {
     /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
     namespace: pulumi.Output<string>;
+    /** How its objects go when a run deletes the namespace too (NamespaceDeletion); undefined: each on its own. */
+    deletion?: NamespaceDeletion;
     /** HPA, VPA and budget settings from the stack config. */
     settings: AutoscalingSettings;
     /** The API Deployment: scaled by the HPA, sized (or only observed) by its VPA. */
@@ -131,7 +133,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                         behavior: hpaBehavior,
                     },
                 },
-                { parent: this },
+                builtInOptions(this, args.deletion),
             );
         }
 
@@ -166,7 +168,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                             },
                         },
                     },
-                    { parent: this, dependsOn: args.crdInstallers },
+                    { ...customResourceOptions(this, args.deletion), dependsOn: args.crdInstallers },
                 );
             };
             vpa(n.apiVpa, args.api, s.vpa.modes.api, vpaBounds.api);
@@ -187,7 +189,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                         unhealthyPodEvictionPolicy: "AlwaysAllow",
                     },
                 },
-                { parent: this },
+                builtInOptions(this, args.deletion),
             );
         if (minAvailable > 0) {
             budget(n.apiPdb, args.api, { minAvailable });

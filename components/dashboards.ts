@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { checkArgs } from "../lib/args";
+import { builtInOptions, checkArgs, NamespaceDeletion } from "../lib/args";
 import { DashboardSpec, dashboardJson, PanelSpec } from "../lib/grafana";
 import { partOf } from "../lib/labels";
 import { apiMetrics, hpaMetrics, recordedMetrics } from "../lib/metrics";
@@ -266,6 +266,8 @@ export function stackDashboards(s: DashboardSources): DashboardSpec[] {
 export interface DashboardsArgs {
     /** Namespace to deploy into (the namespace component's output, so the ConfigMaps wait for it). */
     namespace: pulumi.Output<string>;
+    /** How its objects go when a run deletes the namespace too (NamespaceDeletion); undefined: each on its own. */
+    deletion?: NamespaceDeletion;
     /** The dashboards (`stackDashboards`). */
     dashboards: DashboardSpec[];
     /** The label Grafana's sidecar loads dashboards by (kube-prometheus-stack: grafana_dashboard=1). */
@@ -299,7 +301,7 @@ export class Dashboards extends pulumi.ComponentResource {
                     },
                     data: { [`${d.uid}.json`]: JSON.stringify(dashboardJson(d), null, 1) },
                 },
-                { parent: this },
+                builtInOptions(this, args.deletion),
             );
             return configMapName;
         });

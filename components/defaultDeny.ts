@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { checkArgs, NamespacedArgs } from "../lib/args";
+import { builtInOptions, checkArgs, NamespacedArgs } from "../lib/args";
 import { partOf, sanitizeLabelValue, standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
 
@@ -35,7 +35,7 @@ export class DefaultDeny extends pulumi.ComponentResource {
                 },
                 spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
             },
-            { parent: this },
+            builtInOptions(this, args.deletion),
         );
         this.namespace = policy.metadata.namespace;
         this.registerOutputs({ namespace: this.namespace, policyName: this.policyName });

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { dnsSubdomain } from "../config/reader";
-import { checkArgs, NamespacedArgs } from "../lib/args";
+import { checkArgs, customResourceOptions, NamespacedArgs } from "../lib/args";
 import { standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
 
@@ -50,7 +50,7 @@ export class Gateway extends pulumi.ComponentResource {
         ]);
         const n = names.gateway;
         const labels = standardLabels({ name: args.name, component: "gateway", instance: args.instance });
-        const childOptions = { parent: this, dependsOn: args.crdInstallers ?? [] };
+        const childOptions = { ...customResourceOptions(this, args.deletion), dependsOn: args.crdInstallers ?? [] };
         // Routes of the stack's namespace only: nothing else may publish itself on this Gateway.
         const allowedRoutes = { namespaces: { from: "Same" } };
         const tls = args.tls;
@@ -100,7 +100,7 @@ export class Gateway extends pulumi.ComponentResource {
                         rules: [{ filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", port: args.ports.https, statusCode: 301 } }] }],
                     },
                 },
-                { parent: this, dependsOn: [gateway] },
+                { ...customResourceOptions(this, args.deletion), dependsOn: [gateway] },
             );
         }
         this.gatewayName = args.name;

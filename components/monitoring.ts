@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { MonitoringSettings } from "../config";
-import { checkArgs } from "../lib/args";
+import { builtInOptions, checkArgs, customResourceOptions, NamespaceDeletion } from "../lib/args";
 import { WorkloadEndpoints } from "../lib/endpoints";
 import { objectLabels, partOf } from "../lib/labels";
 import { apiMetrics, hpaMetrics, recordedMetrics } from "../lib/metrics";
@@ -650,6 +650,8 @@ export type MonitoredPostgres =
 export interface MonitoringArgs {
     /** Namespace to deploy into (the namespace component's output, so objects wait for it). */
     namespace: pulumi.Output<string>;
+    /** How its objects go when a run deletes the namespace too (NamespaceDeletion); undefined: each on its own. */
+    deletion?: NamespaceDeletion;
     /** Selector labels and exporters from the stack config. */
     settings: MonitoringSettings;
     /** The API pods and their metrics port. */
@@ -706,7 +708,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         ports: endpoints.metrics.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol })),
                     },
                 },
-                { parent: this },
+                builtInOptions(this, args.deletion),
             );
             new k8s.apiextensions.CustomResource(
                 monitorName,
@@ -721,7 +723,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         endpoints: endpoints.metrics.map((p) => ({ port: p.name, path: "/metrics", interval, scrapeTimeout: "10s" })),
                     },
                 },
-                { parent: this, dependsOn: args.crdInstallers },
+                { ...customResourceOptions(this, args.deletion), dependsOn: args.crdInstallers },
             );
         };
         // The operator's pods carry its labels, not this program's: select them by those, and set `job` by relabeling.
@@ -748,7 +750,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         })),
                     },
                 },
-                { parent: this, dependsOn: args.crdInstallers },
+                { ...customResourceOptions(this, args.deletion), dependsOn: args.crdInstallers },
             );
         // The API every 15 s: the HPA's rates should follow load within a minute.
         monitor(n.apiMetricsService, n.apiServiceMonitor, args.api, "15s");
@@ -798,7 +800,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     ],
                 },
             },
-            { parent: this, dependsOn: args.crdInstallers },
+            { ...customResourceOptions(this, args.deletion), dependsOn: args.crdInstallers },
         );
 
         this.registerOutputs({});

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DnsPeers, ExternalDestination, NetworkSettings, PeerSelector } from "../config";
-import { checkArgs, NamespacedArgs } from "../lib/args";
+import { builtInOptions, checkArgs, NamespacedArgs } from "../lib/args";
 import { NamedPort, tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
@@ -195,7 +195,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
                         egress: egress.length > 0 ? egress : undefined,
                     },
                 },
-                { parent: this },
+                builtInOptions(this, args.deletion),
             );
             this.policyNames.push(w.policy);
         }
@@ -216,7 +216,7 @@ export class NetworkSecurity extends pulumi.ComponentResource {
                             ),
                         },
                     },
-                    { parent: this },
+                    builtInOptions(this, args.deletion),
                 );
                 this.policyNames.push(policy);
             }

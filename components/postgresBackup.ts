@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { PostgresBackupSettings } from "../config";
-import { checkArgs, dataOptions, NamespacedArgs } from "../lib/args";
+import { builtInOptions, checkArgs, dataOptions, NamespacedArgs } from "../lib/args";
 import { contentNamedConfigMap } from "../lib/configMap";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
 import { names } from "../lib/names";
@@ -107,6 +107,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
         this.podSelector = selectorLabels(identity);
         const n = names.postgresBackup;
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
+        const builtIn = builtInOptions(this, args.deletion);
 
         const claim = new k8s.core.v1.PersistentVolumeClaim(
             n.volumeClaim,
@@ -123,11 +124,11 @@ export class PostgresBackup extends pulumi.ComponentResource {
                     resources: { requests: { storage: s.storage.size } },
                 },
             },
-            dataOptions(this, args.protectData),
+            dataOptions(this, args.protectData, args.deletion),
         );
         // Named for its content (lib/configMap.ts): a script change updates the CronJob in place.
-        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), Object.fromEntries(Object.values(postgresBackupScripts).map((file) => [file, readScript(file)])), this);
-        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
+        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), Object.fromEntries(Object.values(postgresBackupScripts).map((file) => [file, readScript(file)])), builtIn);
+        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), builtIn);
 
         const common = [
             { name: "BACKUP_DIR", value: backupPaths.volume },
@@ -223,7 +224,7 @@ export class PostgresBackup extends pulumi.ComponentResource {
                     },
                 },
             },
-            { parent: this },
+            builtIn,
         );
 
         this.cronJobName = cronJob.metadata.name;

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { checkArgs, NamespacedArgs } from "../lib/args";
+import { builtInOptions, checkArgs, NamespacedArgs } from "../lib/args";
 import { sanitizeLabelValue, standardLabels } from "../lib/labels";
 import { names } from "../lib/names";
 
@@ -90,20 +90,22 @@ export class PreviewerAccess extends pulumi.ComponentResource {
         const n = names.previewer;
         const labels = standardLabels({ name: n.serviceAccount, component: "previewer", instance: args.instance });
         const meta = (objectName: string) => ({ name: objectName, namespace: args.namespace, labels });
+        // The namespace's objects go with it; the cluster-scoped ClusterRole and its binding are deleted on their own.
+        const builtIn = builtInOptions(this, args.deletion);
 
         const account = new k8s.core.v1.ServiceAccount(
             n.serviceAccount,
             // No pod runs as it: tokens are requested for CI explicitly (kubectl create token).
             { metadata: meta(n.serviceAccount), automountServiceAccountToken: false },
-            { parent: this },
+            builtIn,
         );
         const subjects = [{ kind: "ServiceAccount", name: account.metadata.name, namespace: args.namespace }];
 
-        const role = new k8s.rbac.v1.Role(n.role, { metadata: meta(n.role), rules: rulesByGroup(previewedResources, previewVerbs) }, { parent: this });
+        const role = new k8s.rbac.v1.Role(n.role, { metadata: meta(n.role), rules: rulesByGroup(previewedResources, previewVerbs) }, builtIn);
         new k8s.rbac.v1.RoleBinding(
             n.roleBinding,
             { metadata: meta(n.roleBinding), roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name }, subjects },
-            { parent: this },
+            builtIn,
         );
 
         const rbac = "rbac.authorization.k8s.io";

@@ -4,7 +4,7 @@ import * as random from "@pulumi/random";
 import { readFileSync } from "fs";
 import * as path from "path";
 import { RedisSettings } from "../config";
-import { checkArgs, dataAnnotations, dataOptions, NamespacedArgs, statefulSetOptions } from "../lib/args";
+import { builtInOptions, checkArgs, customResourceOptions, dataAnnotations, dataOptions, NamespacedArgs, statefulSetOptions } from "../lib/args";
 import { tcp, WorkloadEndpoints } from "../lib/endpoints";
 import { redisExporterContainer, redisExporterPort } from "../lib/exporters";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../lib/labels";
@@ -277,6 +277,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         this.maintenanceSelector = selectorLabels(maintenanceIdentity);
         const n = names.redis;
         const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
+        const builtIn = builtInOptions(this, args.deletion);
 
         // One generated password per ACL user, all in one Secret; each container gets only the ones it uses.
         // The API's is the cluster's former single password (alias): a protected resource cannot leave
@@ -293,7 +294,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         const secret = new k8s.core.v1.Secret(
             n.secret,
             { metadata: meta(n.secret), type: "Opaque", stringData: Object.fromEntries(users.map((u, i) => [redisPasswordKey(u), passwords[i].result])) },
-            dataOptions(this, args.protectData),
+            dataOptions(this, args.protectData, args.deletion),
         );
 
         // TLS (settings.tls): an issuer of the stack's own, in its namespace. A self-signed Issuer signs
@@ -315,10 +316,10 @@ export class RedisCluster extends pulumi.ComponentResource {
         const jobData: Record<string, string> = Object.fromEntries(redisJobScripts.map((f) => [f, readScript(f)]));
         // Kept when a change names a new one (retainOnDelete): a StatefulSet rollback, a pod of the
         // previous revision restarting mid-roll, or a Job retry can still mount the previous one.
-        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), podData, this, { retainOnDelete: true });
-        const jobScripts = contentNamedConfigMap(n.jobScriptsConfigMap, meta(n.jobScriptsConfigMap), jobData, this, { retainOnDelete: true });
+        const configMap = contentNamedConfigMap(n.configMap, meta(n.configMap), podData, { ...builtIn, retainOnDelete: true });
+        const jobScripts = contentNamedConfigMap(n.jobScriptsConfigMap, meta(n.jobScriptsConfigMap), jobData, { ...builtIn, retainOnDelete: true });
 
-        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), this);
+        const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), builtIn);
 
         const headless = new k8s.core.v1.Service(
             n.headlessService,
@@ -332,7 +333,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                     ports: peerPorts.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol })),
                 },
             },
-            { parent: this },
+            builtIn,
         );
 
         const passwordEnv = (envName: string, user: RedisUser) => ({ name: envName, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: redisPasswordKey(user) } } });
@@ -404,7 +405,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                     },
                     spec: maintenanceJobSpec(container, script),
                 },
-                { parent: this, dependsOn },
+                { ...builtIn, dependsOn },
             );
         };
 
@@ -432,7 +433,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                               },
                           },
                       },
-                      { parent: this, dependsOn: policies },
+                      { ...builtIn, dependsOn: policies },
                   )
                 : undefined;
 
@@ -574,7 +575,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 },
             },
             {
-                ...statefulSetOptions(this, args.protectData),
+                ...statefulSetOptions(this, args.protectData, args.deletion),
                 dependsOn: scaleIn ? [scaleIn] : [],
                 // A roll takes every node in turn: Pulumi's default 10 minutes would fail `up` part-way,
                 // skipping the reconcile Job and everything after it. The provider honours customTimeouts first.
@@ -606,7 +607,7 @@ export class RedisCluster extends pulumi.ComponentResource {
      */
     private certificates(args: RedisClusterArgs, meta: (name: string) => { name: string; namespace: pulumi.Output<string>; labels: Record<string, string> }): string {
         const n = names.redis;
-        const opts = { parent: this, dependsOn: args.crdInstallers ?? [] };
+        const opts = { ...customResourceOptions(this, args.deletion), dependsOn: args.crdInstallers ?? [] };
         const certManager = (name: string, kind: string, spec: pulumi.Input<Record<string, unknown>>, dependsOn: pulumi.Resource[] = []) =>
             new k8s.apiextensions.CustomResource(
                 `${name}-${kind.toLowerCase()}`,

@@ -20,6 +20,8 @@ export const podSecurityLevel = "restricted";
 export class RestrictedNamespace extends pulumi.ComponentResource {
     /** The namespace's name; depending on it orders objects after the namespace exists. */
     readonly name: pulumi.Output<string>;
+    /** The Namespace object, for the objects in it to be deleted with it (`deletedWith`, lib/args.ts NamespaceDeletion). */
+    readonly namespace: k8s.core.v1.Namespace;
 
     constructor(name: string, args: RestrictedNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("healthcare:core:RestrictedNamespace", name, {}, opts);
@@ -45,6 +47,7 @@ export class RestrictedNamespace extends pulumi.ComponentResource {
             },
             { parent: this, protect: args.protectData },
         );
+        this.namespace = namespace;
         this.name = namespace.metadata.name;
         this.registerOutputs({ name: this.name });
     }

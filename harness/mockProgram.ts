@@ -15,7 +15,15 @@ export interface CapturedResource {
     /** The id of an existing object the program reads (`Resource.get`) instead of managing; undefined for managed resources. */
     read?: string;
     /** Resource options the engine would have received. */
-    options: { protect: boolean; retainOnDelete: boolean; ignoreChanges: string[]; dependsOn: string[]; customTimeouts?: { create: string; update: string; delete: string } };
+    options: {
+        protect: boolean;
+        retainOnDelete: boolean;
+        ignoreChanges: string[];
+        dependsOn: string[];
+        customTimeouts?: { create: string; update: string; delete: string };
+        /** URN of the resource whose delete in the same run replaces this one's (`deletedWith`); undefined: none. */
+        deletedWith?: string;
+    };
 }
 
 /** The outcome of running the program once on Pulumi's mocks. */
@@ -372,6 +380,7 @@ function recordResourceOptions(into: Map<string, CapturedResource["options"]>, u
             retainOnDelete: req.getRetainondelete() ?? false,
             ignoreChanges: req.getIgnorechangesList(),
             dependsOn: req.getDependenciesList(),
+            ...(req.getDeletedwith() ? { deletedWith: req.getDeletedwith() } : {}),
             ...(req.getCustomtimeouts()
                 ? { customTimeouts: { create: req.getCustomtimeouts().getCreate(), update: req.getCustomtimeouts().getUpdate(), delete: req.getCustomtimeouts().getDelete() } }
                 : {}),

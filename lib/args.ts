@@ -6,6 +6,37 @@ export interface NamespacedArgs {
     namespace: pulumi.Output<string>;
     /** The Pulumi stack (`app.kubernetes.io/instance`). */
     instance: string;
+    /** How its objects go when a run deletes the namespace too (NamespaceDeletion); undefined: each on its own. */
+    deletion?: NamespaceDeletion;
+}
+
+/**
+ * The stack's Namespace, for the objects in it to be deleted with it (`deletedWith`). When a run deletes
+ * the namespace as well (`pulumi destroy`), they skip their own deletes and the namespace's delete removes
+ * them, as `kubectl delete namespace` does. Its await ends only once everything in it is gone, pods and
+ * volume claims included: what each object's own await proved (a Deployment's foreground delete waited
+ * for its pods). A run that deletes one of them and keeps the namespace (an object left out of the
+ * program, a replacement) still deletes it, and waits, on its own.
+ */
+export interface NamespaceDeletion {
+    /** The Namespace object. */
+    readonly namespace: pulumi.Resource;
+    /**
+     * Custom resources too: only when the same run cannot delete the operator that serves them (the
+     * stack installs no add-on). Otherwise each is deleted on its own, before its operator's release,
+     * so that no finalizer outlives the operator that removes it and holds the namespace's delete forever.
+     */
+    readonly customResources: boolean;
+}
+
+/** Resource options for a built-in Kubernetes object in the stack's namespace: deleted with it (NamespaceDeletion). */
+export function builtInOptions(parent: pulumi.Resource, deletion: NamespaceDeletion | undefined): pulumi.CustomResourceOptions {
+    return { parent, deletedWith: deletion?.namespace };
+}
+
+/** Resource options for a custom resource in the stack's namespace: deleted with it only where `customResources` allows. */
+export function customResourceOptions(parent: pulumi.Resource, deletion: NamespaceDeletion | undefined): pulumi.CustomResourceOptions {
+    return { parent, deletedWith: deletion?.customResources ? deletion.namespace : undefined };
 }
 
 /** Thrown by a component whose args are invalid, before it registers anything. */
@@ -29,10 +60,11 @@ export function checkArgs(type: string, name: string, checks: ReadonlyArray<stri
 
 /**
  * Resource options for data that must survive a mistaken `pulumi destroy` or its removal from the
- * program: passwords, the Secrets that hold them, volumes.
+ * program: passwords, the Secrets that hold them, volumes. `deletion` for a Kubernetes object of the
+ * namespace (not a password): gone with the namespace only when the run deletes the namespace anyway.
  */
-export function dataOptions(parent: pulumi.Resource, protectData: boolean): pulumi.CustomResourceOptions {
-    return { parent, protect: protectData, retainOnDelete: protectData };
+export function dataOptions(parent: pulumi.Resource, protectData: boolean, deletion?: NamespaceDeletion): pulumi.CustomResourceOptions {
+    return { ...builtInOptions(parent, deletion), protect: protectData, retainOnDelete: protectData };
 }
 
 /**
@@ -42,8 +74,8 @@ export function dataOptions(parent: pulumi.Resource, protectData: boolean): pulu
  * StatefulSet leaves its pods and claims to the new one, which adopts them: the runbook in docs/postgres.md,
  * "Replacing a protected StatefulSet".
  */
-export function statefulSetOptions(parent: pulumi.Resource, protectData: boolean): pulumi.CustomResourceOptions {
-    return { parent, protect: protectData };
+export function statefulSetOptions(parent: pulumi.Resource, protectData: boolean, deletion: NamespaceDeletion | undefined): pulumi.CustomResourceOptions {
+    return { ...builtInOptions(parent, deletion), protect: protectData };
 }
 
 /**

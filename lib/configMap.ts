@@ -12,11 +12,10 @@ export function contentNamedConfigMap(
     base: string,
     metadata: Omit<k8s.types.input.meta.v1.ObjectMeta, "name">,
     data: pulumi.Input<Record<string, string>>,
-    parent: pulumi.Resource,
-    keep: { retainOnDelete?: boolean } = {},
+    opts: pulumi.CustomResourceOptions,
 ): k8s.core.v1.ConfigMap {
     const name = pulumi.output(data).apply((d) => contentName(base, d));
     // retainOnDelete: the replaced generation stays in the cluster (what still names it keeps working);
     // safe here, since a new generation always has a new name and never collides with the kept one.
-    return new k8s.core.v1.ConfigMap(base, { metadata: { ...metadata, name }, immutable: true, data }, { parent, retainOnDelete: keep.retainOnDelete });
+    return new k8s.core.v1.ConfigMap(base, { metadata: { ...metadata, name }, immutable: true, data }, opts);
 }

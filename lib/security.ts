@@ -37,8 +37,8 @@ export function restrictedContainerSecurityContext(ids?: { uid: number; gid: num
 }
 
 /** A ServiceAccount that never mounts an API token: no workload of this stack talks to the Kubernetes API. */
-export function tokenlessServiceAccount(name: string, metadata: k8s.types.input.meta.v1.ObjectMeta, parent: pulumi.Resource): k8s.core.v1.ServiceAccount {
-    return new k8s.core.v1.ServiceAccount(name, { metadata, automountServiceAccountToken: false }, { parent });
+export function tokenlessServiceAccount(name: string, metadata: k8s.types.input.meta.v1.ObjectMeta, opts: pulumi.CustomResourceOptions): k8s.core.v1.ServiceAccount {
+    return new k8s.core.v1.ServiceAccount(name, { metadata, automountServiceAccountToken: false }, opts);
 }
 
 /** A CA certificate alone, for a container that verifies a server and holds no key of its own. */

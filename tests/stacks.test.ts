@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { mockPassword, ProgramRun, runStack, unwrapSecret } from "../harness/mockProgram";
 import { ShippedStack, shippedStacks, stackConfig, onStatefulSetEngine } from "../harness/stackConfig";
 import { allContainers, podTemplates } from "../analysis/podTemplates";
-import { CLUSTER, OBJECT_STORE, POOLER, SCHEDULED_BACKUP } from "./support/resourceTypes";
+import { CLUSTER, HELM_RELEASE, OBJECT_STORE, POOLER, SCHEDULED_BACKUP } from "./support/resourceTypes";
 
 /** The seed's numbers per stack (../shared/seed/kubernetes-autoscaling-summary.md), and staging's documented sizes. */
 const expected: Record<
@@ -207,6 +207,32 @@ describe("shipped stacks", () => {
                 }
                 const [provider] = run.ofType("pulumi:providers:kubernetes");
                 assert.strictEqual(provider.inputs.context, stackConfig(stack)["healthcare-backend:kubeContext"]);
+            });
+
+            it("goes with its namespace on a destroy: its built-in objects, its custom resources unless it installs their operators; nothing cluster-scoped", () => {
+                const namespace = run.get("kubernetes:core/v1:Namespace", "healthcare-backend");
+                assert.ok(namespace.urn);
+                // The operators' releases go in the same destroy: their custom resources are deleted one by one, before them.
+                const installsOperators = run.ofType(HELM_RELEASE).length > 0;
+                const builtInGroup = (type: string) => {
+                    const group = type.split(":")[1].split("/")[0];
+                    return !group.includes(".") || ["networking.k8s.io", "rbac.authorization.k8s.io", "scheduling.k8s.io", "discovery.k8s.io"].includes(group);
+                };
+                const going: string[] = [];
+                for (const resource of run.resources.filter((r) => r.read === undefined)) {
+                    const key = `${resource.type} ${resource.name}`;
+                    const inNamespace = resource.type.startsWith("kubernetes:") && resource.type !== "kubernetes:core/v1:Namespace" && resource.inputs.metadata?.namespace === "healthcare-backend";
+                    // Never on a component: the engine passes deletedWith on to every child, the cluster-scoped ones included.
+                    const expected: string | undefined = inNamespace && (builtInGroup(resource.type) || !installsOperators) ? namespace.urn : undefined;
+                    assert.strictEqual(resource.options.deletedWith, expected, `deletedWith of ${key}`);
+                    if (expected) {
+                        going.push(key);
+                    }
+                }
+                for (const workload of ["kubernetes:apps/v1:Deployment healthcare-api", "kubernetes:apps/v1:StatefulSet redis-cluster", "kubernetes:batch/v1:Job redis-cluster-scale-in"]) {
+                    assert.ok(going.includes(workload), `${workload} goes with the namespace`);
+                }
+                assert.strictEqual(going.some((k) => !builtInGroup(k.split(" ")[0])), !installsOperators, "custom resources go with it exactly when the stack installs no operator");
             });
 
             it("enforces the restricted Pod Security Standard on the namespace", () => {

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BackupObjectStoreSettings, PostgresBackupSettings, PostgresSettings } from "../../config";
-import { dataOptions } from "../../lib/args";
+import { customResourceOptions, dataOptions } from "../../lib/args";
 import { tcp, WorkloadEndpoints } from "../../lib/endpoints";
 import { standardLabels, WorkloadIdentity } from "../../lib/labels";
 import { names, serviceHost } from "../../lib/names";
@@ -84,13 +84,14 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
     const identity: WorkloadIdentity = { name: "postgres", component: "database", instance: args.instance, version: s.version };
     const labels = standardLabels(identity);
     const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
+    const custom = customResourceOptions(parent, args.deletion);
 
     // The API's role: owner of its database, no SUPERUSER, CREATEROLE or CREATEDB. Generated once and kept.
     const password = new random.RandomPassword("postgres-app-password", { length: 32, special: false }, { ...dataOptions(parent, args.protectData), additionalSecretOutputs: ["result"] });
     const appSecret = new k8s.core.v1.Secret(
         n.appSecret,
         { metadata: meta(n.appSecret), type: "kubernetes.io/basic-auth", stringData: { username: s.user, password: password.result } },
-        dataOptions(parent, args.protectData),
+        dataOptions(parent, args.protectData, args.deletion),
     );
 
     const backup = args.backup;
@@ -118,7 +119,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                     },
                 },
             },
-            { parent, dependsOn: crdInstallers },
+            { ...custom, dependsOn: crdInstallers },
         );
 
     const serving = s.cluster;
@@ -218,6 +219,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
             {
                 // The Cluster holds the data: protected, and kept in the cluster if it leaves the program.
                 ...dataOptions(parent, args.protectData),
+                ...custom,
                 dependsOn: [...crdInstallers, ...(objectStore ? [objectStore] : [])],
                 // How a Cluster was bootstrapped matters once, at creation (the operator ignores it after):
                 // a recovered Cluster keeps serving when the recovery settings are cleared.
@@ -244,7 +246,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                     backupOwnerReference: "self",
                 },
             },
-            { parent, dependsOn: crdInstallers },
+            { ...custom, dependsOn: crdInstallers },
         );
     }
 
@@ -282,7 +284,7 @@ export function cloudNativePgPostgres(parent: pulumi.ComponentResource, args: Po
                     },
                 },
             },
-            { parent, dependsOn: crdInstallers },
+            { ...custom, dependsOn: crdInstallers },
         );
 
     const servers: WorkloadEndpoints = {

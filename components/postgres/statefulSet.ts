@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { readFileSync } from "fs";
 import * as path from "path";
-import { dataAnnotations, dataOptions, statefulSetOptions } from "../../lib/args";
+import { builtInOptions, dataAnnotations, dataOptions, statefulSetOptions } from "../../lib/args";
 import { contentNamedConfigMap } from "../../lib/configMap";
 import { tcp, WorkloadEndpoints } from "../../lib/endpoints";
 import { selectorLabels, standardLabels, WorkloadIdentity } from "../../lib/labels";
@@ -78,6 +78,7 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
         health: [],
     };
     const meta = (metadataName: string) => ({ name: metadataName, namespace: args.namespace, labels });
+    const builtIn = builtInOptions(parent, args.deletion);
     const n = names.postgres;
 
     // Each role its own password, generated once and kept: the server stores it (the superuser's at
@@ -91,7 +92,7 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
         return new k8s.core.v1.Secret(
             secretName,
             { metadata: meta(secretName), type: "Opaque", stringData: { ...data, password: password.result } },
-            dataOptions(parent, args.protectData),
+            dataOptions(parent, args.protectData, args.deletion),
         );
     };
     // The API's: the names it had when it was the server's only role, so existing stacks keep its password.
@@ -105,16 +106,16 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
         n.scriptsConfigMap,
         meta(n.scriptsConfigMap),
         { ...postgresDataCheckScriptFiles(), [postgresRolesScript]: readFileSync(path.join(__dirname, "..", "assets", postgresRolesScript), "utf8") },
-        parent,
+        builtIn,
     );
 
-    const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), parent);
+    const serviceAccount = tokenlessServiceAccount(n.serviceAccount, meta(n.serviceAccount), builtIn);
 
     const ports = endpoints.serving.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol }));
     const headless = new k8s.core.v1.Service(
         n.headlessService,
         { metadata: meta(n.headlessService), spec: { clusterIP: "None", selector: podSelector, ports } },
-        { parent },
+        builtIn,
     );
     // Not awaited: the StatefulSet's await (every replica ready, the current revision the update
     // revision) proves the pods behind it ready; the provider's Service await adds a 10 s settle and no
@@ -122,7 +123,7 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
     new k8s.core.v1.Service(
         n.service,
         { metadata: { ...meta(n.service), annotations: { "pulumi.com/skipAwait": "true" } }, spec: { type: "ClusterIP", selector: podSelector, ports } },
-        { parent },
+        builtIn,
     );
 
     const layout = dataLayout(s.majorVersion);
@@ -266,7 +267,7 @@ export function statefulSetPostgres(parent: pulumi.ComponentResource, args: Post
                 ],
             },
         },
-        statefulSetOptions(parent, args.protectData),
+        statefulSetOptions(parent, args.protectData, args.deletion),
     );
 
     return {
