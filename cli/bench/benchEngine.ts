@@ -18,7 +18,7 @@
  *   waiting until they are gone.
  * Then the engine's floor: a program registering nothing, and one registering a single ConfigMap
  * (cli/bench/engineFloor/), the same four operations (kubectl on that ConfigMap beside them).
- * Prints medians (min-max) and the ratios, and where the first `up` of each stack spent its time
+ * Prints medians (min-max) and the ratios, and where the first `up` and the destroy of each stack spent their time
  * (from the engine's events as they arrived). Local runs without its Helm add-ons, as in the e2e.
  */
 import { spawnSync } from "child_process";
@@ -191,6 +191,7 @@ interface ProgramCycle {
     /** The program's load in a fresh process, in seconds (programLoadSeconds). */
     load: number;
     firstUp: OperationResult;
+    destroy: OperationResult;
     /** Seconds the namespace took to disappear after `destroy` returned (0: gone by then). */
     namespaceLag: number;
 }
@@ -234,7 +235,7 @@ async function programCycle(stack: EngineStack, cluster: ControlPlane, namespace
         await eventually(`namespace ${namespace} gone`, () => (getObject(cluster, "namespace", namespace) === undefined ? true : undefined), 300_000);
     }
     const namespaceLag = getObjectGoneLag(after);
-    return { times: { preview: load + preview.seconds, up: load + firstUp.seconds, noChange: load + noChange.seconds, destroy: destroy.seconds }, load, firstUp, namespaceLag };
+    return { times: { preview: load + preview.seconds, up: load + firstUp.seconds, noChange: load + noChange.seconds, destroy: destroy.seconds }, load, firstUp, destroy, namespaceLag };
 }
 
 const getObjectGoneLag = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
@@ -247,13 +248,13 @@ const median = (values: readonly number[]) => {
 const range = (values: readonly number[]) => `${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)}`;
 const cell = (values: readonly number[]) => `${median(values).toFixed(1)} (${range(values)})`;
 
-/** Where the first `up` went: when the first Kubernetes object started, and the objects that took longest. */
-function whereTimeGoes(up: OperationResult): string[] {
+/** Where an operation (the first `up`, the destroy) went: when the first Kubernetes object started, and the objects that took longest. */
+function whereTimeGoes(verb: string, operation: OperationResult): string[] {
     const shortUrn = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
     // Kubernetes objects only: the stack, components and providers span their children.
-    const objects = up.steps.filter((s) => s.type.startsWith("kubernetes:") && s.finishedAt !== undefined && s.op !== "same");
+    const objects = operation.steps.filter((s) => s.type.startsWith("kubernetes:") && s.finishedAt !== undefined && s.op !== "same");
     if (objects.length === 0) {
-        return [`total ${up.seconds.toFixed(1)} s; no Kubernetes object`];
+        return [`${verb}: total ${operation.seconds.toFixed(1)} s; no Kubernetes object`];
     }
     const first = Math.min(...objects.map((s) => s.startedAt));
     const lastEnd = Math.max(...objects.map((s) => s.finishedAt!));
@@ -261,7 +262,7 @@ function whereTimeGoes(up: OperationResult): string[] {
         .sort((a, b) => b.finishedAt! - b.startedAt - (a.finishedAt! - a.startedAt))
         .slice(0, 5)
         .map((s) => `${s.type.replace(/^kubernetes:/, "")} ${shortUrn(s.urn)} ${s.startedAt.toFixed(1)} -> ${s.finishedAt!.toFixed(1)}`);
-    return [`total ${up.seconds.toFixed(1)} s; first object started at ${first.toFixed(1)} s, last one done at ${lastEnd.toFixed(1)} s; longest: ${longest.join("; ")}`];
+    return [`${verb}: total ${operation.seconds.toFixed(1)} s; first object started at ${first.toFixed(1)} s, last one done at ${lastEnd.toFixed(1)} s; longest: ${longest.join("; ")}`];
 }
 
 function formatTable(rows: string[][]): string {
@@ -312,7 +313,7 @@ async function main(): Promise<void> {
                 }
                 say(comparisons.map((c) => `${c.key} ${cycle.times[c.key].toFixed(1)}/${kubectl[c.key].toFixed(1)} s`).join(", "));
                 if (run === options.runs) {
-                    result.notes.push(...whereTimeGoes(cycle.firstUp));
+                    result.notes.push(...whereTimeGoes("first up", cycle.firstUp), ...whereTimeGoes("destroy", cycle.destroy));
                 }
                 if (cycle.namespaceLag > 0.6) {
                     result.notes.push(`run ${run}: the namespace disappeared ${cycle.namespaceLag.toFixed(1)} s after destroy returned`);
@@ -344,7 +345,7 @@ async function main(): Promise<void> {
                     result.kubectl[c.key].push(kubectl[c.key]);
                 }
                 if (run === options.runs) {
-                    result.notes.push(...whereTimeGoes(cycle.firstUp));
+                    result.notes.push(...whereTimeGoes("first up", cycle.firstUp), ...whereTimeGoes("destroy", cycle.destroy));
                 }
             }
         }
@@ -371,7 +372,7 @@ async function main(): Promise<void> {
     for (const r of results) {
         console.log(`- ${r.label}: ${cell(r.loads)} s`);
     }
-    console.log("\nWhere the first up went (last run; engine events as they arrived, seconds from the operation's start; the load above not included):");
+    console.log("\nWhere the first up and the destroy went (last run; engine events as they arrived, seconds from the operation's start; the load above not included):");
     for (const r of results) {
         for (const note of r.notes) {
             console.log(`- ${r.label}: ${note}`);
