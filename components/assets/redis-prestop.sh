@@ -8,10 +8,11 @@
 # replica catches up to the master's replication offset, takes over with a new config epoch, and the
 # old master answers its paused clients with MOVED to the new one. Clients wait a moment; no write fails.
 #
-# It waits (bounded by PRESTOP_FAILOVER_SECONDS) until this node has turned into a replica, then a
-# moment more (PRESTOP_DRAIN_SECONDS) so that clients still sending here get MOVED. When no
-# replica is in sync, or the handover does not finish in time, it says so and exits 0: the node stops
-# as before and the cluster fails over on its own. A replica, or a master without slots, just stops.
+# It waits (bounded by PRESTOP_FAILOVER_SECONDS) until this node has turned into a replica and
+# every other node knows it, then a moment more (PRESTOP_DRAIN_SECONDS) so that clients still
+# sending here get MOVED. When no replica is in sync, or the handover does not finish in time, it
+# says so and exits 0: the node stops as before and the cluster fails over on its own. A replica,
+# or a master without slots, just stops.
 # The pod's terminationGracePeriodSeconds covers this wait plus the shutdown's own (redisCluster.ts).
 #
 # Environment:
@@ -49,6 +50,26 @@ if [ -z "$(cli "$host" "$port" CLUSTER NODES | awk '$3 ~ /myself/ { for (i = 9; 
     exit 0
 fi
 
+# Waits (within the budget) until every other node that answers counts this node as a replica. One
+# that still counts it as its slots' master would send clients back here (MOVED) while it restarts,
+# and, once it stops answering, mark those slots uncovered and refuse every key (CLUSTERDOWN) until
+# it learns of the handover: a few failed writes in a roll on a busy machine, in the tests.
+wait_until_known() {
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        stale=""
+        for peer in $(cli "$host" "$port" CLUSTER NODES | awk '$3 !~ /myself|fail|noaddr|handshake/ { split($2, a, "@"); print a[1] }'); do
+            # Flags of this node in the peer's view; empty when the peer does not answer (it serves no one then).
+            flags=$(cli "${peer%:*}" "${peer##*:}" CLUSTER NODES | awk -v id="$myid" '$1 == id { print $3 }')
+            case ",$flags," in ,, | *,slave,*) ;; *) stale="$stale $peer" ;; esac
+        done
+        if [ -z "$stale" ]; then
+            log "every node that answers knows it"
+            return 0
+        fi
+        sleep "$poll"
+    done
+    log "still counted as a master by:$stale (budget spent)"
+}
 deadline=$(($(date +%s) + budget))
 attempt=0
 while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -83,6 +104,7 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
     while [ "$(date +%s)" -lt "$swap_deadline" ] && [ "$(date +%s)" -lt "$deadline" ]; do
         if [ "$(field "$(cli "$host" "$port" INFO replication)" role)" = slave ]; then
             log "handed over: $best is the master now, this node is its replica"
+            wait_until_known
             # A moment more of answering MOVED: clients with requests on their way learn the new
             # master from this node, not from a refused connection. Within the budget.
             drain=$((deadline - $(date +%s)))
