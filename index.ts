@@ -216,9 +216,7 @@ async function program(redisPolicies: Promise<pulumi.Resource[]>, redisPoliciesD
     const networkSecurity = new NetworkSecurity(
         "network-security",
         {
-            namespace: workload.namespace,
-            deletion,
-            instance: settings.stack,
+            ...workload,
             api: api.endpoints,
             postgres: postgres.topology,
             kubernetesApi: kubernetesApi?.destinations,
