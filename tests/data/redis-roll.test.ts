@@ -14,7 +14,10 @@ describe("Redis Cluster rolls under load, against real redis-server processes", 
     let cluster: PodCluster;
 
     before(async () => {
-        cluster = await PodCluster.create(6, shippedRedisConfig("production"));
+        // The shipped cluster-node-timeout (5 s), not the tests' short 2 s: the handover does not wait for it,
+        // and with 2 s the data suites running three at a time on 2 cores starved nodes past it (peers
+        // marked PFAIL, a master briefly in the minority: CLUSTERDOWN), a failure of the machine, not of the roll.
+        cluster = await PodCluster.create(6, shippedRedisConfig("production"), [], undefined);
         await Promise.all(cluster.nodes.map((n) => cluster.start(n)));
         const formed = runAsset(redisScripts.reconcile, cluster.jobEnv(1));
         assert.strictEqual(formed.status, 0, formed.stderr + formed.stdout);
