@@ -234,9 +234,39 @@ export interface DataChangeGuardArgs {
     rules: DataChangeRules;
 }
 
+/** How often the guard tries to read the stack's last outputs, and how long it waits after the first failure (doubling after each). */
+export const lastOutputReads = { attempts: 5, firstWaitMs: 100 } as const;
+
 /**
- * Reads this stack's own last outputs (a StackReference to itself: the engine serves the last
- * completed deployment's outputs, in preview too) and refuses, before anything is created, a change
+ * This stack's outputs from its last completed deployment, as the engine serves them (in preview
+ * too; none for a new stack). Through the engine's `readStackOutputs` invoke, which is what a
+ * StackReference reads, but retried: on the file backend (`file://`, `pulumi login --local`) the read
+ * can fail with "failed to load checkpoint: EOF" while the engine rewrites this very stack's
+ * checkpoint (the backend's storage rewrites a file's attributes in place, gocloud.dev's fileblob), and
+ * a StackReference's failed read fails the whole run.
+ */
+async function readLastOutputs(stackName: string, parent: pulumi.Resource): Promise<Record<string, unknown>> {
+    const failures: string[] = [];
+    for (let attempt = 0; attempt < lastOutputReads.attempts; attempt++) {
+        if (attempt > 0) {
+            await new Promise((done) => setTimeout(done, lastOutputReads.firstWaitMs * 2 ** (attempt - 1)));
+        }
+        try {
+            const read: { outputs?: Record<string, unknown> } = await pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", { name: stackName }, { parent });
+            return read.outputs ?? {};
+        } catch (error) {
+            failures.push((error as Error).message);
+        }
+    }
+    throw new pulumi.RunError(
+        `Stack "${stackName}": its last deployment's outputs could not be read (${lastOutputReads.attempts} tries: ${[...new Set(failures)].join("; ")}); ` +
+            "nothing was deployed. The guard needs them to refuse a change the data cannot survive; check the backend's state, then run again",
+    );
+}
+
+/**
+ * Reads this stack's own last outputs (readLastOutputs: the engine serves the last completed
+ * deployment's outputs, in preview too) and refuses, before anything is created, a change
  * that the data cannot survive: a major version the engine cannot upgrade to, an engine switch, the
  * deletion of a protected backup volume. The program awaits `allowed` (beside the cluster check) before
  * registering any Kubernetes object.
@@ -251,10 +281,9 @@ export class DataChangeGuard extends pulumi.ComponentResource {
             !/^[^/\s]+\/[^/\s]+\/[^/\s]+$/.test(args.stackName) && `stackName "${args.stackName}" is not <organization>/<project>/<stack>`,
             !(Number.isInteger(args.facts.postgresMajorVersion) && args.facts.postgresMajorVersion > 0) && `facts.postgresMajorVersion ${args.facts.postgresMajorVersion} is not a major version`,
         ]);
-        const last = new pulumi.StackReference("last-deployment", { name: args.stackName }, { parent: this });
         const stack = args.stackName.split("/")[2];
-        this.allowed = last.getOutputDetails("dataFacts").then(({ value }) => {
-            const previous = value as DataFacts | undefined;
+        this.allowed = readLastOutputs(args.stackName, this).then((outputs) => {
+            const previous = outputs.dataFacts as DataFacts | undefined;
             const problems = dataChangeProblems(previous, args.facts, args.rules);
             if (problems.length > 0) {
                 throw new DataChangeError(stack, problems);

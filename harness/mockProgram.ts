@@ -170,6 +170,8 @@ export interface ProgramOutcome {
     run?: ProgramRun;
     error?: Error;
     resources: CapturedResource[];
+    /** The stacks whose last outputs the program asked the engine for (`pulumi:pulumi:readStackOutputs`), one entry per try. */
+    stackOutputReads: string[];
 }
 
 /**
@@ -241,8 +243,10 @@ export interface RunOptions {
      * time one run as `pulumi up` would take it. Default: plain formatting, and earlier runs reused.
      */
     asPulumiUp?: boolean;
-    /** The stack's outputs from its last deployment, as a StackReference to itself reads them; default: none (a new stack). */
+    /** The stack's outputs from its last deployment, as the engine serves them to the stack's own read; default: none (a new stack). */
     lastOutputs?: Record<string, unknown>;
+    /** How many reads of the last outputs fail first, as the file backend's can while the engine rewrites the checkpoint; default 0. */
+    failingOutputReads?: number;
     /** The cluster the program reads; default: a supported one with everything the stack needs. */
     cluster?: MockCluster;
 }
@@ -254,7 +258,7 @@ export interface RunOptions {
  * this process has already run successfully gets that run again (frozen: read it, never change it).
  */
 export async function runProgram(config: ConfigMap, stack = "test", programModule = defaultProgramModule, options: RunOptions = {}): Promise<ProgramOutcome> {
-    const key = JSON.stringify([programModule, stack, Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), options.lastOutputs ?? null, options.cluster ?? null]);
+    const key = JSON.stringify([programModule, stack, Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), options.lastOutputs ?? null, options.failingOutputReads ?? 0, options.cluster ?? null]);
     const known = successfulRuns.get(key);
     if (known && !options.asPulumiUp && readsTheSame(known.reads)) {
         return known.outcome;
@@ -270,7 +274,7 @@ export async function runProgram(config: ConfigMap, stack = "test", programModul
     let outcome: ProgramOutcome;
     const reads = new Map<string, string>();
     try {
-        outcome = await recordingReads(reads, () => evaluateProgram(config, stack, programModule, options.lastOutputs ?? {}, options.cluster ?? {}));
+        outcome = await recordingReads(reads, () => evaluateProgram(config, stack, programModule, { lastOutputs: options.lastOutputs ?? {}, failingReads: options.failingOutputReads ?? 0 }, options.cluster ?? {}));
     } finally {
         Error.prepareStackTrace = prepareStackTrace;
     }
@@ -282,8 +286,15 @@ export async function runProgram(config: ConfigMap, stack = "test", programModul
     return outcome;
 }
 
-async function evaluateProgram(config: ConfigMap, stack: string, programModule: string, lastOutputs: Record<string, unknown>, cluster: MockCluster): Promise<ProgramOutcome> {
+/** What the mocks' backend serves: the stack's last outputs, after this many failed reads. */
+interface MockBackend {
+    lastOutputs: Record<string, unknown>;
+    failingReads: number;
+}
+
+async function evaluateProgram(config: ConfigMap, stack: string, programModule: string, backend: MockBackend, cluster: MockCluster): Promise<ProgramOutcome> {
     const resources: CapturedResource[] = [];
+    const stackOutputReads: string[] = [];
     const optionsByResource = new Map<string, CapturedResource["options"]>();
     await pulumi.runtime.setMocks(
         {
@@ -302,16 +313,22 @@ async function evaluateProgram(config: ConfigMap, stack: string, programModule: 
                 if (args.id && args.type in clusterReads) {
                     Object.assign(state, clusterReads[args.type](args.id));
                 }
-                // The stack reading its own last deployment (DataChangeGuard).
-                if (args.type === "pulumi:pulumi:StackReference") {
-                    state.outputs = lastOutputs;
-                }
                 return { id: `${args.name}-id`, state };
             },
             call(args: pulumi.runtime.MockCallArgs) {
                 // The cluster's version and APIs (components/clusterPrerequisites.ts).
                 if (args.token === "kubernetes:helm:template") {
                     return templateCapabilities(cluster, args.inputs.jsonOpts);
+                }
+                // The stack reading its own last deployment (DataChangeGuard), as the engine's builtin provider answers.
+                if (args.token === "pulumi:pulumi:readStackOutputs") {
+                    stackOutputReads.push(args.inputs.name);
+                    if (stackOutputReads.length <= backend.failingReads) {
+                        // As the engine fails it: a gRPC error whose details the SDK rejects the invoke with.
+                        const message = "invocation of pulumi:pulumi:readStackOutputs returned an error: failed to load checkpoint: EOF";
+                        throw Object.assign(new Error(message), { details: message });
+                    }
+                    return { name: args.inputs.name, outputs: backend.lastOutputs, secretOutputNames: [] };
                 }
                 return args.inputs;
             },
@@ -332,7 +349,7 @@ async function evaluateProgram(config: ConfigMap, stack: string, programModule: 
         program = await loadProgram(programModule);
     } catch (error) {
         await waitForRegistrations();
-        return { error: error as Error, resources };
+        return { error: error as Error, resources, stackOutputReads };
     }
     const outputs: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(program)) {
@@ -355,7 +372,7 @@ async function evaluateProgram(config: ConfigMap, stack: string, programModule: 
             return found;
         },
     });
-    return { run, resources };
+    return { run, resources, stackOutputReads };
 }
 
 /** Runs the program and fails when it throws. */

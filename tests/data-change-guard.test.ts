@@ -1,10 +1,10 @@
 /**
  * The check against the stack's last deployment (components/dataChangeGuard.ts): the rules, and the
- * program on Pulumi's mocks with the last deployment's outputs as a StackReference to itself reads
- * them. The real engine reads them the same way (tests/e2e: production refuses a downgrade).
+ * program on Pulumi's mocks with the last deployment's outputs as the engine serves them to the
+ * stack's own read. The real engine reads them the same way (tests/e2e: production refuses a downgrade).
  */
 import * as assert from "assert";
-import { DataChangeError, dataChangeProblems, DataFacts } from "../components/dataChangeGuard";
+import { DataChangeError, dataChangeProblems, DataFacts, lastOutputReads } from "../components/dataChangeGuard";
 import { runProgram, runStack } from "../harness/mockProgram";
 import { stackConfig } from "../harness/stackConfig";
 
@@ -85,8 +85,26 @@ describe("data change guard: what the stack's last deployment holds", () => {
             // The program's own copy of the class (each run loads the program afresh): compared by name.
             assert.strictEqual(outcome.error?.name, new DataChangeError("x", ["y"]).name, `expected a DataChangeError, got ${outcome.error}`);
             assert.match(outcome.error!.message, /Stack "production" refuses a change to its data; nothing was deployed:\n {2}- postgresVersion is PostgreSQL 16, a downgrade from 17/);
-            const reference = outcome.resources.find((r) => r.type === "pulumi:pulumi:StackReference");
-            assert.strictEqual(reference?.inputs.name, "organization/healthcare-backend/production", "the stack reads itself");
+            assert.deepStrictEqual(outcome.stackOutputReads, ["organization/healthcare-backend/production"], "the stack reads itself, once");
+            const kubernetes = outcome.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "pulumi:providers:kubernetes");
+            assert.deepStrictEqual(kubernetes.map((r) => `${r.type} ${r.name}`), []);
+        });
+
+        it("tries the read of its last outputs again when it fails (the file backend while the engine rewrites the checkpoint), and still refuses", async () => {
+            const config = stackConfig("production", { postgresVersion: "16.10" });
+            const outcome = await runProgram(config, "production", undefined, { lastOutputs: { dataFacts: production17 }, failingOutputReads: 2 });
+            assert.strictEqual(outcome.stackOutputReads.length, 3, "two failed tries, then the read");
+            assert.strictEqual(outcome.error?.name, "DataChangeError", `expected a DataChangeError, got ${outcome.error}`);
+            assert.match(outcome.error!.message, /- postgresVersion is PostgreSQL 16, a downgrade from 17/);
+        });
+
+        it("gives up after its tries with an error naming the stack and the failure, and registers no Kubernetes object", async () => {
+            const outcome = await runProgram(stackConfig("production"), "production", undefined, { lastOutputs: { dataFacts: production17 }, failingOutputReads: lastOutputReads.attempts });
+            assert.strictEqual(outcome.stackOutputReads.length, lastOutputReads.attempts);
+            assert.match(
+                outcome.error?.message ?? "",
+                /^Stack "organization\/healthcare-backend\/production": its last deployment's outputs could not be read \(5 tries: invocation of pulumi:pulumi:readStackOutputs returned an error: failed to load checkpoint: EOF\); nothing was deployed/,
+            );
             const kubernetes = outcome.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "pulumi:providers:kubernetes");
             assert.deepStrictEqual(kubernetes.map((r) => `${r.type} ${r.name}`), []);
         });
