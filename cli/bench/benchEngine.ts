@@ -15,9 +15,13 @@
  *   before, untimed: a dry run cannot create it), `kubectl apply --server-side` then `kubectl rollout
  *   status` of every Deployment and StatefulSet and `kubectl wait --for=condition=complete` of every
  *   Job, the same apply again, then `kubectl delete` of the namespace and the cluster-scoped objects,
- *   waiting until they are gone.
- * Then the engine's floor: a program registering nothing, and one registering a single ConfigMap
- * (cli/bench/engineFloor/), the same four operations (kubectl on that ConfigMap beside them).
+ *   waiting until they are gone;
+ * - the engine's floor for the same objects: a program that registers kubectl's objects flat
+ *   (cli/bench/engineFloor/renderedObjects.ts), the same four operations.
+ * Each side's delete starts only once the namespace controller can no longer hold an early pass for
+ * the namespace's name (NamespaceQueue). Then the engine's floor with (next to) nothing to do: a
+ * program registering nothing, and one registering a single ConfigMap (cli/bench/engineFloor/), the
+ * same four operations (kubectl on that ConfigMap beside them).
  * Prints medians (min-max) and the ratios, and where the first `up` and the destroy of each stack spent their time
  * (from the engine's events as they arrived). Local runs without its Helm add-ons, as in the e2e.
  */
@@ -119,6 +123,8 @@ async function renderTo(stack: string, file: string): Promise<void> {
 
 /** What kubectl works on for one stack: the rendered objects, split the way the steps need them. */
 interface KubectlTarget {
+    /** The rendered objects' file (multi-document YAML). */
+    file: string;
     all: string;
     namespace: string;
     namespaceManifest: string;
@@ -144,6 +150,7 @@ function kubectlTarget(stack: string, folder: string): KubectlTarget {
     const clusterScoped = objects.filter((o) => o.kind !== "Namespace" && o.metadata.namespace === undefined);
     const toText = (list: unknown[]) => list.map((o) => JSON.stringify(o)).join("\n---\n");
     return {
+        file,
         all,
         namespace,
         namespaceManifest: toText(namespaces),
@@ -160,8 +167,37 @@ const seconds = (body: () => void): number => {
     return Number(process.hrtime.bigint() - started) / 1e9;
 };
 
+/**
+ * Keeps one side's namespace deletion from starting the namespace controller's early pass left by the
+ * other's. The controller's work queue is keyed by the namespace's name, and each update of a
+ * terminating namespace queues its name again 5 s later (namespaceDeletionGracePeriod,
+ * kube-controller-manager's namespace_controller.go): after a namespace is gone, its name stays queued
+ * for up to 5 s. A namespace of the same name deleted in that window gets its first deletion pass when
+ * that entry comes due instead of 5 s after its own deletion. kubectl's delete came about 3 s after
+ * the program's namespace was gone, so kubectl's deletions took 6.6-7.5 s where the program's, with no
+ * such entry, took 11-11.8 s (seen in the controller's V(5) log, 2026-12-04). So both sides' deletes
+ * wait, untimed, until 6 s have passed since the last namespace was gone.
+ */
+class NamespaceQueue {
+    private static readonly settledAfterMs = 6_000;
+    private lastGone = 0;
+
+    /** Call once the namespace is gone. */
+    gone(): void {
+        this.lastGone = Date.now();
+    }
+
+    /** Waits until no queued entry of the last namespace can start the next deletion's pass early. */
+    settle(): void {
+        const wait = this.lastGone + NamespaceQueue.settledAfterMs - Date.now();
+        if (wait > 0) {
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+        }
+    }
+}
+
 /** One kubectl cycle: dry run, apply and wait, re-apply, delete and wait. */
-function kubectlCycle(cluster: ControlPlane, target: KubectlTarget): Record<Key, number> {
+function kubectlCycle(cluster: ControlPlane, target: KubectlTarget, namespaceQueue: NamespaceQueue): Record<Key, number> {
     const ns = ["-n", target.namespace];
     // A server-side dry run cannot create the namespace its objects go to: create it first, untimed.
     cluster.kubectl(["apply", "--server-side", "-f", "-"], target.namespaceManifest);
@@ -176,12 +212,14 @@ function kubectlCycle(cluster: ControlPlane, target: KubectlTarget): Record<Key,
         }
     });
     const noChange = seconds(() => cluster.kubectl(["apply", "--server-side", "-f", "-"], target.all));
+    namespaceQueue.settle();
     const destroy = seconds(() => {
         cluster.kubectl(["delete", "namespace", target.namespace, "--wait=true", "--timeout=600s"]);
         if (target.clusterScoped) {
             cluster.kubectl(["delete", "--wait=true", "--timeout=600s", "-f", "-"], target.clusterScoped);
         }
     });
+    namespaceQueue.gone();
     return { preview, up, noChange, destroy };
 }
 
@@ -220,7 +258,7 @@ function programLoadSeconds(programModule: string): number {
 }
 
 /** One cycle of the program on the engine: preview, up, no-change up, destroy. */
-async function programCycle(stack: EngineStack, cluster: ControlPlane, namespace: string | undefined): Promise<ProgramCycle> {
+async function programCycle(stack: EngineStack, cluster: ControlPlane, namespace: string | undefined, namespaceQueue: NamespaceQueue): Promise<ProgramCycle> {
     const load = programLoadSeconds(stack.program);
     const preview = await stack.preview();
     const firstUp = await stack.up();
@@ -229,13 +267,28 @@ async function programCycle(stack: EngineStack, cluster: ControlPlane, namespace
         throw new Error(`the no-change up of ${stack.name} changed something: ${JSON.stringify(noChange.changes)}`);
     }
     await stack.unprotectAll();
+    namespaceQueue.settle();
     const destroy = await stack.destroy();
     const after = process.hrtime.bigint();
     if (namespace) {
         await eventually(`namespace ${namespace} gone`, () => (getObject(cluster, "namespace", namespace) === undefined ? true : undefined), 300_000);
+        namespaceQueue.gone();
     }
     const namespaceLag = getObjectGoneLag(after);
     return { times: { preview: load + preview.seconds, up: load + firstUp.seconds, noChange: load + noChange.seconds, destroy: destroy.seconds }, load, firstUp, destroy, namespaceLag };
+}
+
+/** One row group of the table: a program (the stack's, or a floor) and kubectl beside it, each operation's runs. */
+interface BenchRow {
+    label: string;
+    objects: number;
+    /** kubectl ran on the floor programs' one ConfigMap, not on a stack's objects. */
+    onOneConfigMap?: boolean;
+    program: Record<Key, number[]>;
+    kubectl: Record<Key, number[]>;
+    /** The program's load in a fresh process, each run (programLoadSeconds). */
+    loads: number[];
+    notes: string[];
 }
 
 const getObjectGoneLag = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
@@ -286,7 +339,8 @@ async function main(): Promise<void> {
     say(`control plane in ${folder}`);
     const cluster = await startControlPlane({ dir: path.join(folder, "control-plane"), toolchain, version: toolchain.e2eKubernetes, mode: "full", contexts, say });
     const load = [os.loadavg()[0]];
-    const results: Array<{ label: string; objects: number; program: Record<Key, number[]>; kubectl: Record<Key, number[]>; loads: number[]; notes: string[] }> = [];
+    const namespaceQueue = new NamespaceQueue();
+    const results: BenchRow[] = [];
     try {
         for (const file of crdFiles()) {
             cluster.kubectl(["apply", "--server-side", "-f", file]);
@@ -299,17 +353,29 @@ async function main(): Promise<void> {
             const target = targets.get(stackName)!;
             const result = { label: stackName, objects: target.objects, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
             results.push(result);
+            const flat = { label: `floor: ${stackName}'s objects, flat`, objects: target.objects, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
+            results.push(flat);
             const stack = await EngineStack.create(stackName, { toolchain, dir: folder, kubeconfig: cluster.kubeconfig });
             await stack.setConfig(benchOverrides(stackName));
+            const flatStack = await EngineStack.create(stackName, { toolchain, dir: folder, kubeconfig: cluster.kubeconfig, programModule: path.join(__dirname, "engineFloor", "renderedObjects.ts") });
+            process.env.BENCH_RENDERED_OBJECTS = target.file;
             for (let run = 1; run <= options.runs; run++) {
                 say(`${stackName} run ${run}/${options.runs}: the program`);
-                const cycle = await programCycle(stack, cluster, target.namespace);
+                const cycle = await programCycle(stack, cluster, target.namespace, namespaceQueue);
                 say(`${stackName} run ${run}/${options.runs}: kubectl`);
-                const kubectl = kubectlCycle(cluster, target);
+                const kubectl = kubectlCycle(cluster, target, namespaceQueue);
+                say(`${stackName} run ${run}/${options.runs}: the same objects, flat`);
+                const flatCycle = await programCycle(flatStack, cluster, target.namespace, namespaceQueue);
                 result.loads.push(cycle.load);
+                flat.loads.push(flatCycle.load);
                 for (const c of comparisons) {
                     result.program[c.key].push(cycle.times[c.key]);
                     result.kubectl[c.key].push(kubectl[c.key]);
+                    flat.program[c.key].push(flatCycle.times[c.key]);
+                    flat.kubectl[c.key].push(kubectl[c.key]);
+                }
+                if (run === options.runs) {
+                    flat.notes.push(...whereTimeGoes("first up", flatCycle.firstUp), ...whereTimeGoes("destroy", flatCycle.destroy));
                 }
                 say(comparisons.map((c) => `${c.key} ${cycle.times[c.key].toFixed(1)}/${kubectl[c.key].toFixed(1)} s`).join(", "));
                 if (run === options.runs) {
@@ -327,12 +393,12 @@ async function main(): Promise<void> {
             ["floor: empty program", "empty.ts"],
             ["floor: one ConfigMap", "oneConfigMap.ts"],
         ] as const) {
-            const result = { label, objects: program === "empty.ts" ? 0 : 1, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
+            const result = { label, objects: program === "empty.ts" ? 0 : 1, onOneConfigMap: true, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
             results.push(result);
             const stack = await EngineStack.create("local", { toolchain, dir: folder, kubeconfig: cluster.kubeconfig, programModule: path.join(__dirname, "engineFloor", program) });
             for (let run = 1; run <= options.runs; run++) {
                 say(`${label} run ${run}/${options.runs}`);
-                const cycle = await programCycle(stack, cluster, undefined);
+                const cycle = await programCycle(stack, cluster, undefined, namespaceQueue);
                 const kubectl = {
                     preview: seconds(() => cluster.kubectl(["apply", "--server-side", "--dry-run=server", "-f", "-"], configMap)),
                     up: seconds(() => cluster.kubectl(["apply", "--server-side", "-f", "-"], configMap)),
@@ -362,7 +428,7 @@ async function main(): Promise<void> {
         comparisons.map((c) => {
             const ratio = median(r.program[c.key]) / median(r.kubectl[c.key]);
             const floorRatio = floor && !r.label.startsWith("floor") ? `${(median(floor.program[c.key]) / median(r.kubectl[c.key])).toFixed(1)}x` : "-";
-            return [`${r.label} (${r.objects})`, r.label.startsWith("floor") ? `${c.program} / the same kubectl step on one ConfigMap` : `${c.program} / ${c.kubectl}`, cell(r.program[c.key]), cell(r.kubectl[c.key]), `${ratio.toFixed(1)}x`, `${c.goal}x`, floorRatio];
+            return [`${r.label} (${r.objects})`, r.onOneConfigMap ? `${c.program} / the same kubectl step on one ConfigMap` : `${c.program} / ${c.kubectl}`, cell(r.program[c.key]), cell(r.kubectl[c.key]), `${ratio.toFixed(1)}x`, `${c.goal}x`, floorRatio];
         }),
     );
     console.log(`\nbench:engine: medians (min-max) of ${options.runs} runs; Kubernetes ${toolchain.e2eKubernetes} with kwok, Pulumi CLI ${toolchain.pulumiVersion}, kubernetes provider ${toolchain.kubernetesProviderVersion} (built from ${toolchain.kubernetesProviderSource})`);
