@@ -377,7 +377,7 @@ async function main(): Promise<void> {
                 if (run === options.runs) {
                     flat.notes.push(...whereTimeGoes("first up", flatCycle.firstUp), ...whereTimeGoes("destroy", flatCycle.destroy));
                 }
-                say(comparisons.map((c) => `${c.key} ${cycle.times[c.key].toFixed(1)}/${kubectl[c.key].toFixed(1)} s`).join(", "));
+                say(`program/kubectl/flat: ${comparisons.map((c) => `${c.key} ${cycle.times[c.key].toFixed(1)}/${kubectl[c.key].toFixed(1)}/${flatCycle.times[c.key].toFixed(1)} s`).join(", ")}`);
                 if (run === options.runs) {
                     result.notes.push(...whereTimeGoes("first up", cycle.firstUp), ...whereTimeGoes("destroy", cycle.destroy));
                 }
