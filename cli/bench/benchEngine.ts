@@ -291,6 +291,9 @@ interface BenchRow {
     notes: string[];
 }
 
+const emptyRuns = () => ({ preview: [], up: [], noChange: [], destroy: [] }) as Record<Key, number[]>;
+const benchRow = (label: string, objects: number, onOneConfigMap?: boolean): BenchRow => ({ label, objects, onOneConfigMap, program: emptyRuns(), kubectl: emptyRuns(), loads: [], notes: [] });
+
 const getObjectGoneLag = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
 
 const median = (values: readonly number[]) => {
@@ -347,14 +350,12 @@ async function main(): Promise<void> {
         }
         cluster.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
         await applyPlatformStandins(cluster);
-        const empty = () => ({ preview: [], up: [], noChange: [], destroy: [] }) as Record<Key, number[]>;
 
         for (const stackName of options.stacks) {
             const target = targets.get(stackName)!;
-            const result = { label: stackName, objects: target.objects, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
-            results.push(result);
-            const flat = { label: `floor: ${stackName}'s objects, flat`, objects: target.objects, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
-            results.push(flat);
+            const result = benchRow(stackName, target.objects);
+            const flat = benchRow(`floor: ${stackName}'s objects, flat`, target.objects);
+            results.push(result, flat);
             const stack = await EngineStack.create(stackName, { toolchain, dir: folder, kubeconfig: cluster.kubeconfig });
             await stack.setConfig(benchOverrides(stackName));
             const flatStack = await EngineStack.create(stackName, { toolchain, dir: folder, kubeconfig: cluster.kubeconfig, programModule: path.join(__dirname, "engineFloor", "renderedObjects.ts") });
@@ -393,7 +394,7 @@ async function main(): Promise<void> {
             ["floor: empty program", "empty.ts"],
             ["floor: one ConfigMap", "oneConfigMap.ts"],
         ] as const) {
-            const result = { label, objects: program === "empty.ts" ? 0 : 1, onOneConfigMap: true, program: empty(), kubectl: empty(), loads: [] as number[], notes: [] as string[] };
+            const result = benchRow(label, program === "empty.ts" ? 0 : 1, true);
             results.push(result);
             const stack = await EngineStack.create("local", { toolchain, dir: folder, kubeconfig: cluster.kubeconfig, programModule: path.join(__dirname, "engineFloor", program) });
             for (let run = 1; run <= options.runs; run++) {
