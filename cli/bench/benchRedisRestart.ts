@@ -17,7 +17,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function main(): Promise<void> {
     // The shipped production redis.conf, its cluster-node-timeout unchanged.
-    const cluster = await PodCluster.create(6, shippedRedisConfig("production"), [], undefined);
+    const cluster = await PodCluster.create(6, shippedRedisConfig("production"), [], "shipped");
     try {
         await Promise.all(cluster.nodes.map((n) => cluster.start(n)));
         const formed = runAsset(redisScripts.reconcile, cluster.jobEnv(1));

@@ -17,7 +17,7 @@ describe("Redis Cluster rolls under load, against real redis-server processes", 
         // The shipped cluster-node-timeout (5 s), not the tests' short 2 s: the handover does not wait for it,
         // and with 2 s the data suites running three at a time on 2 cores starved nodes past it (peers
         // marked PFAIL, a master briefly in the minority: CLUSTERDOWN), a failure of the machine, not of the roll.
-        cluster = await PodCluster.create(6, shippedRedisConfig("production"), [], undefined);
+        cluster = await PodCluster.create(6, shippedRedisConfig("production"), [], "shipped");
         await Promise.all(cluster.nodes.map((n) => cluster.start(n)));
         const formed = runAsset(redisScripts.reconcile, cluster.jobEnv(1));
         assert.strictEqual(formed.status, 0, formed.stderr + formed.stdout);

@@ -376,17 +376,18 @@ export class PodCluster {
     }
 
     /**
-     * Creates `count` nodes (not started yet). `zones[i]` is node i's zone. `nodeTimeoutMs` overrides
-     * the shipped cluster-node-timeout (2000 by default: short, for fast tests; undefined keeps the shipped one).
+     * Creates `count` nodes (not started yet). `zones[i]` is node i's zone. `nodeTimeout` overrides
+     * the shipped cluster-node-timeout, in ms (2000 by default: short, for fast tests); "shipped" keeps
+     * the shipped one. (Not `undefined` for that: an argument passed as undefined takes the default.)
      */
-    static async create(count: number, template: string, zones: (string | undefined)[] = [], nodeTimeoutMs: number | undefined = 2000): Promise<PodCluster> {
+    static async create(count: number, template: string, zones: (string | undefined)[] = [], nodeTimeout: number | "shipped" = 2000): Promise<PodCluster> {
         requireBinary("redis-server");
         requireBinary("redis-cli");
         assert.match(template, /^tls-cluster yes$/m, "the test nodes run the shipped config with TLS (redisTls)");
         const root = mkdtempSync(path.join(tmpdir(), "redis-pods-"));
         // A random 127.a.b.0/24 per cluster: no collision with other tests' loopback listeners.
         const prefix = `127.${10 + Math.floor(Math.random() * 240)}.${10 + Math.floor(Math.random() * 240)}.`;
-        const cluster = new PodCluster(root, prefix, await freePort(), template, nodeTimeoutMs);
+        const cluster = new PodCluster(root, prefix, await freePort(), template, nodeTimeout === "shipped" ? undefined : nodeTimeout);
         for (let i = 0; i < count; i++) {
             const dir = path.join(root, `data-${i}`);
             mkdirSync(dir);
