@@ -267,7 +267,9 @@ async function programCycle(stack: EngineStack, cluster: ControlPlane, namespace
         throw new Error(`the no-change up of ${stack.name} changed something: ${JSON.stringify(noChange.changes)}`);
     }
     await stack.unprotectAll();
-    namespaceQueue.settle();
+    if (namespace) {
+        namespaceQueue.settle();
+    }
     const destroy = await stack.destroy();
     const after = process.hrtime.bigint();
     if (namespace) {
